@@ -1,0 +1,253 @@
+//! Kubernetes: namespaces, RBAC, quotas, limits, deployer roles, TLS.
+
+use super::{Item, Out, labels};
+use crate::id::{Domain, ResourceId};
+use crate::resource::Owner;
+use serde_json::{Map, Value, json};
+use tenantry_model::{Roster, Tier, User};
+
+pub const NAMESPACE_OWNER_READONLY: &str = "oidc-namespace-owner-readonly";
+pub const POWER_USER_READONLY: &str = "oidc-power-user-readonly";
+const RBAC_API: &str = "rbac.authorization.k8s.io/v1";
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+fn id(kind: &str, namespace: Option<&str>, name: &str) -> ResourceId {
+    ResourceId::new(Domain::Kubernetes, kind, namespace.unwrap_or(crate::id::GLOBAL_SCOPE), name)
+}
+
+fn metadata(name: &str, namespace: Option<&str>, owner: &Owner) -> Value {
+    let mut meta = json!({ "name": name, "labels": labels(owner) });
+    if let (Some(ns), Some(object)) = (namespace, meta.as_object_mut()) {
+        object.insert("namespace".to_string(), Value::String(ns.to_string()));
+    }
+    meta
+}
+
+fn user_subject(email: &str) -> Value {
+    json!([{ "kind": "User", "apiGroup": RBAC_GROUP, "name": email }])
+}
+
+pub(super) fn derive(roster: &Roster, out: &mut Out) {
+    let needs = |tier: Tier| roster.users.values().any(|u| u.tier.value == tier);
+    if needs(Tier::NamespaceOwner) {
+        cluster_role(out, NAMESPACE_OWNER_READONLY, namespace_owner_rules(), "namespace-owners see the cluster read-only");
+    }
+    if needs(Tier::PowerUser) {
+        cluster_role(out, POWER_USER_READONLY, power_user_rules(), "power-users read the whole cluster, no secrets, no exec");
+    }
+    for user in roster.users.values() {
+        cluster_role_binding(out, user);
+        if user.tier.value == Tier::NamespaceOwner {
+            for namespace in &user.namespaces {
+                namespace_resources(roster, user, namespace, out);
+            }
+        }
+    }
+}
+
+fn cluster_role(out: &mut Out, name: &str, rules: Value, rule: &'static str) {
+    let owner = Owner::Platform;
+    let content = json!({
+        "apiVersion": RBAC_API,
+        "kind": "ClusterRole",
+        "metadata": metadata(name, None, &owner),
+        "rules": rules,
+    });
+    out.push(Item::new(id("ClusterRole", None, name), &owner, tenantry_model::Span::UNKNOWN, rule), &content);
+}
+
+fn cluster_role_binding(out: &mut Out, user: &User) {
+    let owner = Owner::User(user.key.clone());
+    let (name, role, rule) = match user.tier.value {
+        Tier::Admin => (format!("oidc-admin-{}", user.key), "cluster-admin", "admins are cluster-admin"),
+        Tier::PowerUser => (
+            format!("oidc-power-user-readonly-{}", user.key),
+            POWER_USER_READONLY,
+            "power-users read the whole cluster, no secrets, no exec",
+        ),
+        Tier::NamespaceOwner => (
+            format!("oidc-ns-owner-readonly-{}", user.key),
+            NAMESPACE_OWNER_READONLY,
+            "namespace-owners see the cluster read-only",
+        ),
+    };
+    let content = json!({
+        "apiVersion": RBAC_API,
+        "kind": "ClusterRoleBinding",
+        "metadata": metadata(&name, None, &owner),
+        "roleRef": { "apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": role },
+        "subjects": user_subject(&user.email),
+    });
+    let mut item = Item::new(id("ClusterRoleBinding", None, &name), &owner, user.tier.span, rule);
+    if role != "cluster-admin" {
+        item = item.after(id("ClusterRole", None, role));
+    }
+    out.push(item, &content);
+}
+
+fn namespace_resources(roster: &Roster, user: &User, namespace: &tenantry_model::Located<String>, out: &mut Out) {
+    let owner = Owner::User(user.key.clone());
+    let ns = namespace.value.as_str();
+    let at = namespace.span;
+    let ns_id = id("Namespace", None, ns);
+
+    out.push(
+        Item::new(ns_id.clone(), &owner, at, "each namespace of a namespace-owner"),
+        &json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": metadata(ns, None, &owner) }),
+    );
+
+    let owner_binding = format!("namespace-owner-{}", user.key);
+    out.push(
+        Item::new(id("RoleBinding", Some(ns), &owner_binding), &owner, at, "namespace-owners are admin in their namespaces")
+            .after(ns_id.clone()),
+        &json!({
+            "apiVersion": RBAC_API,
+            "kind": "RoleBinding",
+            "metadata": metadata(&owner_binding, Some(ns), &owner),
+            "roleRef": { "apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": "admin" },
+            "subjects": user_subject(&user.email),
+        }),
+    );
+
+    let hard: Map<String, Value> =
+        user.quota.iter().map(|(k, v)| (k.clone(), Value::String(v.value.as_str().to_string()))).collect();
+    let quota_origin = user.quota.values().map(|q| q.span).find(|s| s.is_known()).unwrap_or(at);
+    out.push(
+        Item::new(id("ResourceQuota", Some(ns), "user-quota"), &owner, quota_origin, "platform default quota merged with the user's quota")
+            .after(ns_id.clone()),
+        &json!({
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": metadata("user-quota", Some(ns), &owner),
+            "spec": { "hard": hard },
+        }),
+    );
+
+    out.push(
+        Item::new(id("LimitRange", Some(ns), "user-limits"), &owner, at, "container defaults so pods fit the quota")
+            .after(ns_id.clone()),
+        &json!({
+            "apiVersion": "v1",
+            "kind": "LimitRange",
+            "metadata": metadata("user-limits", Some(ns), &owner),
+            "spec": { "limits": [limit_defaults(user)] },
+        }),
+    );
+
+    let deployer = format!("{ns}-deployer");
+    let role_id = id("Role", Some(ns), &deployer);
+    out.push(
+        Item::new(role_id.clone(), &owner, at, "a deployer role per namespace for CI and Vault-minted tokens")
+            .after(ns_id.clone()),
+        &json!({
+            "apiVersion": RBAC_API,
+            "kind": "Role",
+            "metadata": metadata(&deployer, Some(ns), &owner),
+            "rules": [
+                { "apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "patch", "update"] },
+                { "apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"] },
+            ],
+        }),
+    );
+    let account_id = id("ServiceAccount", Some(ns), &deployer);
+    out.push(
+        Item::new(account_id.clone(), &owner, at, "the deployer's in-cluster identity").after(ns_id.clone()),
+        &json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(&deployer, Some(ns), &owner) }),
+    );
+    out.push(
+        Item::new(id("RoleBinding", Some(ns), &deployer), &owner, at, "the deployer service account holds the deployer role")
+            .after(role_id)
+            .after(account_id),
+        &json!({
+            "apiVersion": RBAC_API,
+            "kind": "RoleBinding",
+            "metadata": metadata(&deployer, Some(ns), &owner),
+            "roleRef": { "apiGroup": RBAC_GROUP, "kind": "Role", "name": deployer },
+            "subjects": [{ "kind": "ServiceAccount", "name": deployer, "namespace": ns }],
+        }),
+    );
+
+    let tls = &roster.platform.tls;
+    if let Some(source) = &tls.source {
+        let mut meta = metadata(&tls.secret_name, Some(ns), &owner);
+        if let Some(object) = meta.as_object_mut() {
+            object.insert(
+                "annotations".to_string(),
+                json!({ "tenantry.dev/copied-from": format!("{}/{}", source.namespace, source.name) }),
+            );
+        }
+        out.push(
+            Item::new(id("Secret", Some(ns), &tls.secret_name), &owner, tls.span, "the platform TLS certificate, copied into each namespace")
+                .after(ns_id)
+                .sensitive(),
+            &json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "kubernetes.io/tls",
+                "metadata": meta,
+                "copyFrom": { "namespace": source.namespace, "name": source.name },
+            }),
+        );
+    } else if let Some(issuer) = &tls.issuer
+        && !user.domains.is_empty()
+    {
+        let names: Vec<&str> = user.domains.iter().map(|d| d.value.as_str()).collect();
+        out.push(
+            Item::new(id("Certificate", Some(ns), &tls.secret_name), &owner, tls.span, "a cert-manager certificate for the user's domains")
+                .after(ns_id),
+            &json!({
+                "apiVersion": "cert-manager.io/v1",
+                "kind": "Certificate",
+                "metadata": metadata(&tls.secret_name, Some(ns), &owner),
+                "spec": {
+                    "secretName": tls.secret_name,
+                    "dnsNames": names,
+                    "issuerRef": { "name": issuer.name, "kind": issuer.kind, "group": "cert-manager.io" },
+                },
+            }),
+        );
+    }
+}
+
+/// Container defaults: requests so quota'd pods schedule, a memory limit
+/// (and a CPU limit when the quota limits CPU) so limit quotas admit them.
+fn limit_defaults(user: &User) -> Value {
+    let mut default = json!({ "memory": "256Mi" });
+    if user.quota.contains_key("limits.cpu")
+        && let Some(object) = default.as_object_mut()
+    {
+        object.insert("cpu".to_string(), Value::String("500m".to_string()));
+    }
+    json!({
+        "type": "Container",
+        "defaultRequest": { "cpu": "100m", "memory": "128Mi" },
+        "default": default,
+    })
+}
+
+fn namespace_owner_rules() -> Value {
+    json!([
+        { "apiGroups": [""], "resources": ["namespaces", "nodes", "pods", "services", "configmaps", "events"], "verbs": ["get", "list", "watch"] },
+        { "apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets"], "verbs": ["get", "list", "watch"] },
+    ])
+}
+
+/// Wide read without secrets and without exec/attach/port-forward.
+fn power_user_rules() -> Value {
+    let read = ["get", "list", "watch"];
+    json!([
+        { "apiGroups": [""], "resources": [
+            "namespaces", "nodes", "pods", "pods/log", "services", "endpoints", "configmaps", "events",
+            "persistentvolumeclaims", "persistentvolumes", "replicationcontrollers", "serviceaccounts",
+            "resourcequotas", "limitranges"
+        ], "verbs": read },
+        { "apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "verbs": read },
+        { "apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": read },
+        { "apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "networkpolicies"], "verbs": read },
+        { "apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": read },
+        { "apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": read },
+        { "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings", "clusterroles", "clusterrolebindings"], "verbs": read },
+        { "apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": read },
+        { "apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": read },
+    ])
+}

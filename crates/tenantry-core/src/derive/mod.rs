@@ -1,0 +1,147 @@
+//! Roster → desired state: the whole resource catalog of SPEC §3.
+//!
+//! Every name the catalog produces is computed here and nowhere else, so
+//! `why`, `explain`, render and every target agree. One submodule per domain.
+
+mod ci;
+mod dns;
+mod forge;
+mod host;
+mod kubernetes;
+mod portal;
+mod vault;
+
+use crate::content::Content;
+use crate::id::ResourceId;
+use crate::resource::{Desired, Owner, Resource};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use tenantry_model::{Roster, Span};
+
+pub use host::{allocate_ports, dispatch_pool};
+
+/// Label every managed object carries.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY_VALUE: &str = "tenantry";
+/// Label naming the user an object exists for (absent on shared objects).
+pub const USER_LABEL: &str = "tenantry.dev/user";
+/// Label marking an object shared by the whole platform.
+pub const SHARED_LABEL: &str = "tenantry.dev/shared";
+
+/// Settings from tenantry.toml that change what is derived (not where it goes).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub vault_kv_mount: String,
+    pub vault_kubernetes_mount: String,
+    pub vault_oidc_mount: String,
+    /// Zones the DNS target manages, besides `platform.domain`.
+    pub dns_zones: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            vault_kv_mount: "secret".to_string(),
+            vault_kubernetes_mount: "kubernetes".to_string(),
+            vault_oidc_mount: "oidc".to_string(),
+            dns_zones: Vec::new(),
+        }
+    }
+}
+
+/// What derivation needs from the state: facts, passed in as data.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Ports already reserved, by user and pool. Reservations of departed
+    /// users are included: a port is never reused while its user exists.
+    pub ports: BTreeMap<String, BTreeMap<String, u16>>,
+    /// Departed users not yet cut: their routing entries stay until `--offboard`.
+    pub retained_routes: BTreeMap<String, RetainedRoute>,
+}
+
+/// A departed user's place in the host routing files.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RetainedRoute {
+    pub idp_user: String,
+    pub os_user: String,
+    pub admin: bool,
+}
+
+/// Derive everything the roster asks for. Pure and deterministic: the same
+/// roster, settings and facts always give the same resources in the same order.
+pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
+    let mut out = Out::default();
+    kubernetes::derive(roster, &mut out);
+    vault::derive(roster, settings, &mut out);
+    dns::derive(roster, settings, &mut out);
+    ci::derive(roster, &mut out);
+    forge::derive(roster, &mut out);
+    let ports = host::derive(roster, facts, &mut out);
+    portal::derive(roster, &mut out);
+    Desired::new(out.resources, ports)
+}
+
+/// Collects resources while deriving.
+#[derive(Default)]
+pub(crate) struct Out {
+    resources: Vec<Resource>,
+}
+
+/// A resource under construction.
+pub(crate) struct Item {
+    pub id: ResourceId,
+    pub owner: Owner,
+    pub origin: Span,
+    pub rule: &'static str,
+    pub deps: Vec<ResourceId>,
+    pub sensitive: bool,
+}
+
+impl Out {
+    pub(crate) fn push(&mut self, item: Item, content: &Value) {
+        self.resources.push(Resource {
+            id: item.id,
+            owner: item.owner,
+            content: Content::from_value(content),
+            origin: item.origin,
+            rule: item.rule,
+            deps: item.deps,
+            sensitive: item.sensitive,
+        });
+    }
+}
+
+impl Item {
+    pub(crate) fn new(id: ResourceId, owner: &Owner, origin: Span, rule: &'static str) -> Item {
+        Item { id, owner: owner.clone(), origin, rule, deps: Vec::new(), sensitive: false }
+    }
+
+    pub(crate) fn after(mut self, dep: ResourceId) -> Item {
+        self.deps.push(dep);
+        self
+    }
+
+    pub(crate) fn sensitive(mut self) -> Item {
+        self.sensitive = true;
+        self
+    }
+}
+
+/// tenantry's labels for an owner.
+pub(crate) fn labels(owner: &Owner) -> Value {
+    match owner {
+        Owner::User(user) => json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE, USER_LABEL: user }),
+        Owner::Platform => json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE, SHARED_LABEL: "true" }),
+    }
+}
+
+/// The owner an object's labels name, if it carries tenantry's marks.
+pub fn owner_from_labels(labels: &serde_json::Map<String, Value>) -> Option<Owner> {
+    if labels.get(MANAGED_BY_LABEL).and_then(Value::as_str) != Some(MANAGED_BY_VALUE) {
+        return None;
+    }
+    match labels.get(USER_LABEL).and_then(Value::as_str) {
+        Some(user) => Some(Owner::User(user.to_string())),
+        None => Some(Owner::Platform),
+    }
+}

@@ -1,0 +1,86 @@
+//! Vault/OpenBao: per-user ACL policy, identity entity and OIDC alias,
+//! kubernetes secrets-engine deployer roles.
+
+use super::{Item, Out, Settings};
+use crate::id::{Domain, ResourceId};
+use crate::resource::Owner;
+use serde_json::json;
+use std::fmt::Write as _;
+use tenantry_model::{Roster, Tier, User};
+
+pub fn policy_name(user: &str) -> String {
+    format!("namespace-owner-{user}")
+}
+
+/// The ACL policy text (HCL) of a namespace-owner: their KV subtree and their deployer credentials.
+pub fn policy_hcl(user: &User, settings: &Settings) -> String {
+    let kv = &settings.vault_kv_mount;
+    let key = &user.key;
+    let mut hcl = format!("# Managed by tenantry for user {key}; edits are overwritten on the next apply.\n");
+    for path in [format!("{kv}/data/{key}"), format!("{kv}/data/{key}/*")] {
+        let _ = writeln!(hcl, "path \"{path}\" {{\n  capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"]\n}}");
+    }
+    for path in [format!("{kv}/metadata/{key}"), format!("{kv}/metadata/{key}/*")] {
+        let _ = writeln!(hcl, "path \"{path}\" {{\n  capabilities = [\"list\", \"read\", \"delete\"]\n}}");
+    }
+    for namespace in &user.namespaces {
+        // Minting credentials is a write to the creds endpoint; `read` alone cannot.
+        let _ = writeln!(
+            hcl,
+            "path \"{}/creds/{}-deployer\" {{\n  capabilities = [\"read\", \"update\"]\n}}",
+            settings.vault_kubernetes_mount, namespace.value
+        );
+    }
+    hcl
+}
+
+pub(super) fn derive(roster: &Roster, settings: &Settings, out: &mut Out) {
+    for user in roster.users.values().filter(|u| u.tier.value == Tier::NamespaceOwner) {
+        let owner = Owner::User(user.key.clone());
+        let policy = policy_name(&user.key);
+        let policy_id = ResourceId::global(Domain::Vault, "Policy", &policy);
+        out.push(
+            Item::new(policy_id.clone(), &owner, user.tier.span, "namespace-owners get their KV subtree and deployer credentials"),
+            &json!({ "name": policy, "policy": policy_hcl(user, settings) }),
+        );
+        let entity_id = ResourceId::global(Domain::Vault, "Entity", &user.key);
+        out.push(
+            Item::new(entity_id.clone(), &owner, user.span, "one identity entity per user, carrying their policies").after(policy_id),
+            &json!({
+                "name": user.key,
+                "policies": [policy],
+                "metadata": { "managed-by": "tenantry", "tenantry-user": user.key },
+                "disabled": false,
+            }),
+        );
+        out.push(
+            Item::new(
+                ResourceId::new(Domain::Vault, "EntityAlias", &settings.vault_oidc_mount, &user.email),
+                &owner,
+                user.email.span,
+                "the OIDC login (email) maps to the user's entity; an existing alias is adopted",
+            )
+            .after(entity_id),
+            &json!({ "name": user.email.value, "mount": settings.vault_oidc_mount, "entity": user.key }),
+        );
+        for namespace in &user.namespaces {
+            let role = format!("{}-deployer", namespace.value);
+            out.push(
+                Item::new(
+                    ResourceId::new(Domain::Vault, "KubernetesRole", &settings.vault_kubernetes_mount, &role),
+                    &owner,
+                    namespace.span,
+                    "Vault mints short-lived deployer tokens per namespace",
+                ),
+                &json!({
+                    "name": role,
+                    "allowed_kubernetes_namespaces": [namespace.value],
+                    "kubernetes_role_type": "Role",
+                    "kubernetes_role_name": role,
+                    "token_default_ttl": "30m",
+                    "token_max_ttl": "1h",
+                }),
+            );
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Desired vs observed → plan, under the safety policy of SPEC §6.
+
+use crate::content::Content;
+use crate::id::{Domain, ResourceId};
+use crate::observed::{Inventory, Observed};
+use crate::plan::{Action, Change, Plan, PlanProblem};
+use crate::resource::{Desired, Owner, Retire, kind_rank, retire_policy};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use tenantry_model::{Roster, Span};
+
+/// What the admin allowed for this run.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Take away what present users no longer have in the roster.
+    pub allow_revoke: bool,
+    /// Perform the reversible cut for users who left the roster.
+    pub offboard: bool,
+    /// Restrict the plan to these users (platform resources are left out too).
+    pub only: Option<BTreeSet<String>>,
+}
+
+impl Policy {
+    fn includes(&self, owner: &Owner) -> bool {
+        match (&self.only, owner) {
+            (None, _) => true,
+            (Some(users), Owner::User(key)) => users.contains(key),
+            (Some(_), Owner::Platform) => false,
+        }
+    }
+}
+
+/// Which configured target applies each domain.
+#[derive(Debug, Clone, Default)]
+pub struct Routing {
+    by_domain: HashMap<Domain, String>,
+    renders_only: HashMap<String, bool>,
+}
+
+impl Routing {
+    /// Register a target for domains; the first registration of a domain wins.
+    pub fn add(&mut self, name: &str, domains: &[Domain], renders_only: bool) {
+        for domain in domains {
+            self.by_domain.entry(*domain).or_insert_with(|| name.to_string());
+        }
+        self.renders_only.insert(name.to_string(), renders_only);
+    }
+
+    pub fn target_for(&self, domain: Domain) -> Option<&str> {
+        self.by_domain.get(&domain).map(String::as_str)
+    }
+
+    fn renders_only(&self, target: &str) -> bool {
+        self.renders_only.get(target).copied().unwrap_or(false)
+    }
+
+    /// Whether a target of this name is part of this run.
+    pub fn is_configured(&self, target: &str) -> bool {
+        self.renders_only.contains_key(target)
+    }
+}
+
+/// What each configured target observed, by target name.
+pub type ObservedByTarget = HashMap<String, Observed>;
+
+/// Compare desired with observed and decide, per resource, what apply does.
+pub fn diff(
+    roster: &Roster,
+    desired: &Desired,
+    observed: &ObservedByTarget,
+    inventory: &Inventory,
+    routing: &Routing,
+    policy: &Policy,
+) -> Plan {
+    let mut plan = Plan::default();
+    let nothing = Observed::default();
+    let observed_on = |target: &str| observed.get(target).unwrap_or(&nothing);
+
+    for resource in desired.resources() {
+        if !policy.includes(&resource.owner) {
+            continue;
+        }
+        let Some(target) = routing.target_for(resource.id.domain) else {
+            *plan.unrouted.entry(resource.id.domain).or_default() += 1;
+            continue;
+        };
+        let make = |action: Action, before: Option<Content>, reason: String| Change {
+            target: target.to_string(),
+            id: resource.id.clone(),
+            owner: resource.owner.clone(),
+            action,
+            before,
+            after: Some(resource.content.clone()),
+            reason,
+            origin: resource.origin,
+            rule: resource.rule,
+            deps: resource.deps.clone(),
+            sensitive: resource.sensitive,
+            rank: kind_rank(&resource.id),
+        };
+        let remembered = inventory.get(&resource.id).filter(|e| e.target == target);
+        let change = match observed_on(target).get(&resource.id) {
+            None => make(Action::Create, None, "does not exist".to_string()),
+            Some(found) => match &found.owner {
+                Some(other) if *other != resource.owner => make(
+                    Action::Conflict,
+                    Some(found.content.clone()),
+                    format!(
+                        "already belongs to {} but the roster gives it to {}; tenantry will not take it over",
+                        describe(other),
+                        describe(&resource.owner)
+                    ),
+                ),
+                owner => {
+                    if owner.is_none() && remembered.is_none() {
+                        make(
+                            Action::Adopt,
+                            Some(found.content.clone()),
+                            "exists without tenantry's marks; it fits the roster and will be labelled and taken over"
+                                .to_string(),
+                        )
+                    } else if found.content != resource.content {
+                        make(
+                            Action::Update,
+                            Some(found.content.clone()),
+                            "differs from the roster (drift or a roster edit)".to_string(),
+                        )
+                    } else {
+                        if remembered.is_none() {
+                            plan.record.push((target.to_string(), resource.id.clone(), resource.owner.clone()));
+                        }
+                        *plan.unchanged.entry(resource.owner.clone()).or_default() += 1;
+                        continue;
+                    }
+                }
+            },
+        };
+        plan.changes.push(change);
+    }
+
+    // Whatever tenantry manages on a configured target that the roster no
+    // longer asks of that target: remembered in the inventory, or found
+    // carrying tenantry's marks.
+    let mut leftovers: BTreeMap<(&str, &ResourceId), Owner> = BTreeMap::new();
+    for (id, entry) in &inventory.entries {
+        if routing.is_configured(&entry.target) {
+            leftovers.insert((entry.target.as_str(), id), entry.owner.clone());
+        }
+    }
+    for (target, found) in observed {
+        for (id, resource) in &found.resources {
+            if let Some(owner) = &resource.owner {
+                leftovers.entry((target.as_str(), id)).or_insert_with(|| owner.clone());
+            }
+        }
+    }
+    for ((target, id), owner) in leftovers {
+        let routed_to = routing.target_for(id.domain);
+        if (desired.contains(id) && routed_to == Some(target)) || !policy.includes(&owner) {
+            continue;
+        }
+        let Some(found) = observed_on(target).get(id) else {
+            plan.forget.push((target.to_string(), id.clone()));
+            continue;
+        };
+        let renders_only = routing.renders_only(target);
+        let (action, after, reason) = if desired.contains(id) {
+            (Action::Delete, None, format!("now applied by target `{}`", routed_to.unwrap_or("none")))
+        } else {
+            retire(roster, policy, &mut plan, id, &owner, &found.content, renders_only)
+        };
+        plan.changes.push(Change {
+            target: target.to_string(),
+            id: id.clone(),
+            owner,
+            action,
+            before: Some(found.content.clone()),
+            after,
+            reason,
+            origin: Span::UNKNOWN,
+            rule: "no longer derived from the roster",
+            deps: Vec::new(),
+            sensitive: false,
+            rank: kind_rank(id),
+        });
+    }
+
+    check_record_budget(roster, desired, observed, &mut plan);
+    plan.changes.sort_by(|a, b| (&a.owner, &a.id, &a.target).cmp(&(&b.owner, &b.id, &b.target)));
+    plan
+}
+
+/// The action for a managed resource the roster no longer derives.
+fn retire(
+    roster: &Roster,
+    policy: &Policy,
+    plan: &mut Plan,
+    id: &ResourceId,
+    owner: &Owner,
+    before: &Content,
+    renders_only: bool,
+) -> (Action, Option<Content>, String) {
+    let user = match owner {
+        Owner::Platform => return (Action::Delete, None, "no longer needed by any user".to_string()),
+        Owner::User(user) => user,
+    };
+    let cut = cut_content(id, before);
+    let already_cut = cut.as_ref() == Some(before);
+    if roster.users.contains_key(user) {
+        if !policy.allow_revoke {
+            return (
+                Action::Withheld,
+                None,
+                "no longer in the roster for this user; removals need --allow-revoke".to_string(),
+            );
+        }
+        let reason = "removed from the roster (--allow-revoke)";
+        return match retire_policy(id) {
+            Retire::Delete => (Action::Delete, None, reason.to_string()),
+            Retire::Keep if renders_only => (Action::Delete, None, reason.to_string()),
+            Retire::Keep => (Action::Kept, None, "holds data; removed only by the destroy stage".to_string()),
+            Retire::Disable if already_cut => {
+                (Action::Kept, None, "already disabled; removed only by the destroy stage".to_string())
+            }
+            Retire::Disable => (Action::Cut, cut, format!("{reason}: disabled, data kept")),
+        };
+    }
+    plan.departing.insert(user.clone());
+    let reason = "user left the roster: reversible cut (--offboard)";
+    match retire_policy(id) {
+        Retire::Keep => (Action::Kept, None, "holds data; removed only by the destroy stage".to_string()),
+        Retire::Disable if already_cut => {
+            (Action::Kept, None, "already cut; removed only by the destroy stage".to_string())
+        }
+        Retire::Delete | Retire::Disable if !policy.offboard => {
+            (Action::Departing, None, "user left the roster; cut with --offboard".to_string())
+        }
+        Retire::Delete => (Action::Delete, None, reason.to_string()),
+        Retire::Disable => (Action::Cut, cut, reason.to_string()),
+    }
+}
+
+fn describe(owner: &Owner) -> String {
+    match owner {
+        Owner::Platform => "the platform".to_string(),
+        Owner::User(user) => format!("user `{user}`"),
+    }
+}
+
+/// The content a resource has after the reversible cut, for kinds that are disabled rather than deleted.
+pub fn cut_content(id: &ResourceId, before: &Content) -> Option<Content> {
+    let mut value = before.to_value();
+    let object = value.as_object_mut()?;
+    match (id.domain, id.kind.as_str()) {
+        (Domain::Vault, "Entity") => {
+            object.insert("disabled".to_string(), Value::Bool(true));
+            object.insert("policies".to_string(), Value::Array(Vec::new()));
+        }
+        (Domain::Host, "Account") => {
+            object.insert("locked".to_string(), Value::Bool(true));
+        }
+        _ => return None,
+    }
+    Some(Content::from_value(&value))
+}
+
+/// SPEC §8.6: a zone must not silently exceed the provider's record cap.
+fn check_record_budget(roster: &Roster, desired: &Desired, observed: &ObservedByTarget, plan: &mut Plan) {
+    let Some(budget) = roster.platform.dns.as_ref().and_then(|d| d.record_budget.as_ref()) else { return };
+    let mut after: BTreeMap<String, i64> = BTreeMap::new();
+    for (zone, total) in observed.values().flat_map(|o| o.zone_records.iter()) {
+        after.insert(zone.clone(), i64::try_from(*total).unwrap_or(i64::MAX));
+    }
+    let observed_zones: BTreeSet<String> = after.keys().cloned().collect();
+    for resource in desired.resources().iter().filter(|r| r.id.domain == Domain::Dns) {
+        if !observed_zones.contains(&resource.id.scope) {
+            *after.entry(resource.id.scope.clone()).or_default() += 1;
+        }
+    }
+    for change in plan.changes.iter().filter(|c| c.id.domain == Domain::Dns) {
+        if !observed_zones.contains(&change.id.scope) {
+            if change.action != Action::Delete && !desired.contains(&change.id) {
+                *after.entry(change.id.scope.clone()).or_default() += 1;
+            }
+            continue;
+        }
+        match change.action {
+            Action::Create => *after.entry(change.id.scope.clone()).or_default() += 1,
+            Action::Delete => *after.entry(change.id.scope.clone()).or_default() -= 1,
+            _ => {}
+        }
+    }
+    for (zone, count) in after {
+        if count > i64::from(budget.value) {
+            plan.problems.push(PlanProblem {
+                message: format!(
+                    "zone `{zone}` would hold {count} records after apply, over the record budget of {} (roster line {})",
+                    budget.value, budget.span.line
+                ),
+                help: format!(
+                    "route users through one wildcard record (`*.{zone}` → the tunnel) instead of a record per domain, or raise `platform.dns.record_budget` if the provider allows it"
+                ),
+                blocking: true,
+            });
+        }
+    }
+}

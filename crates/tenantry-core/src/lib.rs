@@ -1,0 +1,26 @@
+//! The functional core of tenantry.
+//!
+//! Pure, synchronous and deterministic: [`derive()`] turns a validated roster
+//! into the desired state, [`diff()`] compares it with what targets observed
+//! and applies the safety policy of SPEC §6 to produce a [`Plan`]. Nothing
+//! here performs I/O or reads the clock; the [`Target`] trait only declares
+//! what the imperative shell must provide.
+
+pub mod content;
+pub mod derive;
+mod diff;
+mod id;
+pub mod kubeconfig;
+mod observed;
+mod plan;
+mod resource;
+mod target;
+
+pub use content::Content;
+pub use derive::{Facts, RetainedRoute, Settings, derive};
+pub use diff::{ObservedByTarget, Policy, Routing, cut_content, diff};
+pub use id::{Domain, ParseIdError, ResourceId};
+pub use observed::{Inventory, InventoryEntry, Observed, ObservedResource};
+pub use plan::{Action, Change, Plan, PlanProblem, UserSummary};
+pub use resource::{Desired, Owner, Resource, Retire, kind_rank, retire_policy};
+pub use target::{ObserveRequest, Target, TargetError};

@@ -1,0 +1,73 @@
+//! What targets report and what the state remembers.
+
+use crate::content::Content;
+use crate::id::ResourceId;
+use crate::resource::Owner;
+use std::collections::HashMap;
+
+/// The current state of one resource as a target sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedResource {
+    /// The fields tenantry manages, projected by the target into the same
+    /// canonical shape as the desired content.
+    pub content: Content,
+    /// The owner recorded on the object itself (tenantry's labels), if any.
+    /// `None` means the object carries no tenantry marks.
+    pub owner: Option<Owner>,
+}
+
+/// Observed resources of one run, by id. Absent means "does not exist".
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub resources: HashMap<ResourceId, ObservedResource>,
+    /// Total records per DNS zone, foreign ones included, when the target can count them.
+    pub zone_records: std::collections::BTreeMap<String, usize>,
+}
+
+impl Observed {
+    pub fn insert(&mut self, id: ResourceId, content: Content, owner: Option<Owner>) {
+        self.resources.insert(id, ObservedResource { content, owner });
+    }
+
+    pub fn get(&self, id: &ResourceId) -> Option<&ObservedResource> {
+        self.resources.get(id)
+    }
+
+    pub fn extend(&mut self, other: Observed) {
+        self.resources.extend(other.resources);
+        self.zone_records.extend(other.zone_records);
+    }
+}
+
+/// One resource tenantry created or adopted, and on which target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryEntry {
+    pub target: String,
+    pub owner: Owner,
+}
+
+/// Everything tenantry created or adopted and has not deleted: the only
+/// things prune and offboarding may ever touch.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub entries: HashMap<ResourceId, InventoryEntry>,
+}
+
+impl Inventory {
+    pub fn insert(&mut self, id: ResourceId, target: &str, owner: Owner) {
+        self.entries.insert(id, InventoryEntry { target: target.to_string(), owner });
+    }
+
+    pub fn get(&self, id: &ResourceId) -> Option<&InventoryEntry> {
+        self.entries.get(id)
+    }
+
+    pub fn contains(&self, id: &ResourceId) -> bool {
+        self.entries.contains_key(id)
+    }
+
+    /// Users that have something in the inventory.
+    pub fn users(&self) -> std::collections::BTreeSet<&str> {
+        self.entries.values().filter_map(|e| e.owner.user()).collect()
+    }
+}

@@ -1,0 +1,148 @@
+//! Desired resources and the per-kind rules that govern their lifecycle.
+
+use crate::content::Content;
+use crate::id::{Domain, ResourceId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use tenantry_model::Span;
+
+/// Who a resource exists for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "type", content = "user")]
+pub enum Owner {
+    /// Shared by every user (ClusterRoles, generated host files).
+    Platform,
+    User(String),
+}
+
+impl Owner {
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            Owner::Platform => None,
+            Owner::User(key) => Some(key),
+        }
+    }
+
+    /// The text stored in labels and the state database.
+    pub fn as_label(&self) -> &str {
+        match self {
+            Owner::Platform => "(platform)",
+            Owner::User(key) => key,
+        }
+    }
+
+    pub fn from_label(label: &str) -> Owner {
+        if label == "(platform)" { Owner::Platform } else { Owner::User(label.to_string()) }
+    }
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_label())
+    }
+}
+
+/// One thing a user (or the platform) should have.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub id: ResourceId,
+    pub owner: Owner,
+    pub content: Content,
+    /// The roster position that produced it (`tenantry why`).
+    pub origin: Span,
+    /// The catalog rule, in words.
+    pub rule: &'static str,
+    /// Resources that must exist first.
+    pub deps: Vec<ResourceId>,
+    /// Content must never be printed (shown as `(sensitive)`).
+    pub sensitive: bool,
+}
+
+/// What taking a resource away means for its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retire {
+    /// Removing it takes away access only: delete.
+    Delete,
+    /// It holds data (a namespace, a home, a DNS name in use): kept until the destroy stage.
+    Keep,
+    /// The reversible cut disables it (a locked login, a disabled entity) and keeps it.
+    Disable,
+}
+
+/// How the reversible cut and `--allow-revoke` treat a resource of this kind.
+pub fn retire_policy(id: &ResourceId) -> Retire {
+    match (id.domain, id.kind.as_str()) {
+        (Domain::Kubernetes, "Namespace" | "Secret" | "ServiceAccount" | "ResourceQuota" | "LimitRange" | "Certificate") => {
+            Retire::Keep
+        }
+        (Domain::Kubernetes, _) => Retire::Delete,
+        (Domain::Vault, "Entity") => Retire::Disable,
+        (Domain::Vault, _) => Retire::Keep,
+        (Domain::Dns, _) => Retire::Keep,
+        (Domain::Ci | Domain::Forge | Domain::Portal, _) => Retire::Delete,
+        (Domain::Host, "Account") => Retire::Disable,
+        (Domain::Host, "GeneratedFile" | "SkeletonLink") => Retire::Delete,
+        (Domain::Host, _) => Retire::Keep,
+    }
+}
+
+/// Apply order within a target: a resource's dependencies always have a lower rank.
+pub fn kind_rank(id: &ResourceId) -> u8 {
+    match (id.domain, id.kind.as_str()) {
+        (Domain::Kubernetes, "Namespace" | "ClusterRole") => 0,
+        (Domain::Kubernetes, "RoleBinding" | "ClusterRoleBinding") => 2,
+        (Domain::Kubernetes, _) => 1,
+        (Domain::Vault, "Policy") => 0,
+        (Domain::Vault, "Entity") => 1,
+        (Domain::Vault, "EntityAlias") => 2,
+        (Domain::Vault, _) => 0,
+        (Domain::Host, "Account" | "Port") => 0,
+        (Domain::Host, "GeneratedFile") => 1,
+        (Domain::Host, "Checkout" | "Kubeconfig" | "ManagedFile" | "SkeletonLink") => 1,
+        (Domain::Host, _) => 1,
+        (Domain::Dns | Domain::Ci | Domain::Forge | Domain::Portal, _) => 0,
+    }
+}
+
+/// Everything the roster asks for, sorted by id.
+#[derive(Debug, Clone, Default)]
+pub struct Desired {
+    resources: Vec<Resource>,
+    index: HashMap<ResourceId, usize>,
+    /// Sticky ports by user and pool, including newly allocated ones.
+    pub ports: BTreeMap<String, BTreeMap<String, u16>>,
+}
+
+impl Desired {
+    pub fn new(mut resources: Vec<Resource>, ports: BTreeMap<String, BTreeMap<String, u16>>) -> Desired {
+        resources.sort_by(|a, b| a.id.cmp(&b.id));
+        resources.dedup_by(|a, b| a.id == b.id);
+        let index = resources.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
+        Desired { resources, index, ports }
+    }
+
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    pub fn get(&self, id: &ResourceId) -> Option<&Resource> {
+        self.index.get(id).and_then(|i| self.resources.get(*i))
+    }
+
+    pub fn contains(&self, id: &ResourceId) -> bool {
+        self.index.contains_key(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.resources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+
+    pub fn owned_by<'a>(&'a self, user: &'a str) -> impl Iterator<Item = &'a Resource> + 'a {
+        self.resources.iter().filter(move |r| r.owner.user() == Some(user))
+    }
+}

@@ -1,0 +1,59 @@
+//! The one trait every target implements (kubernetes, vault, dns, host, local, …).
+
+use crate::id::{Domain, ResourceId};
+use crate::observed::Observed;
+use crate::plan::Change;
+
+/// Why a target could not observe or apply.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The peer refused this one change (validation, conflict, permission).
+    #[error("{target} rejected {id}: {message}")]
+    Rejected { target: String, id: String, message: String },
+    /// The peer cannot be reached or used at all; every change on it fails.
+    #[error("{target} is unavailable: {message}")]
+    Unavailable { target: String, message: String },
+    #[error("{target}: {context}: {source}")]
+    Io {
+        target: String,
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{target}: {message}")]
+    Other { target: String, message: String },
+}
+
+pub type Result<T, E = TargetError> = std::result::Result<T, E>;
+
+/// What to observe: every id the plan needs, desired or remembered.
+#[derive(Debug, Clone, Default)]
+pub struct ObserveRequest {
+    /// Each id with the owner tenantry expects for it.
+    pub resources: Vec<(ResourceId, crate::resource::Owner)>,
+}
+
+/// A system tenantry applies resources to. All I/O of the product lives
+/// behind this trait; the core decides what to do, the target only does it.
+#[async_trait::async_trait]
+pub trait Target: Send + Sync {
+    /// Stable name, used in plans and in the state database (`local`, `kubernetes`).
+    fn name(&self) -> &str;
+
+    /// The domains whose resources this target applies.
+    fn domains(&self) -> &[Domain];
+
+    /// True when removing a resource here never destroys data (rendered
+    /// files): such removals are not held back until the destroy stage.
+    fn renders_only(&self) -> bool {
+        false
+    }
+
+    /// Bulk-read the current state of the requested resources (one listing
+    /// per kind where the peer allows it, never one call per object when a
+    /// list would do). Missing resources are simply absent from the result.
+    async fn observe(&self, request: &ObserveRequest) -> Result<Observed>;
+
+    /// Apply one change. Must be idempotent: a retried change is harmless.
+    async fn apply(&self, change: &Change) -> Result<()>;
+}

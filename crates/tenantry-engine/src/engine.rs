@@ -1,0 +1,301 @@
+//! Orchestration: facts from state → derive → observe → diff → apply.
+
+use crate::clock::Clock;
+use crate::state::State;
+use crate::Result;
+use futures::stream::{self, StreamExt};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tenantry_core::{
+    Action, Change, Desired, Facts, Inventory, ObserveRequest, ObservedByTarget, Owner, Plan, PlanProblem, Policy,
+    ResourceId, RetainedRoute, Routing, Settings, Target, derive, diff,
+};
+use tenantry_model::{Roster, Tier};
+
+/// A plan together with everything needed to apply it.
+#[derive(Debug)]
+pub struct Prepared {
+    pub desired: Desired,
+    pub plan: Plan,
+    pub inventory: Inventory,
+    pub policy: Policy,
+    /// Targets whose observe failed: none of their changes are applied.
+    pub unavailable: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Changes in flight at once.
+    pub concurrency: usize,
+    /// The command line, for the run record.
+    pub command: String,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions { concurrency: 8, command: "apply".to_string() }
+    }
+}
+
+/// Progress events for a progress bar.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Started { total: usize },
+    Finished { id: ResourceId, owner: Owner, ok: bool },
+}
+
+/// A change that did not happen, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Failure {
+    pub owner: Owner,
+    pub target: String,
+    pub id: String,
+    pub action: Action,
+    pub error: String,
+    /// True when it was not attempted because something it needs failed.
+    pub skipped: bool,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ApplyReport {
+    pub run: i64,
+    pub applied: BTreeMap<Owner, usize>,
+    pub failures: Vec<Failure>,
+}
+
+impl ApplyReport {
+    pub fn failed_users(&self) -> BTreeSet<&Owner> {
+        self.failures.iter().map(|f| &f.owner).collect()
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    pub fn applied_total(&self) -> usize {
+        self.applied.values().sum()
+    }
+}
+
+pub struct Engine {
+    targets: Vec<Arc<dyn Target>>,
+    state: Mutex<State>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.targets.iter().map(|t| t.name()).collect();
+        f.debug_struct("Engine").field("targets", &names).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub fn new(targets: Vec<Arc<dyn Target>>, state: State, clock: Arc<dyn Clock>, settings: Settings) -> Engine {
+        Engine { targets, state: Mutex::new(state), clock, settings }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot corrupt SQLite; keep going.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state())
+    }
+
+    pub fn routing(&self) -> Routing {
+        let mut routing = Routing::default();
+        for target in &self.targets {
+            routing.add(target.name(), target.domains(), target.renders_only());
+        }
+        routing
+    }
+
+    pub fn target_names(&self) -> Vec<String> {
+        self.targets.iter().map(|t| t.name().to_string()).collect()
+    }
+
+    /// The facts derivation needs, from the state.
+    pub fn facts(&self, roster: &Roster, policy: &Policy) -> Result<Facts> {
+        let now = self.clock.now();
+        let mut state = self.state();
+        state.recover(&now)?;
+        let ports = state.ports()?;
+        let mut retained_routes = state.routes()?;
+        // Departed users being cut in this run lose their routes now.
+        if policy.offboard {
+            retained_routes.retain(|user, _| {
+                roster.users.contains_key(user) || policy.only.as_ref().is_some_and(|only| !only.contains(user))
+            });
+        }
+        Ok(Facts { ports, retained_routes })
+    }
+
+    /// Derive, observe every target in parallel, and diff.
+    pub async fn prepare(&self, roster: &Roster, policy: Policy) -> Result<Prepared> {
+        let facts = self.facts(roster, &policy)?;
+        let desired = derive(roster, &self.settings, &facts);
+        let inventory = self.state().inventory()?;
+        let routing = self.routing();
+
+        let requests: Vec<(Arc<dyn Target>, ObserveRequest)> = self
+            .targets
+            .iter()
+            .map(|target| {
+                let name = target.name();
+                let mut seen = HashSet::new();
+                let mut resources = Vec::new();
+                for resource in desired.resources() {
+                    if routing.target_for(resource.id.domain) == Some(name) && seen.insert(&resource.id) {
+                        resources.push((resource.id.clone(), resource.owner.clone()));
+                    }
+                }
+                for (id, entry) in &inventory.entries {
+                    if entry.target == name && seen.insert(id) {
+                        resources.push((id.clone(), entry.owner.clone()));
+                    }
+                }
+                (Arc::clone(target), ObserveRequest { resources })
+            })
+            .collect();
+        let results = futures::future::join_all(requests.iter().map(|(target, request)| async move {
+            (target.name().to_string(), target.observe(request).await)
+        }))
+        .await;
+
+        let mut observed = ObservedByTarget::new();
+        let mut unavailable = BTreeMap::new();
+        for (name, result) in results {
+            match result {
+                Ok(found) => {
+                    observed.insert(name, found);
+                }
+                Err(error) => {
+                    unavailable.insert(name, error.to_string());
+                }
+            }
+        }
+        let mut plan = diff(roster, &desired, &observed, &inventory, &routing, &policy);
+        if !unavailable.is_empty() {
+            plan.changes.retain(|c| !unavailable.contains_key(&c.target));
+            for (target, error) in &unavailable {
+                plan.problems.push(PlanProblem {
+                    message: format!("target `{target}` could not be observed: {error}"),
+                    help: format!("its changes are left out of this plan; check the `[{target}]` settings in tenantry.toml and that the server is reachable"),
+                    blocking: false,
+                });
+            }
+        }
+        Ok(Prepared { desired, plan, inventory, policy, unavailable })
+    }
+
+    /// Apply a prepared plan. One user's failure never stops the others:
+    /// only changes that depend on a failed change are skipped.
+    pub async fn apply(&self, roster: &Roster, prepared: &Prepared, options: &ApplyOptions, progress: &(dyn Fn(Progress) + Sync)) -> Result<ApplyReport> {
+        let plan = &prepared.plan;
+        let run = {
+            let now = self.clock.now();
+            let mut state = self.state();
+            let run = state.begin_run(&options.command, &now)?;
+            state.reserve_ports(&prepared.desired.ports)?;
+            run
+        };
+        let mut report = ApplyReport { run, ..ApplyReport::default() };
+        let total = plan.changes.iter().filter(|c| c.action.is_applied()).count();
+        progress(Progress::Started { total });
+
+        let targets: BTreeMap<&str, &Arc<dyn Target>> = self.targets.iter().map(|t| (t.name(), t)).collect();
+        let mut failed_ids: HashSet<ResourceId> = HashSet::new();
+        for wave in plan.waves() {
+            let now = self.clock.now();
+            self.state().record_intents(run, &wave, &now)?;
+            let outcomes: Vec<(&Change, std::result::Result<(), (String, bool)>)> = stream::iter(wave.iter().copied())
+                .map(|change| {
+                    let blocked = change.deps.iter().find(|dep| failed_ids.contains(*dep)).cloned();
+                    let target = targets.get(change.target.as_str()).copied();
+                    async move {
+                        let result = if let Some(dep) = blocked {
+                            Err((format!("skipped: it needs {dep}, which failed"), true))
+                        } else if change.action == Action::Conflict {
+                            Err((change.reason.clone(), false))
+                        } else if let Some(target) = target {
+                            target.apply(change).await.map_err(|e| (e.to_string(), false))
+                        } else {
+                            Err((format!("target `{}` is not configured", change.target), false))
+                        };
+                        progress(Progress::Finished { id: change.id.clone(), owner: change.owner.clone(), ok: result.is_ok() });
+                        (change, result)
+                    }
+                })
+                .buffer_unordered(options.concurrency.max(1))
+                .collect()
+                .await;
+
+            let mut journal: Vec<(&Change, Option<String>)> = Vec::with_capacity(outcomes.len());
+            for (change, result) in outcomes {
+                match result {
+                    Ok(()) => {
+                        if change.action.is_change() {
+                            *report.applied.entry(change.owner.clone()).or_default() += 1;
+                        }
+                        journal.push((change, None));
+                    }
+                    Err((error, skipped)) => {
+                        failed_ids.insert(change.id.clone());
+                        report.failures.push(Failure {
+                            owner: change.owner.clone(),
+                            target: change.target.clone(),
+                            id: change.id.to_string(),
+                            action: change.action,
+                            error: error.clone(),
+                            skipped,
+                        });
+                        journal.push((change, Some(error)));
+                    }
+                }
+            }
+            let now = self.clock.now();
+            self.state().record_outcomes(run, &journal, &now)?;
+        }
+
+        let now = self.clock.now();
+        let mut state = self.state();
+        state.reconcile_inventory(&plan.record, &plan.forget, &now)?;
+        let cut: Vec<String> = if prepared.policy.offboard {
+            plan.departing
+                .iter()
+                .filter(|user| !report.failures.iter().any(|f| f.owner.user() == Some(user.as_str())))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        state.update_routes(&current_routes(roster), &cut)?;
+        report.failures.sort_by(|a, b| (&a.owner, &a.id).cmp(&(&b.owner, &b.id)));
+        let summary = format!("{} applied, {} failed", report.applied_total(), report.failures.len());
+        state.finish_run(run, &now, &summary)?;
+        Ok(report)
+    }
+}
+
+/// Routing entries of present workstation users, remembered so a departed
+/// user keeps theirs until the reversible cut.
+fn current_routes(roster: &Roster) -> BTreeMap<String, RetainedRoute> {
+    roster
+        .users
+        .values()
+        .filter_map(|user| {
+            let station = user.workstation.as_ref().filter(|w| !w.parked)?;
+            Some((
+                user.key.clone(),
+                RetainedRoute {
+                    idp_user: station.idp_user.value.clone(),
+                    os_user: station.os_user.value.clone(),
+                    admin: user.tier.value == Tier::Admin,
+                },
+            ))
+        })
+        .collect()
+}

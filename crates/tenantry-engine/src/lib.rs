@@ -1,0 +1,37 @@
+//! The engine: observes every target, asks the core for a plan, and applies
+//! it in dependency order with bounded concurrency, isolating failures per
+//! user and journalling intent and outcome in SQLite so that a run killed
+//! at any point converges when rerun.
+
+mod clock;
+mod engine;
+mod state;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use engine::{ApplyOptions, ApplyReport, Engine, Failure, Prepared, Progress};
+pub use state::{JournalEntry, State};
+
+/// Errors of the engine and its state database.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("state database {path}: {source}")]
+    State {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the state directory {path}: {source}")]
+    StateDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("state database holds an unreadable value: {0}")]
+    Corrupt(String),
+    #[error("port {port} is reserved for both `{first}` and `{second}`")]
+    PortConflict { port: u16, first: String, second: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,288 @@
+//! The state database: inventory (what tenantry created), journal (intent
+//! before acting, outcome after), sticky port reservations and the routing
+//! entries of users who may depart.
+//!
+//! WAL mode: a killed process loses nothing that was committed, and every
+//! intent is committed before the change it announces is attempted.
+
+use crate::{Error, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeMap;
+use std::path::Path;
+use tenantry_core::{Change, Inventory, Owner, RetainedRoute, ResourceId};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    run INTEGER PRIMARY KEY AUTOINCREMENT,
+    command TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    summary TEXT
+);
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    action TEXT NOT NULL,
+    phase TEXT NOT NULL CHECK (phase IN ('intent', 'done', 'failed', 'interrupted')),
+    error TEXT,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_pending ON journal (phase) WHERE phase = 'intent';
+CREATE INDEX IF NOT EXISTS journal_by_id ON journal (id);
+CREATE TABLE IF NOT EXISTS inventory (
+    target TEXT NOT NULL,
+    id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    since TEXT NOT NULL,
+    PRIMARY KEY (target, id)
+);
+CREATE TABLE IF NOT EXISTS ports (
+    user TEXT NOT NULL,
+    pool TEXT NOT NULL,
+    port INTEGER NOT NULL UNIQUE,
+    PRIMARY KEY (user, pool)
+);
+CREATE TABLE IF NOT EXISTS routes (
+    user TEXT PRIMARY KEY,
+    idp_user TEXT NOT NULL,
+    os_user TEXT NOT NULL,
+    admin INTEGER NOT NULL
+);
+";
+
+/// One journal line, for `tenantry why`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JournalEntry {
+    pub run: i64,
+    pub target: String,
+    pub action: String,
+    pub phase: String,
+    pub error: Option<String>,
+    pub at: String,
+}
+
+#[derive(Debug)]
+pub struct State {
+    conn: Connection,
+    path: String,
+}
+
+impl State {
+    /// Open (creating if needed) the state database at `path`.
+    pub fn open(path: &Path) -> Result<State> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::StateDir { path: dir.display().to_string(), source })?;
+        }
+        let display = path.display().to_string();
+        let conn = Connection::open(path).map_err(|source| Error::State { path: display.clone(), source })?;
+        State::init(conn, display)
+    }
+
+    pub fn in_memory() -> Result<State> {
+        State::init(Connection::open_in_memory()?, ":memory:".to_string())
+    }
+
+    fn init(conn: Connection, path: String) -> Result<State> {
+        let wrap = |source| Error::State { path: path.clone(), source };
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(wrap)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(wrap)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(wrap)?;
+        conn.execute_batch(SCHEMA).map_err(wrap)?;
+        Ok(State { conn, path })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Intents left without an outcome by a killed run. Their objects may
+    /// exist, so they join the inventory (deleting what is absent is a no-op,
+    /// and only then can a half-done create be pruned later).
+    pub fn recover(&mut self, now: &str) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let recovered = {
+            let mut pending = tx.prepare("SELECT seq, target, id, owner, action FROM journal WHERE phase = 'intent'")?;
+            let rows: Vec<(i64, String, String, String, String)> = pending
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (seq, target, id, owner, action) in &rows {
+                if action != "delete" {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO inventory (target, id, owner, since) VALUES (?1, ?2, ?3, ?4)",
+                        params![target, id, owner, now],
+                    )?;
+                }
+                tx.execute("UPDATE journal SET phase = 'interrupted' WHERE seq = ?1", params![seq])?;
+            }
+            rows.len()
+        };
+        tx.commit()?;
+        Ok(recovered)
+    }
+
+    pub fn inventory(&self) -> Result<Inventory> {
+        let mut statement = self.conn.prepare("SELECT target, id, owner FROM inventory")?;
+        let mut inventory = Inventory::default();
+        let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        for row in rows {
+            let (target, id, owner) = row?;
+            let id: ResourceId = id.parse().map_err(|e: tenantry_core::ParseIdError| Error::Corrupt(format!("inventory id `{id}`: {e}")))?;
+            inventory.insert(id, &target, Owner::from_label(&owner));
+        }
+        Ok(inventory)
+    }
+
+    pub fn ports(&self) -> Result<BTreeMap<String, BTreeMap<String, u16>>> {
+        let mut statement = self.conn.prepare("SELECT user, pool, port FROM ports")?;
+        let mut out: BTreeMap<String, BTreeMap<String, u16>> = BTreeMap::new();
+        let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u16>(2)?)))?;
+        for row in rows {
+            let (user, pool, port) = row?;
+            out.entry(user).or_default().insert(pool, port);
+        }
+        Ok(out)
+    }
+
+    /// Record port reservations; an existing reservation is never moved.
+    pub fn reserve_ports(&mut self, ports: &BTreeMap<String, BTreeMap<String, u16>>) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for (user, pools) in ports {
+            for (pool, port) in pools {
+                let holder: Option<(String, String)> = tx
+                    .query_row("SELECT user, pool FROM ports WHERE port = ?1", params![port], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                match holder {
+                    Some((other, other_pool)) if other != *user || other_pool != *pool => {
+                        return Err(Error::PortConflict { port: *port, first: other, second: user.clone() });
+                    }
+                    Some(_) => {}
+                    None => {
+                        tx.execute("INSERT OR IGNORE INTO ports (user, pool, port) VALUES (?1, ?2, ?3)", params![user, pool, port])?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn routes(&self) -> Result<BTreeMap<String, RetainedRoute>> {
+        let mut statement = self.conn.prepare("SELECT user, idp_user, os_user, admin FROM routes")?;
+        let rows = statement.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, RetainedRoute { idp_user: r.get(1)?, os_user: r.get(2)?, admin: r.get(3)? }))
+        })?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Error::from)
+    }
+
+    /// Remember current routes, and forget those of users who were cut.
+    pub fn update_routes(&mut self, current: &BTreeMap<String, RetainedRoute>, cut: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for (user, route) in current {
+            tx.execute(
+                "INSERT INTO routes (user, idp_user, os_user, admin) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user) DO UPDATE SET idp_user = excluded.idp_user, os_user = excluded.os_user, admin = excluded.admin",
+                params![user, route.idp_user, route.os_user, route.admin],
+            )?;
+        }
+        for user in cut {
+            tx.execute("DELETE FROM routes WHERE user = ?1", params![user])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn begin_run(&mut self, command: &str, now: &str) -> Result<i64> {
+        self.conn.execute("INSERT INTO runs (command, started_at) VALUES (?1, ?2)", params![command, now])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(&mut self, run: i64, now: &str, summary: &str) -> Result<()> {
+        self.conn.execute("UPDATE runs SET finished_at = ?2, summary = ?3 WHERE run = ?1", params![run, now, summary])?;
+        Ok(())
+    }
+
+    /// Commit the intent of every change of a wave before any of them runs.
+    pub fn record_intents(&mut self, run: i64, changes: &[&Change], now: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO journal (run, target, id, owner, action, phase, at) VALUES (?1, ?2, ?3, ?4, ?5, 'intent', ?6)",
+            )?;
+            for change in changes {
+                insert.execute(params![run, change.target, change.id.to_string(), change.owner.as_label(), change.action.as_str(), now])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Record outcomes and bring the inventory in line, in one transaction.
+    pub fn record_outcomes(&mut self, run: i64, outcomes: &[(&Change, Option<String>)], now: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut close = tx.prepare(
+                "UPDATE journal SET phase = ?4, error = ?5, at = ?6 WHERE run = ?1 AND target = ?2 AND id = ?3 AND phase = 'intent'",
+            )?;
+            let mut remember = tx.prepare(
+                "INSERT INTO inventory (target, id, owner, since) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (target, id) DO UPDATE SET owner = excluded.owner",
+            )?;
+            let mut forget = tx.prepare("DELETE FROM inventory WHERE target = ?1 AND id = ?2")?;
+            for (change, error) in outcomes {
+                let id = change.id.to_string();
+                let phase = if error.is_some() { "failed" } else { "done" };
+                close.execute(params![run, change.target, id, phase, error, now])?;
+                if error.is_none() {
+                    if change.action == tenantry_core::Action::Delete {
+                        forget.execute(params![change.target, id])?;
+                    } else {
+                        remember.execute(params![change.target, id, change.owner.as_label(), now])?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Add unchanged resources the inventory did not know, and drop entries whose object is gone.
+    pub fn reconcile_inventory(&mut self, record: &[(String, ResourceId, Owner)], forget: &[(String, ResourceId)], now: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut remember = tx.prepare(
+                "INSERT INTO inventory (target, id, owner, since) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (target, id) DO UPDATE SET owner = excluded.owner",
+            )?;
+            for (target, id, owner) in record {
+                remember.execute(params![target, id.to_string(), owner.as_label(), now])?;
+            }
+            let mut drop = tx.prepare("DELETE FROM inventory WHERE target = ?1 AND id = ?2")?;
+            for (target, id) in forget {
+                drop.execute(params![target, id.to_string()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The journal of one resource, newest first.
+    pub fn history(&self, id: &ResourceId, limit: usize) -> Result<Vec<JournalEntry>> {
+        let mut statement = self.conn.prepare(
+            "SELECT run, target, action, phase, error, at FROM journal WHERE id = ?1 ORDER BY seq DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![id.to_string(), i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            Ok(JournalEntry { run: r.get(0)?, target: r.get(1)?, action: r.get(2)?, phase: r.get(3)?, error: r.get(4)?, at: r.get(5)? })
+        })?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Error::from)
+    }
+
+    /// When the inventory first recorded a resource, per target.
+    pub fn inventory_since(&self, id: &ResourceId) -> Result<Vec<(String, String)>> {
+        let mut statement = self.conn.prepare("SELECT target, since FROM inventory WHERE id = ?1 ORDER BY target")?;
+        let rows = statement.query_map(params![id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Error::from)
+    }
+}

@@ -1,0 +1,126 @@
+//! Diagnostics: what is wrong, where, and how to fix it.
+
+use crate::Span;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One finding about a roster, pointing at the line that caused it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// Where the roster came from (path or URL).
+    pub source: String,
+    pub span: Span,
+    /// Stable machine-readable code, e.g. `namespace-claimed-twice`.
+    pub code: &'static str,
+    pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(source: &str, span: Span, code: &'static str, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            source: source.to_string(),
+            span,
+            code,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn warning(source: &str, span: Span, code: &'static str, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(source, span, code, message) }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// `file:line:column`, or just `file` when no position is known.
+    pub fn location(&self) -> String {
+        if self.span.is_known() {
+            format!("{}:{}:{}", self.source, self.span.line, self.span.column)
+        } else {
+            self.source.clone()
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{}: {level}[{}]: {}", self.location(), self.code, self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, "\n  help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every finding of one validation pass, errors and warnings, in source order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[error("{}", self.summary())]
+pub struct Diagnostics {
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.items.push(diagnostic);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter().filter(|d| d.severity == Severity::Error)
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter().filter(|d| d.severity == Severity::Warning)
+    }
+
+    pub(crate) fn sort(&mut self) {
+        self.items.sort_by(|a, b| (a.span, a.code, &a.message).cmp(&(b.span, b.code, &b.message)));
+        self.items.dedup();
+    }
+
+    fn summary(&self) -> String {
+        let errors = self.errors().count();
+        let mut out = format!("the roster has {errors} error{}", if errors == 1 { "" } else { "s" });
+        for diagnostic in &self.items {
+            out.push('\n');
+            out.push_str(&diagnostic.to_string());
+        }
+        out
+    }
+}
+
+impl From<Diagnostic> for Diagnostics {
+    fn from(diagnostic: Diagnostic) -> Self {
+        Diagnostics { items: vec![diagnostic] }
+    }
+}
+
+/// The closest candidate to `input`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|candidate| (strsim::jaro_winkler(input, candidate), candidate))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}

@@ -1,0 +1,123 @@
+//! Bytes → [`RawRoster`], with limits that make hostile input harmless.
+
+use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::raw::RawRoster;
+use crate::Span;
+
+/// Rosters larger than this are refused before parsing (a 10,000-user roster is about 3 MiB).
+pub const MAX_ROSTER_BYTES: usize = 32 * 1024 * 1024;
+
+/// Parse roster bytes. Every failure is a diagnostic with a position where one exists.
+pub fn parse_raw(source: &str, bytes: &[u8]) -> Result<RawRoster, Diagnostics> {
+    if bytes.len() > MAX_ROSTER_BYTES {
+        return Err(Diagnostic::error(
+            source,
+            Span::UNKNOWN,
+            "roster-too-large",
+            format!("the roster is {} bytes; the limit is {MAX_ROSTER_BYTES} bytes", bytes.len()),
+        )
+        .with_help("split platform data out of the roster, or check that the right file is being read")
+        .into());
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            let (line, column) = line_column_at(bytes, error.valid_up_to());
+            return Err(Diagnostic::error(
+                source,
+                Span::new(line, column),
+                "not-utf8",
+                "the roster is not UTF-8 text (is this a binary or encrypted file?)",
+            )
+            .with_help("a roster is a YAML text file; if it is git-crypt ciphertext, unlock the checkout first")
+            .into());
+        }
+    };
+    if text.contains('\0') {
+        let offset = text.find('\0').unwrap_or(0);
+        let (line, column) = line_column_at(bytes, offset);
+        return Err(Diagnostic::error(
+            source,
+            Span::new(line, column),
+            "not-text",
+            "the roster contains a NUL byte; it is not a text file",
+        )
+        .with_help("point --roster at the YAML roster")
+        .into());
+    }
+    if text.trim().is_empty() {
+        return Err(Diagnostic::error(source, Span::UNKNOWN, "empty-roster", "the roster is empty")
+            .with_help("a roster needs at least `users: {}`; see `tenantry schema` or examples/roster.yaml")
+            .into());
+    }
+    serde_saphyr::from_str_with_options(text, options()).map_err(|error| Diagnostics::from(translate(source, &error)))
+}
+
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_events: 8_000_000,
+            max_nodes: 4_000_000,
+            max_aliases: 10_000,
+            max_anchors: 10_000,
+            max_depth: 32,
+            max_documents: 1,
+            max_total_scalar_bytes: MAX_ROSTER_BYTES,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 100_000,
+            max_replay_stack_depth: 16,
+            max_alias_expansions_per_anchor: 1_000,
+        },
+    }
+}
+
+/// Turn a YAML/serde error into a diagnostic with a fix.
+fn translate(source: &str, error: &serde_saphyr::Error) -> Diagnostic {
+    let span = error.location().map(|l| Span::from_location(&l)).unwrap_or_default();
+    match error {
+        serde_saphyr::Error::SerdeUnknownField { field, expected, .. } => {
+            let help = match did_you_mean(field, expected.iter().copied()) {
+                Some(candidate) => format!("did you mean `{candidate}`?"),
+                None => format!("the fields allowed here are: {}", expected.join(", ")),
+            };
+            Diagnostic::error(source, span, "unknown-field", format!("unknown field `{field}`")).with_help(help)
+        }
+        serde_saphyr::Error::SerdeUnknownVariant { variant, expected, .. } => {
+            let help = match did_you_mean(variant, expected.iter().copied()) {
+                Some(candidate) => format!("did you mean `{candidate}`?"),
+                None => format!("use one of: {}", expected.join(", ")),
+            };
+            let what = if expected.contains(&"namespace-owner") { "tier" } else { "value" };
+            Diagnostic::error(source, span, "unknown-value", format!("unknown {what} `{variant}`")).with_help(help)
+        }
+        serde_saphyr::Error::SerdeMissingField { field, .. } => {
+            Diagnostic::error(source, span, "missing-field", format!("missing required field `{field}`"))
+                .with_help(format!("add `{field}:` here"))
+        }
+        other => {
+            let message = other.without_snippet().to_string();
+            // The snippet-free rendering ends with " at line L, column C"; the position is ours to print.
+            let message = match message.rfind(" at line ") {
+                Some(cut) => message[..cut].to_string(),
+                None => message,
+            };
+            let lower = message.to_ascii_lowercase();
+            let (code, help) = if lower.contains("budget") || lower.contains("alias") || lower.contains("replay") {
+                ("yaml-too-expensive", "the roster uses too many aliases, nodes or nesting; write the values out plainly")
+            } else if lower.contains("duplicate") {
+                ("duplicate-key", "each key may appear once in a mapping; merge the two entries")
+            } else {
+                ("yaml-syntax", "fix the YAML at this position; `tenantry schema` describes the format")
+            };
+            Diagnostic::error(source, span, code, message).with_help(help)
+        }
+    }
+}
+
+fn line_column_at(bytes: &[u8], offset: usize) -> (u32, u32) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+    (u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(column).unwrap_or(u32::MAX))
+}

@@ -1,0 +1,150 @@
+//! Kubernetes resource quantities (`500m`, `4Gi`, `1e3`) and quota resource names.
+
+use crate::diagnostic::did_you_mean;
+
+/// A validated, non-negative Kubernetes quantity, kept as written.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct Quantity(String);
+
+impl Quantity {
+    /// Parse a quantity with the grammar of `k8s.io/apimachinery/pkg/api/resource`.
+    pub fn parse(text: &str) -> Result<Quantity, String> {
+        let body = text.strip_prefix('+').unwrap_or(text);
+        if body.starts_with('-') {
+            return Err(format!("`{text}` is negative; quota values must be zero or more"));
+        }
+        let number_end = body.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(body.len());
+        let (number, suffix) = body.split_at(number_end);
+        let digits_ok = {
+            let mut parts = number.splitn(2, '.');
+            let whole = parts.next().unwrap_or("");
+            let fraction = parts.next();
+            let all_digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+            !number.is_empty()
+                && number != "."
+                && all_digits(whole)
+                && fraction.is_none_or(|f| all_digits(f))
+        };
+        if !digits_ok {
+            return Err(format!("`{text}` does not start with a number"));
+        }
+        let suffix_ok = matches!(
+            suffix,
+            "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" | "n" | "u" | "m" | "k" | "M" | "G" | "T" | "P" | "E"
+        ) || is_decimal_exponent(suffix);
+        if !suffix_ok {
+            let hint = match suffix {
+                "K" | "KB" | "kb" | "KiB" => " (did you mean `Ki` or `k`?)",
+                "MB" | "mb" | "MiB" => " (did you mean `Mi` or `M`?)",
+                "GB" | "gb" | "GiB" | "g" => " (did you mean `Gi` or `G`?)",
+                "TB" | "tb" | "TiB" => " (did you mean `Ti` or `T`?)",
+                _ => "",
+            };
+            return Err(format!("`{text}` has an unknown unit `{suffix}`{hint}"));
+        }
+        Ok(Quantity(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_decimal_exponent(suffix: &str) -> bool {
+    let Some(rest) = suffix.strip_prefix(['e', 'E']) else { return false };
+    let rest = rest.strip_prefix(['+', '-']).unwrap_or(rest);
+    !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit())
+}
+
+impl std::fmt::Display for Quantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The ResourceQuota resource names Kubernetes documents (core and object count).
+pub const STANDARD_QUOTA_RESOURCES: &[&str] = &[
+    "cpu",
+    "memory",
+    "ephemeral-storage",
+    "storage",
+    "requests.cpu",
+    "requests.memory",
+    "requests.storage",
+    "requests.ephemeral-storage",
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+    "pods",
+    "services",
+    "services.loadbalancers",
+    "services.nodeports",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+    "replicationcontrollers",
+    "resourcequotas",
+];
+
+/// Whether `name` is a ResourceQuota resource name; on failure, a message with a hint.
+pub fn check_quota_resource(name: &str) -> Result<(), String> {
+    if STANDARD_QUOTA_RESOURCES.contains(&name) {
+        return Ok(());
+    }
+    // Object counts (`count/deployments.apps`), extended resources
+    // (`requests.nvidia.com/gpu`) and storage-class scoped names all contain a
+    // slash and are qualified names; accept them when well-formed.
+    if let Some((prefix, rest)) = name.split_once('/') {
+        let qualified = |s: &str| {
+            !s.is_empty()
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+                && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+        };
+        if qualified(prefix) && qualified(rest) {
+            return Ok(());
+        }
+    }
+    let hint = match did_you_mean(name, STANDARD_QUOTA_RESOURCES.iter().copied()) {
+        Some(candidate) => format!("did you mean `{candidate}`?"),
+        None => format!(
+            "use one of {} or a qualified name such as `count/deployments.apps`",
+            STANDARD_QUOTA_RESOURCES.join(", ")
+        ),
+    };
+    Err(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_kubernetes_quantities() {
+        for text in ["2", "500m", "4Gi", "0.5", "1.5Gi", "1e3", "20", "+1", "128974848", "129e6", ".5"] {
+            assert!(Quantity::parse(text).is_ok(), "{text} should parse");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_quantities_with_reason() {
+        assert!(Quantity::parse("4GB").unwrap_err().contains("did you mean `Gi`"));
+        assert!(Quantity::parse("-1").unwrap_err().contains("negative"));
+        assert!(Quantity::parse("lots").unwrap_err().contains("does not start with a number"));
+        assert!(Quantity::parse("").is_err());
+        assert!(Quantity::parse(".").is_err());
+        assert!(Quantity::parse("1.2.3").is_err());
+        assert!(Quantity::parse("4 Gi").is_err());
+    }
+
+    #[test]
+    fn quota_names_hint_near_misses() {
+        assert!(check_quota_resource("requests.cpu").is_ok());
+        assert!(check_quota_resource("count/deployments.apps").is_ok());
+        assert!(check_quota_resource("requests.nvidia.com/gpu").is_ok());
+        assert_eq!(check_quota_resource("requests.cpus").unwrap_err(), "did you mean `requests.cpu`?");
+        assert_eq!(check_quota_resource("pod").unwrap_err(), "did you mean `pods`?");
+        assert!(check_quota_resource("banana").unwrap_err().starts_with("use one of"));
+    }
+}

@@ -1,0 +1,296 @@
+//! The roster exactly as written (SPEC §2.1), with the position of each value.
+//!
+//! Field names here are a contract with users and with the origin platform:
+//! renaming one breaks every roster in the field.
+
+use crate::roster::{CodeLayout, Tier};
+use crate::spanned_map::SpannedMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// A tenantry roster: the platform settings and the users.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "tenantry roster")]
+pub struct RawRoster {
+    /// Platform-wide settings; every part is optional and has defaults.
+    #[serde(default)]
+    #[schemars(with = "Option<RawPlatform>")]
+    pub platform: Option<Spanned<RawPlatform>>,
+    /// Users by key. The key is a DNS-1123 label used in every derived name.
+    pub users: SpannedMap<RawUser>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlatform {
+    /// Cluster/context name written into kubeconfigs.
+    #[schemars(with = "Option<String>")]
+    pub name: Option<Spanned<String>>,
+    /// Kubernetes API server URL written into kubeconfigs.
+    #[schemars(with = "Option<String>")]
+    pub api_server: Option<Spanned<String>>,
+    /// PEM CA bundle of the API server, written into kubeconfigs.
+    #[schemars(with = "Option<String>")]
+    pub api_server_ca: Option<Spanned<String>>,
+    pub oidc: Option<RawOidc>,
+    /// Base domain appended to short domain names.
+    #[schemars(with = "Option<String>")]
+    pub domain: Option<Spanned<String>>,
+    pub defaults: Option<RawDefaults>,
+    #[schemars(with = "Option<RawDns>")]
+    pub dns: Option<Spanned<RawDns>>,
+    #[schemars(with = "Option<RawTls>")]
+    pub tls: Option<Spanned<RawTls>>,
+    pub ci: Option<RawCi>,
+    pub forge: Option<RawForge>,
+    #[schemars(with = "Option<RawPlatformWorkstation>")]
+    pub workstation: Option<Spanned<RawPlatformWorkstation>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidc {
+    #[schemars(with = "String")]
+    pub issuer_url: Spanned<String>,
+    #[schemars(with = "String")]
+    pub client_id: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    /// ResourceQuota `hard` values every namespace gets unless a user overrides them.
+    pub quota: Option<SpannedMap<QuantityText>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    /// Every user domain becomes a CNAME to this name.
+    #[schemars(with = "Option<String>")]
+    pub cname_target: Option<Spanned<String>>,
+    /// Alternatively, every user domain becomes an A record to this IPv4 address.
+    #[schemars(with = "Option<String>")]
+    pub a_target: Option<Spanned<String>>,
+    /// Proxy through the provider where supported (Cloudflare).
+    pub proxied: Option<bool>,
+    /// Record TTL in seconds (default 300).
+    pub ttl: Option<u32>,
+    /// Most records a managed zone may hold after apply; plan fails beyond it.
+    #[schemars(with = "Option<u32>")]
+    pub record_budget: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// Name of the TLS Secret in each namespace (default `tls-secret`).
+    #[schemars(with = "Option<String>")]
+    pub secret_name: Option<Spanned<String>>,
+    /// The Secret copied into every namespace-owner namespace.
+    pub source: Option<RawObjectRef>,
+    /// A cert-manager issuer; when set, a Certificate is created per namespace instead of a copy.
+    pub issuer: Option<RawIssuerRef>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawObjectRef {
+    #[schemars(with = "String")]
+    pub namespace: Spanned<String>,
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawIssuerRef {
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// `ClusterIssuer` (default) or `Issuer`.
+    #[schemars(with = "Option<String>")]
+    pub kind: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCi {
+    /// Forge logins that are CI admins besides the namespace owners.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub extra_admins: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawForge {
+    /// Repositories (`owner/name`) on which every non-admin user is a write collaborator.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub repos: Vec<Spanned<String>>,
+    /// Protected branches whose push whitelist tenantry manages.
+    #[serde(default)]
+    pub protected_branches: Vec<RawProtectedBranch>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawProtectedBranch {
+    #[schemars(with = "String")]
+    pub repo: Spanned<String>,
+    #[schemars(with = "String")]
+    pub branch: Spanned<String>,
+    /// Roster user keys allowed to push and merge.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub push_users: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlatformWorkstation {
+    /// Login shell of new accounts (default `/bin/bash`).
+    #[schemars(with = "Option<String>")]
+    pub shell: Option<Spanned<String>>,
+    /// Host groups per tier (default `{admin: [sudo]}`); groups missing on the host are skipped.
+    pub tier_groups: Option<SpannedMap<Vec<String>>>,
+    /// First port of each pool (default `{terminal: 3773, browser: 8931}`).
+    pub port_pools: Option<SpannedMap<u16>>,
+    pub main_repo: Option<RawRepo>,
+    /// Workspace repositories are cloned from `<repo_base><repo>.git`.
+    #[schemars(with = "Option<String>")]
+    pub repo_base: Option<Spanned<String>>,
+    pub extra_remote: Option<RawRepo>,
+    /// Where the web-terminal dispatch map is written (default `/etc/t3-serve/dispatch.json`).
+    #[schemars(with = "Option<String>")]
+    pub dispatch_path: Option<Spanned<String>>,
+    /// Files copied into every home; a copy without tenantry's header is left alone.
+    #[serde(default)]
+    pub managed_files: Vec<RawManagedFile>,
+    /// Symlinks created in every home when absent (`link` relative to the home).
+    #[serde(default)]
+    pub skeleton_links: Vec<RawSkeletonLink>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRepo {
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    #[schemars(with = "String")]
+    pub url: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawManagedFile {
+    #[schemars(with = "String")]
+    pub source: Spanned<String>,
+    #[schemars(with = "String")]
+    pub dest: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSkeletonLink {
+    #[schemars(with = "String")]
+    pub link: Spanned<String>,
+    #[schemars(with = "String")]
+    pub target: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    /// OIDC identity: the RBAC subject and the Vault alias.
+    #[schemars(with = "String")]
+    pub email: Spanned<String>,
+    #[schemars(with = "Tier")]
+    pub tier: Spanned<Tier>,
+    /// Namespaces this user owns (namespace-owner only).
+    #[schemars(with = "Option<Vec<String>>")]
+    pub namespaces: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Domains routed to the platform; short names get `platform.domain` appended.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub domains: Vec<Spanned<String>>,
+    /// Merged over `platform.defaults.quota`.
+    pub quota: Option<SpannedMap<QuantityText>>,
+    /// Forge (and CI) login; defaults to the key.
+    #[schemars(with = "Option<String>")]
+    pub forge_user: Option<Spanned<String>>,
+    /// An account on the shared development host.
+    #[schemars(with = "Option<RawUserWorkstation>")]
+    pub workstation: Option<Spanned<RawUserWorkstation>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawUserWorkstation {
+    /// Default: the key, sanitised (lowercase, `[a-z0-9_-]`, at most 32 characters).
+    #[schemars(with = "Option<String>")]
+    pub os_user: Option<Spanned<String>>,
+    /// Identity-provider login; default: the local part of the email.
+    #[schemars(with = "Option<String>")]
+    pub idp_user: Option<Spanned<String>>,
+    #[schemars(with = "Option<CodeLayout>")]
+    pub code_layout: Option<Spanned<CodeLayout>>,
+    /// Extra repositories under `~/code` (workspace layout only).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub repos: Vec<Spanned<String>>,
+    /// A parked user keeps home and port but cannot log in.
+    #[serde(default)]
+    pub parked: bool,
+}
+
+/// A Kubernetes quantity as written: a string (`"4Gi"`) or a plain number (`20`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuantityText(pub String);
+
+impl<'de> Deserialize<'de> for QuantityText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct QuantityVisitor;
+
+        impl serde::de::Visitor<'_> for QuantityVisitor {
+            type Value = QuantityText;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a Kubernetes quantity such as \"2\", \"500m\" or \"4Gi\"")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<QuantityText, E> {
+                Ok(QuantityText(value.to_string()))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<QuantityText, E> {
+                Ok(QuantityText(value.to_string()))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<QuantityText, E> {
+                Ok(QuantityText(value.to_string()))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<QuantityText, E> {
+                Ok(QuantityText(value.to_string()))
+            }
+        }
+
+        deserializer.deserialize_any(QuantityVisitor)
+    }
+}
+
+impl JsonSchema for QuantityText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Quantity".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A Kubernetes quantity, e.g. \"2\", \"500m\", \"4Gi\".",
+            "type": ["string", "number"],
+        })
+    }
+}

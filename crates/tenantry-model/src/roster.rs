@@ -1,0 +1,239 @@
+//! The validated roster: defaults applied, names normalised, every value
+//! still carrying the position it came from.
+
+use crate::Span;
+use crate::quantity::Quantity;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What a user may do on the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tier {
+    /// cluster-admin.
+    Admin,
+    /// Cluster-wide read-only, no secrets, no exec.
+    PowerUser,
+    /// Admin inside their own namespaces only.
+    NamespaceOwner,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 3] = [Tier::Admin, Tier::PowerUser, Tier::NamespaceOwner];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Admin => "admin",
+            Tier::PowerUser => "power-user",
+            Tier::NamespaceOwner => "namespace-owner",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|tier| tier.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a workstation user's code lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodeLayout {
+    /// The main repository checked out at `~/code`.
+    #[default]
+    Single,
+    /// `~/code` is a directory of checkouts: the main repository and `repos`.
+    Workspace,
+}
+
+impl CodeLayout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeLayout::Single => "single",
+            CodeLayout::Workspace => "workspace",
+        }
+    }
+}
+
+/// A value and the roster position that produced it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Located<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+impl<T> Located<T> {
+    pub fn new(value: T, span: Span) -> Self {
+        Located { value, span }
+    }
+
+    pub fn unlocated(value: T) -> Self {
+        Located { value, span: Span::UNKNOWN }
+    }
+}
+
+impl<T> std::ops::Deref for Located<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Roster {
+    /// The roster's source name (path or URL), for provenance.
+    pub source: String,
+    pub platform: Platform,
+    /// Users by key, sorted.
+    pub users: BTreeMap<String, User>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Platform {
+    pub name: String,
+    pub api_server: Option<String>,
+    pub api_server_ca: Option<String>,
+    pub oidc: Option<Oidc>,
+    pub domain: Option<String>,
+    pub default_quota: BTreeMap<String, Located<Quantity>>,
+    pub dns: Option<Dns>,
+    pub tls: Tls,
+    pub ci: Option<Ci>,
+    pub forge: Option<Forge>,
+    pub workstation: PlatformWorkstation,
+}
+
+#[derive(Debug, Clone)]
+pub struct Oidc {
+    pub issuer_url: String,
+    pub client_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsTarget {
+    Cname(String),
+    A(std::net::Ipv4Addr),
+}
+
+#[derive(Debug, Clone)]
+pub struct Dns {
+    pub target: DnsTarget,
+    pub proxied: bool,
+    pub ttl: u32,
+    pub record_budget: Option<Located<u32>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjectRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuerRef {
+    pub name: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub secret_name: String,
+    pub source: Option<ObjectRef>,
+    pub issuer: Option<IssuerRef>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ci {
+    pub extra_admins: Vec<Located<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Forge {
+    pub repos: Vec<Located<String>>,
+    pub protected_branches: Vec<ProtectedBranch>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProtectedBranch {
+    pub repo: Located<String>,
+    pub branch: String,
+    pub push_users: Vec<Located<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub name: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ManagedFile {
+    pub source: String,
+    pub dest: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct SkeletonLink {
+    pub link: String,
+    pub target: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlatformWorkstation {
+    pub shell: String,
+    pub tier_groups: BTreeMap<Tier, Vec<String>>,
+    /// First port of each pool, by pool name.
+    pub port_pools: BTreeMap<String, u16>,
+    pub main_repo: Option<Repo>,
+    pub repo_base: Option<String>,
+    pub extra_remote: Option<Repo>,
+    pub dispatch_path: String,
+    pub managed_files: Vec<ManagedFile>,
+    pub skeleton_links: Vec<SkeletonLink>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub key: String,
+    /// Position of the user's key.
+    pub span: Span,
+    pub email: Located<String>,
+    pub tier: Located<Tier>,
+    pub namespaces: Vec<Located<String>>,
+    /// Fully qualified domain names.
+    pub domains: Vec<Located<String>>,
+    /// Platform defaults merged with the user's own values.
+    pub quota: BTreeMap<String, Located<Quantity>>,
+    pub forge_user: Located<String>,
+    pub workstation: Option<Workstation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Workstation {
+    pub os_user: Located<String>,
+    pub idp_user: Located<String>,
+    pub code_layout: CodeLayout,
+    pub repos: Vec<Located<String>>,
+    pub parked: bool,
+    pub span: Span,
+}
+
+/// The quota every namespace gets when the roster sets none (SPEC §2.1).
+pub const DEFAULT_QUOTA: &[(&str, &str)] =
+    &[("limits.memory", "8Gi"), ("pods", "20"), ("requests.cpu", "2"), ("requests.memory", "4Gi")];
+pub const DEFAULT_SHELL: &str = "/bin/bash";
+pub const DEFAULT_TLS_SECRET_NAME: &str = "tls-secret";
+pub const DEFAULT_DISPATCH_PATH: &str = "/etc/t3-serve/dispatch.json";
+pub const DEFAULT_PORT_POOLS: &[(&str, u16)] = &[("browser", 8931), ("terminal", 3773)];
+pub const DEFAULT_DNS_TTL: u32 = 300;
