@@ -14,7 +14,7 @@ pub mod kubeconfig;
 mod observed;
 mod plan;
 mod resource;
-mod target;
+pub mod target;
 
 pub use content::Content;
 pub use derive::{Facts, RetainedRoute, Settings, derive};

@@ -19,7 +19,7 @@ pub use parse::{MAX_ROSTER_BYTES, parse_raw};
 pub use raw::RawRoster;
 pub use roster::*;
 pub use schema::json_schema;
-pub use validate::{ValidationContext, validate};
+pub use validate::{ValidationContext, validate, validate_with_warnings};
 
 /// A position in a roster source: 1-based line and column.
 ///

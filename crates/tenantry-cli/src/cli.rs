@@ -1,0 +1,102 @@
+//! Command-line definitions (clap).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Onboard people onto a shared Kubernetes platform from one roster.
+#[derive(Debug, Parser)]
+#[command(name = "tenantry", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The roster: a YAML file (or, later, a vault:// source).
+    #[arg(long, global = true, env = "TENANTRY_ROSTER", default_value = "roster.yaml")]
+    pub roster: String,
+    /// tenantry.toml; default ./tenantry.toml when present. Without it only the local target is active.
+    #[arg(long, global = true, env = "TENANTRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// Plain output without colours (also when NO_COLOR is set or output is not a terminal).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the roster; exit 1 with diagnostics when it is invalid.
+    Validate,
+    /// Show what would change, grouped by user, with a diff per resource.
+    Plan(PlanArgs),
+    /// Apply the plan.
+    Apply(ApplyArgs),
+    /// Write every derived resource as files into DIR (GitOps).
+    Render {
+        /// Output directory; files tenantry wrote there before and no longer derives are removed.
+        dir: PathBuf,
+    },
+    /// Why a resource exists: the roster line and rule that produced it, and its history.
+    Why {
+        /// A resource id: `domain/Kind/scope/name` (scope `-` when global).
+        resource: String,
+    },
+    /// Everything one user gets, and why.
+    Explain {
+        /// The user's roster key.
+        user: String,
+    },
+    /// Print the roster's JSON Schema.
+    Schema,
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct PolicyArgs {
+    /// Take away what users still in the roster no longer have (otherwise withheld).
+    #[arg(long)]
+    pub allow_revoke: bool,
+    /// Perform the reversible cut for users who left the roster.
+    #[arg(long)]
+    pub offboard: bool,
+    /// Only this user's resources (repeatable).
+    #[arg(long = "only", value_name = "USER")]
+    pub only: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Changes in flight at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}

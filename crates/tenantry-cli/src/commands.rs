@@ -1,0 +1,369 @@
+//! One function per command. Each returns the process exit code.
+
+use crate::cli::{ApplyArgs, Command, GlobalArgs, OutputFormat, PlanArgs, PolicyArgs};
+use crate::config::Config;
+use crate::output::{self, Style};
+use crate::source::load_roster;
+use crate::{CliError, Result, exit};
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+use tenantry_core::{Domain, Policy, ResourceId, Settings, Target};
+use tenantry_engine::{ApplyOptions, Engine, Progress, State, SystemClock};
+use tenantry_local::LocalTarget;
+use tenantry_model::{Roster, ValidationContext};
+
+/// Run one parsed command line.
+pub fn run(cli: crate::Cli) -> Result<i32> {
+    let style = Style { color: !cli.global.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal() };
+    match &cli.command {
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&tenantry_model::json_schema()).unwrap_or_default());
+            Ok(exit::OK)
+        }
+        Command::Completions { shell } => {
+            let mut command = <crate::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "tenantry", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Validate => validate(&cli.global, style),
+        Command::Plan(args) => runtime()?.block_on(plan(&cli.global, args, style)),
+        Command::Apply(args) => runtime()?.block_on(apply(&cli.global, args, style)),
+        Command::Render { dir } => render(&cli.global, dir, style),
+        Command::Why { resource } => why(&cli.global, resource, style),
+        Command::Explain { user } => explain(&cli.global, user, style),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)
+}
+
+/// Print roster diagnostics in the chosen format and give the exit code.
+pub fn report_roster_error(error: &CliError, global: &GlobalArgs, style: Style) -> Option<i32> {
+    let CliError::Roster(diagnostics, text) = error else { return None };
+    match global.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&output::diagnostics_json(diagnostics)).unwrap_or_default()),
+        OutputFormat::Human => eprint!("{}", output::diagnostics_human(diagnostics, text.as_deref(), style)),
+    }
+    Some(exit::ERROR)
+}
+
+struct Session {
+    config: Config,
+    roster: Roster,
+    roster_text: String,
+}
+
+fn session(global: &GlobalArgs) -> Result<Session> {
+    let config = Config::load(global.config.as_deref())?;
+    let (roster, roster_text) = load_roster(&global.roster, &ValidationContext::default())?;
+    Ok(Session { config, roster, roster_text })
+}
+
+fn settings() -> Settings {
+    Settings::default()
+}
+
+fn engine(config: &Config) -> Result<Engine> {
+    let state = State::open(&config.local.state)?;
+    let mut targets: Vec<Arc<dyn Target>> = Vec::new();
+    if config.local.enabled {
+        targets.push(Arc::new(LocalTarget::new(config.local.out_dir.clone(), Domain::ALL.to_vec())));
+    }
+    Ok(Engine::new(targets, state, Arc::new(SystemClock), settings()))
+}
+
+fn policy(args: &PolicyArgs, roster: &Roster, engine: &Engine) -> Result<Policy> {
+    let only = if args.only.is_empty() {
+        None
+    } else {
+        let known: BTreeSet<String> = engine.with_state(|s| s.inventory()).map(|inv| inv.users().into_iter().map(str::to_string).collect())?;
+        for user in &args.only {
+            if !roster.users.contains_key(user) && !known.contains(user) {
+                return Err(CliError::Usage {
+                    message: format!("--only {user}: no such user in the roster or the state"),
+                    help: "use a roster key, e.g. `--only alice`".to_string(),
+                });
+            }
+        }
+        Some(args.only.iter().cloned().collect())
+    };
+    Ok(Policy { allow_revoke: args.allow_revoke, offboard: args.offboard, only })
+}
+
+fn validate(global: &GlobalArgs, style: Style) -> Result<i32> {
+    let config = Config::load(global.config.as_deref())?;
+    let _ = config;
+    let bytes = std::fs::read(&global.roster).map_err(|source| CliError::Read { path: global.roster.clone(), source })?;
+    let raw = tenantry_model::parse_raw(&global.roster, &bytes);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let result = raw.and_then(|raw| tenantry_model::validate_with_warnings(&global.roster, raw, &ValidationContext::default()));
+    match result {
+        Ok((roster, warnings)) => {
+            match global.output {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&output::diagnostics_json(&warnings)).unwrap_or_default()),
+                OutputFormat::Human => {
+                    if !warnings.items.is_empty() {
+                        eprint!("{}", output::diagnostics_human(&warnings, Some(&text), style));
+                    }
+                    println!("{}: valid, {} users", global.roster, roster.users.len());
+                }
+            }
+            Ok(exit::OK)
+        }
+        Err(diagnostics) => Err(CliError::Roster(diagnostics, Some(text))),
+    }
+}
+
+async fn plan(global: &GlobalArgs, args: &PlanArgs, style: Style) -> Result<i32> {
+    let session = session(global)?;
+    let engine = engine(&session.config)?;
+    let policy = policy(&args.policy, &session.roster, &engine)?;
+    let prepared = engine.prepare(&session.roster, policy).await?;
+    let targets = engine.target_names();
+    match global.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&output::plan_json(&prepared.plan, &session.roster, &targets)).unwrap_or_default()),
+        OutputFormat::Human => print!("{}", output::plan_human(&prepared.plan, &session.roster, &targets, style)),
+    }
+    let plan = &prepared.plan;
+    if plan.is_blocked() || plan.has_conflicts() {
+        return Ok(exit::ERROR);
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() { exit::CHANGES } else { exit::OK })
+}
+
+async fn apply(global: &GlobalArgs, args: &ApplyArgs, style: Style) -> Result<i32> {
+    let session = session(global)?;
+    let engine = engine(&session.config)?;
+    let policy = policy(&args.policy, &session.roster, &engine)?;
+    let prepared = engine.prepare(&session.roster, policy).await?;
+    let plan = &prepared.plan;
+    let targets = engine.target_names();
+    let human = global.output == OutputFormat::Human;
+    if human {
+        print!("{}", output::plan_human(plan, &session.roster, &targets, style));
+    }
+    if plan.is_blocked() {
+        if !human {
+            println!("{}", serde_json::to_string_pretty(&output::plan_json(plan, &session.roster, &targets)).unwrap_or_default());
+        }
+        eprintln!("Nothing applied: the plan has blocking problems (above).");
+        return Ok(exit::ERROR);
+    }
+    let acts = plan.changes.iter().any(|c| c.action.is_applied());
+    if acts && !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::Usage {
+                message: "refusing to apply without confirmation: standard input is not a terminal".to_string(),
+                help: "review `tenantry plan`, then run `tenantry apply --yes`".to_string(),
+            });
+        }
+        print!("\nApply these changes? Only `yes` is accepted: ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if answer.trim() != "yes" {
+            println!("Apply cancelled; nothing changed.");
+            return Ok(exit::ERROR);
+        }
+    }
+    let bar = (human && acts && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(template) = indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}") {
+            bar.set_style(template);
+        }
+        bar
+    });
+    let on_progress = |event: Progress| {
+        if let Some(bar) = &bar {
+            match event {
+                Progress::Started { total } => bar.set_length(total as u64),
+                Progress::Finished { owner, ok, .. } => {
+                    if !ok {
+                        bar.set_message(format!("failure for {owner}"));
+                    }
+                    bar.inc(1);
+                }
+            }
+        }
+    };
+    let options = ApplyOptions { concurrency: usize::from(args.concurrency), command: std::env::args().collect::<Vec<_>>().join(" ") };
+    let report = engine.apply(&session.roster, &prepared, &options, &on_progress).await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    match global.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&output::apply_json(&report, plan, &session.roster, &targets)).unwrap_or_default()),
+        OutputFormat::Human if acts => print!("{}", output::apply_summary_human(&report, plan, style)),
+        OutputFormat::Human => {}
+    }
+    Ok(if report.is_success() { exit::OK } else { exit::ERROR })
+}
+
+fn render(global: &GlobalArgs, dir: &Path, style: Style) -> Result<i32> {
+    let session = session(global)?;
+    let engine = engine(&session.config)?;
+    let facts = engine.facts(&session.roster, &Policy::default())?;
+    let desired = tenantry_core::derive(&session.roster, &settings(), &facts);
+    let report = crate::render::render_all(&desired, dir).map_err(|source| CliError::Read { path: dir.display().to_string(), source })?;
+    match global.output {
+        OutputFormat::Json => println!("{}", serde_json::json!({ "format_version": output::FORMAT_VERSION, "dir": dir.display().to_string(), "written": report.written, "unchanged": report.unchanged, "removed": report.removed })),
+        OutputFormat::Human => {
+            let _ = style;
+            println!("Rendered {} resources into {}: {} files written, {} unchanged, {} removed.", desired.len(), dir.display(), report.written, report.unchanged, report.removed);
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn why(global: &GlobalArgs, resource: &str, style: Style) -> Result<i32> {
+    let id: ResourceId = resource.parse().map_err(|e: tenantry_core::ParseIdError| CliError::Usage { message: e.0, help: "ids are printed by `tenantry plan` and `tenantry explain USER`".to_string() })?;
+    let session = session(global)?;
+    let engine = engine(&session.config)?;
+    let facts = engine.facts(&session.roster, &Policy::default())?;
+    let desired = tenantry_core::derive(&session.roster, &settings(), &facts);
+    let history = engine.with_state(|s| s.history(&id, 10))?;
+    let since = engine.with_state(|s| s.inventory_since(&id))?;
+    let routing = engine.routing();
+    let Some(found) = desired.get(&id) else {
+        if history.is_empty() && since.is_empty() {
+            let suggestion = desired
+                .resources()
+                .iter()
+                .map(|r| r.id.to_string())
+                .map(|candidate| (strsim::jaro_winkler(resource, &candidate), candidate))
+                .filter(|(score, _)| *score > 0.85)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, c)| format!("did you mean `{c}`?"))
+                .unwrap_or_else(|| "list a user's resources with `tenantry explain USER`".to_string());
+            return Err(CliError::Usage { message: format!("`{id}` is not derived from the roster and tenantry has no record of it"), help: suggestion });
+        }
+        let value = serde_json::json!({ "id": id.to_string(), "derived": false, "inventory": since, "history": history });
+        match global.output {
+            OutputFormat::Json => println!("{value}"),
+            OutputFormat::Human => {
+                println!("{} is no longer derived from the roster.", style.bold(&id.to_string()));
+                for (target, at) in &since {
+                    println!("  tenantry manages it on `{target}` since {at}; `tenantry plan` shows what happens to it.");
+                }
+                print_history(&history);
+            }
+        }
+        return Ok(exit::OK);
+    };
+    let line = session.roster_text.lines().nth((found.origin.line as usize).saturating_sub(1)).filter(|_| found.origin.is_known());
+    let target = routing.target_for(id.domain).unwrap_or("(not configured)");
+    match global.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "format_version": output::FORMAT_VERSION,
+                "id": id.to_string(),
+                "derived": true,
+                "owner": found.owner.as_label(),
+                "rule": found.rule,
+                "origin": found.origin.is_known().then(|| format!("{}:{}:{}", session.roster.source, found.origin.line, found.origin.column)),
+                "origin_line": line,
+                "target": target,
+                "depends_on": found.deps.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "inventory": since,
+                "history": history,
+            }))
+            .unwrap_or_default()
+        ),
+        OutputFormat::Human => {
+            println!("{}", style.bold(&id.to_string()));
+            println!("  owner:   {}", found.owner);
+            println!("  rule:    {}", found.rule);
+            match line {
+                Some(text) => println!("  from:    {}:{}:{}\n           {}", session.roster.source, found.origin.line, found.origin.column, text.trim()),
+                None => println!("  from:    the platform defaults (no single roster line)"),
+            }
+            println!("  target:  {target}");
+            for dep in &found.deps {
+                println!("  needs:   {dep}");
+            }
+            for (target, at) in &since {
+                println!("  managed: on `{target}` since {at}");
+            }
+            print_history(&history);
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn print_history(history: &[tenantry_engine::JournalEntry]) {
+    if history.is_empty() {
+        return;
+    }
+    println!("  history (newest first):");
+    for entry in history {
+        let error = entry.error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default();
+        println!("    {} run {} {} on {}: {}{error}", entry.at, entry.run, entry.action, entry.target, entry.phase);
+    }
+}
+
+fn explain(global: &GlobalArgs, user: &str, style: Style) -> Result<i32> {
+    let session = session(global)?;
+    let Some(person) = session.roster.users.get(user) else {
+        let help = session
+            .roster
+            .users
+            .keys()
+            .map(|k| (strsim::jaro_winkler(user, k), k))
+            .filter(|(s, _)| *s > 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, k)| format!("did you mean `{k}`?"))
+            .unwrap_or_else(|| "users are the keys under `users:` in the roster".to_string());
+        return Err(CliError::Usage { message: format!("`{user}` is not in the roster"), help });
+    };
+    let engine = engine(&session.config)?;
+    let facts = engine.facts(&session.roster, &Policy::default())?;
+    let desired = tenantry_core::derive(&session.roster, &settings(), &facts);
+    let routing = engine.routing();
+    let resources: Vec<&tenantry_core::Resource> = desired.owned_by(user).collect();
+    match global.output {
+        OutputFormat::Json => {
+            let items: Vec<serde_json::Value> = resources
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "id": r.id.to_string(),
+                        "rule": r.rule,
+                        "origin": r.origin.is_known().then(|| format!("{}:{}:{}", session.roster.source, r.origin.line, r.origin.column)),
+                        "target": routing.target_for(r.id.domain),
+                    })
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "format_version": output::FORMAT_VERSION,
+                    "user": user,
+                    "email": person.email.value,
+                    "tier": person.tier.value.as_str(),
+                    "namespaces": person.namespaces.iter().map(|n| n.value.clone()).collect::<Vec<_>>(),
+                    "domains": person.domains.iter().map(|d| d.value.clone()).collect::<Vec<_>>(),
+                    "ports": desired.ports.get(user),
+                    "resources": items,
+                }))
+                .unwrap_or_default()
+            );
+        }
+        OutputFormat::Human => {
+            println!("{} — {} ({}), roster {}:{}", style.bold(user), person.tier.value, person.email.value, session.roster.source, person.span.line);
+            let mut current = None;
+            for resource in resources {
+                if current != Some(resource.id.domain) {
+                    current = Some(resource.id.domain);
+                    println!("\n  {} (applied by {})", style.bold(resource.id.domain.as_str()), routing.target_for(resource.id.domain).unwrap_or("nothing: not configured"));
+                }
+                let at = if resource.origin.is_known() { format!("line {}", resource.origin.line) } else { "defaults".to_string() };
+                println!("    {}\n        {} ({at})", resource.id, resource.rule);
+            }
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,111 @@
+//! tenantry.toml: which targets are active and where their settings are.
+//!
+//! Each target owns its own section; this module only splits the file and
+//! hands `[local]` to the local target. Sections of targets this build does
+//! not include are refused with a clear message rather than ignored.
+
+use crate::{CliError, Result};
+use std::path::{Path, PathBuf};
+use tenantry_local::LocalConfig;
+
+/// Sections a tenantry.toml may have (SPEC §5).
+const KNOWN_SECTIONS: &[&str] = &["local", "kubernetes", "vault", "dns", "host", "ci", "forge", "idp"];
+/// Sections whose target this build includes.
+const BUILT_IN: &[&str] = &["local"];
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub local: LocalConfig,
+    /// The file it came from, if any.
+    pub path: Option<PathBuf>,
+}
+
+impl Config {
+    /// Load from `--config`, or ./tenantry.toml when present, or defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Config> {
+        let path = match explicit {
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(PathBuf::from("tenantry.toml")).filter(|p| p.exists()),
+        };
+        let Some(path) = path else { return Ok(Config::default()) };
+        let text = std::fs::read_to_string(&path).map_err(|source| CliError::Read { path: path.display().to_string(), source })?;
+        let mut config = Config::parse(&text, &path.display().to_string())?;
+        // Relative paths in the file are relative to the file.
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.local.out_dir = base.join(&config.local.out_dir);
+        config.local.state = base.join(&config.local.state);
+        config.path = Some(path);
+        Ok(config)
+    }
+
+    pub fn parse(text: &str, name: &str) -> Result<Config> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| CliError::Config {
+            message: format!("{name}: {}", e.message()),
+            help: format!("at {}; see examples/tenantry.toml for every section", position(text, e.span())),
+        })?;
+        for (section, value) in &table {
+            if !KNOWN_SECTIONS.contains(&section.as_str()) {
+                let help = match tenantry_model_did_you_mean(section) {
+                    Some(candidate) => format!("did you mean `[{candidate}]`?"),
+                    None => format!("the sections are: {}", KNOWN_SECTIONS.join(", ")),
+                };
+                return Err(CliError::Config { message: format!("{name}: unknown section `[{section}]`"), help });
+            }
+            if !value.is_table() {
+                return Err(CliError::Config { message: format!("{name}: `{section}` must be a table"), help: format!("write `[{section}]` on its own line") });
+            }
+            if !BUILT_IN.contains(&section.as_str()) {
+                return Err(CliError::Config {
+                    message: format!("{name}: the `{section}` target is configured, but this build of tenantry cannot apply it yet"),
+                    help: format!("remove or comment out `[{section}]`; its resources are then rendered by the local target into the out_dir"),
+                });
+            }
+        }
+        let local = match table.get("local") {
+            Some(section) => section.clone().try_into::<LocalConfig>().map_err(|e| CliError::Config {
+                message: format!("{name}: [local]: {}", e.message()),
+                help: "[local] takes out_dir, state and enabled".to_string(),
+            })?,
+            None => LocalConfig::default(),
+        };
+        Ok(Config { local, path: None })
+    }
+}
+
+fn tenantry_model_did_you_mean(section: &str) -> Option<&'static str> {
+    KNOWN_SECTIONS
+        .iter()
+        .map(|candidate| (strsim::jaro_winkler(section, candidate), *candidate))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}
+
+fn position(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else { return "an unknown position".to_string() };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
+    format!("line {line}, column {column}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_without_a_file_and_local_settings_with_one() {
+        let config = Config::parse("[local]\nout_dir = \"out\"\n", "t.toml").unwrap();
+        assert_eq!(config.local.out_dir, PathBuf::from("out"));
+        assert_eq!(config.local.state, PathBuf::from(".tenantry/state.db"));
+    }
+
+    #[test]
+    fn unknown_and_unbuilt_sections_are_refused_with_a_fix() {
+        let CliError::Config { help, .. } = Config::parse("[kubernets]\n", "t.toml").unwrap_err() else { panic!() };
+        assert_eq!(help, "did you mean `[kubernetes]`?");
+        let CliError::Config { message, .. } = Config::parse("[vault]\naddress = \"x\"\n", "t.toml").unwrap_err() else { panic!() };
+        assert!(message.contains("cannot apply it yet"));
+        assert!(Config::parse("[local]\nout_dri = \"x\"\n", "t.toml").is_err());
+    }
+}

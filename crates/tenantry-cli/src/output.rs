@@ -1,0 +1,315 @@
+//! All rendering: human text (grouped by user, coloured diffs) and stable JSON.
+//!
+//! The JSON shapes here are a documented contract (`docs/OUTPUT.md`):
+//! fields are only ever added, and `format_version` changes otherwise.
+
+use owo_colors::OwoColorize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use tenantry_core::{Action, Change, Content, Owner, Plan};
+use tenantry_engine::ApplyReport;
+use tenantry_model::{Diagnostics, Roster, Severity};
+
+pub const FORMAT_VERSION: &str = "1";
+const SENSITIVE: &str = "(sensitive)";
+
+/// Whether to colour output.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, text: &str, action: Action) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        match action {
+            Action::Create => text.green().to_string(),
+            Action::Update | Action::Adopt => text.yellow().to_string(),
+            Action::Cut | Action::Delete | Action::Conflict => text.red().to_string(),
+            Action::Withheld | Action::Departing | Action::Kept => text.cyan().to_string(),
+            Action::NoOp => text.dimmed().to_string(),
+        }
+    }
+
+    pub fn bold(&self, text: &str) -> String {
+        if self.color { text.bold().to_string() } else { text.to_string() }
+    }
+
+    pub fn dim(&self, text: &str) -> String {
+        if self.color { text.dimmed().to_string() } else { text.to_string() }
+    }
+}
+
+fn symbol(action: Action) -> &'static str {
+    match action {
+        Action::Create => "+",
+        Action::Update => "~",
+        Action::Adopt => "⇐",
+        Action::Cut => "⊘",
+        Action::Delete => "-",
+        Action::Withheld => "=",
+        Action::Departing => "…",
+        Action::Kept => "·",
+        Action::Conflict => "!",
+        Action::NoOp => " ",
+    }
+}
+
+fn owner_heading(owner: &Owner, roster: &Roster, departing: bool) -> String {
+    match owner {
+        Owner::Platform => "platform (shared)".to_string(),
+        Owner::User(user) => match roster.users.get(user) {
+            Some(u) => format!("{user} ({}, {})", u.tier.value, u.email.value),
+            None if departing => format!("{user} — departing: left the roster"),
+            None => user.clone(),
+        },
+    }
+}
+
+/// Human plan text.
+pub fn plan_human(plan: &Plan, roster: &Roster, targets: &[String], style: Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} {} (targets: {})", style.bold("Plan for"), roster.source, targets.join(", "));
+    let mut by_owner: BTreeMap<&Owner, Vec<&Change>> = BTreeMap::new();
+    for change in &plan.changes {
+        by_owner.entry(&change.owner).or_default().push(change);
+    }
+    for owner in plan.unchanged.keys() {
+        by_owner.entry(owner).or_default();
+    }
+    for (owner, changes) in &by_owner {
+        if changes.is_empty() {
+            continue;
+        }
+        let departing = owner.user().is_some_and(|u| plan.departing.contains(u));
+        let _ = writeln!(out, "\n{}", style.bold(&owner_heading(owner, roster, departing)));
+        for change in changes {
+            let label = format!("{} {:<9}", symbol(change.action), change.action.as_str());
+            let _ = writeln!(out, "  {} {}  {}", style.paint(&label, change.action), change.id, style.dim(&format!("[{}]", change.target)));
+            if !matches!(change.action, Action::Create) {
+                let _ = writeln!(out, "      {}", style.dim(&change.reason));
+            }
+            if matches!(change.action, Action::Update | Action::Adopt | Action::Cut | Action::Conflict) {
+                out.push_str(&content_diff(change, style));
+            }
+        }
+        if let Some(count) = plan.unchanged.get(*owner) {
+            let _ = writeln!(out, "  {}", style.dim(&format!("{count} unchanged")));
+        }
+    }
+    let unchanged_only: usize = by_owner.iter().filter(|(_, c)| c.is_empty()).count();
+    if unchanged_only > 0 {
+        let _ = writeln!(out, "\n{}", style.dim(&format!("{unchanged_only} more owners with no changes")));
+    }
+    for (domain, count) in &plan.unrouted {
+        let _ = writeln!(out, "\n{}", style.dim(&format!("{domain}: not configured, {count} resources skipped")));
+    }
+    for problem in &plan.problems {
+        let _ = writeln!(out, "\n{} {}\n  help: {}", style.paint("problem:", Action::Conflict), problem.message, problem.help);
+    }
+    let _ = writeln!(out, "\n{}", totals_line(plan));
+    out
+}
+
+pub fn totals_line(plan: &Plan) -> String {
+    let totals = plan.totals();
+    let count = |action| totals.get(&action).copied().unwrap_or(0);
+    if !plan.has_changes() && !plan.has_conflicts() {
+        let mut line = "No changes. The roster and the targets agree.".to_string();
+        let held = count(Action::Withheld) + count(Action::Departing) + count(Action::Kept);
+        if held > 0 {
+            let _ = write!(line, " ({} withheld, {} departing, {} kept)", count(Action::Withheld), count(Action::Departing), count(Action::Kept));
+        }
+        return line;
+    }
+    format!(
+        "Plan: {} to create, {} to update, {} to adopt, {} to cut, {} to delete; {} withheld, {} departing, {} kept, {} conflicts, {} unchanged.",
+        count(Action::Create),
+        count(Action::Update),
+        count(Action::Adopt),
+        count(Action::Cut),
+        count(Action::Delete),
+        count(Action::Withheld),
+        count(Action::Departing),
+        count(Action::Kept),
+        count(Action::Conflict),
+        count(Action::NoOp),
+    )
+}
+
+fn content_diff(change: &Change, style: Style) -> String {
+    if change.sensitive {
+        return format!("      {}\n", SENSITIVE);
+    }
+    let before = change.before.as_ref().map(Content::pretty).unwrap_or_default();
+    let after = change.after.as_ref().map(Content::pretty).unwrap_or_default();
+    let diff = similar::TextDiff::from_lines(&before, &after);
+    let mut out = String::new();
+    for group in diff.grouped_ops(2) {
+        for op in group {
+            for line in diff.iter_changes(&op) {
+                let text = line.value().trim_end_matches('\n');
+                let rendered = match line.tag() {
+                    similar::ChangeTag::Delete => style.paint(&format!("- {text}"), Action::Delete),
+                    similar::ChangeTag::Insert => style.paint(&format!("+ {text}"), Action::Create),
+                    similar::ChangeTag::Equal => style.dim(&format!("  {text}")),
+                };
+                let _ = writeln!(out, "      {rendered}");
+            }
+        }
+    }
+    out
+}
+
+fn content_json(content: Option<&Content>, sensitive: bool) -> Value {
+    match content {
+        None => Value::Null,
+        Some(_) if sensitive => Value::String(SENSITIVE.to_string()),
+        Some(content) => content.to_value(),
+    }
+}
+
+fn origin_text(roster: &Roster, span: tenantry_model::Span) -> Value {
+    if span.is_known() { Value::String(format!("{}:{}:{}", roster.source, span.line, span.column)) } else { Value::Null }
+}
+
+pub fn change_json(change: &Change, roster: &Roster) -> Value {
+    json!({
+        "id": change.id.to_string(),
+        "target": change.target,
+        "action": change.action.as_str(),
+        "reason": change.reason,
+        "rule": change.rule,
+        "origin": origin_text(roster, change.origin),
+        "before": content_json(change.before.as_ref(), change.sensitive),
+        "after": content_json(change.after.as_ref(), change.sensitive),
+    })
+}
+
+/// The stable JSON form of a plan.
+pub fn plan_json(plan: &Plan, roster: &Roster, targets: &[String]) -> Value {
+    let summary = plan.summary();
+    let mut changes_by_owner: BTreeMap<&Owner, Vec<Value>> = BTreeMap::new();
+    for change in &plan.changes {
+        changes_by_owner.entry(&change.owner).or_default().push(change_json(change, roster));
+    }
+    let owners: Vec<Value> = summary
+        .iter()
+        .map(|(owner, s)| {
+            json!({
+                "owner": owner.as_label(),
+                "departing": s.departing,
+                "counts": s.counts.iter().map(|(a, n)| (a.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+                "changes": changes_by_owner.remove(owner).unwrap_or_default(),
+            })
+        })
+        .collect();
+    json!({
+        "format_version": FORMAT_VERSION,
+        "roster": roster.source,
+        "targets": targets,
+        "has_changes": plan.has_changes(),
+        "totals": plan.totals().iter().map(|(a, n)| (a.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "owners": owners,
+        "unrouted": plan.unrouted.iter().map(|(d, n)| (d.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "problems": plan.problems,
+    })
+}
+
+/// The summary table after apply.
+pub fn apply_summary_human(report: &ApplyReport, plan: &Plan, style: Style) -> String {
+    let mut out = String::new();
+    let mut rows: BTreeMap<&Owner, (usize, usize, usize)> = BTreeMap::new();
+    for (owner, count) in &report.applied {
+        rows.entry(owner).or_default().0 += count;
+    }
+    for failure in &report.failures {
+        let row = rows.entry(&failure.owner).or_default();
+        if failure.skipped { row.2 += 1 } else { row.1 += 1 }
+    }
+    let _ = writeln!(out, "\n{:<32} {:>8} {:>8} {:>8}", style.bold("owner"), "applied", "failed", "skipped");
+    for (owner, (applied, failed, skipped)) in &rows {
+        let line = format!("{:<32} {:>8} {:>8} {:>8}", owner.as_label(), applied, failed, skipped);
+        let _ = writeln!(out, "{}", if *failed + *skipped > 0 { style.paint(&line, Action::Conflict) } else { line });
+    }
+    if !report.failures.is_empty() {
+        let _ = writeln!(out, "\n{}", style.bold("Failures"));
+        for failure in &report.failures {
+            let _ = writeln!(out, "  {} {} {} [{}]\n      {}", failure.owner.as_label(), failure.action.as_str(), failure.id, failure.target, failure.error);
+        }
+    }
+    let held = plan.changes.iter().filter(|c| matches!(c.action, Action::Withheld | Action::Departing)).count();
+    let failed_users = report.failed_users().len();
+    let _ = writeln!(
+        out,
+        "\nApply {}: {} changes applied, {} failed or skipped ({} owner{}), {} held back (see plan).",
+        if report.is_success() { "complete" } else { "finished with failures" },
+        report.applied_total(),
+        report.failures.len(),
+        failed_users,
+        if failed_users == 1 { "" } else { "s" },
+        held,
+    );
+    out
+}
+
+pub fn apply_json(report: &ApplyReport, plan: &Plan, roster: &Roster, targets: &[String]) -> Value {
+    json!({
+        "format_version": FORMAT_VERSION,
+        "run": report.run,
+        "success": report.is_success(),
+        "applied": report.applied.iter().map(|(o, n)| (o.as_label().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "failures": report.failures,
+        "plan": plan_json(plan, roster, targets),
+    })
+}
+
+/// Roster diagnostics: with a source snippet for humans, as a list for JSON.
+pub fn diagnostics_human(diagnostics: &Diagnostics, source_text: Option<&str>, style: Style) -> String {
+    let mut out = String::new();
+    for diagnostic in &diagnostics.items {
+        let level = match diagnostic.severity {
+            Severity::Error => style.paint("error", Action::Conflict),
+            Severity::Warning => style.paint("warning", Action::Update),
+        };
+        let _ = writeln!(out, "{level}[{}]: {}", diagnostic.code, style.bold(&diagnostic.message));
+        let _ = writeln!(out, "  --> {}", diagnostic.location());
+        if let Some(text) = source_text
+            && diagnostic.span.is_known()
+            && let Some(line) = text.lines().nth(diagnostic.span.line as usize - 1)
+        {
+            let number = diagnostic.span.line.to_string();
+            let pad = " ".repeat(number.len());
+            let caret_at: String = line.chars().take(diagnostic.span.column.saturating_sub(1) as usize).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            let _ = writeln!(out, "{pad} |\n{number} | {line}\n{pad} | {caret_at}{}", style.paint("^", Action::Conflict));
+        }
+        if let Some(help) = &diagnostic.help {
+            let _ = writeln!(out, "  = help: {help}");
+        }
+        out.push('\n');
+    }
+    let errors = diagnostics.errors().count();
+    let warnings = diagnostics.warnings().count();
+    let _ = writeln!(out, "{errors} error{}, {warnings} warning{}", if errors == 1 { "" } else { "s" }, if warnings == 1 { "" } else { "s" });
+    out
+}
+
+pub fn diagnostics_json(diagnostics: &Diagnostics) -> Value {
+    json!({
+        "format_version": FORMAT_VERSION,
+        "valid": !diagnostics.has_errors(),
+        "diagnostics": diagnostics.items.iter().map(|d| json!({
+            "severity": d.severity,
+            "code": d.code,
+            "message": d.message,
+            "help": d.help,
+            "file": d.source,
+            "line": d.span.line,
+            "column": d.span.column,
+            "location": d.location(),
+        })).collect::<Vec<_>>(),
+    })
+}

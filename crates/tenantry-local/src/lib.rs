@@ -1,0 +1,168 @@
+//! The `local` target: the embedded default (SPEC §5).
+//!
+//! Renders every resource it is given as files under one directory —
+//! Kubernetes manifests per user ready for `kubectl apply -R -f`, Vault
+//! policies as HCL plus their JSON payloads, DNS records, host files — and
+//! reads them back to observe. Every write is atomic (temp file, fsync,
+//! rename); only files tenantry wrote (per the inventory) are ever removed.
+
+mod files;
+mod layout;
+
+pub use files::{AtomicWriter, remove_file_and_empty_parents};
+pub use layout::{Rendered, render};
+
+use std::path::{Path, PathBuf};
+use tenantry_core::{
+    Action, Change, Content, Domain, ObserveRequest, Observed, Owner, Target, TargetError, target::Result,
+};
+
+/// Settings of `[local]` in tenantry.toml.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// Where rendered files go.
+    #[serde(default = "default_out_dir")]
+    pub out_dir: PathBuf,
+    /// The SQLite state database (inventory, journal, port reservations).
+    #[serde(default = "default_state")]
+    pub state: PathBuf,
+    /// Set to false to stop rendering (the state database is still used).
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+}
+
+fn default_out_dir() -> PathBuf {
+    PathBuf::from("tenantry-out")
+}
+fn default_state() -> PathBuf {
+    PathBuf::from(".tenantry/state.db")
+}
+fn default_enabled() -> bool {
+    true
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig { out_dir: default_out_dir(), state: default_state(), enabled: true }
+    }
+}
+
+/// Renders the domains no live target applies.
+#[derive(Debug, Clone)]
+pub struct LocalTarget {
+    out_dir: PathBuf,
+    domains: Vec<Domain>,
+}
+
+impl LocalTarget {
+    pub fn new(out_dir: impl Into<PathBuf>, domains: Vec<Domain>) -> LocalTarget {
+        LocalTarget { out_dir: out_dir.into(), domains }
+    }
+
+    pub fn out_dir(&self) -> &Path {
+        &self.out_dir
+    }
+
+    fn io_error(&self, context: String, source: std::io::Error) -> TargetError {
+        TargetError::Io { target: "local".to_string(), context, source }
+    }
+
+    /// Read back one resource from its files; `None` when its main file is absent.
+    fn observe_one(&self, id: &tenantry_core::ResourceId, owner: &Owner) -> Result<Option<Content>> {
+        let primary = layout::primary_path(id, owner);
+        let path = self.out_dir.join(&primary);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(self.io_error(format!("reading {}", path.display()), error)),
+        };
+        let Some(content) = layout::parse_primary(id, &text) else {
+            // Unreadable (hand-edited into invalid YAML/JSON): report it as drift.
+            return Ok(Some(Content::from_value(&serde_json::json!({ "unreadable-file": primary.display().to_string() }))));
+        };
+        // The companions (HCL text, literal host files) must match too.
+        let rendered = layout::render(id, owner, &content);
+        for (relative, bytes) in rendered.files.iter().skip(1) {
+            let matches = std::fs::read(self.out_dir.join(relative)).is_ok_and(|on_disk| on_disk == *bytes);
+            if !matches {
+                return Ok(Some(Content::from_value(&serde_json::json!({
+                    "out-of-date-file": relative.display().to_string(),
+                    "content": content.to_value(),
+                }))));
+            }
+        }
+        Ok(Some(content))
+    }
+}
+
+#[async_trait::async_trait]
+impl Target for LocalTarget {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn domains(&self) -> &[Domain] {
+        &self.domains
+    }
+
+    fn renders_only(&self) -> bool {
+        true
+    }
+
+    async fn observe(&self, request: &ObserveRequest) -> Result<Observed> {
+        let this = self.clone();
+        let resources = request.resources.clone();
+        // Plain blocking file reads, off the async workers.
+        tokio::task::spawn_blocking(move || {
+            files::sweep_stale_temp_files(&this.out_dir);
+            let mut observed = Observed::default();
+            for (id, owner) in resources {
+                if let Some(content) = this.observe_one(&id, &owner)? {
+                    // Files carry no ownership marks: the inventory decides.
+                    observed.insert(id, content, None);
+                }
+            }
+            Ok(observed)
+        })
+        .await
+        .map_err(|e| TargetError::Other { target: "local".to_string(), message: format!("observer task failed: {e}") })?
+    }
+
+    async fn apply(&self, change: &Change) -> Result<()> {
+        let this = self.clone();
+        let change = change.clone();
+        tokio::task::spawn_blocking(move || this.apply_blocking(&change))
+            .await
+            .map_err(|e| TargetError::Other { target: "local".to_string(), message: format!("writer task failed: {e}") })?
+    }
+}
+
+impl LocalTarget {
+    fn apply_blocking(&self, change: &Change) -> Result<()> {
+        match change.action {
+            Action::Create | Action::Update | Action::Adopt | Action::Cut => {
+                let Some(content) = &change.after else {
+                    return Err(TargetError::Other { target: "local".to_string(), message: format!("{} has no content to write", change.id) });
+                };
+                for (relative, bytes) in render(&change.id, &change.owner, content).files {
+                    let path = self.out_dir.join(&relative);
+                    AtomicWriter::write(&path, &bytes).map_err(|e| self.io_error(format!("writing {}", path.display()), e))?;
+                }
+                Ok(())
+            }
+            Action::Delete => {
+                let rendered = match &change.before {
+                    Some(before) => render(&change.id, &change.owner, before).files.into_iter().map(|(p, _)| p).collect(),
+                    None => vec![layout::primary_path(&change.id, &change.owner)],
+                };
+                for relative in rendered {
+                    remove_file_and_empty_parents(&self.out_dir, &relative)
+                        .map_err(|e| self.io_error(format!("removing {}", relative.display()), e))?;
+                }
+                Ok(())
+            }
+            Action::Withheld | Action::Departing | Action::Kept | Action::Conflict | Action::NoOp => Ok(()),
+        }
+    }
+}
