@@ -308,14 +308,8 @@ fn print_history(history: &[tenantry_engine::JournalEntry]) {
 fn explain(global: &GlobalArgs, user: &str, style: Style) -> Result<i32> {
     let session = session(global)?;
     let Some(person) = session.roster.users.get(user) else {
-        let help = session
-            .roster
-            .users
-            .keys()
-            .map(|k| (strsim::jaro_winkler(user, k), k))
-            .filter(|(s, _)| *s > 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, k)| format!("did you mean `{k}`?"))
+        let help = tenantry_model::did_you_mean(user, session.roster.users.keys().map(String::as_str))
+            .map(|k| format!("did you mean `{k}`?"))
             .unwrap_or_else(|| "users are the keys under `users:` in the roster".to_string());
         return Err(CliError::Usage { message: format!("`{user}` is not in the roster"), help });
     };

@@ -73,12 +73,7 @@ impl Config {
 }
 
 fn tenantry_model_did_you_mean(section: &str) -> Option<&'static str> {
-    KNOWN_SECTIONS
-        .iter()
-        .map(|candidate| (strsim::jaro_winkler(section, candidate), *candidate))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate)
+    tenantry_model::did_you_mean(section, KNOWN_SECTIONS.iter().copied())
 }
 
 fn position(text: &str, span: Option<std::ops::Range<usize>>) -> String {

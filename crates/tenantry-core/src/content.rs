@@ -47,16 +47,29 @@ impl std::fmt::Display for Content {
 fn write_canonical(value: &Value, out: &mut String) {
     match value {
         Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
             out.push('{');
-            for (index, (key, item)) in entries.into_iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
+            // serde_json's map is already sorted unless a dependency turns on
+            // `preserve_order`; sort only in that case.
+            if map.keys().zip(map.keys().skip(1)).all(|(a, b)| a <= b) {
+                for (index, (key, item)) in map.iter().enumerate() {
+                    if index > 0 {
+                        out.push(',');
+                    }
+                    write_string(key, out);
+                    out.push(':');
+                    write_canonical(item, out);
                 }
-                write_string(key, out);
-                out.push(':');
-                write_canonical(item, out);
+            } else {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                for (index, (key, item)) in entries.into_iter().enumerate() {
+                    if index > 0 {
+                        out.push(',');
+                    }
+                    write_string(key, out);
+                    out.push(':');
+                    write_canonical(item, out);
+                }
             }
             out.push('}');
         }
@@ -79,11 +92,25 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
+/// JSON string escaping as serde_json writes it, without an intermediate allocation.
 fn write_string(text: &str, out: &mut String) {
-    match serde_json::to_string(text) {
-        Ok(quoted) => out.push_str(&quoted),
-        Err(_) => out.push_str("\"\""),
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
     }
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -96,5 +123,14 @@ mod tests {
         let a = Content::from_value(&json!({"b": 1, "a": {"d": [1, {"z": 1, "y": 2}], "c": "x"}}));
         assert_eq!(a.as_str(), r#"{"a":{"c":"x","d":[1,{"y":2,"z":1}]},"b":1}"#);
         assert_eq!(Content::parse(a.as_str()).unwrap(), a);
+    }
+
+    #[test]
+    fn strings_are_escaped_exactly_as_serde_json_does() {
+        for text in ["plain", "quote \" and \\ backslash", "line\nbreak\ttab\r", "\u{1}\u{1f}\u{8}\u{c}", "ünïcødé ✓"] {
+            let mut out = String::new();
+            write_string(text, &mut out);
+            assert_eq!(out, serde_json::to_string(text).unwrap());
+        }
     }
 }

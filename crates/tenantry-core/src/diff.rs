@@ -73,6 +73,7 @@ pub fn diff(
     policy: &Policy,
 ) -> Plan {
     let mut plan = Plan::default();
+    let mut unchanged: HashMap<&Owner, usize> = HashMap::new();
     let nothing = Observed::default();
     let observed_on = |target: &str| observed.get(target).unwrap_or(&nothing);
 
@@ -129,7 +130,7 @@ pub fn diff(
                         if remembered.is_none() {
                             plan.record.push((target.to_string(), resource.id.clone(), resource.owner.clone()));
                         }
-                        *plan.unchanged.entry(resource.owner.clone()).or_default() += 1;
+                        *unchanged.entry(&resource.owner).or_default() += 1;
                         continue;
                     }
                 }
@@ -141,15 +142,20 @@ pub fn diff(
     // Whatever tenantry manages on a configured target that the roster no
     // longer asks of that target: remembered in the inventory, or found
     // carrying tenantry's marks.
+    plan.unchanged = unchanged.into_iter().map(|(owner, count)| (owner.clone(), count)).collect();
+    let wanted_here =
+        |target: &str, id: &ResourceId| desired.contains(id) && routing.target_for(id.domain) == Some(target);
     let mut leftovers: BTreeMap<(&str, &ResourceId), Owner> = BTreeMap::new();
     for (id, entry) in &inventory.entries {
-        if routing.is_configured(&entry.target) {
+        if routing.is_configured(&entry.target) && !wanted_here(&entry.target, id) {
             leftovers.insert((entry.target.as_str(), id), entry.owner.clone());
         }
     }
     for (target, found) in observed {
         for (id, resource) in &found.resources {
-            if let Some(owner) = &resource.owner {
+            if let Some(owner) = &resource.owner
+                && !wanted_here(target, id)
+            {
                 leftovers.entry((target.as_str(), id)).or_insert_with(|| owner.clone());
             }
         }
@@ -251,7 +257,7 @@ fn describe(owner: &Owner) -> String {
 pub fn cut_content(id: &ResourceId, before: &Content) -> Option<Content> {
     let mut value = before.to_value();
     let object = value.as_object_mut()?;
-    match (id.domain, id.kind.as_str()) {
+    match (id.domain, &*id.kind) {
         (Domain::Vault, "Entity") => {
             object.insert("disabled".to_string(), Value::Bool(true));
             object.insert("policies".to_string(), Value::Array(Vec::new()));
@@ -273,20 +279,20 @@ fn check_record_budget(roster: &Roster, desired: &Desired, observed: &ObservedBy
     }
     let observed_zones: BTreeSet<String> = after.keys().cloned().collect();
     for resource in desired.resources().iter().filter(|r| r.id.domain == Domain::Dns) {
-        if !observed_zones.contains(&resource.id.scope) {
-            *after.entry(resource.id.scope.clone()).or_default() += 1;
+        if !observed_zones.contains(&*resource.id.scope) {
+            *after.entry(resource.id.scope.to_string()).or_default() += 1;
         }
     }
     for change in plan.changes.iter().filter(|c| c.id.domain == Domain::Dns) {
-        if !observed_zones.contains(&change.id.scope) {
+        if !observed_zones.contains(&*change.id.scope) {
             if change.action != Action::Delete && !desired.contains(&change.id) {
-                *after.entry(change.id.scope.clone()).or_default() += 1;
+                *after.entry(change.id.scope.to_string()).or_default() += 1;
             }
             continue;
         }
         match change.action {
-            Action::Create => *after.entry(change.id.scope.clone()).or_default() += 1,
-            Action::Delete => *after.entry(change.id.scope.clone()).or_default() -= 1,
+            Action::Create => *after.entry(change.id.scope.to_string()).or_default() += 1,
+            Action::Delete => *after.entry(change.id.scope.to_string()).or_default() -= 1,
             _ => {}
         }
     }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 use std::str::FromStr;
 
 /// The kind of system a resource lives in. Each is applied by one target.
@@ -57,16 +58,16 @@ impl FromStr for Domain {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ResourceId {
     pub domain: Domain,
-    pub kind: String,
-    pub scope: String,
-    pub name: String,
+    pub kind: Arc<str>,
+    pub scope: Arc<str>,
+    pub name: Arc<str>,
 }
 
 pub const GLOBAL_SCOPE: &str = "-";
 
 impl ResourceId {
     pub fn new(domain: Domain, kind: &str, scope: &str, name: &str) -> Self {
-        ResourceId { domain, kind: kind.to_string(), scope: scope.to_string(), name: name.to_string() }
+        ResourceId { domain, kind: Arc::from(kind), scope: Arc::from(scope), name: Arc::from(name) }
     }
 
     pub fn global(domain: Domain, kind: &str, name: &str) -> Self {
@@ -74,7 +75,7 @@ impl ResourceId {
     }
 
     pub fn is_global(&self) -> bool {
-        self.scope == GLOBAL_SCOPE
+        &*self.scope == GLOBAL_SCOPE
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::content::Content;
 use crate::id::{Domain, ResourceId};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use tenantry_model::Span;
 
 /// Who a resource exists for.
@@ -72,7 +72,7 @@ pub enum Retire {
 
 /// How the reversible cut and `--allow-revoke` treat a resource of this kind.
 pub fn retire_policy(id: &ResourceId) -> Retire {
-    match (id.domain, id.kind.as_str()) {
+    match (id.domain, &*id.kind) {
         (Domain::Kubernetes, "Namespace" | "Secret" | "ServiceAccount" | "ResourceQuota" | "LimitRange" | "Certificate") => {
             Retire::Keep
         }
@@ -89,7 +89,7 @@ pub fn retire_policy(id: &ResourceId) -> Retire {
 
 /// Apply order within a target: a resource's dependencies always have a lower rank.
 pub fn kind_rank(id: &ResourceId) -> u8 {
-    match (id.domain, id.kind.as_str()) {
+    match (id.domain, &*id.kind) {
         (Domain::Kubernetes, "Namespace" | "ClusterRole") => 0,
         (Domain::Kubernetes, "RoleBinding" | "ClusterRoleBinding") => 2,
         (Domain::Kubernetes, _) => 1,
@@ -108,8 +108,8 @@ pub fn kind_rank(id: &ResourceId) -> u8 {
 /// Everything the roster asks for, sorted by id.
 #[derive(Debug, Clone, Default)]
 pub struct Desired {
+    /// Sorted by id, so lookups are binary searches.
     resources: Vec<Resource>,
-    index: HashMap<ResourceId, usize>,
     /// Sticky ports by user and pool, including newly allocated ones.
     pub ports: BTreeMap<String, BTreeMap<String, u16>>,
 }
@@ -118,8 +118,7 @@ impl Desired {
     pub fn new(mut resources: Vec<Resource>, ports: BTreeMap<String, BTreeMap<String, u16>>) -> Desired {
         resources.sort_by(|a, b| a.id.cmp(&b.id));
         resources.dedup_by(|a, b| a.id == b.id);
-        let index = resources.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
-        Desired { resources, index, ports }
+        Desired { resources, ports }
     }
 
     pub fn resources(&self) -> &[Resource] {
@@ -127,11 +126,11 @@ impl Desired {
     }
 
     pub fn get(&self, id: &ResourceId) -> Option<&Resource> {
-        self.index.get(id).and_then(|i| self.resources.get(*i))
+        self.resources.binary_search_by(|r| r.id.cmp(id)).ok().and_then(|i| self.resources.get(i))
     }
 
     pub fn contains(&self, id: &ResourceId) -> bool {
-        self.index.contains_key(id)
+        self.resources.binary_search_by(|r| r.id.cmp(id)).is_ok()
     }
 
     pub fn len(&self) -> usize {

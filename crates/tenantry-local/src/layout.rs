@@ -32,7 +32,7 @@ enum Format {
 }
 
 fn format_of(id: &ResourceId) -> Format {
-    match (id.domain, id.kind.as_str()) {
+    match (id.domain, &*id.kind) {
         // A copy instruction, not an applicable manifest: keep it away from `kubectl apply -R`.
         (Domain::Kubernetes, "Secret") => Format::Json,
         (Domain::Kubernetes, _) => Format::Yaml,
@@ -45,7 +45,7 @@ pub fn primary_path(id: &ResourceId, owner: &Owner) -> PathBuf {
     let owner = owner_dir(owner);
     match id.domain {
         Domain::Kubernetes => {
-            let scope = if id.is_global() { "cluster" } else { id.scope.as_str() };
+            let scope = if id.is_global() { "cluster" } else { &*id.scope };
             let extension = match format_of(id) {
                 Format::Yaml => "yaml",
                 Format::Json => "copy",
@@ -70,7 +70,7 @@ pub fn render(id: &ResourceId, owner: &Owner, content: &Content) -> Rendered {
         Format::Json => format!("{}\n", content.pretty()),
     };
     let mut files = vec![(primary_path(id, owner), main.into_bytes())];
-    match (id.domain, id.kind.as_str()) {
+    match (id.domain, &*id.kind) {
         (Domain::Vault, "Policy") => {
             if let Some(policy) = value.get("policy").and_then(Value::as_str) {
                 files.push((PathBuf::from(format!("vault/{}/policy-{}.hcl", owner_dir(owner), escape(&id.name))), policy.as_bytes().to_vec()));

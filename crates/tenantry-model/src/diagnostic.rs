@@ -117,10 +117,12 @@ impl From<Diagnostic> for Diagnostics {
 
 /// The closest candidate to `input`, if it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // Close by edit distance (transpositions count once) or by shared prefix.
+    let limit = (input.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|candidate| (strsim::jaro_winkler(input, candidate), candidate))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate)
+        .map(|candidate| (strsim::damerau_levenshtein(input, candidate), strsim::jaro_winkler(input, candidate), candidate))
+        .filter(|(distance, similarity, _)| *distance <= limit || *similarity > 0.85)
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, candidate)| candidate)
 }

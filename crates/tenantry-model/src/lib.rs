@@ -14,7 +14,7 @@ mod schema;
 mod spanned_map;
 mod validate;
 
-pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use diagnostic::{Diagnostic, Diagnostics, Severity, did_you_mean};
 pub use parse::{MAX_ROSTER_BYTES, parse_raw};
 pub use raw::RawRoster;
 pub use roster::*;

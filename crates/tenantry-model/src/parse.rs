@@ -102,6 +102,19 @@ fn translate(source: &str, error: &serde_saphyr::Error) -> Diagnostic {
                 Some(cut) => message[..cut].to_string(),
                 None => message,
             };
+            // Inside `Spanned` values serde's structured errors arrive as text.
+            if let Some((kind, name, expected)) = parse_unknown(&message) {
+                let help = match did_you_mean(name, expected.iter().copied()) {
+                    Some(candidate) => format!("did you mean `{candidate}`?"),
+                    None => format!("use one of: {}", expected.join(", ")),
+                };
+                return if kind == "field" {
+                    Diagnostic::error(source, span, "unknown-field", format!("unknown field `{name}`")).with_help(help)
+                } else {
+                    let what = if expected.contains(&"namespace-owner") { "tier" } else { "value" };
+                    Diagnostic::error(source, span, "unknown-value", format!("unknown {what} `{name}`")).with_help(help)
+                };
+            }
             let lower = message.to_ascii_lowercase();
             let (code, help) = if lower.contains("budget") || lower.contains("alias") || lower.contains("replay") {
                 ("yaml-too-expensive", "the roster uses too many aliases, nodes or nesting; write the values out plainly")
@@ -113,6 +126,22 @@ fn translate(source: &str, error: &serde_saphyr::Error) -> Diagnostic {
             Diagnostic::error(source, span, code, message).with_help(help)
         }
     }
+}
+
+/// `unknown variant `x`, expected one of a, b` → ("variant", "x", [a, b]).
+fn parse_unknown(message: &str) -> Option<(&str, &str, Vec<&str>)> {
+    let rest = message.strip_prefix("unknown ")?;
+    let (kind, rest) = rest.split_once(" `")?;
+    if kind != "variant" && kind != "field" {
+        return None;
+    }
+    let (name, rest) = rest.split_once('`')?;
+    let expected = rest
+        .split_once("expected one of ")
+        .map(|(_, list)| list.split(", ").map(|s| s.trim_matches('`')).collect())
+        .or_else(|| rest.split_once("expected ").map(|(_, one)| vec![one.trim_matches('`')]))
+        .unwrap_or_default();
+    Some((kind, name, expected))
 }
 
 fn line_column_at(bytes: &[u8], offset: usize) -> (u32, u32) {

@@ -37,12 +37,17 @@ pub fn allocate_ports<'a>(
 ) -> BTreeMap<String, BTreeMap<String, u16>> {
     let mut taken: BTreeSet<u16> = reserved.values().flat_map(|p| p.values().copied()).collect();
     let mut result = reserved.clone();
+    // Ports are only ever taken during allocation, so the lowest free port of
+    // a pool never moves down: resume each pool's search where it stopped.
+    let mut cursors: BTreeMap<&str, u16> = pools.iter().map(|(name, first)| (name.as_str(), *first)).collect();
     for user in users {
-        for (pool, first) in pools {
+        for pool in pools.keys() {
             if result.get(user).is_some_and(|p| p.contains_key(pool)) {
                 continue;
             }
-            let Some(port) = (*first..=u16::MAX).find(|p| !taken.contains(p)) else { continue };
+            let Some(cursor) = cursors.get_mut(pool.as_str()) else { continue };
+            let Some(port) = (*cursor..=u16::MAX).find(|p| !taken.contains(p)) else { continue };
+            *cursor = port;
             taken.insert(port);
             result.entry(user.to_string()).or_default().insert(pool.clone(), port);
         }

@@ -70,15 +70,30 @@ pub struct RetainedRoute {
 /// Derive everything the roster asks for. Pure and deterministic: the same
 /// roster, settings and facts always give the same resources in the same order.
 pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
-    let mut out = Out::default();
-    kubernetes::derive(roster, &mut out);
-    vault::derive(roster, settings, &mut out);
-    dns::derive(roster, settings, &mut out);
-    ci::derive(roster, &mut out);
-    forge::derive(roster, &mut out);
-    let ports = host::derive(roster, facts, &mut out);
-    portal::derive(roster, &mut out);
-    Desired::new(out.resources, ports)
+    // The domains are independent: derive the largest one beside the rest.
+    let (mut cluster, rest, ports) = std::thread::scope(|scope| {
+        let cluster = scope.spawn(|| {
+            let mut out = Out::default();
+            kubernetes::derive(roster, &mut out);
+            out
+        });
+        let mut out = Out::default();
+        vault::derive(roster, settings, &mut out);
+        dns::derive(roster, settings, &mut out);
+        ci::derive(roster, &mut out);
+        forge::derive(roster, &mut out);
+        let ports = host::derive(roster, facts, &mut out);
+        portal::derive(roster, &mut out);
+        let cluster = cluster.join().unwrap_or_else(|_| {
+            // A panic in derivation is a bug; derive again on this thread to surface it.
+            let mut out = Out::default();
+            kubernetes::derive(roster, &mut out);
+            out
+        });
+        (cluster, out, ports)
+    });
+    cluster.resources.extend(rest.resources);
+    Desired::new(cluster.resources, ports)
 }
 
 /// Collects resources while deriving.

@@ -1,0 +1,297 @@
+//! End-to-end tests of the `tenantry` binary on the local target: the
+//! "done means" of the core issue, run exactly as an admin would.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const EXAMPLE: &str = include_str!("../../../examples/roster.yaml");
+
+fn tenantry(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(args)
+        .arg("--no-color")
+        .current_dir(dir)
+        .env_remove("TENANTRY_ROSTER")
+        .env_remove("TENANTRY_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn workdir(roster: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("roster.yaml"), roster).unwrap();
+    fs::create_dir_all(dir.path().join("files")).unwrap();
+    dir
+}
+
+/// Every file under `root`, relative, with its bytes.
+fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push((path.strip_prefix(root).unwrap().to_path_buf(), fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if root.exists() {
+        walk(root, root, &mut out);
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn apply_is_idempotent_and_detailed_exitcode_tracks_changes() {
+    let dir = workdir(EXAMPLE);
+    let first = tenantry(dir.path(), &["apply", "--yes"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(text(&first).contains("Apply complete"));
+    assert!(dir.path().join("tenantry-out/kubernetes/alice/alice/rolebinding-namespace-owner-alice.yaml").exists());
+    assert!(dir.path().join("tenantry-out/vault/alice/policy-namespace-owner-alice.hcl").exists());
+    assert!(dir.path().join("tenantry-out/host/root/etc/ttyd-user-map").exists());
+
+    let second = tenantry(dir.path(), &["apply", "--yes"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert!(text(&second).contains("No changes."), "{}", text(&second));
+
+    assert_eq!(tenantry(dir.path(), &["plan", "--detailed-exitcode"]).status.code(), Some(0));
+    let roster = EXAMPLE.replace("namespaces: [bob]", "namespaces: [bob, bob-staging]");
+    fs::write(dir.path().join("roster.yaml"), roster).unwrap();
+    let plan = tenantry(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    assert!(text(&plan).contains("+ create    kubernetes/Namespace/-/bob-staging"), "{}", text(&plan));
+    // Without --detailed-exitcode a plan with changes is still a success.
+    assert_eq!(tenantry(dir.path(), &["plan"]).status.code(), Some(0));
+}
+
+#[test]
+fn a_removed_namespace_is_withheld_until_allow_revoke() {
+    let dir = workdir(EXAMPLE);
+    assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
+    let namespace = dir.path().join("tenantry-out/kubernetes/alice/cluster/namespace-alice-prod.yaml");
+    assert!(namespace.exists());
+    fs::write(dir.path().join("roster.yaml"), EXAMPLE.replace("[alice, alice-prod]", "[alice]")).unwrap();
+
+    let plan = tenantry(dir.path(), &["plan", "--output", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let alice = json["owners"].as_array().unwrap().iter().find(|o| o["owner"] == "alice").unwrap();
+    let namespace_change = alice["changes"].as_array().unwrap().iter().find(|c| c["id"] == "kubernetes/Namespace/-/alice-prod").unwrap();
+    assert_eq!(namespace_change["action"], "withheld");
+
+    assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
+    assert!(namespace.exists(), "withheld removals must not be applied");
+    assert_eq!(tenantry(dir.path(), &["plan", "--detailed-exitcode"]).status.code(), Some(0));
+
+    let revoke = tenantry(dir.path(), &["apply", "--yes", "--allow-revoke"]);
+    assert_eq!(revoke.status.code(), Some(0), "{}", text(&revoke));
+    assert!(!namespace.exists());
+    assert!(!dir.path().join("tenantry-out/kubernetes/alice/alice-prod").exists());
+    assert!(dir.path().join("tenantry-out/kubernetes/alice/cluster/namespace-alice.yaml").exists());
+}
+
+#[test]
+fn departing_users_wait_for_offboard_and_the_cut_is_reversible() {
+    let dir = workdir(EXAMPLE);
+    assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
+    let without_bob: String = {
+        let start = EXAMPLE.find("  bob:\n").unwrap();
+        let end = EXAMPLE.find("  carol:\n").unwrap();
+        format!("{}{}", &EXAMPLE[..start], &EXAMPLE[end..])
+    };
+    fs::write(dir.path().join("roster.yaml"), &without_bob).unwrap();
+    let binding = dir.path().join("tenantry-out/kubernetes/bob/bob/rolebinding-namespace-owner-bob.yaml");
+    let namespace = dir.path().join("tenantry-out/kubernetes/bob/cluster/namespace-bob.yaml");
+    let user_map = dir.path().join("tenantry-out/host/root/etc/ttyd-user-map");
+
+    let plan = tenantry(dir.path(), &["plan"]);
+    assert!(text(&plan).contains("bob — departing"), "{}", text(&plan));
+    assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
+    assert!(binding.exists());
+    assert!(fs::read_to_string(&user_map).unwrap().contains("bob=bob"), "routing kept until the cut");
+
+    let cut = tenantry(dir.path(), &["apply", "--yes", "--offboard"]);
+    assert_eq!(cut.status.code(), Some(0), "{}", text(&cut));
+    assert!(!binding.exists(), "the cut removes bindings");
+    assert!(namespace.exists(), "the cut keeps namespaces (data)");
+    let entity: serde_json::Value = serde_json::from_slice(&fs::read(dir.path().join("tenantry-out/vault/bob/entity-bob.json")).unwrap()).unwrap();
+    assert_eq!(entity["disabled"], true);
+    assert_eq!(entity["policies"], serde_json::json!([]));
+    assert!(!fs::read_to_string(&user_map).unwrap().contains("bob=bob"), "the cut unmaps routing");
+    assert_eq!(tenantry(dir.path(), &["plan", "--detailed-exitcode"]).status.code(), Some(0));
+
+    // Bob comes back: everything is restored, his port included.
+    fs::write(dir.path().join("roster.yaml"), EXAMPLE).unwrap();
+    assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
+    assert!(binding.exists());
+    let dispatch: serde_json::Value = serde_json::from_slice(&fs::read(dir.path().join("tenantry-out/host/root/etc/t3-serve/dispatch.json")).unwrap()).unwrap();
+    assert_eq!(dispatch["bob"]["port"], 3774, "bob keeps his port across the cut");
+}
+
+#[test]
+fn files_tenantry_did_not_write_are_never_removed() {
+    let dir = workdir(EXAMPLE);
+    let foreign = dir.path().join("tenantry-out/kubernetes/alice/alice/hand-made.yaml");
+    fs::create_dir_all(foreign.parent().unwrap()).unwrap();
+    fs::write(&foreign, "kind: ConfigMap\n").unwrap();
+    assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
+    fs::write(dir.path().join("roster.yaml"), EXAMPLE.replace("[alice, alice-prod]", "[alice-prod]")).unwrap();
+    assert_eq!(tenantry(dir.path(), &["apply", "--yes", "--allow-revoke"]).status.code(), Some(0));
+    assert_eq!(fs::read_to_string(&foreign).unwrap(), "kind: ConfigMap\n");
+}
+
+#[test]
+fn drift_in_a_rendered_file_is_planned_and_repaired() {
+    let dir = workdir(EXAMPLE);
+    assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
+    let quota = dir.path().join("tenantry-out/kubernetes/alice/alice/resourcequota-user-quota.yaml");
+    let original = fs::read_to_string(&quota).unwrap();
+    fs::write(&quota, original.replace("pods: \"30\"", "pods: \"999\"")).unwrap();
+    let plan = tenantry(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2));
+    assert!(text(&plan).contains("~ update    kubernetes/ResourceQuota/alice/user-quota"), "{}", text(&plan));
+    assert!(text(&plan).contains("999"));
+    assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
+    assert_eq!(fs::read_to_string(&quota).unwrap(), original);
+}
+
+#[test]
+fn every_kind_of_bad_roster_exits_1_with_a_positioned_diagnostic() {
+    let user = |body: &str| format!("users:\n{body}");
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("unknown tier", user("  a:\n    email: a@x.org\n    tier: namespace-ownr\n    namespaces: [a]\n"), "roster.yaml:4:11"),
+        ("namespace claimed twice", user("  a: { email: a@x.org, tier: namespace-owner, namespaces: [shared] }\n  b: { email: b@x.org, tier: namespace-owner, namespaces: [shared] }\n"), "roster.yaml:3:"),
+        ("reserved namespace", user("  a: { email: a@x.org, tier: namespace-owner, namespaces: [kube-system] }\n"), "roster.yaml:2:"),
+        ("bad quantity", user("  a: { email: a@x.org, tier: namespace-owner, namespaces: [a], quota: { requests.memory: 4GB } }\n"), "roster.yaml:2:"),
+        ("misspelled field", user("  a:\n    emial: a@x.org\n    tier: admin\n"), "roster.yaml:3:5"),
+        ("os_user collision", user("  a: { email: a@x.org, tier: admin, workstation: { os_user: b } }\n  b: { email: b@x.org, tier: admin, workstation: {} }\n"), "roster.yaml:3:"),
+        ("path-unsafe repo", user("  a: { email: a@x.org, tier: admin, workstation: { code_layout: workspace, repos: [../etc] } }\n"), "roster.yaml:2:"),
+        ("namespaces on a non-owner tier", user("  a: { email: a@x.org, tier: power-user, namespaces: [a] }\n"), "roster.yaml:2:"),
+        ("duplicate email", user("  a: { email: a@x.org, tier: admin }\n  b: { email: A@x.org, tier: admin }\n"), "roster.yaml:3:"),
+        ("alias bomb", format!("a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n{}", user("  a: { email: a@x.org, tier: admin }\n")), "roster.yaml:"),
+    ];
+    for (kind, roster, position) in cases {
+        let dir = workdir(&roster);
+        let output = tenantry(dir.path(), &["validate"]);
+        let all = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{kind}: {all}");
+        assert!(all.contains(position), "{kind}: expected {position} in\n{all}");
+        assert!(all.contains("help:"), "{kind}: no fix offered\n{all}");
+        assert!(!all.contains("panicked"), "{kind}: {all}");
+        // plan and apply refuse the same roster the same way.
+        assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(1), "{kind}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("roster.yaml"), [0xff_u8, 0xfe, 0x00, 0x13, 0x88, 0x9a, 0x01]).unwrap();
+    let garbage = tenantry(dir.path(), &["validate"]);
+    assert_eq!(garbage.status.code(), Some(1));
+    assert!(text(&garbage).contains("not UTF-8"), "{}", text(&garbage));
+}
+
+#[test]
+fn validate_json_is_machine_readable() {
+    let dir = workdir("users:\n  a:\n    email: a@x.org\n    tier: admn\n");
+    let output = tenantry(dir.path(), &["validate", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["diagnostics"][0]["code"], "unknown-value");
+    assert_eq!(json["diagnostics"][0]["line"], 4);
+    assert_eq!(json["diagnostics"][0]["column"], 11);
+    assert_eq!(json["diagnostics"][0]["help"], "did you mean `admin`?");
+}
+
+#[test]
+fn why_and_explain_name_the_roster_line() {
+    let dir = workdir(EXAMPLE);
+    assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
+    let why = tenantry(dir.path(), &["why", "kubernetes/Namespace/-/alice-prod"]);
+    let out = text(&why);
+    assert_eq!(why.status.code(), Some(0), "{out}");
+    let line = EXAMPLE.lines().position(|l| l.contains("namespaces: [alice, alice-prod]")).unwrap() + 1;
+    assert!(out.contains(&format!("roster.yaml:{line}:")), "{out}");
+    assert!(out.contains("owner:   alice"));
+    assert!(out.contains("create on local: done"), "{out}");
+
+    let explain = tenantry(dir.path(), &["explain", "bob", "--output", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&explain.stdout).unwrap();
+    let ids: Vec<&str> = json["resources"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"ci/Admin/-/bob-dev"), "CI access uses the forge login: {ids:?}");
+    assert!(ids.contains(&"kubernetes/RoleBinding/bob/namespace-owner-bob"));
+    assert_eq!(tenantry(dir.path(), &["explain", "bbo"]).status.code(), Some(1));
+    assert!(text(&tenantry(dir.path(), &["explain", "bbo"])).contains("did you mean `bob`?"));
+}
+
+#[test]
+fn render_writes_everything_and_prunes_only_its_own_files() {
+    let dir = workdir(EXAMPLE);
+    let out = dir.path().join("gitops");
+    assert_eq!(tenantry(dir.path(), &["render", "gitops"]).status.code(), Some(0));
+    let first = tree(&out);
+    assert!(first.iter().any(|(p, _)| p.ends_with("namespace-alice-prod.yaml")));
+    fs::write(out.join("README.md"), "mine").unwrap();
+    fs::write(dir.path().join("roster.yaml"), EXAMPLE.replace("[alice, alice-prod]", "[alice]")).unwrap();
+    assert_eq!(tenantry(dir.path(), &["render", "gitops"]).status.code(), Some(0));
+    let second = tree(&out);
+    assert!(!second.iter().any(|(p, _)| p.ends_with("namespace-alice-prod.yaml")));
+    assert_eq!(fs::read_to_string(out.join("README.md")).unwrap(), "mine");
+}
+
+/// A roster big enough that apply takes a while, so kills land mid-run.
+fn big_roster(users: usize) -> String {
+    let mut roster = String::from("platform:\n  domain: example.org\n  workstation:\n    main_repo: { name: infra, url: https://forge.example.org/ops/infra.git }\nusers:\n");
+    for i in 0..users {
+        roster.push_str(&format!(
+            "  u{i}: {{ email: u{i}@example.org, tier: namespace-owner, namespaces: [u{i}, u{i}-b], domains: [app.u{i}], workstation: {{}} }}\n"
+        ));
+    }
+    roster
+}
+
+#[test]
+fn sigkill_at_any_point_then_rerun_converges() {
+    let roster = big_roster(150);
+    let reference = workdir(&roster);
+    assert_eq!(tenantry(reference.path(), &["apply", "--yes"]).status.code(), Some(0));
+    let expected = tree(&reference.path().join("tenantry-out"));
+
+    let dir = workdir(&roster);
+    for delay_ms in [5_u64, 20, 40, 80, 120, 200, 300, 500] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+            .args(["apply", "--yes", "--no-color", "--concurrency", "16"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // Every file present under its real name is whole: it parses.
+        // (A killed writer may leave a temp file; the next run sweeps it.)
+        for (path, bytes) in tree(&dir.path().join("tenantry-out")) {
+            if path.to_string_lossy().contains(".tenantry-tmp-") {
+                continue;
+            }
+            if path.extension().is_some_and(|e| e == "json") {
+                assert!(serde_json::from_slice::<serde_json::Value>(&bytes).is_ok(), "half-written {path:?} after kill at {delay_ms} ms");
+            }
+        }
+    }
+    let rerun = tenantry(dir.path(), &["apply", "--yes"]);
+    assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
+    assert_eq!(tenantry(dir.path(), &["plan", "--detailed-exitcode"]).status.code(), Some(0));
+    let actual = tree(&dir.path().join("tenantry-out"));
+    let names = |t: &[(PathBuf, Vec<u8>)]| t.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&actual), names(&expected), "no duplicated, missing or stray files");
+    assert_eq!(actual, expected, "byte-identical to an uninterrupted apply");
+}
