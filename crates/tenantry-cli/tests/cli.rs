@@ -90,12 +90,15 @@ fn a_removed_namespace_is_withheld_until_allow_revoke() {
 
     assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
     assert!(namespace.exists(), "withheld removals must not be applied");
+    let policy = dir.path().join("tenantry-out/vault/alice/policy-namespace-owner-alice.hcl");
+    assert!(fs::read_to_string(&policy).unwrap().contains("kubernetes/creds/alice-prod-deployer"), "the policy keeps the withheld namespace");
     assert_eq!(tenantry(dir.path(), &["plan", "--detailed-exitcode"]).status.code(), Some(0));
 
     let revoke = tenantry(dir.path(), &["apply", "--yes", "--allow-revoke"]);
     assert_eq!(revoke.status.code(), Some(0), "{}", text(&revoke));
     assert!(!namespace.exists());
     assert!(!dir.path().join("tenantry-out/kubernetes/alice/alice-prod").exists());
+    assert!(!fs::read_to_string(&policy).unwrap().contains("alice-prod"), "--allow-revoke narrows the policy");
     assert!(dir.path().join("tenantry-out/kubernetes/alice/cluster/namespace-alice.yaml").exists());
 }
 

@@ -130,7 +130,23 @@ impl Engine {
                 roster.users.contains_key(user) || policy.only.as_ref().is_some_and(|only| !only.contains(user))
             });
         }
-        Ok(Facts { ports, retained_routes })
+        let mut withheld_namespaces: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if !policy.allow_revoke {
+            for (id, entry) in &state.inventory()?.entries {
+                let Some(user) = entry.owner.user().and_then(|u| roster.users.get(u)) else { continue };
+                if id.domain == tenantry_core::Domain::Kubernetes
+                    && &*id.kind == "Namespace"
+                    && !user.namespaces.iter().any(|n| *n.value == *id.name)
+                {
+                    withheld_namespaces.entry(user.key.clone()).or_default().push(id.name.to_string());
+                }
+            }
+            for list in withheld_namespaces.values_mut() {
+                list.sort();
+                list.dedup();
+            }
+        }
+        Ok(Facts { ports, retained_routes, withheld_namespaces })
     }
 
     /// Derive, observe every target in parallel, and diff.

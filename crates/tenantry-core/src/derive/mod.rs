@@ -57,6 +57,9 @@ pub struct Facts {
     pub ports: BTreeMap<String, BTreeMap<String, u16>>,
     /// Departed users not yet cut: their routing entries stay until `--offboard`.
     pub retained_routes: BTreeMap<String, RetainedRoute>,
+    /// Namespaces removed from a present user's list whose removal is withheld
+    /// (no `--allow-revoke`): grants that span namespaces keep covering them.
+    pub withheld_namespaces: BTreeMap<String, Vec<String>>,
 }
 
 /// A departed user's place in the host routing files.
@@ -78,7 +81,7 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
             out
         });
         let mut out = Out::default();
-        vault::derive(roster, settings, &mut out);
+        vault::derive(roster, settings, facts, &mut out);
         dns::derive(roster, settings, &mut out);
         ci::derive(roster, &mut out);
         forge::derive(roster, &mut out);

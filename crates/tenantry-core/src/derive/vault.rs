@@ -1,7 +1,7 @@
 //! Vault/OpenBao: per-user ACL policy, identity entity and OIDC alias,
 //! kubernetes secrets-engine deployer roles.
 
-use super::{Item, Out, Settings};
+use super::{Facts, Item, Out, Settings};
 use crate::id::{Domain, ResourceId};
 use crate::resource::Owner;
 use serde_json::json;
@@ -13,7 +13,7 @@ pub fn policy_name(user: &str) -> String {
 }
 
 /// The ACL policy text (HCL) of a namespace-owner: their KV subtree and their deployer credentials.
-pub fn policy_hcl(user: &User, settings: &Settings) -> String {
+pub fn policy_hcl(user: &User, settings: &Settings, withheld: &[String]) -> String {
     let kv = &settings.vault_kv_mount;
     let key = &user.key;
     let mut hcl = format!("# Managed by tenantry for user {key}; edits are overwritten on the next apply.\n");
@@ -23,25 +23,32 @@ pub fn policy_hcl(user: &User, settings: &Settings) -> String {
     for path in [format!("{kv}/metadata/{key}"), format!("{kv}/metadata/{key}/*")] {
         let _ = writeln!(hcl, "path \"{path}\" {{\n  capabilities = [\"list\", \"read\", \"delete\"]\n}}");
     }
-    for namespace in &user.namespaces {
+    let namespaces = user.namespaces.iter().map(|n| (n.value.as_str(), false)).chain(withheld.iter().map(|n| (n.as_str(), true)));
+    for (namespace, is_withheld) in namespaces {
+        if is_withheld {
+            let _ = writeln!(hcl, "# {namespace}: removed from the roster; kept until apply --allow-revoke");
+        }
         // Minting credentials is a write to the creds endpoint; `read` alone cannot.
         let _ = writeln!(
             hcl,
-            "path \"{}/creds/{}-deployer\" {{\n  capabilities = [\"read\", \"update\"]\n}}",
-            settings.vault_kubernetes_mount, namespace.value
+            "path \"{}/creds/{namespace}-deployer\" {{\n  capabilities = [\"read\", \"update\"]\n}}",
+            settings.vault_kubernetes_mount
         );
     }
     hcl
 }
 
-pub(super) fn derive(roster: &Roster, settings: &Settings, out: &mut Out) {
+pub(super) fn derive(roster: &Roster, settings: &Settings, facts: &Facts, out: &mut Out) {
     for user in roster.users.values().filter(|u| u.tier.value == Tier::NamespaceOwner) {
         let owner = Owner::User(user.key.clone());
         let policy = policy_name(&user.key);
         let policy_id = ResourceId::global(Domain::Vault, "Policy", &policy);
         out.push(
             Item::new(policy_id.clone(), &owner, user.tier.span, "namespace-owners get their KV subtree and deployer credentials"),
-            &json!({ "name": policy, "policy": policy_hcl(user, settings) }),
+            &json!({
+                "name": policy,
+                "policy": policy_hcl(user, settings, facts.withheld_namespaces.get(&user.key).map(Vec::as_slice).unwrap_or_default()),
+            }),
         );
         let entity_id = ResourceId::global(Domain::Vault, "Entity", &user.key);
         out.push(
