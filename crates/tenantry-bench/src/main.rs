@@ -23,7 +23,11 @@ fn generate(users: usize) -> String {
             1 | 2 => yaml.push_str("    tier: power-user\n"),
             _ => {
                 let namespaces: Vec<String> = (0..1 + i % 3).map(|n| format!("{key}-ns{n}")).collect();
-                let _ = writeln!(yaml, "    tier: namespace-owner\n    namespaces: [{}]\n    domains: [app.{key}]", namespaces.join(", "));
+                let _ = writeln!(
+                    yaml,
+                    "    tier: namespace-owner\n    namespaces: [{}]\n    domains: [app.{key}]",
+                    namespaces.join(", ")
+                );
                 if i % 4 == 0 {
                     yaml.push_str("    quota: { pods: \"40\", requests.cpu: \"4\" }\n");
                 }
@@ -40,7 +44,11 @@ fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
-            status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok())
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
@@ -94,10 +102,16 @@ fn main() {
 
     // First apply: nothing exists yet.
     let start = Instant::now();
-    let create_plan = diff(&roster, &desired, &ObservedByTarget::new(), &Inventory::default(), &routing, &Policy::default());
+    let create_plan =
+        diff(&roster, &desired, &ObservedByTarget::new(), &Inventory::default(), &routing, &Policy::default());
     let diff_create_time = start.elapsed();
     let start = Instant::now();
-    let create_text = tenantry_cli::output::plan_human(&create_plan, &roster, &["local".to_string()], tenantry_cli::output::Style { color: false });
+    let create_text = tenantry_cli::output::plan_human(
+        &create_plan,
+        &roster,
+        &["local".to_string()],
+        tenantry_cli::output::Style { color: false },
+    );
     let render_create_time = start.elapsed();
     let create_changes = create_plan.changes.len();
     drop(create_plan);
@@ -120,9 +134,20 @@ fn main() {
     println!("  derive                                {:>9.1} ms", ms(derive_time));
     println!("  diff (from empty: {create_changes} creates)  {:>9.1} ms", ms(diff_create_time));
     println!("  plan rendering, human ({} KiB)     {:>9.1} ms", create_text.len() / 1024, ms(render_create_time));
-    println!("  diff (no-op, {} unchanged)        {:>9.1} ms", noop_plan.unchanged.values().sum::<usize>(), ms(diff_noop_time));
+    println!(
+        "  diff (no-op, {} unchanged)        {:>9.1} ms",
+        noop_plan.unchanged.values().sum::<usize>(),
+        ms(diff_noop_time)
+    );
     println!("  plan rendering, JSON no-op ({} KiB) {:>9.1} ms", noop_json.len() / 1024, ms(render_noop_time));
-    println!("  parse + derive + diff + plan (create) {:>9.1} ms  = {:.1}× the baseline parse", ms(pipeline), pipeline.as_secs_f64() / baseline_time.as_secs_f64());
+    println!(
+        "  parse + derive + diff + plan (create) {:>9.1} ms  = {:.1}× the baseline parse",
+        ms(pipeline),
+        pipeline.as_secs_f64() / baseline_time.as_secs_f64()
+    );
     println!("  peak memory (VmHWM)                   {:>9.1} MiB", peak_rss_mib());
-    println!("  budget (SPEC §9): < 1000 ms and < 300 MiB: {}", if ms(pipeline) < 1000.0 && peak_rss_mib() < 300.0 { "met" } else { "NOT met" });
+    println!(
+        "  budget (SPEC §9): < 1000 ms and < 300 MiB: {}",
+        if ms(pipeline) < 1000.0 && peak_rss_mib() < 300.0 { "met" } else { "NOT met" }
+    );
 }

@@ -16,7 +16,9 @@ use tenantry_model::{Roster, ValidationContext};
 
 /// Run one parsed command line.
 pub fn run(cli: crate::Cli) -> Result<i32> {
-    let style = Style { color: !cli.global.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal() };
+    let style = Style {
+        color: !cli.global.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
+    };
     match &cli.command {
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&tenantry_model::json_schema()).unwrap_or_default());
@@ -44,7 +46,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn report_roster_error(error: &CliError, global: &GlobalArgs, style: Style) -> Option<i32> {
     let CliError::Roster(diagnostics, text) = error else { return None };
     match global.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&output::diagnostics_json(diagnostics)).unwrap_or_default()),
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&output::diagnostics_json(diagnostics)).unwrap_or_default())
+        }
         OutputFormat::Human => eprint!("{}", output::diagnostics_human(diagnostics, text.as_deref(), style)),
     }
     Some(exit::ERROR)
@@ -79,7 +83,8 @@ fn policy(args: &PolicyArgs, roster: &Roster, engine: &Engine) -> Result<Policy>
     let only = if args.only.is_empty() {
         None
     } else {
-        let known: BTreeSet<String> = engine.with_state(|s| s.inventory()).map(|inv| inv.users().into_iter().map(str::to_string).collect())?;
+        let known: BTreeSet<String> =
+            engine.with_state(|s| s.inventory()).map(|inv| inv.users().into_iter().map(str::to_string).collect())?;
         for user in &args.only {
             if !roster.users.contains_key(user) && !known.contains(user) {
                 return Err(CliError::Usage {
@@ -96,14 +101,19 @@ fn policy(args: &PolicyArgs, roster: &Roster, engine: &Engine) -> Result<Policy>
 fn validate(global: &GlobalArgs, style: Style) -> Result<i32> {
     let config = Config::load(global.config.as_deref())?;
     let _ = config;
-    let bytes = std::fs::read(&global.roster).map_err(|source| CliError::Read { path: global.roster.clone(), source })?;
+    let bytes =
+        std::fs::read(&global.roster).map_err(|source| CliError::Read { path: global.roster.clone(), source })?;
     let raw = tenantry_model::parse_raw(&global.roster, &bytes);
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let result = raw.and_then(|raw| tenantry_model::validate_with_warnings(&global.roster, raw, &ValidationContext::default()));
+    let result =
+        raw.and_then(|raw| tenantry_model::validate_with_warnings(&global.roster, raw, &ValidationContext::default()));
     match result {
         Ok((roster, warnings)) => {
             match global.output {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&output::diagnostics_json(&warnings)).unwrap_or_default()),
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&output::diagnostics_json(&warnings)).unwrap_or_default()
+                ),
                 OutputFormat::Human => {
                     if !warnings.items.is_empty() {
                         eprint!("{}", output::diagnostics_human(&warnings, Some(&text), style));
@@ -124,7 +134,11 @@ async fn plan(global: &GlobalArgs, args: &PlanArgs, style: Style) -> Result<i32>
     let prepared = engine.prepare(&session.roster, policy).await?;
     let targets = engine.target_names();
     match global.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&output::plan_json(&prepared.plan, &session.roster, &targets)).unwrap_or_default()),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&output::plan_json(&prepared.plan, &session.roster, &targets))
+                .unwrap_or_default()
+        ),
         OutputFormat::Human => print!("{}", output::plan_human(&prepared.plan, &session.roster, &targets, style)),
     }
     let plan = &prepared.plan;
@@ -147,7 +161,10 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs, style: Style) -> Result<i3
     }
     if plan.is_blocked() {
         if !human {
-            println!("{}", serde_json::to_string_pretty(&output::plan_json(plan, &session.roster, &targets)).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&output::plan_json(plan, &session.roster, &targets)).unwrap_or_default()
+            );
         }
         eprintln!("Nothing applied: the plan has blocking problems (above).");
         return Ok(exit::ERROR);
@@ -171,7 +188,9 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs, style: Style) -> Result<i3
     }
     let bar = (human && acts && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(0);
-        if let Ok(template) = indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}") {
+        if let Ok(template) =
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}")
+        {
             bar.set_style(template);
         }
         bar
@@ -189,13 +208,20 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs, style: Style) -> Result<i3
             }
         }
     };
-    let options = ApplyOptions { concurrency: usize::from(args.concurrency), command: std::env::args().collect::<Vec<_>>().join(" ") };
+    let options = ApplyOptions {
+        concurrency: usize::from(args.concurrency),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
     let report = engine.apply(&session.roster, &prepared, &options, &on_progress).await?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     match global.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&output::apply_json(&report, plan, &session.roster, &targets)).unwrap_or_default()),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&output::apply_json(&report, plan, &session.roster, &targets))
+                .unwrap_or_default()
+        ),
         OutputFormat::Human if acts => print!("{}", output::apply_summary_human(&report, plan, style)),
         OutputFormat::Human => {}
     }
@@ -207,19 +233,33 @@ fn render(global: &GlobalArgs, dir: &Path, style: Style) -> Result<i32> {
     let engine = engine(&session.config)?;
     let facts = engine.facts(&session.roster, &Policy::default())?;
     let desired = tenantry_core::derive(&session.roster, &settings(), &facts);
-    let report = crate::render::render_all(&desired, dir).map_err(|source| CliError::Read { path: dir.display().to_string(), source })?;
+    let report = crate::render::render_all(&desired, dir)
+        .map_err(|source| CliError::Read { path: dir.display().to_string(), source })?;
     match global.output {
-        OutputFormat::Json => println!("{}", serde_json::json!({ "format_version": output::FORMAT_VERSION, "dir": dir.display().to_string(), "written": report.written, "unchanged": report.unchanged, "removed": report.removed })),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({ "format_version": output::FORMAT_VERSION, "dir": dir.display().to_string(), "written": report.written, "unchanged": report.unchanged, "removed": report.removed })
+        ),
         OutputFormat::Human => {
             let _ = style;
-            println!("Rendered {} resources into {}: {} files written, {} unchanged, {} removed.", desired.len(), dir.display(), report.written, report.unchanged, report.removed);
+            println!(
+                "Rendered {} resources into {}: {} files written, {} unchanged, {} removed.",
+                desired.len(),
+                dir.display(),
+                report.written,
+                report.unchanged,
+                report.removed
+            );
         }
     }
     Ok(exit::OK)
 }
 
 fn why(global: &GlobalArgs, resource: &str, style: Style) -> Result<i32> {
-    let id: ResourceId = resource.parse().map_err(|e: tenantry_core::ParseIdError| CliError::Usage { message: e.0, help: "ids are printed by `tenantry plan` and `tenantry explain USER`".to_string() })?;
+    let id: ResourceId = resource.parse().map_err(|e: tenantry_core::ParseIdError| CliError::Usage {
+        message: e.0,
+        help: "ids are printed by `tenantry plan` and `tenantry explain USER`".to_string(),
+    })?;
     let session = session(global)?;
     let engine = engine(&session.config)?;
     let facts = engine.facts(&session.roster, &Policy::default())?;
@@ -238,22 +278,32 @@ fn why(global: &GlobalArgs, resource: &str, style: Style) -> Result<i32> {
                 .max_by(|a, b| a.0.total_cmp(&b.0))
                 .map(|(_, c)| format!("did you mean `{c}`?"))
                 .unwrap_or_else(|| "list a user's resources with `tenantry explain USER`".to_string());
-            return Err(CliError::Usage { message: format!("`{id}` is not derived from the roster and tenantry has no record of it"), help: suggestion });
+            return Err(CliError::Usage {
+                message: format!("`{id}` is not derived from the roster and tenantry has no record of it"),
+                help: suggestion,
+            });
         }
-        let value = serde_json::json!({ "id": id.to_string(), "derived": false, "inventory": since, "history": history });
+        let value =
+            serde_json::json!({ "id": id.to_string(), "derived": false, "inventory": since, "history": history });
         match global.output {
             OutputFormat::Json => println!("{value}"),
             OutputFormat::Human => {
                 println!("{} is no longer derived from the roster.", style.bold(&id.to_string()));
                 for (target, at) in &since {
-                    println!("  tenantry manages it on `{target}` since {at}; `tenantry plan` shows what happens to it.");
+                    println!(
+                        "  tenantry manages it on `{target}` since {at}; `tenantry plan` shows what happens to it."
+                    );
                 }
                 print_history(&history);
             }
         }
         return Ok(exit::OK);
     };
-    let line = session.roster_text.lines().nth((found.origin.line as usize).saturating_sub(1)).filter(|_| found.origin.is_known());
+    let line = session
+        .roster_text
+        .lines()
+        .nth((found.origin.line as usize).saturating_sub(1))
+        .filter(|_| found.origin.is_known());
     let target = routing.target_for(id.domain).unwrap_or("(not configured)");
     match global.output {
         OutputFormat::Json => println!(
@@ -347,14 +397,29 @@ fn explain(global: &GlobalArgs, user: &str, style: Style) -> Result<i32> {
             );
         }
         OutputFormat::Human => {
-            println!("{} — {} ({}), roster {}:{}", style.bold(user), person.tier.value, person.email.value, session.roster.source, person.span.line);
+            println!(
+                "{} — {} ({}), roster {}:{}",
+                style.bold(user),
+                person.tier.value,
+                person.email.value,
+                session.roster.source,
+                person.span.line
+            );
             let mut current = None;
             for resource in resources {
                 if current != Some(resource.id.domain) {
                     current = Some(resource.id.domain);
-                    println!("\n  {} (applied by {})", style.bold(resource.id.domain.as_str()), routing.target_for(resource.id.domain).unwrap_or("nothing: not configured"));
+                    println!(
+                        "\n  {} (applied by {})",
+                        style.bold(resource.id.domain.as_str()),
+                        routing.target_for(resource.id.domain).unwrap_or("nothing: not configured")
+                    );
                 }
-                let at = if resource.origin.is_known() { format!("line {}", resource.origin.line) } else { "defaults".to_string() };
+                let at = if resource.origin.is_known() {
+                    format!("line {}", resource.origin.line)
+                } else {
+                    "defaults".to_string()
+                };
                 println!("    {}\n        {} ({at})", resource.id, resource.rule);
             }
         }

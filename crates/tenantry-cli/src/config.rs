@@ -28,7 +28,8 @@ impl Config {
             None => Some(PathBuf::from("tenantry.toml")).filter(|p| p.exists()),
         };
         let Some(path) = path else { return Ok(Config::default()) };
-        let text = std::fs::read_to_string(&path).map_err(|source| CliError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| CliError::Read { path: path.display().to_string(), source })?;
         let mut config = Config::parse(&text, &path.display().to_string())?;
         // Relative paths in the file are relative to the file.
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -52,12 +53,19 @@ impl Config {
                 return Err(CliError::Config { message: format!("{name}: unknown section `[{section}]`"), help });
             }
             if !value.is_table() {
-                return Err(CliError::Config { message: format!("{name}: `{section}` must be a table"), help: format!("write `[{section}]` on its own line") });
+                return Err(CliError::Config {
+                    message: format!("{name}: `{section}` must be a table"),
+                    help: format!("write `[{section}]` on its own line"),
+                });
             }
             if !BUILT_IN.contains(&section.as_str()) {
                 return Err(CliError::Config {
-                    message: format!("{name}: the `{section}` target is configured, but this build of tenantry cannot apply it yet"),
-                    help: format!("remove or comment out `[{section}]`; its resources are then rendered by the local target into the out_dir"),
+                    message: format!(
+                        "{name}: the `{section}` target is configured, but this build of tenantry cannot apply it yet"
+                    ),
+                    help: format!(
+                        "remove or comment out `[{section}]`; its resources are then rendered by the local target into the out_dir"
+                    ),
                 });
             }
         }
@@ -99,7 +107,10 @@ mod tests {
     fn unknown_and_unbuilt_sections_are_refused_with_a_fix() {
         let CliError::Config { help, .. } = Config::parse("[kubernets]\n", "t.toml").unwrap_err() else { panic!() };
         assert_eq!(help, "did you mean `[kubernetes]`?");
-        let CliError::Config { message, .. } = Config::parse("[vault]\naddress = \"x\"\n", "t.toml").unwrap_err() else { panic!() };
+        let CliError::Config { message, .. } = Config::parse("[vault]\naddress = \"x\"\n", "t.toml").unwrap_err()
+        else {
+            panic!()
+        };
         assert!(message.contains("cannot apply it yet"));
         assert!(Config::parse("[local]\nout_dri = \"x\"\n", "t.toml").is_err());
     }

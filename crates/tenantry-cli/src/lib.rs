@@ -37,7 +37,9 @@ pub enum CliError {
     #[diagnostic(help("{help}"))]
     Config { message: String, help: String },
     #[error(transparent)]
-    #[diagnostic(help("the state database is under [local] state (default .tenantry/state.db); it can be inspected with sqlite3"))]
+    #[diagnostic(help(
+        "the state database is under [local] state (default .tenantry/state.db); it can be inspected with sqlite3"
+    ))]
     Engine(#[from] tenantry_engine::Error),
     #[error("{message}")]
     #[diagnostic(help("{help}"))]

@@ -88,7 +88,13 @@ pub fn plan_human(plan: &Plan, roster: &Roster, targets: &[String], style: Style
         let _ = writeln!(out, "\n{}", style.bold(&owner_heading(owner, roster, departing)));
         for change in changes {
             let label = format!("{} {:<9}", symbol(change.action), change.action.as_str());
-            let _ = writeln!(out, "  {} {}  {}", style.paint(&label, change.action), change.id, style.dim(&format!("[{}]", change.target)));
+            let _ = writeln!(
+                out,
+                "  {} {}  {}",
+                style.paint(&label, change.action),
+                change.id,
+                style.dim(&format!("[{}]", change.target))
+            );
             if !matches!(change.action, Action::Create) {
                 let _ = writeln!(out, "      {}", style.dim(&change.reason));
             }
@@ -108,7 +114,13 @@ pub fn plan_human(plan: &Plan, roster: &Roster, targets: &[String], style: Style
         let _ = writeln!(out, "\n{}", style.dim(&format!("{domain}: not configured, {count} resources skipped")));
     }
     for problem in &plan.problems {
-        let _ = writeln!(out, "\n{} {}\n  help: {}", style.paint("problem:", Action::Conflict), problem.message, problem.help);
+        let _ = writeln!(
+            out,
+            "\n{} {}\n  help: {}",
+            style.paint("problem:", Action::Conflict),
+            problem.message,
+            problem.help
+        );
     }
     let _ = writeln!(out, "\n{}", totals_line(plan));
     out
@@ -121,7 +133,13 @@ pub fn totals_line(plan: &Plan) -> String {
         let mut line = "No changes. The roster and the targets agree.".to_string();
         let held = count(Action::Withheld) + count(Action::Departing) + count(Action::Kept);
         if held > 0 {
-            let _ = write!(line, " ({} withheld, {} departing, {} kept)", count(Action::Withheld), count(Action::Departing), count(Action::Kept));
+            let _ = write!(
+                line,
+                " ({} withheld, {} departing, {} kept)",
+                count(Action::Withheld),
+                count(Action::Departing),
+                count(Action::Kept)
+            );
         }
         return line;
     }
@@ -173,7 +191,11 @@ fn content_json(content: Option<&Content>, sensitive: bool) -> Value {
 }
 
 fn origin_text(roster: &Roster, span: tenantry_model::Span) -> Value {
-    if span.is_known() { Value::String(format!("{}:{}:{}", roster.source, span.line, span.column)) } else { Value::Null }
+    if span.is_known() {
+        Value::String(format!("{}:{}:{}", roster.source, span.line, span.column))
+    } else {
+        Value::Null
+    }
 }
 
 pub fn change_json(change: &Change, roster: &Roster) -> Value {
@@ -238,7 +260,15 @@ pub fn apply_summary_human(report: &ApplyReport, plan: &Plan, style: Style) -> S
     if !report.failures.is_empty() {
         let _ = writeln!(out, "\n{}", style.bold("Failures"));
         for failure in &report.failures {
-            let _ = writeln!(out, "  {} {} {} [{}]\n      {}", failure.owner.as_label(), failure.action.as_str(), failure.id, failure.target, failure.error);
+            let _ = writeln!(
+                out,
+                "  {} {} {} [{}]\n      {}",
+                failure.owner.as_label(),
+                failure.action.as_str(),
+                failure.id,
+                failure.target,
+                failure.error
+            );
         }
     }
     let held = plan.changes.iter().filter(|c| matches!(c.action, Action::Withheld | Action::Departing)).count();
@@ -283,8 +313,13 @@ pub fn diagnostics_human(diagnostics: &Diagnostics, source_text: Option<&str>, s
         {
             let number = diagnostic.span.line.to_string();
             let pad = " ".repeat(number.len());
-            let caret_at: String = line.chars().take(diagnostic.span.column.saturating_sub(1) as usize).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-            let _ = writeln!(out, "{pad} |\n{number} | {line}\n{pad} | {caret_at}{}", style.paint("^", Action::Conflict));
+            let caret_at: String = line
+                .chars()
+                .take(diagnostic.span.column.saturating_sub(1) as usize)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            let _ =
+                writeln!(out, "{pad} |\n{number} | {line}\n{pad} | {caret_at}{}", style.paint("^", Action::Conflict));
         }
         if let Some(help) = &diagnostic.help {
             let _ = writeln!(out, "  = help: {help}");
@@ -293,7 +328,12 @@ pub fn diagnostics_human(diagnostics: &Diagnostics, source_text: Option<&str>, s
     }
     let errors = diagnostics.errors().count();
     let warnings = diagnostics.warnings().count();
-    let _ = writeln!(out, "{errors} error{}, {warnings} warning{}", if errors == 1 { "" } else { "s" }, if warnings == 1 { "" } else { "s" });
+    let _ = writeln!(
+        out,
+        "{errors} error{}, {warnings} warning{}",
+        if errors == 1 { "" } else { "s" },
+        if warnings == 1 { "" } else { "s" }
+    );
     out
 }
 

@@ -85,13 +85,17 @@ fn a_removed_namespace_is_withheld_until_allow_revoke() {
     let plan = tenantry(dir.path(), &["plan", "--output", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
     let alice = json["owners"].as_array().unwrap().iter().find(|o| o["owner"] == "alice").unwrap();
-    let namespace_change = alice["changes"].as_array().unwrap().iter().find(|c| c["id"] == "kubernetes/Namespace/-/alice-prod").unwrap();
+    let namespace_change =
+        alice["changes"].as_array().unwrap().iter().find(|c| c["id"] == "kubernetes/Namespace/-/alice-prod").unwrap();
     assert_eq!(namespace_change["action"], "withheld");
 
     assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
     assert!(namespace.exists(), "withheld removals must not be applied");
     let policy = dir.path().join("tenantry-out/vault/alice/policy-namespace-owner-alice.hcl");
-    assert!(fs::read_to_string(&policy).unwrap().contains("kubernetes/creds/alice-prod-deployer"), "the policy keeps the withheld namespace");
+    assert!(
+        fs::read_to_string(&policy).unwrap().contains("kubernetes/creds/alice-prod-deployer"),
+        "the policy keeps the withheld namespace"
+    );
     assert_eq!(tenantry(dir.path(), &["plan", "--detailed-exitcode"]).status.code(), Some(0));
 
     let revoke = tenantry(dir.path(), &["apply", "--yes", "--allow-revoke"]);
@@ -126,7 +130,8 @@ fn departing_users_wait_for_offboard_and_the_cut_is_reversible() {
     assert_eq!(cut.status.code(), Some(0), "{}", text(&cut));
     assert!(!binding.exists(), "the cut removes bindings");
     assert!(namespace.exists(), "the cut keeps namespaces (data)");
-    let entity: serde_json::Value = serde_json::from_slice(&fs::read(dir.path().join("tenantry-out/vault/bob/entity-bob.json")).unwrap()).unwrap();
+    let entity: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("tenantry-out/vault/bob/entity-bob.json")).unwrap()).unwrap();
     assert_eq!(entity["disabled"], true);
     assert_eq!(entity["policies"], serde_json::json!([]));
     assert!(!fs::read_to_string(&user_map).unwrap().contains("bob=bob"), "the cut unmaps routing");
@@ -136,7 +141,10 @@ fn departing_users_wait_for_offboard_and_the_cut_is_reversible() {
     fs::write(dir.path().join("roster.yaml"), EXAMPLE).unwrap();
     assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
     assert!(binding.exists());
-    let dispatch: serde_json::Value = serde_json::from_slice(&fs::read(dir.path().join("tenantry-out/host/root/etc/t3-serve/dispatch.json")).unwrap()).unwrap();
+    let dispatch: serde_json::Value = serde_json::from_slice(
+        &fs::read(dir.path().join("tenantry-out/host/root/etc/t3-serve/dispatch.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(dispatch["bob"]["port"], 3774, "bob keeps his port across the cut");
 }
 
@@ -171,16 +179,59 @@ fn drift_in_a_rendered_file_is_planned_and_repaired() {
 fn every_kind_of_bad_roster_exits_1_with_a_positioned_diagnostic() {
     let user = |body: &str| format!("users:\n{body}");
     let cases: Vec<(&str, String, &str)> = vec![
-        ("unknown tier", user("  a:\n    email: a@x.org\n    tier: namespace-ownr\n    namespaces: [a]\n"), "roster.yaml:4:11"),
-        ("namespace claimed twice", user("  a: { email: a@x.org, tier: namespace-owner, namespaces: [shared] }\n  b: { email: b@x.org, tier: namespace-owner, namespaces: [shared] }\n"), "roster.yaml:3:"),
-        ("reserved namespace", user("  a: { email: a@x.org, tier: namespace-owner, namespaces: [kube-system] }\n"), "roster.yaml:2:"),
-        ("bad quantity", user("  a: { email: a@x.org, tier: namespace-owner, namespaces: [a], quota: { requests.memory: 4GB } }\n"), "roster.yaml:2:"),
+        (
+            "unknown tier",
+            user("  a:\n    email: a@x.org\n    tier: namespace-ownr\n    namespaces: [a]\n"),
+            "roster.yaml:4:11",
+        ),
+        (
+            "namespace claimed twice",
+            user(
+                "  a: { email: a@x.org, tier: namespace-owner, namespaces: [shared] }\n  b: { email: b@x.org, tier: namespace-owner, namespaces: [shared] }\n",
+            ),
+            "roster.yaml:3:",
+        ),
+        (
+            "reserved namespace",
+            user("  a: { email: a@x.org, tier: namespace-owner, namespaces: [kube-system] }\n"),
+            "roster.yaml:2:",
+        ),
+        (
+            "bad quantity",
+            user("  a: { email: a@x.org, tier: namespace-owner, namespaces: [a], quota: { requests.memory: 4GB } }\n"),
+            "roster.yaml:2:",
+        ),
         ("misspelled field", user("  a:\n    emial: a@x.org\n    tier: admin\n"), "roster.yaml:3:5"),
-        ("os_user collision", user("  a: { email: a@x.org, tier: admin, workstation: { os_user: b } }\n  b: { email: b@x.org, tier: admin, workstation: {} }\n"), "roster.yaml:3:"),
-        ("path-unsafe repo", user("  a: { email: a@x.org, tier: admin, workstation: { code_layout: workspace, repos: [../etc] } }\n"), "roster.yaml:2:"),
-        ("namespaces on a non-owner tier", user("  a: { email: a@x.org, tier: power-user, namespaces: [a] }\n"), "roster.yaml:2:"),
-        ("duplicate email", user("  a: { email: a@x.org, tier: admin }\n  b: { email: A@x.org, tier: admin }\n"), "roster.yaml:3:"),
-        ("alias bomb", format!("a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n{}", user("  a: { email: a@x.org, tier: admin }\n")), "roster.yaml:"),
+        (
+            "os_user collision",
+            user(
+                "  a: { email: a@x.org, tier: admin, workstation: { os_user: b } }\n  b: { email: b@x.org, tier: admin, workstation: {} }\n",
+            ),
+            "roster.yaml:3:",
+        ),
+        (
+            "path-unsafe repo",
+            user("  a: { email: a@x.org, tier: admin, workstation: { code_layout: workspace, repos: [../etc] } }\n"),
+            "roster.yaml:2:",
+        ),
+        (
+            "namespaces on a non-owner tier",
+            user("  a: { email: a@x.org, tier: power-user, namespaces: [a] }\n"),
+            "roster.yaml:2:",
+        ),
+        (
+            "duplicate email",
+            user("  a: { email: a@x.org, tier: admin }\n  b: { email: A@x.org, tier: admin }\n"),
+            "roster.yaml:3:",
+        ),
+        (
+            "alias bomb",
+            format!(
+                "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n{}",
+                user("  a: { email: a@x.org, tier: admin }\n")
+            ),
+            "roster.yaml:",
+        ),
     ];
     for (kind, roster, position) in cases {
         let dir = workdir(&roster);
@@ -251,7 +302,9 @@ fn render_writes_everything_and_prunes_only_its_own_files() {
 
 /// A roster big enough that apply takes a while, so kills land mid-run.
 fn big_roster(users: usize) -> String {
-    let mut roster = String::from("platform:\n  domain: example.org\n  workstation:\n    main_repo: { name: infra, url: https://forge.example.org/ops/infra.git }\nusers:\n");
+    let mut roster = String::from(
+        "platform:\n  domain: example.org\n  workstation:\n    main_repo: { name: infra, url: https://forge.example.org/ops/infra.git }\nusers:\n",
+    );
     for i in 0..users {
         roster.push_str(&format!(
             "  u{i}: {{ email: u{i}@example.org, tier: namespace-owner, namespaces: [u{i}, u{i}-b], domains: [app.u{i}], workstation: {{}} }}\n"
@@ -286,7 +339,10 @@ fn sigkill_at_any_point_then_rerun_converges() {
                 continue;
             }
             if path.extension().is_some_and(|e| e == "json") {
-                assert!(serde_json::from_slice::<serde_json::Value>(&bytes).is_ok(), "half-written {path:?} after kill at {delay_ms} ms");
+                assert!(
+                    serde_json::from_slice::<serde_json::Value>(&bytes).is_ok(),
+                    "half-written {path:?} after kill at {delay_ms} ms"
+                );
             }
         }
     }

@@ -127,7 +127,8 @@ mod tests {
 
     #[test]
     fn strings_are_escaped_exactly_as_serde_json_does() {
-        for text in ["plain", "quote \" and \\ backslash", "line\nbreak\ttab\r", "\u{1}\u{1f}\u{8}\u{c}", "ünïcødé ✓"] {
+        for text in ["plain", "quote \" and \\ backslash", "line\nbreak\ttab\r", "\u{1}\u{1f}\u{8}\u{c}", "ünïcødé ✓"]
+        {
             let mut out = String::new();
             write_string(text, &mut out);
             assert_eq!(out, serde_json::to_string(text).unwrap());

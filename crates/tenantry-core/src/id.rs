@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::Arc;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// The kind of system a resource lives in. Each is applied by one target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -44,10 +44,9 @@ impl fmt::Display for Domain {
 impl FromStr for Domain {
     type Err = ParseIdError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Domain::ALL
-            .into_iter()
-            .find(|d| d.as_str() == text)
-            .ok_or_else(|| ParseIdError(format!("unknown domain `{text}`; use one of kubernetes, vault, dns, ci, forge, host, portal")))
+        Domain::ALL.into_iter().find(|d| d.as_str() == text).ok_or_else(|| {
+            ParseIdError(format!("unknown domain `{text}`; use one of kubernetes, vault, dns, ci, forge, host, portal"))
+        })
     }
 }
 
@@ -93,7 +92,8 @@ impl FromStr for ResourceId {
     type Err = ParseIdError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut parts = text.splitn(4, '/');
-        let (Some(domain), Some(kind), Some(scope), Some(name)) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(domain), Some(kind), Some(scope), Some(name)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(ParseIdError(format!(
                 "`{text}` is not a resource id; write `domain/Kind/scope/name`, e.g. `kubernetes/RoleBinding/alice/namespace-owner-alice` (scope `-` when global)"
@@ -112,7 +112,11 @@ mod tests {
 
     #[test]
     fn ids_round_trip_through_text() {
-        for text in ["kubernetes/RoleBinding/alice/namespace-owner-alice", "host/ManagedFile/alice/.codex/AGENTS.md", "vault/Policy/-/namespace-owner-alice"] {
+        for text in [
+            "kubernetes/RoleBinding/alice/namespace-owner-alice",
+            "host/ManagedFile/alice/.codex/AGENTS.md",
+            "vault/Policy/-/namespace-owner-alice",
+        ] {
             let id: ResourceId = text.parse().unwrap();
             assert_eq!(id.to_string(), text);
         }

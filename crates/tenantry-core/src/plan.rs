@@ -51,7 +51,10 @@ impl Action {
 
     /// Whether `apply` acts on it (a conflict is "acted on" by failing).
     pub fn is_applied(self) -> bool {
-        matches!(self, Action::Create | Action::Update | Action::Adopt | Action::Cut | Action::Delete | Action::Conflict)
+        matches!(
+            self,
+            Action::Create | Action::Update | Action::Adopt | Action::Cut | Action::Delete | Action::Conflict
+        )
     }
 
     /// Whether `plan --detailed-exitcode` counts it as a change.

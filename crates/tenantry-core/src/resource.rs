@@ -73,9 +73,10 @@ pub enum Retire {
 /// How the reversible cut and `--allow-revoke` treat a resource of this kind.
 pub fn retire_policy(id: &ResourceId) -> Retire {
     match (id.domain, &*id.kind) {
-        (Domain::Kubernetes, "Namespace" | "Secret" | "ServiceAccount" | "ResourceQuota" | "LimitRange" | "Certificate") => {
-            Retire::Keep
-        }
+        (
+            Domain::Kubernetes,
+            "Namespace" | "Secret" | "ServiceAccount" | "ResourceQuota" | "LimitRange" | "Certificate",
+        ) => Retire::Keep,
         (Domain::Kubernetes, _) => Retire::Delete,
         (Domain::Vault, "Entity") => Retire::Disable,
         (Domain::Vault, _) => Retire::Keep,

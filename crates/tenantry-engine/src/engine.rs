@@ -1,8 +1,8 @@
 //! Orchestration: facts from state → derive → observe → diff → apply.
 
+use crate::Result;
 use crate::clock::Clock;
 use crate::state::State;
-use crate::Result;
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -176,9 +176,11 @@ impl Engine {
                 (Arc::clone(target), ObserveRequest { resources })
             })
             .collect();
-        let results = futures::future::join_all(requests.iter().map(|(target, request)| async move {
-            (target.name().to_string(), target.observe(request).await)
-        }))
+        let results = futures::future::join_all(
+            requests
+                .iter()
+                .map(|(target, request)| async move { (target.name().to_string(), target.observe(request).await) }),
+        )
         .await;
 
         let mut observed = ObservedByTarget::new();
@@ -209,7 +211,13 @@ impl Engine {
 
     /// Apply a prepared plan. One user's failure never stops the others:
     /// only changes that depend on a failed change are skipped.
-    pub async fn apply(&self, roster: &Roster, prepared: &Prepared, options: &ApplyOptions, progress: &(dyn Fn(Progress) + Sync)) -> Result<ApplyReport> {
+    pub async fn apply(
+        &self,
+        roster: &Roster,
+        prepared: &Prepared,
+        options: &ApplyOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<ApplyReport> {
         let plan = &prepared.plan;
         let run = {
             let now = self.clock.now();
@@ -227,7 +235,7 @@ impl Engine {
         for wave in plan.waves() {
             let now = self.clock.now();
             self.state().record_intents(run, &wave, &now)?;
-            let outcomes: Vec<(&Change, std::result::Result<(), (String, bool)>)> = stream::iter(wave.iter().copied())
+            let outcomes: Vec<(&Change, Outcome)> = stream::iter(wave.iter().copied())
                 .map(|change| {
                     let blocked = change.deps.iter().find(|dep| failed_ids.contains(*dep)).cloned();
                     let target = targets.get(change.target.as_str()).copied();
@@ -241,7 +249,11 @@ impl Engine {
                         } else {
                             Err((format!("target `{}` is not configured", change.target), false))
                         };
-                        progress(Progress::Finished { id: change.id.clone(), owner: change.owner.clone(), ok: result.is_ok() });
+                        progress(Progress::Finished {
+                            id: change.id.clone(),
+                            owner: change.owner.clone(),
+                            ok: result.is_ok(),
+                        });
                         (change, result)
                     }
                 })
@@ -295,6 +307,9 @@ impl Engine {
         Ok(report)
     }
 }
+
+/// How one change ended: done, or the error and whether it was skipped.
+type Outcome = std::result::Result<(), (String, bool)>;
 
 /// Routing entries of present workstation users, remembered so a departed
 /// user keeps theirs until the reversible cut.

@@ -9,7 +9,7 @@ use crate::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
 use std::path::Path;
-use tenantry_core::{Change, Inventory, Owner, RetainedRoute, ResourceId};
+use tenantry_core::{Change, Inventory, Owner, ResourceId, RetainedRoute};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -74,7 +74,8 @@ impl State {
     /// Open (creating if needed) the state database at `path`.
     pub fn open(path: &Path) -> Result<State> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| Error::StateDir { path: dir.display().to_string(), source })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| Error::StateDir { path: dir.display().to_string(), source })?;
         }
         let display = path.display().to_string();
         let conn = Connection::open(path).map_err(|source| Error::State { path: display.clone(), source })?;
@@ -104,7 +105,8 @@ impl State {
     pub fn recover(&mut self, now: &str) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let recovered = {
-            let mut pending = tx.prepare("SELECT seq, target, id, owner, action FROM journal WHERE phase = 'intent'")?;
+            let mut pending =
+                tx.prepare("SELECT seq, target, id, owner, action FROM journal WHERE phase = 'intent'")?;
             let rows: Vec<(i64, String, String, String, String)> = pending
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -126,10 +128,13 @@ impl State {
     pub fn inventory(&self) -> Result<Inventory> {
         let mut statement = self.conn.prepare("SELECT target, id, owner FROM inventory")?;
         let mut inventory = Inventory::default();
-        let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
         for row in rows {
             let (target, id, owner) = row?;
-            let id: ResourceId = id.parse().map_err(|e: tenantry_core::ParseIdError| Error::Corrupt(format!("inventory id `{id}`: {e}")))?;
+            let id: ResourceId = id
+                .parse()
+                .map_err(|e: tenantry_core::ParseIdError| Error::Corrupt(format!("inventory id `{id}`: {e}")))?;
             inventory.insert(id, &target, Owner::from_label(&owner));
         }
         Ok(inventory)
@@ -138,7 +143,8 @@ impl State {
     pub fn ports(&self) -> Result<BTreeMap<String, BTreeMap<String, u16>>> {
         let mut statement = self.conn.prepare("SELECT user, pool, port FROM ports")?;
         let mut out: BTreeMap<String, BTreeMap<String, u16>> = BTreeMap::new();
-        let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u16>(2)?)))?;
+        let rows =
+            statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u16>(2)?)))?;
         for row in rows {
             let (user, pool, port) = row?;
             out.entry(user).or_default().insert(pool, port);
@@ -152,7 +158,9 @@ impl State {
         for (user, pools) in ports {
             for (pool, port) in pools {
                 let holder: Option<(String, String)> = tx
-                    .query_row("SELECT user, pool FROM ports WHERE port = ?1", params![port], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_row("SELECT user, pool FROM ports WHERE port = ?1", params![port], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
                     .optional()?;
                 match holder {
                     Some((other, other_pool)) if other != *user || other_pool != *pool => {
@@ -160,7 +168,10 @@ impl State {
                     }
                     Some(_) => {}
                     None => {
-                        tx.execute("INSERT OR IGNORE INTO ports (user, pool, port) VALUES (?1, ?2, ?3)", params![user, pool, port])?;
+                        tx.execute(
+                            "INSERT OR IGNORE INTO ports (user, pool, port) VALUES (?1, ?2, ?3)",
+                            params![user, pool, port],
+                        )?;
                     }
                 }
             }
@@ -200,7 +211,8 @@ impl State {
     }
 
     pub fn finish_run(&mut self, run: i64, now: &str, summary: &str) -> Result<()> {
-        self.conn.execute("UPDATE runs SET finished_at = ?2, summary = ?3 WHERE run = ?1", params![run, now, summary])?;
+        self.conn
+            .execute("UPDATE runs SET finished_at = ?2, summary = ?3 WHERE run = ?1", params![run, now, summary])?;
         Ok(())
     }
 
@@ -212,7 +224,14 @@ impl State {
                 "INSERT INTO journal (run, target, id, owner, action, phase, at) VALUES (?1, ?2, ?3, ?4, ?5, 'intent', ?6)",
             )?;
             for change in changes {
-                insert.execute(params![run, change.target, change.id.to_string(), change.owner.as_label(), change.action.as_str(), now])?;
+                insert.execute(params![
+                    run,
+                    change.target,
+                    change.id.to_string(),
+                    change.owner.as_label(),
+                    change.action.as_str(),
+                    now
+                ])?;
             }
         }
         tx.commit()?;
@@ -249,7 +268,12 @@ impl State {
     }
 
     /// Add unchanged resources the inventory did not know, and drop entries whose object is gone.
-    pub fn reconcile_inventory(&mut self, record: &[(String, ResourceId, Owner)], forget: &[(String, ResourceId)], now: &str) -> Result<()> {
+    pub fn reconcile_inventory(
+        &mut self,
+        record: &[(String, ResourceId, Owner)],
+        forget: &[(String, ResourceId)],
+        now: &str,
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
             let mut remember = tx.prepare(
@@ -274,7 +298,14 @@ impl State {
             "SELECT run, target, action, phase, error, at FROM journal WHERE id = ?1 ORDER BY seq DESC LIMIT ?2",
         )?;
         let rows = statement.query_map(params![id.to_string(), i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-            Ok(JournalEntry { run: r.get(0)?, target: r.get(1)?, action: r.get(2)?, phase: r.get(3)?, error: r.get(4)?, at: r.get(5)? })
+            Ok(JournalEntry {
+                run: r.get(0)?,
+                target: r.get(1)?,
+                action: r.get(2)?,
+                phase: r.get(3)?,
+                error: r.get(4)?,
+                at: r.get(5)?,
+            })
         })?;
         rows.collect::<rusqlite::Result<_>>().map_err(Error::from)
     }

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tenantry_core::{Action, Change, Content, Domain, ObserveRequest, Observed, Owner, Policy, Settings, Target, TargetError};
+use tenantry_core::{
+    Action, Change, Content, Domain, ObserveRequest, Observed, Owner, Policy, Settings, Target, TargetError,
+};
 use tenantry_engine::{ApplyOptions, Engine, FixedClock, State};
 
 /// A target that keeps objects in memory, counts writes, and rejects
@@ -38,11 +40,19 @@ impl Target for MemoryTarget {
         if let Some(user) = change.owner.user()
             && self.reject.iter().any(|r| r == user)
         {
-            return Err(TargetError::Rejected { target: "memory".into(), id: change.id.to_string(), message: format!("admission webhook denied {user}") });
+            return Err(TargetError::Rejected {
+                target: "memory".into(),
+                id: change.id.to_string(),
+                message: format!("admission webhook denied {user}"),
+            });
         }
         // Dependencies must already exist when a change runs.
         for dep in &change.deps {
-            assert!(self.objects.lock().unwrap().contains_key(&dep.to_string()), "{} applied before its dependency {dep}", change.id);
+            assert!(
+                self.objects.lock().unwrap().contains_key(&dep.to_string()),
+                "{} applied before its dependency {dep}",
+                change.id
+            );
         }
         self.writes.lock().unwrap().push((change.action, change.id.to_string()));
         let mut objects = self.objects.lock().unwrap();
@@ -79,13 +89,20 @@ async fn one_users_failure_never_stops_the_others() {
     let engine = engine(Arc::clone(&target), State::in_memory().unwrap());
     let roster = roster(ROSTER);
     let prepared = engine.prepare(&roster, Policy::default()).await.unwrap();
-    let report = engine.apply(&roster, &prepared, &ApplyOptions { concurrency: 4, command: "test".into() }, &|_| {}).await.unwrap();
+    let report = engine
+        .apply(&roster, &prepared, &ApplyOptions { concurrency: 4, command: "test".into() }, &|_| {})
+        .await
+        .unwrap();
 
     assert!(!report.is_success());
     let failed: Vec<&str> = report.failed_users().into_iter().map(|o| o.as_label()).collect();
     assert_eq!(failed, vec!["bob"], "only bob fails");
     assert!(
-        report.failures.iter().all(|f| if f.skipped { f.error.contains("which failed") } else { f.error.contains("admission webhook denied bob") }),
+        report.failures.iter().all(|f| if f.skipped {
+            f.error.contains("which failed")
+        } else {
+            f.error.contains("admission webhook denied bob")
+        }),
         "{:?}",
         report.failures
     );
@@ -94,10 +111,23 @@ async fn one_users_failure_never_stops_the_others() {
     assert!(alice >= 14 && carol >= 1, "alice {alice}, carol {carol}");
 
     // The rerun after bob's fix applies only bob.
-    let target = Arc::new(MemoryTarget { objects: Mutex::new(target.objects.lock().unwrap().clone()), ..Default::default() });
-    let engine2 = Engine::new(vec![Arc::clone(&target) as Arc<dyn Target>], State::in_memory().unwrap(), Arc::new(FixedClock("t".into())), Settings::default());
+    let target =
+        Arc::new(MemoryTarget { objects: Mutex::new(target.objects.lock().unwrap().clone()), ..Default::default() });
+    let engine2 = Engine::new(
+        vec![Arc::clone(&target) as Arc<dyn Target>],
+        State::in_memory().unwrap(),
+        Arc::new(FixedClock("t".into())),
+        Settings::default(),
+    );
     let prepared = engine2.prepare(&roster, Policy::default()).await.unwrap();
-    assert!(prepared.plan.changes.iter().filter(|c| c.action.is_change()).all(|c| c.owner == Owner::User("bob".into()) || c.action == Action::Adopt));
+    assert!(
+        prepared
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.action.is_change())
+            .all(|c| c.owner == Owner::User("bob".into()) || c.action == Action::Adopt)
+    );
 }
 
 #[tokio::test]
@@ -117,13 +147,22 @@ async fn a_failed_dependency_skips_its_dependents_and_says_why() {
         }
         async fn apply(&self, change: &Change) -> tenantry_core::target::Result<()> {
             if change.id.to_string() == "kubernetes/Namespace/-/bob" {
-                return Err(TargetError::Rejected { target: "memory".into(), id: change.id.to_string(), message: "quota on namespaces".into() });
+                return Err(TargetError::Rejected {
+                    target: "memory".into(),
+                    id: change.id.to_string(),
+                    message: "quota on namespaces".into(),
+                });
             }
             self.0.apply(change).await
         }
     }
     let target = Arc::new(RejectNamespace(MemoryTarget::default()));
-    let engine = Engine::new(vec![target.clone()], State::in_memory().unwrap(), Arc::new(FixedClock("t".into())), Settings::default());
+    let engine = Engine::new(
+        vec![target.clone()],
+        State::in_memory().unwrap(),
+        Arc::new(FixedClock("t".into())),
+        Settings::default(),
+    );
     let roster = roster(ROSTER);
     let prepared = engine.prepare(&roster, Policy::default()).await.unwrap();
     let report = engine.apply(&roster, &prepared, &ApplyOptions::default(), &|_| {}).await.unwrap();

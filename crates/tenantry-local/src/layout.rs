@@ -65,7 +65,10 @@ pub fn render(id: &ResourceId, owner: &Owner, content: &Content) -> Rendered {
     let main = match format_of(id) {
         Format::Yaml => {
             let yaml = serde_saphyr::to_string(&value).unwrap_or_default();
-            format!("# Managed by tenantry for {}; rendered from the roster, edits are overwritten.\n{yaml}", owner_dir(owner))
+            format!(
+                "# Managed by tenantry for {}; rendered from the roster, edits are overwritten.\n{yaml}",
+                owner_dir(owner)
+            )
         }
         Format::Json => format!("{}\n", content.pretty()),
     };
@@ -73,11 +76,16 @@ pub fn render(id: &ResourceId, owner: &Owner, content: &Content) -> Rendered {
     match (id.domain, &*id.kind) {
         (Domain::Vault, "Policy") => {
             if let Some(policy) = value.get("policy").and_then(Value::as_str) {
-                files.push((PathBuf::from(format!("vault/{}/policy-{}.hcl", owner_dir(owner), escape(&id.name))), policy.as_bytes().to_vec()));
+                files.push((
+                    PathBuf::from(format!("vault/{}/policy-{}.hcl", owner_dir(owner), escape(&id.name))),
+                    policy.as_bytes().to_vec(),
+                ));
             }
         }
         (Domain::Host, "GeneratedFile") => {
-            if let (Some(path), Some(text)) = (value.get("path").and_then(Value::as_str), value.get("text").and_then(Value::as_str)) {
+            if let (Some(path), Some(text)) =
+                (value.get("path").and_then(Value::as_str), value.get("text").and_then(Value::as_str))
+            {
                 let relative = path.trim_start_matches('/');
                 if !relative.split('/').any(|part| part == ".." || part.is_empty()) {
                     files.push((PathBuf::from("host/root").join(relative), text.as_bytes().to_vec()));
@@ -121,7 +129,10 @@ mod tests {
     #[test]
     fn paths_escape_slashes_and_keep_companions() {
         let id: ResourceId = "host/ManagedFile/alice/.codex/AGENTS.md".parse().unwrap();
-        assert_eq!(primary_path(&id, &Owner::User("alice".into())), PathBuf::from("host/alice/managedfile-alice-.codex%2FAGENTS.md.json"));
+        assert_eq!(
+            primary_path(&id, &Owner::User("alice".into())),
+            PathBuf::from("host/alice/managedfile-alice-.codex%2FAGENTS.md.json")
+        );
         let id: ResourceId = "host/GeneratedFile/-/ttyd-user-map".parse().unwrap();
         let content = Content::from_value(&json!({ "path": "/etc/ttyd-user-map", "mode": "0644", "text": "a=b\n" }));
         let rendered = render(&id, &Owner::Platform, &content);

@@ -79,7 +79,9 @@ impl LocalTarget {
         };
         let Some(content) = layout::parse_primary(id, &text) else {
             // Unreadable (hand-edited into invalid YAML/JSON): report it as drift.
-            return Ok(Some(Content::from_value(&serde_json::json!({ "unreadable-file": primary.display().to_string() }))));
+            return Ok(Some(Content::from_value(
+                &serde_json::json!({ "unreadable-file": primary.display().to_string() }),
+            )));
         };
         // The companions (HCL text, literal host files) must match too.
         let rendered = layout::render(id, owner, &content);
@@ -126,15 +128,19 @@ impl Target for LocalTarget {
             Ok(observed)
         })
         .await
-        .map_err(|e| TargetError::Other { target: "local".to_string(), message: format!("observer task failed: {e}") })?
+        .map_err(|e| TargetError::Other {
+            target: "local".to_string(),
+            message: format!("observer task failed: {e}"),
+        })?
     }
 
     async fn apply(&self, change: &Change) -> Result<()> {
         let this = self.clone();
         let change = change.clone();
-        tokio::task::spawn_blocking(move || this.apply_blocking(&change))
-            .await
-            .map_err(|e| TargetError::Other { target: "local".to_string(), message: format!("writer task failed: {e}") })?
+        tokio::task::spawn_blocking(move || this.apply_blocking(&change)).await.map_err(|e| TargetError::Other {
+            target: "local".to_string(),
+            message: format!("writer task failed: {e}"),
+        })?
     }
 }
 
@@ -143,17 +149,23 @@ impl LocalTarget {
         match change.action {
             Action::Create | Action::Update | Action::Adopt | Action::Cut => {
                 let Some(content) = &change.after else {
-                    return Err(TargetError::Other { target: "local".to_string(), message: format!("{} has no content to write", change.id) });
+                    return Err(TargetError::Other {
+                        target: "local".to_string(),
+                        message: format!("{} has no content to write", change.id),
+                    });
                 };
                 for (relative, bytes) in render(&change.id, &change.owner, content).files {
                     let path = self.out_dir.join(&relative);
-                    AtomicWriter::write(&path, &bytes).map_err(|e| self.io_error(format!("writing {}", path.display()), e))?;
+                    AtomicWriter::write(&path, &bytes)
+                        .map_err(|e| self.io_error(format!("writing {}", path.display()), e))?;
                 }
                 Ok(())
             }
             Action::Delete => {
                 let rendered = match &change.before {
-                    Some(before) => render(&change.id, &change.owner, before).files.into_iter().map(|(p, _)| p).collect(),
+                    Some(before) => {
+                        render(&change.id, &change.owner, before).files.into_iter().map(|(p, _)| p).collect()
+                    }
                     None => vec![layout::primary_path(&change.id, &change.owner)],
                 };
                 for relative in rendered {

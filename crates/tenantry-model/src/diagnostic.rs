@@ -121,7 +121,9 @@ pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a st
     let limit = (input.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|candidate| (strsim::damerau_levenshtein(input, candidate), strsim::jaro_winkler(input, candidate), candidate))
+        .map(|candidate| {
+            (strsim::damerau_levenshtein(input, candidate), strsim::jaro_winkler(input, candidate), candidate)
+        })
         .filter(|(distance, similarity, _)| *distance <= limit || *similarity > 0.85)
         .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
         .map(|(_, _, candidate)| candidate)

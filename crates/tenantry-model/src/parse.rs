@@ -1,8 +1,8 @@
 //! Bytes → [`RawRoster`], with limits that make hostile input harmless.
 
+use crate::Span;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::raw::RawRoster;
-use crate::Span;
 
 /// Rosters larger than this are refused before parsing (a 10,000-user roster is about 3 MiB).
 pub const MAX_ROSTER_BYTES: usize = 32 * 1024 * 1024;
@@ -117,7 +117,10 @@ fn translate(source: &str, error: &serde_saphyr::Error) -> Diagnostic {
             }
             let lower = message.to_ascii_lowercase();
             let (code, help) = if lower.contains("budget") || lower.contains("alias") || lower.contains("replay") {
-                ("yaml-too-expensive", "the roster uses too many aliases, nodes or nesting; write the values out plainly")
+                (
+                    "yaml-too-expensive",
+                    "the roster uses too many aliases, nodes or nesting; write the values out plainly",
+                )
             } else if lower.contains("duplicate") {
                 ("duplicate-key", "each key may appear once in a mapping; merge the two entries")
             } else {

@@ -21,10 +21,7 @@ impl Quantity {
             let whole = parts.next().unwrap_or("");
             let fraction = parts.next();
             let all_digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-            !number.is_empty()
-                && number != "."
-                && all_digits(whole)
-                && fraction.is_none_or(|f| all_digits(f))
+            !number.is_empty() && number != "." && all_digits(whole) && fraction.is_none_or(all_digits)
         };
         if !digits_ok {
             return Err(format!("`{text}` does not start with a number"));

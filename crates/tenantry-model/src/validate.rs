@@ -1,12 +1,12 @@
 //! [`RawRoster`] → [`Roster`]: every rule of SPEC §2.2, all errors at once.
 
+use crate::Span;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::names::*;
 use crate::quantity::{Quantity, check_quota_resource};
 use crate::raw::*;
 use crate::roster::*;
 use crate::spanned_map::SpannedMap;
-use crate::Span;
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -46,7 +46,7 @@ impl Checker<'_> {
 
 /// Validate a parsed roster. Returns the roster (with warnings dropped) or every diagnostic.
 pub fn validate(source: &str, raw: RawRoster, context: &ValidationContext) -> Result<Roster, Diagnostics> {
-    validate_with_warnings(source, raw, context).and_then(|(roster, _)| Ok(roster))
+    validate_with_warnings(source, raw, context).map(|(roster, _)| roster)
 }
 
 /// Validate and also return the warnings of a roster that has no errors.
@@ -244,7 +244,12 @@ fn check_dns(checker: &mut Checker<'_>, dns: &Spanned<RawDns>) -> Option<Dns> {
 
 fn check_tls(checker: &mut Checker<'_>, tls: Option<&Spanned<RawTls>>) -> Tls {
     let Some(tls) = tls else {
-        return Tls { secret_name: DEFAULT_TLS_SECRET_NAME.to_string(), source: None, issuer: None, span: Span::UNKNOWN };
+        return Tls {
+            secret_name: DEFAULT_TLS_SECRET_NAME.to_string(),
+            source: None,
+            issuer: None,
+            span: Span::UNKNOWN,
+        };
     };
     let raw = &tls.value;
     let secret_name = match &raw.secret_name {
@@ -278,7 +283,12 @@ fn check_tls(checker: &mut Checker<'_>, tls: Option<&Spanned<RawTls>>) -> Tls {
         let kind = issuer.kind.as_ref().map(|k| k.value.clone()).unwrap_or_else(|| "ClusterIssuer".to_string());
         if kind != "ClusterIssuer" && kind != "Issuer" {
             let at = issuer.kind.as_ref().map(span).unwrap_or_default();
-            checker.error(at, "invalid-issuer-kind", format!("issuer kind `{kind}`"), "use `ClusterIssuer` or `Issuer`");
+            checker.error(
+                at,
+                "invalid-issuer-kind",
+                format!("issuer kind `{kind}`"),
+                "use `ClusterIssuer` or `Issuer`",
+            );
         }
         IssuerRef { name: issuer.name.value.clone(), kind }
     });
@@ -294,9 +304,8 @@ fn check_tls(checker: &mut Checker<'_>, tls: Option<&Spanned<RawTls>>) -> Tls {
 }
 
 fn check_forge(checker: &mut Checker<'_>, forge: &RawForge) -> Forge {
-    let repo_ok = |repo: &str| {
-        repo.split_once('/').is_some_and(|(owner, name)| is_forge_login(owner) && is_path_safe_repo(name))
-    };
+    let repo_ok =
+        |repo: &str| repo.split_once('/').is_some_and(|(owner, name)| is_forge_login(owner) && is_path_safe_repo(name));
     for repo in forge.repos.iter().chain(forge.protected_branches.iter().map(|b| &b.repo)) {
         if !repo_ok(&repo.value) {
             checker.error(
@@ -351,7 +360,12 @@ fn check_platform_workstation(
         port_pools.clear();
         for (name, first) in &pools.entries {
             if !is_dns1123_label(&name.value) {
-                checker.error(span(name), "invalid-name", format!("pool name `{}`", name.value), "use a DNS label such as `terminal`");
+                checker.error(
+                    span(name),
+                    "invalid-name",
+                    format!("pool name `{}`", name.value),
+                    "use a DNS label such as `terminal`",
+                );
             }
             if first.value < 1024 {
                 checker.error(
@@ -368,7 +382,12 @@ fn check_platform_workstation(
     if let Some(path) = dispatch_path
         && !path.value.starts_with('/')
     {
-        checker.error(span(path), "relative-path", "`dispatch_path` must be absolute", "e.g. `/etc/t3-serve/dispatch.json`");
+        checker.error(
+            span(path),
+            "relative-path",
+            "`dispatch_path` must be absolute",
+            "e.g. `/etc/t3-serve/dispatch.json`",
+        );
     }
     let shell = raw.and_then(|w| w.shell.as_ref());
     if let Some(shell) = shell
@@ -397,7 +416,11 @@ fn check_platform_workstation(
                 "use a relative path without `..`, e.g. `.codex/AGENTS.md`",
             );
         }
-        managed_files.push(ManagedFile { source: file.source.value.clone(), dest: file.dest.value.clone(), span: span(&file.dest) });
+        managed_files.push(ManagedFile {
+            source: file.source.value.clone(),
+            dest: file.dest.value.clone(),
+            span: span(&file.dest),
+        });
     }
     let mut skeleton_links = Vec::new();
     for link in raw.map(|w| w.skeleton_links.as_slice()).unwrap_or_default() {
@@ -409,7 +432,11 @@ fn check_platform_workstation(
                 "use a relative path without `..`, e.g. `.claude/skills`",
             );
         }
-        skeleton_links.push(SkeletonLink { link: link.link.value.clone(), target: link.target.value.clone(), span: span(&link.link) });
+        skeleton_links.push(SkeletonLink {
+            link: link.link.value.clone(),
+            target: link.target.value.clone(),
+            span: span(&link.link),
+        });
     }
     PlatformWorkstation {
         shell: shell.map(|s| s.value.clone()).unwrap_or_else(|| DEFAULT_SHELL.to_string()),
@@ -468,13 +495,21 @@ fn check_users(
                 key_span,
                 "invalid-user-key",
                 format!("user key `{user_key}` is not a DNS-1123 label"),
-                format!("use 1–63 lowercase letters, digits and `-`, e.g. `{}`", sanitize_os_user(user_key).replace('_', "-")),
+                format!(
+                    "use 1–63 lowercase letters, digits and `-`, e.g. `{}`",
+                    sanitize_os_user(user_key).replace('_', "-")
+                ),
             );
         }
 
         let email = raw.email.value.trim().to_string();
         if !is_plausible_email(&email) {
-            checker.error(span(&raw.email), "invalid-email", format!("`{email}` is not an email address"), "write `name@example.org`");
+            checker.error(
+                span(&raw.email),
+                "invalid-email",
+                format!("`{email}` is not an email address"),
+                "write `name@example.org`",
+            );
         } else if let Some((other, at)) = emails.claim(&email.to_ascii_lowercase(), user_key, span(&raw.email)) {
             checker.error(
                 span(&raw.email),
@@ -519,7 +554,12 @@ fn check_users(
                         continue;
                     }
                     if let Some(reason) = reserved_namespace_reason(name) {
-                        checker.error(at, "reserved-namespace", format!("namespace `{name}` is reserved: {reason}"), "choose another name");
+                        checker.error(
+                            at,
+                            "reserved-namespace",
+                            format!("namespace `{name}` is reserved: {reason}"),
+                            "choose another name",
+                        );
                         continue;
                     }
                     if Some(name) == tls_namespace {
@@ -532,7 +572,11 @@ fn check_users(
                         continue;
                     }
                     if let Some((other, earlier)) = namespaces.claim(name, user_key, at) {
-                        let whose = if other == user_key { "already listed by this user".to_string() } else { format!("already owned by user `{other}`") };
+                        let whose = if other == user_key {
+                            "already listed by this user".to_string()
+                        } else {
+                            format!("already owned by user `{other}`")
+                        };
                         checker.error(
                             at,
                             "namespace-claimed-twice",
@@ -583,19 +627,24 @@ fn check_users(
                 format!("`{}` is not a forge login", forge_user.value),
                 "use letters, digits, `.`, `_` and `-`",
             );
-        } else if let Some((other, earlier)) = forge_users.claim(&forge_user.value.to_ascii_lowercase(), user_key, forge_user.span) {
+        } else if let Some((other, earlier)) =
+            forge_users.claim(&forge_user.value.to_ascii_lowercase(), user_key, forge_user.span)
+        {
             checker.error(
                 forge_user.span,
                 "duplicate-forge-user",
-                format!("forge login `{}` is already used by user `{other}` ({})", forge_user.value, checker.at(earlier)),
+                format!(
+                    "forge login `{}` is already used by user `{other}` ({})",
+                    forge_user.value,
+                    checker.at(earlier)
+                ),
                 "set `forge_user:` to each user's own forge login",
             );
         }
 
-        let workstation = raw
-            .workstation
-            .as_ref()
-            .and_then(|w| check_user_workstation(checker, user_key, &email, w, platform, &mut os_users, &mut idp_users));
+        let workstation = raw.workstation.as_ref().and_then(|w| {
+            check_user_workstation(checker, user_key, &email, w, platform, &mut os_users, &mut idp_users)
+        });
 
         users.insert(
             user_key.to_string(),
@@ -676,7 +725,11 @@ fn check_user_workstation(
         checker.error(
             idp_user.span,
             "duplicate-idp-user",
-            format!("identity-provider login `{}` is also used by user `{other}` ({})", idp_user.value, checker.at(earlier)),
+            format!(
+                "identity-provider login `{}` is also used by user `{other}` ({})",
+                idp_user.value,
+                checker.at(earlier)
+            ),
             "the web terminal routes by this login; set a distinct `workstation.idp_user:`",
         );
     }
@@ -762,13 +815,16 @@ fn check_platform_references(checker: &mut Checker<'_>, platform: &Platform, use
                     Some(candidate) => format!("did you mean `{candidate}`?"),
                     None => "list roster user keys here".to_string(),
                 };
-                checker.error(user.span, "unknown-user", format!("`{}` is not a user in this roster", user.value), help);
+                checker.error(
+                    user.span,
+                    "unknown-user",
+                    format!("`{}` is not a user in this roster", user.value),
+                    help,
+                );
             }
         }
     }
-    if platform.workstation.main_repo.is_none()
-        && users.values().any(|u| u.workstation.is_some())
-    {
+    if platform.workstation.main_repo.is_none() && users.values().any(|u| u.workstation.is_some()) {
         checker.warning(
             platform.workstation.span,
             "no-main-repo",

@@ -8,20 +8,13 @@ use tenantry_model::{DnsTarget, Roster};
 
 /// The managed zone a name falls in: the longest matching zone.
 pub fn zone_of<'a>(name: &str, zones: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    zones
-        .into_iter()
-        .filter(|zone| name == *zone || name.ends_with(&format!(".{zone}")))
-        .max_by_key(|zone| zone.len())
+    zones.into_iter().filter(|zone| name == *zone || name.ends_with(&format!(".{zone}"))).max_by_key(|zone| zone.len())
 }
 
 pub(super) fn derive(roster: &Roster, settings: &Settings, out: &mut Out) {
     let Some(dns) = &roster.platform.dns else { return };
-    let zones: Vec<&str> = settings
-        .dns_zones
-        .iter()
-        .map(String::as_str)
-        .chain(roster.platform.domain.as_deref())
-        .collect();
+    let zones: Vec<&str> =
+        settings.dns_zones.iter().map(String::as_str).chain(roster.platform.domain.as_deref()).collect();
     for user in roster.users.values() {
         let owner = Owner::User(user.key.clone());
         for domain in &user.domains {
@@ -31,7 +24,12 @@ pub(super) fn derive(roster: &Roster, settings: &Settings, out: &mut Out) {
                 DnsTarget::A(address) => ("A", address.to_string()),
             };
             out.push(
-                Item::new(ResourceId::new(Domain::Dns, kind, zone, &domain.value), &owner, domain.span, "each user domain routes to the platform"),
+                Item::new(
+                    ResourceId::new(Domain::Dns, kind, zone, &domain.value),
+                    &owner,
+                    domain.span,
+                    "each user domain routes to the platform",
+                ),
                 &json!({
                     "zone": zone,
                     "name": domain.value,

@@ -79,7 +79,12 @@ pub(super) fn derive(roster: &Roster, facts: &Facts, out: &mut Out) -> BTreeMap<
         let account_id = ResourceId::global(Domain::Host, "Account", os_user);
         let groups = platform.tier_groups.get(&user.tier.value).cloned().unwrap_or_default();
         out.push(
-            Item::new(account_id.clone(), &owner, station.os_user.span, "workstation users get a locked-password account on the host"),
+            Item::new(
+                account_id.clone(),
+                &owner,
+                station.os_user.span,
+                "workstation users get a locked-password account on the host",
+            ),
             &json!({
                 "user": user.key,
                 "os_user": os_user,
@@ -93,7 +98,12 @@ pub(super) fn derive(roster: &Roster, facts: &Facts, out: &mut Out) -> BTreeMap<
         let user_ports = ports.get(&user.key);
         for (pool, port) in user_ports.into_iter().flatten() {
             out.push(
-                Item::new(ResourceId::new(Domain::Host, "Port", pool, &user.key), &owner, station.span, "each workstation user keeps one port per pool for as long as they exist"),
+                Item::new(
+                    ResourceId::new(Domain::Host, "Port", pool, &user.key),
+                    &owner,
+                    station.span,
+                    "each workstation user keeps one port per pool for as long as they exist",
+                ),
                 &json!({ "pool": pool, "port": port, "user": user.key, "os_user": os_user }),
             );
         }
@@ -113,20 +123,30 @@ pub(super) fn derive(roster: &Roster, facts: &Facts, out: &mut Out) -> BTreeMap<
                 CodeLayout::Single => (format!("{home}/code"), None),
                 CodeLayout::Workspace => (format!("{home}/code/{}", main.name), Some(format!("{home}/code"))),
             };
-            let mut checkouts = vec![(main.name.clone(), main.url.clone(), main_path, moved_from, platform.extra_remote.as_ref())];
+            let mut checkouts =
+                vec![(main.name.clone(), main.url.clone(), main_path, moved_from, platform.extra_remote.as_ref())];
             if let Some(base) = &platform.repo_base {
                 for repo in &station.repos {
-                    checkouts.push((repo.value.clone(), format!("{base}{}.git", repo.value), format!("{home}/code/{}", repo.value), None, None));
+                    checkouts.push((
+                        repo.value.clone(),
+                        format!("{base}{}.git", repo.value),
+                        format!("{home}/code/{}", repo.value),
+                        None,
+                        None,
+                    ));
                 }
             }
             for (name, url, path, moved_from, extra_remote) in checkouts {
-                let remotes: Map<String, Value> = extra_remote
-                    .map(|r| (r.name.clone(), Value::String(r.url.clone())))
-                    .into_iter()
-                    .collect();
+                let remotes: Map<String, Value> =
+                    extra_remote.map(|r| (r.name.clone(), Value::String(r.url.clone()))).into_iter().collect();
                 out.push(
-                    Item::new(ResourceId::new(Domain::Host, "Checkout", os_user, &name), &owner, station.span, "workstation users get their own checkout; refresh is fast-forward only")
-                        .after(account_id.clone()),
+                    Item::new(
+                        ResourceId::new(Domain::Host, "Checkout", os_user, &name),
+                        &owner,
+                        station.span,
+                        "workstation users get their own checkout; refresh is fast-forward only",
+                    )
+                    .after(account_id.clone()),
                     &json!({
                         "os_user": os_user,
                         "repo": name,
@@ -141,22 +161,37 @@ pub(super) fn derive(roster: &Roster, facts: &Facts, out: &mut Out) -> BTreeMap<
         }
         if let Some(text) = &kubeconfig {
             out.push(
-                Item::new(ResourceId::new(Domain::Host, "Kubeconfig", os_user, "config"), &owner, station.span, "an OIDC kubeconfig acting as the user's own identity; never overwritten")
-                    .after(account_id.clone()),
+                Item::new(
+                    ResourceId::new(Domain::Host, "Kubeconfig", os_user, "config"),
+                    &owner,
+                    station.span,
+                    "an OIDC kubeconfig acting as the user's own identity; never overwritten",
+                )
+                .after(account_id.clone()),
                 &json!({ "os_user": os_user, "path": format!("{home}/.kube/config"), "mode": "0600", "text": text }),
             );
         }
         for file in &platform.managed_files {
             out.push(
-                Item::new(ResourceId::new(Domain::Host, "ManagedFile", os_user, &file.dest), &owner, file.span, "distributed into every home; a customised copy is left alone")
-                    .after(account_id.clone()),
+                Item::new(
+                    ResourceId::new(Domain::Host, "ManagedFile", os_user, &file.dest),
+                    &owner,
+                    file.span,
+                    "distributed into every home; a customised copy is left alone",
+                )
+                .after(account_id.clone()),
                 &json!({ "os_user": os_user, "source": file.source, "path": format!("{home}/{}", file.dest) }),
             );
         }
         for link in &platform.skeleton_links {
             out.push(
-                Item::new(ResourceId::new(Domain::Host, "SkeletonLink", os_user, &link.link), &owner, link.span, "skeleton links are created when absent")
-                    .after(account_id.clone()),
+                Item::new(
+                    ResourceId::new(Domain::Host, "SkeletonLink", os_user, &link.link),
+                    &owner,
+                    link.span,
+                    "skeleton links are created when absent",
+                )
+                .after(account_id.clone()),
                 &json!({ "os_user": os_user, "path": format!("{home}/{}", link.link), "target": link.target }),
             );
         }
@@ -167,7 +202,12 @@ pub(super) fn derive(roster: &Roster, facts: &Facts, out: &mut Out) -> BTreeMap<
             continue;
         }
         if let Some(port) = route_pool.and_then(|pool| ports.get(user).and_then(|p| p.get(pool))) {
-            routes.push(Route { idp_user: retained.idp_user.clone(), os_user: retained.os_user.clone(), admin: retained.admin, port: *port });
+            routes.push(Route {
+                idp_user: retained.idp_user.clone(),
+                os_user: retained.os_user.clone(),
+                admin: retained.admin,
+                port: *port,
+            });
         }
     }
     if !workstation_users.is_empty() || !routes.is_empty() {
@@ -190,16 +230,24 @@ fn generated_files(roster: &Roster, routes: &mut [Route], out: &mut Out) {
     for name in admin_names {
         let _ = writeln!(admins, "{name}");
     }
-    let dispatch: Map<String, Value> = routes
-        .iter()
-        .map(|r| (r.idp_user.clone(), json!({ "os_user": r.os_user, "port": r.port })))
-        .collect();
+    let dispatch: Map<String, Value> =
+        routes.iter().map(|r| (r.idp_user.clone(), json!({ "os_user": r.os_user, "port": r.port }))).collect();
     let dispatch_text = crate::content::Content::from_value(&Value::Object(dispatch));
 
     for (name, path, text, rule) in [
-        ("ttyd-user-map", TTYD_USER_MAP_PATH.to_string(), user_map, "web-terminal login → account map, generated from the roster"),
+        (
+            "ttyd-user-map",
+            TTYD_USER_MAP_PATH.to_string(),
+            user_map,
+            "web-terminal login → account map, generated from the roster",
+        ),
         ("ttyd-admins", TTYD_ADMINS_PATH.to_string(), admins, "web-terminal admins, generated from the roster"),
-        ("dispatch.json", roster.platform.workstation.dispatch_path.clone(), format!("{dispatch_text}\n"), "session dispatch map {idp_user: {os_user, port}}"),
+        (
+            "dispatch.json",
+            roster.platform.workstation.dispatch_path.clone(),
+            format!("{dispatch_text}\n"),
+            "session dispatch map {idp_user: {os_user, port}}",
+        ),
     ] {
         out.push(
             Item::new(ResourceId::global(Domain::Host, "GeneratedFile", name), &owner, origin, rule),

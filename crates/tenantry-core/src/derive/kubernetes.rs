@@ -30,10 +30,20 @@ fn user_subject(email: &str) -> Value {
 pub(super) fn derive(roster: &Roster, out: &mut Out) {
     let needs = |tier: Tier| roster.users.values().any(|u| u.tier.value == tier);
     if needs(Tier::NamespaceOwner) {
-        cluster_role(out, NAMESPACE_OWNER_READONLY, namespace_owner_rules(), "namespace-owners see the cluster read-only");
+        cluster_role(
+            out,
+            NAMESPACE_OWNER_READONLY,
+            namespace_owner_rules(),
+            "namespace-owners see the cluster read-only",
+        );
     }
     if needs(Tier::PowerUser) {
-        cluster_role(out, POWER_USER_READONLY, power_user_rules(), "power-users read the whole cluster, no secrets, no exec");
+        cluster_role(
+            out,
+            POWER_USER_READONLY,
+            power_user_rules(),
+            "power-users read the whole cluster, no secrets, no exec",
+        );
     }
     for user in roster.users.values() {
         cluster_role_binding(out, user);
@@ -98,8 +108,13 @@ fn namespace_resources(roster: &Roster, user: &User, namespace: &tenantry_model:
 
     let owner_binding = format!("namespace-owner-{}", user.key);
     out.push(
-        Item::new(id("RoleBinding", Some(ns), &owner_binding), &owner, at, "namespace-owners are admin in their namespaces")
-            .after(ns_id.clone()),
+        Item::new(
+            id("RoleBinding", Some(ns), &owner_binding),
+            &owner,
+            at,
+            "namespace-owners are admin in their namespaces",
+        )
+        .after(ns_id.clone()),
         &json!({
             "apiVersion": RBAC_API,
             "kind": "RoleBinding",
@@ -113,8 +128,13 @@ fn namespace_resources(roster: &Roster, user: &User, namespace: &tenantry_model:
         user.quota.iter().map(|(k, v)| (k.clone(), Value::String(v.value.as_str().to_string()))).collect();
     let quota_origin = user.quota.values().map(|q| q.span).find(|s| s.is_known()).unwrap_or(at);
     out.push(
-        Item::new(id("ResourceQuota", Some(ns), "user-quota"), &owner, quota_origin, "platform default quota merged with the user's quota")
-            .after(ns_id.clone()),
+        Item::new(
+            id("ResourceQuota", Some(ns), "user-quota"),
+            &owner,
+            quota_origin,
+            "platform default quota merged with the user's quota",
+        )
+        .after(ns_id.clone()),
         &json!({
             "apiVersion": "v1",
             "kind": "ResourceQuota",
@@ -155,9 +175,14 @@ fn namespace_resources(roster: &Roster, user: &User, namespace: &tenantry_model:
         &json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(&deployer, Some(ns), &owner) }),
     );
     out.push(
-        Item::new(id("RoleBinding", Some(ns), &deployer), &owner, at, "the deployer service account holds the deployer role")
-            .after(role_id)
-            .after(account_id),
+        Item::new(
+            id("RoleBinding", Some(ns), &deployer),
+            &owner,
+            at,
+            "the deployer service account holds the deployer role",
+        )
+        .after(role_id)
+        .after(account_id),
         &json!({
             "apiVersion": RBAC_API,
             "kind": "RoleBinding",
@@ -177,9 +202,14 @@ fn namespace_resources(roster: &Roster, user: &User, namespace: &tenantry_model:
             );
         }
         out.push(
-            Item::new(id("Secret", Some(ns), &tls.secret_name), &owner, tls.span, "the platform TLS certificate, copied into each namespace")
-                .after(ns_id)
-                .sensitive(),
+            Item::new(
+                id("Secret", Some(ns), &tls.secret_name),
+                &owner,
+                tls.span,
+                "the platform TLS certificate, copied into each namespace",
+            )
+            .after(ns_id)
+            .sensitive(),
             &json!({
                 "apiVersion": "v1",
                 "kind": "Secret",
@@ -193,8 +223,13 @@ fn namespace_resources(roster: &Roster, user: &User, namespace: &tenantry_model:
     {
         let names: Vec<&str> = user.domains.iter().map(|d| d.value.as_str()).collect();
         out.push(
-            Item::new(id("Certificate", Some(ns), &tls.secret_name), &owner, tls.span, "a cert-manager certificate for the user's domains")
-                .after(ns_id),
+            Item::new(
+                id("Certificate", Some(ns), &tls.secret_name),
+                &owner,
+                tls.span,
+                "a cert-manager certificate for the user's domains",
+            )
+            .after(ns_id),
             &json!({
                 "apiVersion": "cert-manager.io/v1",
                 "kind": "Certificate",

@@ -12,7 +12,12 @@ pub(super) fn derive(roster: &Roster, out: &mut Out) {
         let namespaces: Vec<&str> = user.namespaces.iter().map(|n| n.value.as_str()).collect();
         let domains: Vec<&str> = user.domains.iter().map(|d| d.value.as_str()).collect();
         out.push(
-            Item::new(ResourceId::global(Domain::Portal, "UserView", &user.key), &owner, user.span, "every user sees their own access in the portal"),
+            Item::new(
+                ResourceId::global(Domain::Portal, "UserView", &user.key),
+                &owner,
+                user.span,
+                "every user sees their own access in the portal",
+            ),
             &json!({
                 "user": user.key,
                 "email": user.email.value,

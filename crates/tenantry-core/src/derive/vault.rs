@@ -18,12 +18,16 @@ pub fn policy_hcl(user: &User, settings: &Settings, withheld: &[String]) -> Stri
     let key = &user.key;
     let mut hcl = format!("# Managed by tenantry for user {key}; edits are overwritten on the next apply.\n");
     for path in [format!("{kv}/data/{key}"), format!("{kv}/data/{key}/*")] {
-        let _ = writeln!(hcl, "path \"{path}\" {{\n  capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"]\n}}");
+        let _ = writeln!(
+            hcl,
+            "path \"{path}\" {{\n  capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"]\n}}"
+        );
     }
     for path in [format!("{kv}/metadata/{key}"), format!("{kv}/metadata/{key}/*")] {
         let _ = writeln!(hcl, "path \"{path}\" {{\n  capabilities = [\"list\", \"read\", \"delete\"]\n}}");
     }
-    let namespaces = user.namespaces.iter().map(|n| (n.value.as_str(), false)).chain(withheld.iter().map(|n| (n.as_str(), true)));
+    let namespaces =
+        user.namespaces.iter().map(|n| (n.value.as_str(), false)).chain(withheld.iter().map(|n| (n.as_str(), true)));
     for (namespace, is_withheld) in namespaces {
         if is_withheld {
             let _ = writeln!(hcl, "# {namespace}: removed from the roster; kept until apply --allow-revoke");
@@ -52,7 +56,8 @@ pub(super) fn derive(roster: &Roster, settings: &Settings, facts: &Facts, out: &
         );
         let entity_id = ResourceId::global(Domain::Vault, "Entity", &user.key);
         out.push(
-            Item::new(entity_id.clone(), &owner, user.span, "one identity entity per user, carrying their policies").after(policy_id),
+            Item::new(entity_id.clone(), &owner, user.span, "one identity entity per user, carrying their policies")
+                .after(policy_id),
             &json!({
                 "name": user.key,
                 "policies": [policy],
