@@ -332,7 +332,7 @@ fn why(global: &GlobalArgs, resource: &str, style: Style) -> Result<i32> {
                 None => println!("  from:    the platform defaults (no single roster line)"),
             }
             println!("  target:  {target}");
-            for dep in &found.deps {
+            for dep in found.deps.iter() {
                 println!("  needs:   {dep}");
             }
             for (target, at) in &since {

@@ -6,6 +6,7 @@ use crate::observed::{Inventory, Observed};
 use crate::plan::{Action, Change, Plan, PlanProblem};
 use crate::resource::{Desired, Owner, Retire, kind_rank, retire_policy};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tenantry_model::{Roster, Span};
 
@@ -74,6 +75,9 @@ pub fn diff(
 ) -> Plan {
     let mut plan = Plan::default();
     let mut unchanged: HashMap<&Owner, usize> = HashMap::new();
+    // Inventory entries matched by a desired resource on the same target:
+    // when they account for the whole inventory, nothing is left over.
+    let mut remembered_matches = 0_usize;
     let nothing = Observed::default();
     let observed_on = |target: &str| observed.get(target).unwrap_or(&nothing);
 
@@ -85,7 +89,7 @@ pub fn diff(
             *plan.unrouted.entry(resource.id.domain).or_default() += 1;
             continue;
         };
-        let make = |action: Action, before: Option<Content>, reason: String| Change {
+        let make = |action: Action, before: Option<Content>, reason: Cow<'static, str>| Change {
             target: target.to_string(),
             id: resource.id.clone(),
             owner: resource.owner.clone(),
@@ -95,13 +99,14 @@ pub fn diff(
             reason,
             origin: resource.origin,
             rule: resource.rule,
-            deps: resource.deps.clone(),
+            deps: std::sync::Arc::clone(&resource.deps),
             sensitive: resource.sensitive,
             rank: kind_rank(&resource.id),
         };
         let remembered = inventory.get(&resource.id).filter(|e| e.target == target);
+        remembered_matches += usize::from(remembered.is_some());
         let change = match observed_on(target).get(&resource.id) {
-            None => make(Action::Create, None, "does not exist".to_string()),
+            None => make(Action::Create, None, Cow::Borrowed("does not exist")),
             Some(found) => match &found.owner {
                 Some(other) if *other != resource.owner => make(
                     Action::Conflict,
@@ -110,7 +115,8 @@ pub fn diff(
                         "already belongs to {} but the roster gives it to {}; tenantry will not take it over",
                         describe(other),
                         describe(&resource.owner)
-                    ),
+                    )
+                    .into(),
                 ),
                 owner => {
                     if owner.is_none() && remembered.is_none() {
@@ -118,13 +124,13 @@ pub fn diff(
                             Action::Adopt,
                             Some(found.content.clone()),
                             "exists without tenantry's marks; it fits the roster and will be labelled and taken over"
-                                .to_string(),
+                                .into(),
                         )
                     } else if found.content != resource.content {
                         make(
                             Action::Update,
                             Some(found.content.clone()),
-                            "differs from the roster (drift or a roster edit)".to_string(),
+                            Cow::Borrowed("differs from the roster (drift or a roster edit)"),
                         )
                     } else {
                         if remembered.is_none() {
@@ -146,9 +152,12 @@ pub fn diff(
     let wanted_here =
         |target: &str, id: &ResourceId| desired.contains(id) && routing.target_for(id.domain) == Some(target);
     let mut leftovers: BTreeMap<(&str, &ResourceId), Owner> = BTreeMap::new();
-    for (id, entry) in &inventory.entries {
-        if routing.is_configured(&entry.target) && !wanted_here(&entry.target, id) {
-            leftovers.insert((entry.target.as_str(), id), entry.owner.clone());
+    let scoped_out = policy.only.is_some();
+    if scoped_out || remembered_matches < inventory.entries.len() {
+        for (id, entry) in &inventory.entries {
+            if routing.is_configured(&entry.target) && !wanted_here(&entry.target, id) {
+                leftovers.insert((entry.target.as_str(), id), entry.owner.clone());
+            }
         }
     }
     for (target, found) in observed {
@@ -171,7 +180,7 @@ pub fn diff(
         };
         let renders_only = routing.renders_only(target);
         let (action, after, reason) = if desired.contains(id) {
-            (Action::Delete, None, format!("now applied by target `{}`", routed_to.unwrap_or("none")))
+            (Action::Delete, None, Cow::Owned(format!("now applied by target `{}`", routed_to.unwrap_or("none"))))
         } else {
             retire(roster, policy, &mut plan, id, &owner, &found.content, renders_only)
         };
@@ -185,7 +194,7 @@ pub fn diff(
             reason,
             origin: Span::UNKNOWN,
             rule: "no longer derived from the roster",
-            deps: Vec::new(),
+            deps: std::sync::Arc::from([]),
             sensitive: false,
             rank: kind_rank(id),
         });
@@ -205,9 +214,9 @@ fn retire(
     owner: &Owner,
     before: &Content,
     renders_only: bool,
-) -> (Action, Option<Content>, String) {
+) -> (Action, Option<Content>, Cow<'static, str>) {
     let user = match owner {
-        Owner::Platform => return (Action::Delete, None, "no longer needed by any user".to_string()),
+        Owner::Platform => return (Action::Delete, None, Cow::Borrowed("no longer needed by any user")),
         Owner::User(user) => user,
     };
     let cut = cut_content(id, before);
@@ -217,32 +226,32 @@ fn retire(
             return (
                 Action::Withheld,
                 None,
-                "no longer in the roster for this user; removals need --allow-revoke".to_string(),
+                Cow::Borrowed("no longer in the roster for this user; removals need --allow-revoke"),
             );
         }
         let reason = "removed from the roster (--allow-revoke)";
         return match retire_policy(id) {
-            Retire::Delete => (Action::Delete, None, reason.to_string()),
-            Retire::Keep if renders_only => (Action::Delete, None, reason.to_string()),
-            Retire::Keep => (Action::Kept, None, "holds data; removed only by the destroy stage".to_string()),
+            Retire::Delete => (Action::Delete, None, Cow::Borrowed(reason)),
+            Retire::Keep if renders_only => (Action::Delete, None, Cow::Borrowed(reason)),
+            Retire::Keep => (Action::Kept, None, Cow::Borrowed("holds data; removed only by the destroy stage")),
             Retire::Disable if already_cut => {
-                (Action::Kept, None, "already disabled; removed only by the destroy stage".to_string())
+                (Action::Kept, None, Cow::Borrowed("already disabled; removed only by the destroy stage"))
             }
-            Retire::Disable => (Action::Cut, cut, format!("{reason}: disabled, data kept")),
+            Retire::Disable => (Action::Cut, cut, Cow::Owned(format!("{reason}: disabled, data kept"))),
         };
     }
     plan.departing.insert(user.clone());
     let reason = "user left the roster: reversible cut (--offboard)";
     match retire_policy(id) {
-        Retire::Keep => (Action::Kept, None, "holds data; removed only by the destroy stage".to_string()),
+        Retire::Keep => (Action::Kept, None, Cow::Borrowed("holds data; removed only by the destroy stage")),
         Retire::Disable if already_cut => {
-            (Action::Kept, None, "already cut; removed only by the destroy stage".to_string())
+            (Action::Kept, None, Cow::Borrowed("already cut; removed only by the destroy stage"))
         }
         Retire::Delete | Retire::Disable if !policy.offboard => {
-            (Action::Departing, None, "user left the roster; cut with --offboard".to_string())
+            (Action::Departing, None, Cow::Borrowed("user left the roster; cut with --offboard"))
         }
-        Retire::Delete => (Action::Delete, None, reason.to_string()),
-        Retire::Disable => (Action::Cut, cut, reason.to_string()),
+        Retire::Delete => (Action::Delete, None, Cow::Borrowed(reason)),
+        Retire::Disable => (Action::Cut, cut, Cow::Borrowed(reason)),
     }
 }
 

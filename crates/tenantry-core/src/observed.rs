@@ -3,7 +3,7 @@
 use crate::content::Content;
 use crate::id::ResourceId;
 use crate::resource::Owner;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// The current state of one resource as a target sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

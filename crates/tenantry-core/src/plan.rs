@@ -74,10 +74,10 @@ pub struct Change {
     pub before: Option<Content>,
     pub after: Option<Content>,
     /// Why this action, in words.
-    pub reason: String,
+    pub reason: std::borrow::Cow<'static, str>,
     pub origin: Span,
     pub rule: &'static str,
-    pub deps: Vec<ResourceId>,
+    pub deps: std::sync::Arc<[ResourceId]>,
     pub sensitive: bool,
     pub rank: u8,
 }

@@ -52,8 +52,8 @@ pub struct Resource {
     pub origin: Span,
     /// The catalog rule, in words.
     pub rule: &'static str,
-    /// Resources that must exist first.
-    pub deps: Vec<ResourceId>,
+    /// Resources that must exist first (shared with the plan's changes).
+    pub deps: std::sync::Arc<[ResourceId]>,
     /// Content must never be printed (shown as `(sensitive)`).
     pub sensitive: bool,
 }

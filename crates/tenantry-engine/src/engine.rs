@@ -243,7 +243,7 @@ impl Engine {
                         let result = if let Some(dep) = blocked {
                             Err((format!("skipped: it needs {dep}, which failed"), true))
                         } else if change.action == Action::Conflict {
-                            Err((change.reason.clone(), false))
+                            Err((change.reason.to_string(), false))
                         } else if let Some(target) = target {
                             target.apply(change).await.map_err(|e| (e.to_string(), false))
                         } else {

@@ -73,30 +73,33 @@ pub struct RetainedRoute {
 /// Derive everything the roster asks for. Pure and deterministic: the same
 /// roster, settings and facts always give the same resources in the same order.
 pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
-    // The domains are independent: derive the largest one beside the rest.
-    let (mut cluster, rest, ports) = std::thread::scope(|scope| {
-        let cluster = scope.spawn(|| {
+    // The domains are independent, and Kubernetes (most of the resources)
+    // splits by user: two threads, each half of Kubernetes plus other domains.
+    let (mut first, second, ports) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| {
             let mut out = Out::default();
-            kubernetes::derive(roster, &mut out);
+            kubernetes::derive(roster, 1, 2, &mut out);
+            vault::derive(roster, settings, facts, &mut out);
             out
         });
         let mut out = Out::default();
-        vault::derive(roster, settings, facts, &mut out);
+        kubernetes::derive(roster, 0, 2, &mut out);
         dns::derive(roster, settings, &mut out);
         ci::derive(roster, &mut out);
         forge::derive(roster, &mut out);
         let ports = host::derive(roster, facts, &mut out);
         portal::derive(roster, &mut out);
-        let cluster = cluster.join().unwrap_or_else(|_| {
-            // A panic in derivation is a bug; derive again on this thread to surface it.
+        let second = second.join().unwrap_or_else(|_| {
+            // A panic in derivation is a bug; derive again here to surface it.
             let mut out = Out::default();
-            kubernetes::derive(roster, &mut out);
+            kubernetes::derive(roster, 1, 2, &mut out);
+            vault::derive(roster, settings, facts, &mut out);
             out
         });
-        (cluster, out, ports)
+        (out, second, ports)
     });
-    cluster.resources.extend(rest.resources);
-    Desired::new(cluster.resources, ports)
+    first.resources.extend(second.resources);
+    Desired::new(first.resources, ports)
 }
 
 /// Collects resources while deriving.
@@ -123,7 +126,7 @@ impl Out {
             content: Content::from_value(content),
             origin: item.origin,
             rule: item.rule,
-            deps: item.deps,
+            deps: item.deps.into(),
             sensitive: item.sensitive,
         });
     }
