@@ -47,7 +47,7 @@ impl Target for MemoryTarget {
             });
         }
         // Dependencies must already exist when a change runs.
-        for dep in &change.deps {
+        for dep in change.deps.iter() {
             assert!(
                 self.objects.lock().unwrap().contains_key(&dep.to_string()),
                 "{} applied before its dependency {dep}",
