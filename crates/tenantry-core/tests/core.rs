@@ -1,0 +1,276 @@
+//! The pure core in memory: the catalog's names, determinism, dependency
+//! order, and the safety policy of SPEC §6 decided by `diff`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use tenantry_core::{
+    Action, Content, Desired, Domain, Facts, Inventory, Observed, ObservedByTarget, Owner, Plan, Policy, ResourceId,
+    Routing, Settings, derive, diff, kind_rank,
+};
+use tenantry_model::Roster;
+
+const EXAMPLE: &str = include_str!("../../../examples/roster.yaml");
+
+fn roster(text: &str) -> Roster {
+    tenantry_model::load("roster.yaml", text.as_bytes(), &Default::default()).unwrap()
+}
+
+fn routing() -> Routing {
+    let mut routing = Routing::default();
+    routing.add("live", &Domain::ALL, false);
+    routing
+}
+
+fn ids(desired: &Desired) -> BTreeSet<String> {
+    desired.resources().iter().map(|r| r.id.to_string()).collect()
+}
+
+/// What a target would observe after applying `desired` faithfully.
+fn applied(desired: &Desired, labelled: bool) -> (ObservedByTarget, Inventory) {
+    let mut observed = Observed::default();
+    let mut inventory = Inventory::default();
+    for resource in desired.resources() {
+        observed.insert(resource.id.clone(), resource.content.clone(), labelled.then(|| resource.owner.clone()));
+        inventory.insert(resource.id.clone(), "live", resource.owner.clone());
+    }
+    (ObservedByTarget::from([("live".to_string(), observed)]), inventory)
+}
+
+fn action_of(plan: &Plan, id: &str) -> Option<Action> {
+    plan.changes.iter().find(|c| c.id.to_string() == id).map(|c| c.action)
+}
+
+#[test]
+fn the_catalog_uses_the_origin_platforms_names() {
+    let desired = derive(&roster(EXAMPLE), &Settings::default(), &Facts::default());
+    let all = ids(&desired);
+    for expected in [
+        "kubernetes/Namespace/-/alice-prod",
+        "kubernetes/RoleBinding/alice-prod/namespace-owner-alice",
+        "kubernetes/ResourceQuota/alice/user-quota",
+        "kubernetes/LimitRange/alice/user-limits",
+        "kubernetes/Role/alice/alice-deployer",
+        "kubernetes/RoleBinding/alice/alice-deployer",
+        "kubernetes/Secret/alice/tls-secret",
+        "kubernetes/ClusterRole/-/oidc-namespace-owner-readonly",
+        "kubernetes/ClusterRole/-/oidc-power-user-readonly",
+        "kubernetes/ClusterRoleBinding/-/oidc-admin-wizard",
+        "kubernetes/ClusterRoleBinding/-/oidc-power-user-readonly-emo",
+        "kubernetes/ClusterRoleBinding/-/oidc-ns-owner-readonly-alice",
+        "vault/Policy/-/namespace-owner-alice",
+        "vault/Entity/-/alice",
+        "vault/EntityAlias/oidc/alice@example.org",
+        "vault/KubernetesRole/kubernetes/alice-prod-deployer",
+        "dns/CNAME/example.org/budget.alice.example.org",
+        "ci/Admin/-/bob-dev",
+        "ci/Admin/-/ops-bot",
+        "forge/Collaborator/ebarzin/ops/infra",
+        "host/Account/-/wizard",
+        "host/GeneratedFile/-/ttyd-user-map",
+        "host/Checkout/alice/infra",
+        "host/Checkout/alice/tripit",
+        "host/Kubeconfig/alice/config",
+        "portal/UserView/-/carol",
+    ] {
+        assert!(all.contains(expected), "missing {expected}");
+    }
+    // Quota: defaults merged with the user's own values.
+    let quota = desired.get(&"kubernetes/ResourceQuota/alice/user-quota".parse().unwrap()).unwrap();
+    let hard = &quota.content.to_value()["spec"]["hard"];
+    assert_eq!(hard["pods"], "30");
+    assert_eq!(hard["requests.memory"], "4Gi");
+    // Power-users: no secrets, no exec.
+    let role = desired.get(&"kubernetes/ClusterRole/-/oidc-power-user-readonly".parse().unwrap()).unwrap();
+    let text = role.content.as_str();
+    assert!(!text.contains("\"secrets\"") && !text.contains("pods/exec") && !text.contains("\"*\""), "{text}");
+    // The Vault policy: the user's KV subtree and deployer credentials.
+    let policy = desired.get(&"vault/Policy/-/namespace-owner-alice".parse().unwrap()).unwrap().content.to_value();
+    let hcl = policy["policy"].as_str().unwrap();
+    for path in [
+        "secret/data/alice\"",
+        "secret/data/alice/*",
+        "secret/metadata/alice/*",
+        "kubernetes/creds/alice-prod-deployer",
+    ] {
+        assert!(hcl.contains(path), "{path} in {hcl}");
+    }
+    // Admins are not write collaborators (they own the repository); others are.
+    assert!(!all.iter().any(|id| id.starts_with("forge/Collaborator/wizard/")));
+}
+
+#[test]
+fn derivation_is_deterministic_and_every_dependency_comes_first() {
+    let roster = roster(EXAMPLE);
+    let first = derive(&roster, &Settings::default(), &Facts::default());
+    let second = derive(&roster, &Settings::default(), &Facts::default());
+    let view = |d: &Desired| d.resources().iter().map(|r| (r.id.to_string(), r.content.clone())).collect::<Vec<_>>();
+    assert_eq!(view(&first), view(&second));
+    for resource in first.resources() {
+        for dep in resource.deps.iter() {
+            let found = first.get(dep).unwrap_or_else(|| panic!("{} needs {dep}, which is not derived", resource.id));
+            assert!(kind_rank(&found.id) < kind_rank(&resource.id), "{dep} must rank before {}", resource.id);
+        }
+        assert!(
+            resource.origin.is_known()
+                || resource.owner == Owner::Platform
+                || resource.id.kind.as_ref() == "ResourceQuota",
+            "{} has no roster line",
+            resource.id
+        );
+        let labels = &resource.content.to_value()["metadata"]["labels"];
+        if resource.id.domain == Domain::Kubernetes {
+            assert_eq!(labels["app.kubernetes.io/managed-by"], "tenantry", "{}", resource.id);
+        }
+    }
+}
+
+#[test]
+fn an_applied_roster_plans_no_changes() {
+    let roster = roster(EXAMPLE);
+    let desired = derive(&roster, &Settings::default(), &Facts::default());
+    let (observed, inventory) = applied(&desired, true);
+    let plan = diff(&roster, &desired, &observed, &inventory, &routing(), &Policy::default());
+    assert!(plan.changes.is_empty(), "{:?}", plan.changes.first());
+    assert_eq!(plan.unchanged.values().sum::<usize>(), desired.len());
+}
+
+#[test]
+fn removals_are_withheld_until_allow_revoke_and_data_is_kept_on_live_targets() {
+    let before = roster(EXAMPLE);
+    let desired = derive(&before, &Settings::default(), &Facts::default());
+    let (observed, inventory) = applied(&desired, true);
+    let after = roster(&EXAMPLE.replace("[alice, alice-prod]", "[alice]"));
+    let now = derive(&after, &Settings::default(), &Facts::default());
+
+    let plan = diff(&after, &now, &observed, &inventory, &routing(), &Policy::default());
+    assert_eq!(action_of(&plan, "kubernetes/RoleBinding/alice-prod/namespace-owner-alice"), Some(Action::Withheld));
+    assert_eq!(action_of(&plan, "kubernetes/Namespace/-/alice-prod"), Some(Action::Withheld));
+    assert!(!plan.changes.iter().any(|c| c.action == Action::Delete));
+
+    let revoke = Policy { allow_revoke: true, ..Policy::default() };
+    let plan = diff(&after, &now, &observed, &inventory, &routing(), &revoke);
+    assert_eq!(action_of(&plan, "kubernetes/RoleBinding/alice-prod/namespace-owner-alice"), Some(Action::Delete));
+    assert_eq!(
+        action_of(&plan, "kubernetes/Namespace/-/alice-prod"),
+        Some(Action::Kept),
+        "a live namespace is only destroyed by the destroy stage"
+    );
+    assert_eq!(action_of(&plan, "vault/KubernetesRole/kubernetes/alice-prod-deployer"), Some(Action::Kept));
+}
+
+#[test]
+fn departed_users_wait_for_offboard_then_get_the_reversible_cut() {
+    let before = roster(EXAMPLE);
+    let desired = derive(&before, &Settings::default(), &Facts::default());
+    let (observed, inventory) = applied(&desired, true);
+    let start = EXAMPLE.find("  bob:\n").unwrap();
+    let end = EXAMPLE.find("  carol:\n").unwrap();
+    let after = roster(&format!("{}{}", &EXAMPLE[..start], &EXAMPLE[end..]));
+    // The engine passes the reservations from state: nobody's port moves.
+    let facts = Facts { ports: desired.ports.clone(), ..Facts::default() };
+    let now = derive(&after, &Settings::default(), &facts);
+    assert_eq!(now.ports.get("emo"), desired.ports.get("emo"));
+    assert_eq!(now.ports.get("bob"), desired.ports.get("bob"), "a departed user keeps the reservation");
+
+    let plan = diff(&after, &now, &observed, &inventory, &routing(), &Policy::default());
+    assert!(plan.departing.contains("bob"));
+    assert!(
+        !plan.has_changes() || plan.changes.iter().filter(|c| c.action.is_change()).all(|c| c.owner == Owner::Platform)
+    );
+    assert_eq!(action_of(&plan, "kubernetes/RoleBinding/bob/namespace-owner-bob"), Some(Action::Departing));
+
+    let offboard = Policy { offboard: true, ..Policy::default() };
+    let plan = diff(&after, &now, &observed, &inventory, &routing(), &offboard);
+    assert_eq!(action_of(&plan, "kubernetes/RoleBinding/bob/namespace-owner-bob"), Some(Action::Delete));
+    assert_eq!(action_of(&plan, "kubernetes/ClusterRoleBinding/-/oidc-ns-owner-readonly-bob"), Some(Action::Delete));
+    assert_eq!(action_of(&plan, "ci/Admin/-/bob-dev"), Some(Action::Delete));
+    assert_eq!(action_of(&plan, "kubernetes/Namespace/-/bob"), Some(Action::Kept));
+    assert_eq!(action_of(&plan, "dns/CNAME/example.org/notes.bob.example.org"), Some(Action::Kept));
+    let entity = plan.changes.iter().find(|c| c.id.to_string() == "vault/Entity/-/bob").unwrap();
+    assert_eq!(entity.action, Action::Cut);
+    let after_cut = entity.after.as_ref().unwrap().to_value();
+    assert_eq!(after_cut["disabled"], true);
+    assert_eq!(after_cut["policies"], serde_json::json!([]));
+    let account = plan.changes.iter().find(|c| c.id.to_string() == "host/Account/-/bob").unwrap();
+    assert_eq!(account.action, Action::Cut);
+    assert_eq!(account.after.as_ref().unwrap().to_value()["locked"], true);
+}
+
+#[test]
+fn foreign_objects_are_never_deleted_and_unmarked_matches_are_adopted() {
+    let roster = roster(EXAMPLE);
+    let desired = derive(&roster, &Settings::default(), &Facts::default());
+    let mut observed = Observed::default();
+    // A namespace someone created by hand, with the name the roster wants.
+    let ns: ResourceId = "kubernetes/Namespace/-/alice".parse().unwrap();
+    observed.insert(ns.clone(), Content::parse(r#"{"kind":"Namespace"}"#).unwrap(), None);
+    // A foreign object tenantry never created and the roster never asks for.
+    let foreign: ResourceId = "kubernetes/RoleBinding/alice/someone-elses".parse().unwrap();
+    observed.insert(foreign.clone(), Content::parse("{}").unwrap(), None);
+    // A namespace the roster gives to alice but labelled for bob.
+    let taken: ResourceId = "kubernetes/Namespace/-/alice-prod".parse().unwrap();
+    observed.insert(taken.clone(), Content::parse("{}").unwrap(), Some(Owner::User("bob".into())));
+    let observed = ObservedByTarget::from([("live".to_string(), observed)]);
+
+    let plan = diff(
+        &roster,
+        &desired,
+        &observed,
+        &Inventory::default(),
+        &routing(),
+        &Policy { allow_revoke: true, offboard: true, only: None },
+    );
+    assert_eq!(action_of(&plan, "kubernetes/Namespace/-/alice"), Some(Action::Adopt));
+    assert_eq!(action_of(&plan, "kubernetes/RoleBinding/alice/someone-elses"), None);
+    let conflict = plan.changes.iter().find(|c| c.id == taken).unwrap();
+    assert_eq!(conflict.action, Action::Conflict);
+    assert!(conflict.reason.contains("user `bob`") && conflict.reason.contains("user `alice`"), "{}", conflict.reason);
+}
+
+#[test]
+fn drift_is_an_update_and_only_restricts_to_the_named_users() {
+    let roster = roster(EXAMPLE);
+    let desired = derive(&roster, &Settings::default(), &Facts::default());
+    let (mut observed, inventory) = applied(&desired, true);
+    let quota: ResourceId = "kubernetes/ResourceQuota/alice/user-quota".parse().unwrap();
+    let live = observed.get_mut("live").unwrap();
+    live.resources.get_mut(&quota).unwrap().content = Content::parse(r#"{"spec":{"hard":{"pods":"999"}}}"#).unwrap();
+    live.resources.remove(&"kubernetes/ClusterRoleBinding/-/oidc-admin-wizard".parse::<ResourceId>().unwrap());
+
+    let plan = diff(&roster, &desired, &observed, &inventory, &routing(), &Policy::default());
+    assert_eq!(action_of(&plan, "kubernetes/ResourceQuota/alice/user-quota"), Some(Action::Update));
+    assert_eq!(action_of(&plan, "kubernetes/ClusterRoleBinding/-/oidc-admin-wizard"), Some(Action::Create));
+
+    let only_alice = Policy { only: Some(["alice".to_string()].into()), ..Policy::default() };
+    let plan = diff(&roster, &desired, &observed, &inventory, &routing(), &only_alice);
+    assert!(plan.changes.iter().all(|c| c.owner == Owner::User("alice".into())));
+    assert_eq!(plan.changes.len(), 1);
+}
+
+#[test]
+fn the_record_budget_blocks_a_plan_that_would_exceed_it() {
+    let mut text = EXAMPLE.replace("record_budget: 200", "record_budget: 3");
+    text = text.replace("domains: [budget.alice]", "domains: [budget.alice, a1.alice, a2.alice]");
+    let roster = roster(&text);
+    let desired = derive(&roster, &Settings::default(), &Facts::default());
+    let plan = diff(&roster, &desired, &ObservedByTarget::new(), &Inventory::default(), &routing(), &Policy::default());
+    assert!(plan.is_blocked());
+    let problem = &plan.problems[0];
+    assert!(problem.message.contains("zone `example.org` would hold 5 records"), "{}", problem.message);
+    assert!(problem.help.contains("wildcard"));
+}
+
+#[test]
+fn ten_thousand_users_derive_and_diff_in_memory() {
+    let mut text = String::from("platform: { domain: example.org }\nusers:\n");
+    for i in 0..10_000 {
+        text.push_str(&format!("  u{i}: {{ email: u{i}@example.org, tier: namespace-owner, namespaces: [u{i}] }}\n"));
+    }
+    let roster = roster(&text);
+    let desired = derive(&roster, &Settings::default(), &Facts::default());
+    assert_eq!(desired.resources().iter().filter(|r| &*r.id.kind == "Namespace").count(), 10_000);
+    let (observed, inventory) = applied(&desired, true);
+    let plan = diff(&roster, &desired, &observed, &inventory, &routing(), &Policy::default());
+    assert!(!plan.has_changes());
+    assert_eq!(plan.unchanged.len(), 10_001, "every user plus the platform");
+}
