@@ -13,6 +13,7 @@ use serde_saphyr::Spanned;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "tenantry roster")]
+#[schemars(rename = "Roster")]
 pub struct RawRoster {
     /// Platform-wide settings; every part is optional and has defaults.
     #[serde(default)]
@@ -24,6 +25,7 @@ pub struct RawRoster {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Platform")]
 pub struct RawPlatform {
     /// Cluster/context name written into kubeconfigs.
     #[schemars(with = "Option<String>")]
@@ -51,6 +53,7 @@ pub struct RawPlatform {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Oidc")]
 pub struct RawOidc {
     #[schemars(with = "String")]
     pub issuer_url: Spanned<String>,
@@ -60,6 +63,7 @@ pub struct RawOidc {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Defaults")]
 pub struct RawDefaults {
     /// ResourceQuota `hard` values every namespace gets unless a user overrides them.
     pub quota: Option<SpannedMap<QuantityText>>,
@@ -67,6 +71,7 @@ pub struct RawDefaults {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Dns")]
 pub struct RawDns {
     /// Every user domain becomes a CNAME to this name.
     #[schemars(with = "Option<String>")]
@@ -85,6 +90,7 @@ pub struct RawDns {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Tls")]
 pub struct RawTls {
     /// Name of the TLS Secret in each namespace (default `tls-secret`).
     #[schemars(with = "Option<String>")]
@@ -97,6 +103,7 @@ pub struct RawTls {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ObjectRef")]
 pub struct RawObjectRef {
     #[schemars(with = "String")]
     pub namespace: Spanned<String>,
@@ -106,6 +113,7 @@ pub struct RawObjectRef {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "IssuerRef")]
 pub struct RawIssuerRef {
     #[schemars(with = "String")]
     pub name: Spanned<String>,
@@ -116,6 +124,7 @@ pub struct RawIssuerRef {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Ci")]
 pub struct RawCi {
     /// Forge logins that are CI admins besides the namespace owners.
     #[serde(default)]
@@ -125,6 +134,7 @@ pub struct RawCi {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Forge")]
 pub struct RawForge {
     /// Repositories (`owner/name`) on which every non-admin user is a write collaborator.
     #[serde(default)]
@@ -137,6 +147,7 @@ pub struct RawForge {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ProtectedBranch")]
 pub struct RawProtectedBranch {
     #[schemars(with = "String")]
     pub repo: Spanned<String>,
@@ -150,6 +161,7 @@ pub struct RawProtectedBranch {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PlatformWorkstation")]
 pub struct RawPlatformWorkstation {
     /// Login shell of new accounts (default `/bin/bash`).
     #[schemars(with = "Option<String>")]
@@ -176,6 +188,7 @@ pub struct RawPlatformWorkstation {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Repo")]
 pub struct RawRepo {
     #[schemars(with = "String")]
     pub name: Spanned<String>,
@@ -185,6 +198,7 @@ pub struct RawRepo {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ManagedFile")]
 pub struct RawManagedFile {
     #[schemars(with = "String")]
     pub source: Spanned<String>,
@@ -194,6 +208,7 @@ pub struct RawManagedFile {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "SkeletonLink")]
 pub struct RawSkeletonLink {
     #[schemars(with = "String")]
     pub link: Spanned<String>,
@@ -203,6 +218,7 @@ pub struct RawSkeletonLink {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "User")]
 pub struct RawUser {
     /// OIDC identity: the RBAC subject and the Vault alias.
     #[schemars(with = "String")]
@@ -228,6 +244,7 @@ pub struct RawUser {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "UserWorkstation")]
 pub struct RawUserWorkstation {
     /// Default: the key, sanitised (lowercase, `[a-z0-9_-]`, at most 32 characters).
     #[schemars(with = "Option<String>")]
