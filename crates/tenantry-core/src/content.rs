@@ -95,6 +95,12 @@ fn write_canonical(value: &Value, out: &mut String) {
 /// JSON string escaping as serde_json writes it, without an intermediate allocation.
 fn write_string(text: &str, out: &mut String) {
     out.push('"');
+    // Most names need no escaping: copy them whole.
+    if !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
     for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),

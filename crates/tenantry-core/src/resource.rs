@@ -117,7 +117,8 @@ pub struct Desired {
 
 impl Desired {
     pub fn new(mut resources: Vec<Resource>, ports: BTreeMap<String, BTreeMap<String, u16>>) -> Desired {
-        resources.sort_by(|a, b| a.id.cmp(&b.id));
+        // Ties only between identical derivations, so the unstable sort is deterministic.
+        resources.sort_unstable_by(|a, b| a.id.cmp(&b.id).then_with(|| a.owner.cmp(&b.owner)));
         resources.dedup_by(|a, b| a.id == b.id);
         Desired { resources, ports }
     }
