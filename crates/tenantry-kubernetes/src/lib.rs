@@ -1,0 +1,249 @@
+//! The `kubernetes` target: applies the cluster side of the catalog.
+//!
+//! Observes with one list call per kind (label selector
+//! `app.kubernetes.io/managed-by=tenantry`, plus an unfiltered list of
+//! namespaces so unlabelled ones can be adopted), projects each object onto
+//! the fields tenantry owns (its server-side-apply managed fields), and
+//! applies with server-side apply under the field manager `tenantry`.
+
+mod extract;
+mod kinds;
+
+pub use extract::project_owned_fields;
+pub use kinds::{KINDS, KindInfo};
+
+use futures::future::join_all;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use tenantry_core::derive::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, owner_from_labels};
+use tenantry_core::target::Result;
+use tenantry_core::{Action, Change, Content, Domain, ObserveRequest, Observed, ResourceId, Target, TargetError};
+
+/// The field manager of every server-side apply tenantry makes.
+pub const FIELD_MANAGER: &str = "tenantry";
+const NAME: &str = "kubernetes";
+
+/// Settings of `[kubernetes]` in tenantry.toml.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// Path of the kubeconfig; default `$KUBECONFIG` or `~/.kube/config`, or in-cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig; default its current context.
+    pub context: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct KubernetesTarget {
+    client: kube::Client,
+}
+
+impl std::fmt::Debug for KubernetesTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubernetesTarget").finish_non_exhaustive()
+    }
+}
+
+fn unavailable(message: impl std::fmt::Display) -> TargetError {
+    TargetError::Unavailable { target: NAME.to_string(), message: message.to_string() }
+}
+
+impl KubernetesTarget {
+    /// Connect using the kubeconfig and context of the config, or in-cluster.
+    pub async fn connect(config: &KubernetesConfig) -> Result<KubernetesTarget> {
+        let options = kube::config::KubeConfigOptions { context: config.context.clone(), ..Default::default() };
+        let client_config = match &config.kubeconfig {
+            Some(path) => {
+                let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                    .map_err(|e| unavailable(format!("cannot read kubeconfig {}: {e}", path.display())))?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &options).await
+            }
+            None if config.context.is_some() => kube::Config::from_kubeconfig(&options).await,
+            None => return Self::infer().await,
+        }
+        .map_err(|e| unavailable(format!("no usable kubeconfig: {e}")))?;
+        let client = kube::Client::try_from(client_config).map_err(unavailable)?;
+        Ok(KubernetesTarget { client })
+    }
+
+    /// `$KUBECONFIG`, `~/.kube/config`, or the in-cluster service account.
+    async fn infer() -> Result<KubernetesTarget> {
+        let config =
+            kube::Config::infer().await.map_err(|e| unavailable(format!("no kubeconfig and not in a cluster: {e}")))?;
+        let client = kube::Client::try_from(config).map_err(unavailable)?;
+        Ok(KubernetesTarget { client })
+    }
+
+    pub fn from_client(client: kube::Client) -> KubernetesTarget {
+        KubernetesTarget { client }
+    }
+
+    fn api(&self, info: &KindInfo, namespace: Option<&str>) -> Api<DynamicObject> {
+        let gvk = GroupVersionKind::gvk(info.group, info.version, info.kind);
+        let resource = ApiResource::from_gvk_with_plural(&gvk, info.plural);
+        match namespace {
+            Some(ns) if info.namespaced => Api::namespaced_with(self.client.clone(), ns, &resource),
+            _ => Api::all_with(self.client.clone(), &resource),
+        }
+    }
+
+    /// List one kind: labelled objects (and, for namespaces, every object so
+    /// unlabelled ones can be adopted). A kind the server does not serve is empty.
+    async fn list_kind(&self, info: &'static KindInfo, needed: bool) -> Result<Vec<DynamicObject>> {
+        let api = self.api(info, None);
+        let params = if info.kind == "Namespace" {
+            ListParams::default()
+        } else {
+            ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"))
+        };
+        match api.list(&params).await {
+            Ok(list) => Ok(list.items),
+            Err(kube::Error::Api(status)) if status.code == 404 && !needed => Ok(Vec::new()),
+            Err(error) => Err(map_error(&format!("list {}", info.plural), error)),
+        }
+    }
+
+    /// The Secret a `copyFrom` points at, as `data` to copy.
+    async fn source_data(&self, source: &Value) -> Result<Value> {
+        let (Some(namespace), Some(name)) = (source["namespace"].as_str(), source["name"].as_str()) else {
+            return Err(TargetError::Other {
+                target: NAME.to_string(),
+                message: "copyFrom needs namespace and name".to_string(),
+            });
+        };
+        let info = kinds::info("Secret").ok_or_else(|| unavailable("Secret kind missing"))?;
+        let secret = self
+            .api(info, Some(namespace))
+            .get(name)
+            .await
+            .map_err(|e| map_error(&format!("read TLS source {namespace}/{name}"), e))?;
+        Ok(secret.data.get("data").cloned().unwrap_or(Value::Null))
+    }
+}
+
+fn map_error(context: &str, error: kube::Error) -> TargetError {
+    match error {
+        kube::Error::Api(status) => TargetError::Rejected {
+            target: NAME.to_string(),
+            id: context.to_string(),
+            message: format!("{} ({}, HTTP {})", status.message, status.reason, status.code),
+        },
+        other => unavailable(format!("{context}: {other}")),
+    }
+}
+
+fn id_of(info: &KindInfo, object: &DynamicObject) -> Option<ResourceId> {
+    let name = object.metadata.name.as_deref()?;
+    let scope = if info.namespaced { object.metadata.namespace.as_deref()? } else { "-" };
+    Some(ResourceId::new(Domain::Kubernetes, info.kind, scope, name))
+}
+
+#[async_trait::async_trait]
+impl Target for KubernetesTarget {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn domains(&self) -> &[Domain] {
+        &[Domain::Kubernetes]
+    }
+
+    async fn observe(&self, request: &ObserveRequest) -> Result<Observed> {
+        let wanted: std::collections::HashSet<&str> = request.resources.iter().map(|(id, _)| &*id.kind).collect();
+        let lists = join_all(KINDS.iter().map(|info| {
+            let needed = wanted.contains(info.kind);
+            async move { (info, self.list_kind(info, needed).await) }
+        }))
+        .await;
+        let mut observed = Observed::default();
+        let mut source_cache: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+        for (info, result) in lists {
+            for object in result? {
+                let Some(id) = id_of(info, &object) else { continue };
+                let value = serde_json::to_value(&object).map_err(unavailable)?;
+                let labels = value["metadata"]["labels"].as_object().cloned().unwrap_or_default();
+                let owner = owner_from_labels(&labels);
+                let mut projected = project_owned_fields(&value, FIELD_MANAGER);
+                if info.kind == "Secret" {
+                    projected = project_secret_copy(self, &value, projected, &mut source_cache).await?;
+                }
+                observed.insert(id, Content::from_value(&projected), owner);
+            }
+        }
+        Ok(observed)
+    }
+
+    async fn apply(&self, change: &Change) -> Result<()> {
+        let info = kinds::info(&change.id.kind).ok_or_else(|| TargetError::Other {
+            target: NAME.to_string(),
+            message: format!("unknown kind {}", change.id.kind),
+        })?;
+        let namespace = (!change.id.is_global()).then_some(&*change.id.scope);
+        let api = self.api(info, namespace);
+        let name = &*change.id.name;
+        match change.action {
+            Action::Create | Action::Update | Action::Adopt | Action::Cut => {
+                let Some(after) = &change.after else {
+                    return Err(TargetError::Other {
+                        target: NAME.to_string(),
+                        message: format!("{} has no content", change.id),
+                    });
+                };
+                let mut manifest = after.to_value();
+                if info.kind == "Secret"
+                    && let Some(object) = manifest.as_object_mut()
+                    && let Some(source) = object.remove("copyFrom")
+                {
+                    let data = self.source_data(&source).await?;
+                    object.insert("data".to_string(), data);
+                }
+                let params = PatchParams::apply(FIELD_MANAGER).force();
+                api.patch(name, &params, &Patch::Apply(&manifest))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| map_error(&change.id.to_string(), e))
+            }
+            Action::Delete => match api.delete(name, &DeleteParams::default()).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+                Err(error) => Err(map_error(&change.id.to_string(), error)),
+            },
+            Action::Withheld | Action::Departing | Action::Kept | Action::Conflict | Action::NoOp => Ok(()),
+        }
+    }
+}
+
+/// A copied TLS Secret is observed in its desired shape — the `copyFrom`
+/// reference, from the annotation — when its data still equals the source's;
+/// otherwise the data difference shows as drift.
+async fn project_secret_copy(
+    target: &KubernetesTarget,
+    object: &Value,
+    mut projected: Value,
+    cache: &mut std::collections::HashMap<String, Value>,
+) -> Result<Value> {
+    let Some(reference) = object["metadata"]["annotations"]["tenantry.dev/copied-from"].as_str() else {
+        return Ok(projected);
+    };
+    let Some((namespace, name)) = reference.split_once('/') else { return Ok(projected) };
+    let source = json!({ "namespace": namespace, "name": name });
+    let source_data = match cache.get(reference) {
+        Some(data) => data.clone(),
+        None => {
+            let data = target.source_data(&source).await?;
+            cache.insert(reference.to_string(), data.clone());
+            data
+        }
+    };
+    if let Some(fields) = projected.as_object_mut() {
+        let current = fields.remove("data").unwrap_or(Value::Null);
+        if current == source_data {
+            fields.insert("copyFrom".to_string(), source);
+        } else {
+            fields.insert("copyFrom".to_string(), json!({ "stale-copy-of": reference }));
+        }
+    }
+    Ok(projected)
+}
