@@ -32,9 +32,9 @@ pub fn run(cli: crate::Cli) -> Result<i32> {
         Command::Validate => validate(&cli.global, style),
         Command::Plan(args) => runtime()?.block_on(plan(&cli.global, args, style)),
         Command::Apply(args) => runtime()?.block_on(apply(&cli.global, args, style)),
-        Command::Render { dir } => render(&cli.global, dir, style),
-        Command::Why { resource } => why(&cli.global, resource, style),
-        Command::Explain { user } => explain(&cli.global, user, style),
+        Command::Render { dir } => runtime()?.block_on(render(&cli.global, dir, style)),
+        Command::Why { resource } => runtime()?.block_on(why(&cli.global, resource, style)),
+        Command::Explain { user } => runtime()?.block_on(explain(&cli.global, user, style)),
     }
 }
 
@@ -70,9 +70,18 @@ fn settings() -> Settings {
     Settings::default()
 }
 
-fn engine(config: &Config) -> Result<Engine> {
+/// The engine with every configured target; live targets come first so
+/// they apply their domains and local renders what is left.
+async fn engine(config: &Config) -> Result<Engine> {
     let state = State::open(&config.local.state)?;
     let mut targets: Vec<Arc<dyn Target>> = Vec::new();
+    if let Some(kubernetes) = &config.kubernetes {
+        let target = tenantry_kubernetes::KubernetesTarget::connect(kubernetes).await.map_err(|e| CliError::Config {
+            message: e.to_string(),
+            help: "check [kubernetes] kubeconfig and context in tenantry.toml, and that the API server is reachable".to_string(),
+        })?;
+        targets.push(Arc::new(target));
+    }
     if config.local.enabled {
         targets.push(Arc::new(LocalTarget::new(config.local.out_dir.clone(), Domain::ALL.to_vec())));
     }
@@ -129,7 +138,7 @@ fn validate(global: &GlobalArgs, style: Style) -> Result<i32> {
 
 async fn plan(global: &GlobalArgs, args: &PlanArgs, style: Style) -> Result<i32> {
     let session = session(global)?;
-    let engine = engine(&session.config)?;
+    let engine = engine(&session.config).await?;
     let policy = policy(&args.policy, &session.roster, &engine)?;
     let prepared = engine.prepare(&session.roster, policy).await?;
     let targets = engine.target_names();
@@ -150,7 +159,7 @@ async fn plan(global: &GlobalArgs, args: &PlanArgs, style: Style) -> Result<i32>
 
 async fn apply(global: &GlobalArgs, args: &ApplyArgs, style: Style) -> Result<i32> {
     let session = session(global)?;
-    let engine = engine(&session.config)?;
+    let engine = engine(&session.config).await?;
     let policy = policy(&args.policy, &session.roster, &engine)?;
     let prepared = engine.prepare(&session.roster, policy).await?;
     let plan = &prepared.plan;
@@ -228,9 +237,9 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs, style: Style) -> Result<i3
     Ok(if report.is_success() { exit::OK } else { exit::ERROR })
 }
 
-fn render(global: &GlobalArgs, dir: &Path, style: Style) -> Result<i32> {
+async fn render(global: &GlobalArgs, dir: &Path, style: Style) -> Result<i32> {
     let session = session(global)?;
-    let engine = engine(&session.config)?;
+    let engine = engine(&session.config).await?;
     let facts = engine.facts(&session.roster, &Policy::default())?;
     let desired = tenantry_core::derive(&session.roster, &settings(), &facts);
     let report = crate::render::render_all(&desired, dir)
@@ -255,13 +264,13 @@ fn render(global: &GlobalArgs, dir: &Path, style: Style) -> Result<i32> {
     Ok(exit::OK)
 }
 
-fn why(global: &GlobalArgs, resource: &str, style: Style) -> Result<i32> {
+async fn why(global: &GlobalArgs, resource: &str, style: Style) -> Result<i32> {
     let id: ResourceId = resource.parse().map_err(|e: tenantry_core::ParseIdError| CliError::Usage {
         message: e.0,
         help: "ids are printed by `tenantry plan` and `tenantry explain USER`".to_string(),
     })?;
     let session = session(global)?;
-    let engine = engine(&session.config)?;
+    let engine = engine(&session.config).await?;
     let facts = engine.facts(&session.roster, &Policy::default())?;
     let desired = tenantry_core::derive(&session.roster, &settings(), &facts);
     let history = engine.with_state(|s| s.history(&id, 10))?;
@@ -355,7 +364,7 @@ fn print_history(history: &[tenantry_engine::JournalEntry]) {
     }
 }
 
-fn explain(global: &GlobalArgs, user: &str, style: Style) -> Result<i32> {
+async fn explain(global: &GlobalArgs, user: &str, style: Style) -> Result<i32> {
     let session = session(global)?;
     let Some(person) = session.roster.users.get(user) else {
         let help = tenantry_model::did_you_mean(user, session.roster.users.keys().map(String::as_str))
@@ -363,7 +372,7 @@ fn explain(global: &GlobalArgs, user: &str, style: Style) -> Result<i32> {
             .unwrap_or_else(|| "users are the keys under `users:` in the roster".to_string());
         return Err(CliError::Usage { message: format!("`{user}` is not in the roster"), help });
     };
-    let engine = engine(&session.config)?;
+    let engine = engine(&session.config).await?;
     let facts = engine.facts(&session.roster, &Policy::default())?;
     let desired = tenantry_core::derive(&session.roster, &settings(), &facts);
     let routing = engine.routing();

@@ -6,16 +6,19 @@
 
 use crate::{CliError, Result};
 use std::path::{Path, PathBuf};
+use tenantry_kubernetes::KubernetesConfig;
 use tenantry_local::LocalConfig;
 
 /// Sections a tenantry.toml may have (SPEC §5).
 const KNOWN_SECTIONS: &[&str] = &["local", "kubernetes", "vault", "dns", "host", "ci", "forge", "idp"];
 /// Sections whose target this build includes.
-const BUILT_IN: &[&str] = &["local"];
+const BUILT_IN: &[&str] = &["local", "kubernetes"];
 
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub local: LocalConfig,
+    /// `[kubernetes]`: when present, Kubernetes resources are applied to the cluster.
+    pub kubernetes: Option<KubernetesConfig>,
     /// The file it came from, if any.
     pub path: Option<PathBuf>,
 }
@@ -35,6 +38,11 @@ impl Config {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         config.local.out_dir = base.join(&config.local.out_dir);
         config.local.state = base.join(&config.local.state);
+        if let Some(kubernetes) = &mut config.kubernetes
+            && let Some(path) = &kubernetes.kubeconfig
+        {
+            kubernetes.kubeconfig = Some(expand_home(path, &base));
+        }
         config.path = Some(path);
         Ok(config)
     }
@@ -76,7 +84,22 @@ impl Config {
             })?,
             None => LocalConfig::default(),
         };
-        Ok(Config { local, path: None })
+        let kubernetes = match table.get("kubernetes") {
+            Some(section) => Some(section.clone().try_into::<KubernetesConfig>().map_err(|e| CliError::Config {
+                message: format!("{name}: [kubernetes]: {}", e.message()),
+                help: "[kubernetes] takes kubeconfig and context".to_string(),
+            })?),
+            None => None,
+        };
+        Ok(Config { local, kubernetes, path: None })
+    }
+}
+
+/// `~/x` → `$HOME/x`; relative paths are relative to the config file.
+fn expand_home(path: &Path, base: &Path) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => base.join(path),
     }
 }
 

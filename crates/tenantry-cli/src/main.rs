@@ -5,6 +5,8 @@ use std::io::IsTerminal;
 use tenantry_cli::{Cli, commands, exit, output::Style};
 
 fn main() {
+    // Every TLS connection (kube, Vault, DNS providers) uses aws-lc-rs; install it before any client exists.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     let global = cli.global.clone();
     let style =
