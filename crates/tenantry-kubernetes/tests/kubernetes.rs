@@ -1,0 +1,342 @@
+//! The Kubernetes target against a real kube-apiserver (started by
+//! `testenv/up kube`), acting as each tier by impersonation.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ResourceQuota};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use std::sync::Arc;
+use tenantry_core::{Action, Policy, Settings};
+use tenantry_engine::{ApplyOptions, ApplyReport, Engine, FixedClock, Prepared, State};
+use tenantry_kubernetes::KubernetesTarget;
+
+/// The admin kubeconfig written by testenv, or a clear failure saying how to start it.
+fn kubeconfig_path() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("KUBECONFIG") {
+        return path.into();
+    }
+    let env_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/testenv/env.sh");
+    if let Ok(text) = std::fs::read_to_string(&env_file) {
+        for line in text.lines() {
+            if let Some(value) = line.strip_prefix("export KUBECONFIG=") {
+                return value.trim_matches(['"', '\'']).into();
+            }
+        }
+    }
+    panic!(
+        "kube-apiserver is not running: start it with `testenv/up kube` (or run `bash scripts/test.sh`), then rerun"
+    );
+}
+
+async fn config(impersonate: Option<&str>) -> kube::Config {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let path = kubeconfig_path();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}; start the cluster with `testenv/up kube`", path.display()));
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+    if let Some(user) = impersonate {
+        config.auth_info.impersonate = Some(user.to_string());
+        config.auth_info.impersonate_groups = Some(vec!["system:authenticated".to_string()]);
+    }
+    config
+}
+
+async fn client(impersonate: Option<&str>) -> kube::Client {
+    let client = kube::Client::try_from(config(impersonate).await).unwrap();
+    if impersonate.is_none() && client.apiserver_version().await.is_err() {
+        panic!("kube-apiserver is not reachable with {}: start it with `testenv/up kube`", kubeconfig_path().display());
+    }
+    client
+}
+
+/// A suffix so reruns against the same cluster never collide (namespaces are never deleted by apply).
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{:x}{:x}", std::process::id() % 4096, nanos % 65536)
+}
+
+fn roster(text: &str) -> tenantry_model::Roster {
+    tenantry_model::load("roster.yaml", text.as_bytes(), &Default::default()).unwrap()
+}
+
+fn engine(target: KubernetesTarget, state: State) -> Engine {
+    Engine::new(vec![Arc::new(target)], state, Arc::new(FixedClock("2026-11-28T12:00:00Z".into())), Settings::default())
+}
+
+async fn apply(engine: &Engine, roster: &tenantry_model::Roster, policy: Policy) -> (Prepared, ApplyReport) {
+    let prepared = engine.prepare(roster, policy).await.unwrap();
+    assert!(prepared.unavailable.is_empty(), "{:?}", prepared.unavailable);
+    let report = engine
+        .apply(roster, &prepared, &ApplyOptions { concurrency: 8, command: "test".into() }, &|_| {})
+        .await
+        .unwrap();
+    (prepared, report)
+}
+
+fn team(id: &str) -> String {
+    format!(
+        "users:
+  alice{id}: {{ email: alice{id}@example.org, tier: namespace-owner, namespaces: [alice{id}, alice{id}-prod], quota: {{ pods: \"1\" }} }}
+  bob{id}: {{ email: bob{id}@example.org, tier: namespace-owner, namespaces: [bob{id}] }}
+  emo{id}: {{ email: emo{id}@example.org, tier: power-user }}
+  wiz{id}: {{ email: wiz{id}@example.org, tier: admin }}
+"
+    )
+}
+
+async fn can(
+    client: &kube::Client,
+    verb: &str,
+    resource: &str,
+    subresource: Option<&str>,
+    namespace: Option<&str>,
+) -> bool {
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(verb.into()),
+                resource: Some(resource.into()),
+                subresource: subresource.map(Into::into),
+                namespace: namespace.map(Into::into),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    api.create(&PostParams::default(), &review).await.unwrap().status.unwrap().allowed
+}
+
+fn deployment(name: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": name },
+        "spec": { "replicas": 0, "selector": { "matchLabels": { "app": name } },
+                  "template": { "metadata": { "labels": { "app": name } },
+                                "spec": { "containers": [{ "name": "c", "image": "example.invalid/none" }] } } }
+    })
+}
+
+async fn create_deployment(client: &kube::Client, namespace: &str, name: &str) -> Result<(), kube::Error> {
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        namespace,
+        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk("apps", "v1", "Deployment")),
+    );
+    api.create(&PostParams::default(), &serde_json::from_value(deployment(name)).unwrap()).await.map(|_| ())
+}
+
+fn forbidden(result: Result<(), kube::Error>) -> bool {
+    matches!(result, Err(kube::Error::Api(status)) if status.code == 403)
+}
+
+#[tokio::test]
+async fn the_whole_catalog_applies_and_each_tier_has_exactly_its_rights() {
+    let id = run_id();
+    let admin = client(None).await;
+    let roster = roster(&team(&id));
+    let engine = engine(KubernetesTarget::from_client(admin.clone()), State::in_memory().unwrap());
+    let (_, report) = apply(&engine, &roster, Policy::default()).await;
+    assert!(report.is_success(), "{:?}", report.failures);
+
+    // A second run is a no-op.
+    let again = engine.prepare(&roster, Policy::default()).await.unwrap();
+    assert!(
+        !again.plan.has_changes(),
+        "{:#?}",
+        again.plan.changes.iter().filter(|c| c.action.is_change()).collect::<Vec<_>>()
+    );
+
+    let namespace: Api<Namespace> = Api::all(admin.clone());
+    let ns = namespace.get(&format!("alice{id}-prod")).await.unwrap();
+    let labels = ns.metadata.labels.unwrap();
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "tenantry");
+    assert_eq!(labels["tenantry.dev/user"], format!("alice{id}"));
+
+    let alice = client(Some(&format!("alice{id}@example.org"))).await;
+    for ns in [format!("alice{id}"), format!("alice{id}-prod")] {
+        create_deployment(&alice, &ns, "web").await.unwrap_or_else(|e| panic!("alice cannot deploy in {ns}: {e}"));
+    }
+    assert!(
+        forbidden(create_deployment(&alice, &format!("bob{id}"), "web").await),
+        "alice must not deploy in bob's namespace"
+    );
+    let quota: Api<ResourceQuota> = Api::namespaced(alice.clone(), &format!("alice{id}"));
+    let patch = json!({ "spec": { "hard": { "pods": "100" } } });
+    assert!(
+        matches!(quota.patch("user-quota", &PatchParams::default(), &Patch::Merge(&patch)).await, Err(kube::Error::Api(s)) if s.code == 403),
+        "alice must not raise her own quota"
+    );
+    let bindings: Api<ClusterRoleBinding> = Api::all(alice.clone());
+    let escalate: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": format!("steal-{id}") },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin" },
+        "subjects": [{ "kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": format!("alice{id}@example.org") }]
+    }))
+    .unwrap();
+    assert!(
+        matches!(bindings.create(&PostParams::default(), &escalate).await, Err(kube::Error::Api(s)) if s.code == 403)
+    );
+    let local: Api<RoleBinding> = Api::namespaced(alice.clone(), &format!("alice{id}"));
+    let local_escalate: RoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": "me-admin" },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin" },
+        "subjects": [{ "kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": format!("alice{id}@example.org") }]
+    }))
+    .unwrap();
+    assert!(
+        matches!(local.create(&PostParams::default(), &local_escalate).await, Err(kube::Error::Api(s)) if s.code == 403),
+        "alice must not bind cluster-admin in her namespace"
+    );
+
+    let emo = client(Some(&format!("emo{id}@example.org"))).await;
+    let pods: Api<Pod> = Api::all(emo.clone());
+    pods.list(&ListParams::default()).await.expect("power-users list pods everywhere");
+    assert!(!can(&emo, "get", "secrets", None, Some(&format!("bob{id}"))).await, "power-users never read secrets");
+    assert!(!can(&emo, "create", "pods", Some("exec"), Some(&format!("bob{id}"))).await, "power-users never exec");
+    assert!(!can(&emo, "create", "deployments", None, Some(&format!("bob{id}"))).await);
+
+    let wiz = client(Some(&format!("wiz{id}@example.org"))).await;
+    assert!(can(&wiz, "*", "*", None, None).await, "admins are cluster-admin");
+    assert!(
+        can(&alice, "list", "pods", None, Some(&format!("bob{id}"))).await,
+        "namespace-owners see the cluster read-only"
+    );
+    assert!(!can(&alice, "get", "secrets", None, Some(&format!("bob{id}"))).await);
+}
+
+#[tokio::test]
+async fn drift_is_planned_and_restored_and_deleted_bindings_come_back() {
+    let id = run_id();
+    let admin = client(None).await;
+    let roster = roster(&team(&id));
+    let engine = engine(KubernetesTarget::from_client(admin.clone()), State::in_memory().unwrap());
+    assert!(apply(&engine, &roster, Policy::default()).await.1.is_success());
+
+    // A hand edit (another field manager) of the quota, and a deleted binding.
+    let quota: Api<ResourceQuota> = Api::namespaced(admin.clone(), &format!("bob{id}"));
+    let edit = json!({ "spec": { "hard": { "pods": "500" } } });
+    quota
+        .patch(
+            "user-quota",
+            &PatchParams { field_manager: Some("kubectl-edit".into()), ..Default::default() },
+            &Patch::Merge(&edit),
+        )
+        .await
+        .unwrap();
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &format!("bob{id}"));
+    bindings.delete(&format!("namespace-owner-bob{id}"), &DeleteParams::default()).await.unwrap();
+
+    let plan = engine.prepare(&roster, Policy::default()).await.unwrap().plan;
+    let action = |name: &str| plan.changes.iter().find(|c| c.id.to_string() == name).map(|c| c.action);
+    assert_eq!(action(&format!("kubernetes/ResourceQuota/bob{id}/user-quota")), Some(Action::Update));
+    assert_eq!(action(&format!("kubernetes/RoleBinding/bob{id}/namespace-owner-bob{id}")), Some(Action::Create));
+
+    assert!(apply(&engine, &roster, Policy::default()).await.1.is_success());
+    assert_eq!(quota.get("user-quota").await.unwrap().spec.unwrap().hard.unwrap()["pods"].0, "20");
+    bindings.get(&format!("namespace-owner-bob{id}")).await.unwrap();
+    assert!(!engine.prepare(&roster, Policy::default()).await.unwrap().plan.has_changes());
+}
+
+#[tokio::test]
+async fn existing_namespaces_are_adopted_and_a_namespace_of_another_user_is_a_conflict() {
+    let id = run_id();
+    let admin = client(None).await;
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    let hand_made: Namespace = serde_json::from_value(json!({ "metadata": { "name": format!("bob{id}") } })).unwrap();
+    namespaces.create(&PostParams::default(), &hand_made).await.unwrap();
+    let foreign: Namespace = serde_json::from_value(json!({ "metadata": { "name": format!("alice{id}-prod"),
+        "labels": { "app.kubernetes.io/managed-by": "tenantry", "tenantry.dev/user": "mallory" } } }))
+    .unwrap();
+    namespaces.create(&PostParams::default(), &foreign).await.unwrap();
+
+    let roster = roster(&team(&id));
+    let engine = engine(KubernetesTarget::from_client(admin.clone()), State::in_memory().unwrap());
+    let (prepared, report) = apply(&engine, &roster, Policy::default()).await;
+    let change = |name: String| prepared.plan.changes.iter().find(|c| c.id.to_string() == name).unwrap().clone();
+    assert_eq!(change(format!("kubernetes/Namespace/-/bob{id}")).action, Action::Adopt);
+    let conflict = change(format!("kubernetes/Namespace/-/alice{id}-prod"));
+    assert_eq!(conflict.action, Action::Conflict);
+    assert!(
+        conflict.reason.contains("`mallory`") && conflict.reason.contains(&format!("`alice{id}`")),
+        "{}",
+        conflict.reason
+    );
+
+    // Only alice fails (and only what needs that namespace); the others are applied.
+    let failed: Vec<String> = report.failed_users().into_iter().map(|o| o.to_string()).collect();
+    assert_eq!(failed, vec![format!("alice{id}")]);
+    let adopted = namespaces.get(&format!("bob{id}")).await.unwrap();
+    assert_eq!(adopted.metadata.labels.unwrap()["tenantry.dev/user"], format!("bob{id}"));
+    assert_eq!(
+        namespaces.get(&format!("alice{id}-prod")).await.unwrap().metadata.labels.unwrap()["tenantry.dev/user"],
+        "mallory",
+        "never taken over"
+    );
+}
+
+#[tokio::test]
+async fn a_server_rejection_fails_one_user_and_the_summary_says_why() {
+    let id = run_id();
+    let admin = client(None).await;
+    // roleRef is immutable: a hand-made binding with tenantry's name and another role makes the server reject our apply.
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({ "metadata": { "name": format!("bob{id}") } })).unwrap(),
+        )
+        .await
+        .unwrap();
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &format!("bob{id}"));
+    let odd: RoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": format!("namespace-owner-bob{id}") },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view" },
+        "subjects": [{ "kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "someone@example.org" }]
+    }))
+    .unwrap();
+    bindings.create(&PostParams::default(), &odd).await.unwrap();
+
+    let roster = roster(&team(&id));
+    let engine = engine(KubernetesTarget::from_client(admin.clone()), State::in_memory().unwrap());
+    let (_, report) = apply(&engine, &roster, Policy::default()).await;
+    let failed: Vec<String> = report.failed_users().into_iter().map(|o| o.to_string()).collect();
+    assert_eq!(failed, vec![format!("bob{id}")], "{:?}", report.failures);
+    let failure = report.failures.iter().find(|f| !f.skipped).unwrap();
+    assert!(
+        failure.error.contains("roleRef") || failure.error.contains("immutable") || failure.error.contains("Invalid"),
+        "{}",
+        failure.error
+    );
+    for user in [format!("alice{id}"), format!("emo{id}"), format!("wiz{id}")] {
+        assert!(report.applied.keys().any(|o| o.to_string() == user), "{user} applied");
+    }
+}
+
+#[tokio::test]
+async fn offboarding_cuts_bindings_and_keeps_namespaces() {
+    let id = run_id();
+    let admin = client(None).await;
+    let engine = engine(KubernetesTarget::from_client(admin.clone()), State::in_memory().unwrap());
+    assert!(apply(&engine, &roster(&team(&id)), Policy::default()).await.1.is_success());
+    let without_bob: String =
+        team(&id).lines().filter(|l| !l.contains(&format!("bob{id}"))).collect::<Vec<_>>().join("\n");
+    let after = roster(&without_bob);
+
+    let (prepared, _) = apply(&engine, &after, Policy::default()).await;
+    assert!(prepared.plan.departing.contains(&format!("bob{id}")));
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &format!("bob{id}"));
+    bindings.get(&format!("namespace-owner-bob{id}")).await.expect("kept until --offboard");
+
+    let (_, report) = apply(&engine, &after, Policy { offboard: true, ..Policy::default() }).await;
+    assert!(report.is_success(), "{:?}", report.failures);
+    assert!(
+        matches!(bindings.get(&format!("namespace-owner-bob{id}")).await, Err(kube::Error::Api(s)) if s.code == 404)
+    );
+    let crbs: Api<ClusterRoleBinding> = Api::all(admin.clone());
+    assert!(crbs.get(&format!("oidc-ns-owner-readonly-bob{id}")).await.is_err());
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    namespaces.get(&format!("bob{id}")).await.expect("the cut keeps namespaces");
+}
