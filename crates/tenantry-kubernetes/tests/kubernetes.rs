@@ -340,3 +340,65 @@ async fn offboarding_cuts_bindings_and_keeps_namespaces() {
     let namespaces: Api<Namespace> = Api::all(admin.clone());
     namespaces.get(&format!("bob{id}")).await.expect("the cut keeps namespaces");
 }
+
+#[tokio::test]
+async fn the_server_rejects_a_pod_over_the_users_quota() {
+    let id = run_id();
+    let admin = client(None).await;
+    let engine = engine(KubernetesTarget::from_client(admin.clone()), State::in_memory().unwrap());
+    assert!(apply(&engine, &roster(&team(&id)), Policy::default()).await.1.is_success());
+    let namespace = format!("alice{id}");
+
+    // The quota controller must have computed usage before admission counts pods.
+    let quotas: Api<ResourceQuota> = Api::namespaced(admin.clone(), &namespace);
+    let mut synced = false;
+    for _ in 0..60 {
+        let quota = quotas.get("user-quota").await.unwrap();
+        if quota.status.and_then(|s| s.hard).is_some_and(|hard| hard.contains_key("pods")) {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(
+        synced,
+        "quota status never computed: kube-controller-manager is not running; start it with `testenv/up kube`"
+    );
+
+    // Pods need the namespace's default service account, created by the controller-manager.
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(admin.clone(), &namespace);
+    for _ in 0..60 {
+        if accounts.get("default").await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+
+    let alice = client(Some(&format!("alice{id}@example.org"))).await;
+    let pods: Api<Pod> = Api::namespaced(alice, &namespace);
+    let pod = |name: &str| -> Pod {
+        serde_json::from_value(json!({
+            "metadata": { "name": name },
+            "spec": { "automountServiceAccountToken": false, "containers": [{ "name": "c", "image": "example.invalid/none" }] }
+        }))
+        .unwrap()
+    };
+    pods.create(&PostParams::default(), &pod("first"))
+        .await
+        .expect("the first pod fits the quota (LimitRange supplies requests)");
+    let mut rejected = None;
+    for _ in 0..20 {
+        match pods.create(&PostParams::default(), &pod("second")).await {
+            Err(kube::Error::Api(status)) if status.code == 403 && status.message.contains("exceeded quota") => {
+                rejected = Some(status.message);
+                break;
+            }
+            Err(kube::Error::Api(status)) if status.message.contains("status unknown") => {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            other => panic!("a second pod must exceed pods: 1, got {other:?}"),
+        }
+    }
+    let message = rejected.expect("the server never rejected the pod over quota");
+    assert!(message.contains("user-quota"), "{message}");
+}
