@@ -46,6 +46,66 @@ impl Quantity {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The form the Kubernetes API server stores (`0.5` → `500m`, `1000` →
+    /// `1k`, `1024Mi` → `1Gi`), so desired and observed compare equal.
+    /// Exponent forms and values too large to compute are kept as written.
+    pub fn canonical(&self) -> String {
+        canonical(&self.0).unwrap_or_else(|| self.0.clone())
+    }
+}
+
+const DECIMAL_SUFFIXES: &[(&str, i32)] =
+    &[("E", 18), ("P", 15), ("T", 12), ("G", 9), ("M", 6), ("k", 3), ("", 0), ("m", -3), ("u", -6), ("n", -9)];
+const BINARY_SUFFIXES: &[(&str, u32)] = &[("Ei", 60), ("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)];
+
+fn canonical(text: &str) -> Option<String> {
+    let body = text.strip_prefix('+').unwrap_or(text);
+    let number_end = body.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(body.len());
+    let (number, suffix) = body.split_at(number_end);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = format!("{whole}{fraction}");
+    let mantissa: u128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+    let scale = i32::try_from(fraction.len()).ok()?;
+    if let Some(&(_, shift)) = BINARY_SUFFIXES.iter().find(|(s, _)| *s == suffix) {
+        let bytes_scaled = mantissa.checked_mul(1u128.checked_shl(shift)?)?;
+        let divisor = 10u128.checked_pow(u32::try_from(scale).ok()?)?;
+        if bytes_scaled % divisor == 0 {
+            let bytes = bytes_scaled / divisor;
+            if bytes == 0 {
+                return Some("0".to_string());
+            }
+            for (name, power) in BINARY_SUFFIXES {
+                let unit = 1u128 << power;
+                if bytes % unit == 0 {
+                    return Some(format!("{}{name}", bytes / unit));
+                }
+            }
+            return Some(bytes.to_string());
+        }
+        return decimal(bytes_scaled, -scale);
+    }
+    let exponent = DECIMAL_SUFFIXES.iter().find(|(s, _)| *s == suffix)?.1;
+    decimal(mantissa, exponent - scale)
+}
+
+/// `mantissa × 10^exponent` with the largest decimal suffix that keeps it whole
+/// (below nano, rounded up as Kubernetes does).
+fn decimal(mut mantissa: u128, mut exponent: i32) -> Option<String> {
+    if mantissa == 0 {
+        return Some("0".to_string());
+    }
+    while mantissa % 10 == 0 {
+        mantissa /= 10;
+        exponent += 1;
+    }
+    if exponent < -9 {
+        let divisor = 10u128.checked_pow(u32::try_from(-9 - exponent).ok()?)?;
+        return Some(format!("{}n", mantissa.div_ceil(divisor)));
+    }
+    let (name, power) = DECIMAL_SUFFIXES.iter().find(|(_, power)| *power <= exponent)?;
+    let scaled = mantissa.checked_mul(10u128.checked_pow(u32::try_from(exponent - power).ok()?)?)?;
+    Some(format!("{scaled}{name}"))
 }
 
 fn is_decimal_exponent(suffix: &str) -> bool {
@@ -133,6 +193,27 @@ mod tests {
         assert!(Quantity::parse(".").is_err());
         assert!(Quantity::parse("1.2.3").is_err());
         assert!(Quantity::parse("4 Gi").is_err());
+    }
+
+    #[test]
+    fn canonical_forms_match_the_api_server() {
+        for (written, stored) in [
+            ("0.5", "500m"),
+            ("1000", "1k"),
+            ("2", "2"),
+            ("20", "20"),
+            ("1500m", "1500m"),
+            ("2000m", "2"),
+            ("4Gi", "4Gi"),
+            ("1024Mi", "1Gi"),
+            ("1.5Gi", "1536Mi"),
+            ("0", "0"),
+            ("128974848", "128974848"),
+            ("0.1Ki", "102400m"),
+            ("100m", "100m"),
+        ] {
+            assert_eq!(Quantity::parse(written).unwrap().canonical(), stored, "{written}");
+        }
     }
 
     #[test]

@@ -128,7 +128,7 @@ fn namespace_resources(roster: &Roster, user: &User, namespace: &tenantry_model:
     );
 
     let hard: Map<String, Value> =
-        user.quota.iter().map(|(k, v)| (k.clone(), Value::String(v.value.as_str().to_string()))).collect();
+        user.quota.iter().map(|(k, v)| (k.clone(), Value::String(v.value.canonical()))).collect();
     let quota_origin = user.quota.values().map(|q| q.span).find(|s| s.is_known()).unwrap_or(at);
     out.push(
         Item::new(
