@@ -70,14 +70,14 @@ fn canonical(text: &str) -> Option<String> {
     if let Some(&(_, shift)) = BINARY_SUFFIXES.iter().find(|(s, _)| *s == suffix) {
         let bytes_scaled = mantissa.checked_mul(1u128.checked_shl(shift)?)?;
         let divisor = 10u128.checked_pow(u32::try_from(scale).ok()?)?;
-        if bytes_scaled % divisor == 0 {
+        if bytes_scaled.is_multiple_of(divisor) {
             let bytes = bytes_scaled / divisor;
             if bytes == 0 {
                 return Some("0".to_string());
             }
             for (name, power) in BINARY_SUFFIXES {
                 let unit = 1u128 << power;
-                if bytes % unit == 0 {
+                if bytes.is_multiple_of(unit) {
                     return Some(format!("{}{name}", bytes / unit));
                 }
             }
@@ -95,7 +95,7 @@ fn decimal(mut mantissa: u128, mut exponent: i32) -> Option<String> {
     if mantissa == 0 {
         return Some("0".to_string());
     }
-    while mantissa % 10 == 0 {
+    while mantissa.is_multiple_of(10) {
         mantissa /= 10;
         exponent += 1;
     }
