@@ -33,6 +33,13 @@ pub const KINDS: &[KindInfo] = &[
     kind("Certificate", "cert-manager.io", "v1", "certificates", true),
 ];
 
+impl KindInfo {
+    /// `v1` for the core group, `group/version` otherwise.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+    }
+}
+
 pub fn info(kind: &str) -> Option<&'static KindInfo> {
     KINDS.iter().find(|k| k.kind == kind)
 }

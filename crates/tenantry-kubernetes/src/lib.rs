@@ -166,6 +166,11 @@ impl Target for KubernetesTarget {
                 let labels = value["metadata"]["labels"].as_object().cloned().unwrap_or_default();
                 let owner = owner_from_labels(&labels);
                 let mut projected = project_owned_fields(&value, FIELD_MANAGER);
+                // Items of a list carry no type; the kind we listed is their type.
+                if let Some(fields) = projected.as_object_mut() {
+                    fields.insert("apiVersion".to_string(), Value::String(info.api_version()));
+                    fields.insert("kind".to_string(), Value::String(info.kind.to_string()));
+                }
                 if info.kind == "Secret" {
                     projected = project_secret_copy(self, &value, projected, &mut source_cache).await?;
                 }
