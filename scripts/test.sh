@@ -13,6 +13,9 @@
 # TENANTRY_TESTENV_PEERS="kube vault" starts only those (default: all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v cargo >/dev/null 2>&1 && [ -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
+  export PATH="${HOME:-/root}/.cargo/bin:$PATH"
+fi
 
 started_file="$(mktemp "${TMPDIR:-/tmp}/tenantry-testenv-started.XXXXXX")"
 cleanup() {

@@ -7,6 +7,15 @@
 #   $TESTENV_DIR    (target/testenv)              env.sh for tests and scripts
 #   $TESTENV_RUN    (target/testenv/run)          configs, keys, data, logs, PID files
 
+# CI may run with a sparse environment.
+if [ -z "${HOME:-}" ]; then
+  HOME="$(getent passwd "$(id -u)" | cut -d: -f6)"
+  export HOME
+fi
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  export PATH="$PATH:/usr/local/go/bin"
+fi
+
 TESTENV_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$TESTENV_SRC/.." && pwd)"
 TESTENV_CACHE="${TENANTRY_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tenantry-testenv}"
