@@ -114,6 +114,23 @@ async fn kube_pod_over_resource_quota_is_rejected() {
     }));
     let quotas = Api::<ResourceQuota>::namespaced(admin.clone(), &ns);
     quotas.create(&PostParams::default(), &quota).await.unwrap();
+    // Wait for the controller manager to compute the quota's status (hard and
+    // used), as a user would see it with `kubectl describe quota`; pods
+    // created before that are not counted against it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let q = quotas.get("q").await.unwrap();
+        let status = q.status.unwrap_or_default();
+        let used = status.used.unwrap_or_default();
+        if status.hard.is_some_and(|h| h.contains_key("pods")) && used.get("pods").is_some_and(|u| u.0 == "0") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "quota status never computed: is kube-controller-manager running? `testenv/up kube`"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let pod = |name: &str| -> Pod {
         from_json(json!({
@@ -126,8 +143,7 @@ async fn kube_pod_over_resource_quota_is_rejected() {
     };
     let pods = Api::<Pod>::namespaced(admin.clone(), &ns);
     // The first pod fits; it can be refused for a moment until the controller
-    // manager has computed the quota's status and created the default
-    // ServiceAccount.
+    // manager has created the default ServiceAccount.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match pods.create(&PostParams::default(), &pod("first")).await {
