@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # variables are used by the scripts that source this
 # Shared by testenv/up and testenv/down. Sourced, not run.
 #
 # Layout:
@@ -83,13 +84,13 @@ die() {
 
 # Expand peer names and aliases into peers; reject unknown names.
 expand_peers() {
-  local out=() a
+  local out=() a all
   if [ "$#" -eq 0 ]; then
     set -- all
   fi
   for a in "$@"; do
     case "$a" in
-      all) out+=($ALL_PEERS) ;;
+      all) read -r -a all <<<"$ALL_PEERS" && out+=("${all[@]}") ;;
       kube | k8s | kubernetes) out+=(kube) ;;
       vault | bao | openbao) out+=(vault) ;;
       dns) out+=(bind pdns) ;;
