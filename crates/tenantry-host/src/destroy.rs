@@ -1,0 +1,103 @@
+//! The destroy stage for an account (SPEC §6): the home is archived first,
+//! and only a complete, readable archive lets `userdel` remove anything.
+
+use crate::HostConfig;
+use crate::command::{Cmd, CommandRunner as _, SystemRunner};
+use crate::error::{Error, Result};
+use crate::etc::Etc;
+use crate::fsx::{self, under_root};
+use crate::records::{Records, remove_if_present};
+use std::fs::File;
+use std::path::PathBuf;
+use tenantry_core::{Domain, ResourceId};
+
+/// Archive `os_user`'s home as `<backup_dir>/<os_user>-home-<unix seconds>.tar.gz`,
+/// then delete the account and its home with `userdel --root <root> --remove`,
+/// and forget tenantry's records of it. Returns the archive.
+pub fn destroy_account(config: &HostConfig, os_user: &str) -> Result<PathBuf> {
+    let root = &config.root;
+    let etc = Etc::read(root)?;
+    let entry = etc
+        .user(os_user)
+        .ok_or_else(|| Error::Refused(format!("account `{os_user}` does not exist on the host; nothing to destroy")))?;
+    let backup_dir = config.backup_dir.as_ref().ok_or_else(|| {
+        Error::Refused(
+            "the destroy stage writes a backup first: set `backup_dir` in [host] (or pass --backup DIR)".to_string(),
+        )
+    })?;
+    let home = under_root(root, &entry.home)?;
+    let (Some(home_parent), Some(home_name)) = (home.parent(), home.file_name()) else {
+        return Err(Error::Content(format!("`{}` cannot be archived", entry.home)));
+    };
+    if !home.is_dir() {
+        return Err(Error::Refused(format!(
+            "the home {} of `{os_user}` is missing; nothing was deleted (remove the account by hand if that is intended)",
+            home.display()
+        )));
+    }
+    if !backup_dir.exists() {
+        std::fs::create_dir_all(backup_dir).map_err(|e| Error::io(format!("creating {}", backup_dir.display()), e))?;
+        fsx::set_mode(backup_dir, 0o700)?;
+    }
+
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let name = format!("{os_user}-home-{seconds}.tar.gz");
+    let archive = backup_dir.join(&name);
+    if archive.exists() {
+        return Err(Error::Refused(format!("{} already exists; retry in a second", archive.display())));
+    }
+    let temp = backup_dir.join(format!(".tenantry-tmp-{name}"));
+    let temp_text = temp.to_string_lossy().into_owned();
+    let create = Cmd::new(
+        &config.tar,
+        [
+            "--create".to_string(),
+            "--gzip".to_string(),
+            "--numeric-owner".to_string(),
+            "--file".to_string(),
+            temp_text.clone(),
+            "--directory".to_string(),
+            home_parent.to_string_lossy().into_owned(),
+            home_name.to_string_lossy().into_owned(),
+        ],
+    );
+    let verify = Cmd::new(&config.tar, ["--list", "--gzip", "--file", &temp_text]);
+    let archived = run(&create).and_then(|_| run(&verify)).and_then(|_| {
+        File::open(&temp).and_then(|f| f.sync_all()).map_err(|e| Error::io(format!("syncing {temp_text}"), e))?;
+        fsx::set_mode(&temp, 0o600)?;
+        std::fs::rename(&temp, &archive).map_err(|e| Error::io(format!("moving {temp_text} into place"), e))?;
+        File::open(backup_dir).and_then(|d| d.sync_all()).map_err(|e| Error::io("syncing the backup directory", e))
+    });
+    if let Err(error) = archived {
+        let _ = remove_if_present(&temp);
+        return Err(error);
+    }
+
+    let records = Records::new(under_root(root, &config.records_dir)?);
+    let account = ResourceId::global(Domain::Host, "Account", os_user);
+    let user = records.read(&account).and_then(|r| r.content.get("user").and_then(|u| u.as_str()).map(str::to_string));
+    let root_text = root.to_string_lossy().into_owned();
+    run(&Cmd::new(&config.userdel, ["--root", root_text.as_str(), "--remove", os_user]))?;
+
+    records.remove(&account)?;
+    for kind in ["Checkout", "Kubeconfig", "ManagedFile", "SkeletonLink"] {
+        records.remove_scope(kind, os_user)?;
+    }
+    if let Some(user) = user {
+        records.remove_named("Port", &user)?;
+    }
+    Ok(archive)
+}
+
+fn run(cmd: &Cmd) -> Result<()> {
+    let output = SystemRunner.run(cmd).map_err(|e| Error::io(format!("running `{}`", cmd.program.display()), e))?;
+    if output.success() {
+        Ok(())
+    } else {
+        Err(Error::Command {
+            command: cmd.to_string(),
+            status: output.status_text(),
+            stderr: output.stderr.trim().to_string(),
+        })
+    }
+}

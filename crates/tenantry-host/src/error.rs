@@ -1,0 +1,39 @@
+//! Errors of the host target, mapped to `TargetError` at the trait boundary.
+
+use tenantry_core::TargetError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A command ran and failed; `stderr` is what it said.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Command { command: String, status: String, stderr: String },
+    /// tenantry will not do this on its own (it would take something away or write through a link).
+    #[error("{0}")]
+    Refused(String),
+    /// The change's content lacks what this kind needs (a bug in derivation, or a hand-made change).
+    #[error("{0}")]
+    Content(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io { context: context.into(), source }
+    }
+
+    pub(crate) fn into_target_error(self, id: &str) -> TargetError {
+        match self {
+            Error::Io { context, source } => TargetError::Io { target: "host".to_string(), context, source },
+            other => {
+                TargetError::Rejected { target: "host".to_string(), id: id.to_string(), message: other.to_string() }
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The `host` target (SPEC §3 "host" rows, §5): the shared development host.
+//!
+//! It owns everything tenantry does to a Linux machine for its workstation
+//! users: accounts (`useradd`/`usermod --root`, additive only), the per-user
+//! sticky-port env files and the check that port sources agree, the generated
+//! routing files, code checkouts with real git (clone, single → workspace
+//! migration, fast-forward-only refresh, extra remotes), kubeconfigs,
+//! managed files and skeleton links in homes, the reversible cut (a locked
+//! login) and the destroy stage (home archived, then `userdel`).
+//!
+//! The machine is `/` or a sandbox root, through the same code: every path
+//! is taken under the configured root, and account tools get `--root`.
+//! What tenantry last applied is recorded under the root (see `records`),
+//! since accounts and files carry no labels.
+
+mod command;
+mod destroy;
+mod error;
+mod etc;
+mod fsx;
+mod git;
+mod ops;
+pub mod ports;
+mod records;
+mod spec;
+mod target;
+
+pub use command::{Cmd, CmdOutput, CommandRunner, SystemRunner};
+pub use destroy::destroy_account;
+pub use error::{Error, Result};
+pub use ports::{DispatchSource, EnvFilePorts, PortClaim, PortConflict, reconcile_port_sources};
+pub use target::{HostTarget, RefreshOutcome};
+
+use std::path::PathBuf;
+
+/// Settings of `[host]` in tenantry.toml.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// The machine's root: `/`, or a sandbox directory with `etc/passwd` and friends.
+    #[serde(default = "default_root")]
+    pub root: PathBuf,
+    /// Where the destroy stage writes home archives (required by it).
+    #[serde(default)]
+    pub backup_dir: Option<PathBuf>,
+    /// The directory managed-file sources are relative to: the roster's directory.
+    #[serde(default)]
+    pub source_dir: Option<PathBuf>,
+    /// Where tenantry records what it applied, as a path inside `root`.
+    #[serde(default = "default_records_dir")]
+    pub records_dir: String,
+    #[serde(default = "default_useradd")]
+    pub useradd: PathBuf,
+    #[serde(default = "default_usermod")]
+    pub usermod: PathBuf,
+    #[serde(default = "default_userdel")]
+    pub userdel: PathBuf,
+    #[serde(default = "default_git")]
+    pub git: PathBuf,
+    #[serde(default = "default_tar")]
+    pub tar: PathBuf,
+    /// A git command (clone, fetch) taking longer is killed, so an offline remote never stalls a run.
+    #[serde(default = "default_git_timeout_secs")]
+    pub git_timeout_secs: u64,
+}
+
+fn default_root() -> PathBuf {
+    PathBuf::from("/")
+}
+fn default_records_dir() -> String {
+    "/var/lib/tenantry/host".to_string()
+}
+fn default_useradd() -> PathBuf {
+    PathBuf::from("useradd")
+}
+fn default_usermod() -> PathBuf {
+    PathBuf::from("usermod")
+}
+fn default_userdel() -> PathBuf {
+    PathBuf::from("userdel")
+}
+fn default_git() -> PathBuf {
+    PathBuf::from("git")
+}
+fn default_tar() -> PathBuf {
+    PathBuf::from("tar")
+}
+fn default_git_timeout_secs() -> u64 {
+    300
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            root: default_root(),
+            backup_dir: None,
+            source_dir: None,
+            records_dir: default_records_dir(),
+            useradd: default_useradd(),
+            usermod: default_usermod(),
+            userdel: default_userdel(),
+            git: default_git(),
+            tar: default_tar(),
+            git_timeout_secs: default_git_timeout_secs(),
+        }
+    }
+}
+
+impl HostConfig {
+    /// A sandbox root with every other setting at its default.
+    pub fn sandbox(root: impl Into<PathBuf>) -> HostConfig {
+        HostConfig { root: root.into(), ..HostConfig::default() }
+    }
+}
