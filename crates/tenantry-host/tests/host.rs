@@ -288,6 +288,43 @@ async fn groups_are_only_ever_added() {
 }
 
 #[tokio::test]
+async fn an_existing_account_is_adopted_without_relocking_or_rechmodding() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.path("/home/alice")).unwrap();
+    std::fs::write(sandbox.path("/home/alice/.profile"), "# mine\n").unwrap();
+    run_ok(
+        Command::new("useradd")
+            .arg("--root")
+            .arg(&sandbox.root)
+            .args(["--no-create-home", "--home-dir", "/home/alice", "--shell", "/bin/sh", "--user-group"])
+            .args(["--password", "$6$salt$hash", "--groups", "audio", "alice"]),
+    );
+    std::fs::set_permissions(sandbox.path("/home/alice"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (uid, gid) = sandbox.ids("alice");
+    std::os::unix::fs::chown(sandbox.path("/home/alice"), Some(uid), Some(gid)).unwrap();
+
+    let roster = sandbox.roster(ALICE_SINGLE);
+    let prepared = sandbox.plan(&roster, Policy::default()).await;
+    let adopt = change(&prepared, "host/Account/-/alice").unwrap();
+    assert_eq!(adopt.action, Action::Adopt);
+    assert_eq!(
+        sandbox.target().commands_for(adopt).unwrap()[1..],
+        [format!(
+            "usermod --root {} --append --groups sudo,docker --shell /bin/bash --comment alice@example.org alice",
+            sandbox.root.display()
+        )]
+    );
+    sandbox.apply(&roster).await;
+    assert_eq!(sandbox.shadow("alice")[1], "$6$salt$hash", "the password is not locked again");
+    assert_eq!(std::fs::metadata(sandbox.path("/home/alice")).unwrap().permissions().mode() & 0o7777, 0o755);
+    assert_eq!(std::fs::read_to_string(sandbox.path("/home/alice/.profile")).unwrap(), "# mine\n");
+    for group in ["audio", "sudo", "docker"] {
+        assert!(sandbox.group_members(group).contains("alice"), "{group}");
+    }
+    sandbox.assert_no_changes(&roster).await;
+}
+
+#[tokio::test]
 async fn the_cut_locks_the_login_keeps_the_home_and_unmaps_routing() {
     let sandbox = Sandbox::new();
     let both = sandbox.roster(&format!("{ALICE_SINGLE}{BOB}"));
@@ -585,6 +622,34 @@ async fn single_checkout_migrates_to_workspace_with_branches_and_dirty_work() {
         format!("file://{}/tripit.git", sandbox.repos.display())
     );
     assert_eq!(std::fs::metadata(&code).unwrap().uid(), sandbox.ids("alice").0);
+    sandbox.assert_no_changes(&workspace).await;
+}
+
+#[tokio::test]
+async fn a_workspace_repo_applied_before_the_main_repo_still_migrates_it() {
+    let sandbox = Sandbox::new();
+    sandbox.apply(&sandbox.roster(ALICE_SINGLE)).await;
+    let code = sandbox.path("/home/alice/code");
+    std::fs::write(code.join("wip.txt"), "unsaved\n").unwrap();
+    let inode = std::fs::metadata(code.join(".git")).unwrap().ino();
+
+    let workspace = sandbox.roster(
+        "  alice: { email: alice@example.org, tier: admin, workstation: { code_layout: workspace, repos: [tripit] } }\n",
+    );
+    let prepared = sandbox.plan(&workspace, Policy::default()).await;
+    let target = sandbox.target();
+    // The engine runs both in one wave in any order; force the awkward one.
+    target.apply(change(&prepared, "host/Checkout/alice/tripit").unwrap()).await.unwrap();
+    let parked = sandbox.path("/home/alice/.tenantry-migrating-code");
+    assert_eq!(std::fs::metadata(parked.join(".git")).unwrap().ino(), inode, "parked, as a killed migration leaves it");
+    assert!(code.join("tripit/.git").exists());
+    assert!(!code.join(".git").exists());
+
+    target.apply(change(&prepared, "host/Checkout/alice/infra").unwrap()).await.unwrap();
+    assert_eq!(std::fs::metadata(code.join("infra/.git")).unwrap().ino(), inode);
+    assert_eq!(std::fs::read_to_string(code.join("infra/wip.txt")).unwrap(), "unsaved\n");
+    assert!(!parked.exists());
+    sandbox.apply(&workspace).await;
     sandbox.assert_no_changes(&workspace).await;
 }
 
