@@ -73,7 +73,7 @@ pub fn destroy_account(config: &HostConfig, os_user: &str) -> Result<PathBuf> {
         return Err(error);
     }
 
-    let records = Records::new(under_root(root, &config.records_dir)?);
+    let records = Records::new(config.records_path());
     let account = ResourceId::global(Domain::Host, "Account", os_user);
     let user = records.read(&account).and_then(|r| r.content.get("user").and_then(|u| u.as_str()).map(str::to_string));
     let root_text = root.to_string_lossy().into_owned();

@@ -46,9 +46,9 @@ pub struct HostConfig {
     /// The directory managed-file sources are relative to: the roster's directory.
     #[serde(default)]
     pub source_dir: Option<PathBuf>,
-    /// Where tenantry records what it applied, as a path inside `root`.
+    /// Where tenantry records what it applied; always taken inside `root`.
     #[serde(default = "default_records_dir")]
-    pub records_dir: String,
+    pub records_dir: PathBuf,
     #[serde(default = "default_useradd")]
     pub useradd: PathBuf,
     #[serde(default = "default_usermod")]
@@ -67,8 +67,8 @@ pub struct HostConfig {
 fn default_root() -> PathBuf {
     PathBuf::from("/")
 }
-fn default_records_dir() -> String {
-    "/var/lib/tenantry/host".to_string()
+fn default_records_dir() -> PathBuf {
+    PathBuf::from("/var/lib/tenantry/host")
 }
 fn default_useradd() -> PathBuf {
     PathBuf::from("useradd")
@@ -110,5 +110,10 @@ impl HostConfig {
     /// A sandbox root with every other setting at its default.
     pub fn sandbox(root: impl Into<PathBuf>) -> HostConfig {
         HostConfig { root: root.into(), ..HostConfig::default() }
+    }
+
+    /// `records_dir` on the machine: under the root, whether written absolute or not.
+    pub fn records_path(&self) -> PathBuf {
+        self.root.join(self.records_dir.strip_prefix("/").unwrap_or(&self.records_dir))
     }
 }

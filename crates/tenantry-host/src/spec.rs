@@ -60,6 +60,7 @@ pub(crate) struct FileSpec {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct CheckoutSpec {
     pub os_user: String,
+    pub repo: String,
     pub url: String,
     pub path: String,
     pub layout: String,
@@ -90,7 +91,7 @@ pub(crate) struct LinkSpec {
     pub target: String,
 }
 
-pub(crate) fn parse<T: DeserializeOwned>(id: &ResourceId, content: &Content) -> Result<T> {
+pub(crate) fn parse<T: DeserializeOwned>(id: &dyn std::fmt::Display, content: &Content) -> Result<T> {
     serde_json::from_str(content.as_str()).map_err(|e| Error::Content(format!("{id} has unexpected content: {e}")))
 }
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tenantry_core::{
-    Action, Change, Content, Domain, ObserveRequest, Observed, Owner, ResourceId, Target, TargetError,
+    Action, Change, Content, Desired, Domain, ObserveRequest, Observed, Owner, ResourceId, Target, TargetError,
 };
 use tenantry_local::AtomicWriter;
 
@@ -77,11 +77,9 @@ impl HostTarget {
 
     /// With another command runner (tests, or a runner that logs every command).
     pub fn with_runner(config: HostConfig, runner: Arc<dyn CommandRunner>) -> HostTarget {
-        let records_dir =
-            under_root(&config.root, &config.records_dir).unwrap_or_else(|_| config.root.join("var/lib/tenantry/host"));
         HostTarget {
             inner: Arc::new(Inner {
-                records: Records::new(records_dir),
+                records: Records::new(config.records_path()),
                 config,
                 runner,
                 privileged: running_as_root(),
@@ -96,8 +94,9 @@ impl HostTarget {
         &self.inner.config
     }
 
-    /// Warnings of the changes applied so far (a tier group missing on the host,
-    /// a customised managed file), drained. They are also logged with `tracing`.
+    /// Warnings of the changes applied so far (a tier group missing on the
+    /// host, a routed-away resource whose data is kept), drained. They are
+    /// also logged with `tracing`.
     pub fn take_warnings(&self) -> Vec<String> {
         std::mem::take(&mut *lock(&self.inner.warnings))
     }
@@ -114,14 +113,42 @@ impl HostTarget {
     pub async fn refresh(&self, checkout: &Content) -> Result<RefreshOutcome, TargetError> {
         let inner = Arc::clone(&self.inner);
         let content = checkout.clone();
-        let id = "host/Checkout";
-        tokio::task::spawn_blocking(move || inner.refresh(&content))
-            .await
-            .map_err(|e| TargetError::Other {
-                target: "host".to_string(),
-                message: format!("refresh task failed: {e}"),
-            })?
-            .map_err(|e| e.into_target_error(id))
+        tokio::task::spawn_blocking(move || inner.refresh(&content)).await.map_err(|e| TargetError::Other {
+            target: "host".to_string(),
+            message: format!("refresh task failed: {e}"),
+        })?
+    }
+
+    /// Refresh every checkout the roster derives, `concurrency` at a time
+    /// (apply never refreshes: an existing checkout is a no-op in the plan).
+    /// One checkout's failure (an offline remote) does not stop the others.
+    pub async fn refresh_all(
+        &self,
+        desired: &Desired,
+        concurrency: usize,
+    ) -> Vec<(ResourceId, Result<RefreshOutcome, TargetError>)> {
+        let checkouts: Vec<(ResourceId, Content)> = desired
+            .resources()
+            .iter()
+            .filter(|r| r.id.domain == Domain::Host && Kind::of(&r.id) == Some(Kind::Checkout))
+            .map(|r| (r.id.clone(), r.content.clone()))
+            .collect();
+        let mut pending = checkouts.into_iter();
+        let mut running = tokio::task::JoinSet::new();
+        let mut out = Vec::new();
+        loop {
+            while running.len() < concurrency.max(1) {
+                let Some((id, content)) = pending.next() else { break };
+                let this = self.clone();
+                running.spawn(async move { (id, this.refresh(&content).await) });
+            }
+            let Some(done) = running.join_next().await else { break };
+            if let Ok(result) = done {
+                out.push(result);
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 }
 
@@ -739,9 +766,14 @@ impl Inner {
 
     // ---- refresh ----------------------------------------------------------
 
-    fn refresh(&self, content: &Content) -> Result<RefreshOutcome> {
-        let id = ResourceId::new(Domain::Host, "Checkout", "-", "refresh");
-        let checkout: CheckoutSpec = spec::parse(&id, content)?;
+    fn refresh(&self, content: &Content) -> Result<RefreshOutcome, TargetError> {
+        let checkout: CheckoutSpec =
+            spec::parse(&"the checkout to refresh", content).map_err(|e| e.into_target_error("host/Checkout"))?;
+        let id = ResourceId::new(Domain::Host, "Checkout", &checkout.os_user, &checkout.repo);
+        self.refresh_checkout(&checkout).map_err(|e| e.into_target_error(&id.to_string()))
+    }
+
+    fn refresh_checkout(&self, checkout: &CheckoutSpec) -> Result<RefreshOutcome> {
         let os_user = checkout.os_user.as_str();
         let user_lock = self.user_lock(os_user);
         let _user = lock(&user_lock);

@@ -686,6 +686,13 @@ async fn refresh_fast_forwards_only_a_clean_default_branch() {
     // Fetched all the same: the new commit is known, just not merged.
     assert_eq!(sandbox.git_as("bob", &bob, &["rev-parse", "origin/master"]), upstream);
 
+    // The whole roster at once: alice is up to date, bob still dirty.
+    let all = target.refresh_all(&prepared.desired, 4).await;
+    let ids: Vec<String> = all.iter().map(|(id, _)| id.to_string()).collect();
+    assert_eq!(ids, vec!["host/Checkout/alice/infra", "host/Checkout/bob/infra"]);
+    assert_eq!(all[0].1.as_ref().unwrap(), &RefreshOutcome::UpToDate);
+    assert!(matches!(all[1].1.as_ref().unwrap(), RefreshOutcome::LeftAlone { .. }));
+
     // On another branch: untouched too.
     sandbox.git_as("bob", &bob, &["stash", "--quiet"]);
     sandbox.git_as("bob", &bob, &["checkout", "--quiet", "-b", "topic"]);
