@@ -803,6 +803,34 @@ async fn managed_files_are_refreshed_unless_customised_and_links_made_once() {
 }
 
 #[tokio::test]
+async fn a_link_dropped_from_the_roster_is_removed_only_with_allow_revoke() {
+    let sandbox = Sandbox::new();
+    sandbox.apply(&sandbox.roster(&format!("{ALICE_SINGLE}{BOB}"))).await;
+    // bob made the path his own; alice still has tenantry's link.
+    let bob_link = sandbox.path("/home/bob/.claude/skills");
+    std::fs::remove_file(&bob_link).unwrap();
+    std::os::unix::fs::symlink("/srv/bobs-skills", &bob_link).unwrap();
+
+    let without_links = {
+        let roster_text = format!(
+            "{}{ALICE_SINGLE}{BOB}",
+            PLATFORM
+                .replace("@REPOS@", &sandbox.repos.display().to_string())
+                .replace("    skeleton_links: [{ link: .claude/skills, target: /opt/base/skills }]\n", "")
+        );
+        tenantry_model::load("roster.yaml", roster_text.as_bytes(), &Default::default()).unwrap()
+    };
+    let prepared = sandbox.plan(&without_links, Policy::default()).await;
+    assert_eq!(change(&prepared, "host/SkeletonLink/alice/.claude/skills").unwrap().action, Action::Withheld);
+    let revoke = Policy { allow_revoke: true, ..Policy::default() };
+    let (report, _) = sandbox.apply_with(&without_links, revoke.clone()).await;
+    assert!(report.is_success(), "{:#?}", report.failures);
+    assert!(!sandbox.path("/home/alice/.claude/skills").exists());
+    assert_eq!(std::fs::read_link(&bob_link).unwrap(), PathBuf::from("/srv/bobs-skills"), "not tenantry's link");
+    assert!(!sandbox.plan(&without_links, revoke).await.plan.has_changes());
+}
+
+#[tokio::test]
 async fn files_are_never_written_through_a_link_the_user_planted() {
     let sandbox = Sandbox::new();
     sandbox.apply(&sandbox.roster(ALICE_SINGLE)).await;
