@@ -103,7 +103,9 @@ pub(super) fn derive(roster: &Roster, facts: &Facts, out: &mut Out) -> BTreeMap<
                     &owner,
                     station.span,
                     "each workstation user keeps one port per pool for as long as they exist",
-                ),
+                )
+                // The port lives in the account's home (its env file).
+                .after(account_id.clone()),
                 &json!({ "pool": pool, "port": port, "user": user.key, "os_user": os_user }),
             );
         }
