@@ -58,6 +58,19 @@ pub enum Command {
         /// The user's roster key.
         user: String,
     },
+    /// Print a user's OIDC kubeconfig (kubelogin), or write it to a new file.
+    Kubeconfig {
+        /// The user's roster key.
+        user: String,
+        /// Write it here (mode 0600) instead of printing; an existing file is never replaced.
+        #[arg(long, value_name = "PATH")]
+        write: Option<PathBuf>,
+    },
+    /// Print a shell script that installs kubectl and kubelogin and writes the kubeconfig.
+    SetupScript {
+        #[arg(long, value_enum)]
+        os: crate::setup::SetupOs,
+    },
     /// Print the roster's JSON Schema.
     Schema,
     /// Print shell completions.
@@ -97,6 +110,9 @@ pub struct ApplyArgs {
     /// Changes in flight at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+    /// Do not fetch and fast-forward workstation code checkouts after applying.
+    #[arg(long)]
+    pub no_refresh: bool,
     #[command(flatten)]
     pub policy: PolicyArgs,
 }

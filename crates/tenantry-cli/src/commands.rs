@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tenantry_core::{Domain, Policy, ResourceId, Settings, Target};
 use tenantry_engine::{ApplyOptions, Engine, Progress, State, SystemClock};
+use tenantry_host::{HostTarget, RefreshOutcome};
 use tenantry_local::LocalTarget;
 use tenantry_model::{Roster, ValidationContext};
 
@@ -30,6 +31,23 @@ pub fn run(cli: crate::Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Validate => validate(&cli.global, style),
+        Command::Kubeconfig { user, write } => {
+            let (roster, _) = load_roster(&cli.global.roster, &ValidationContext::default())?;
+            let text = crate::setup::kubeconfig_for(&roster, user)?;
+            match write {
+                Some(path) => {
+                    crate::setup::write_new_kubeconfig(path, &text)?;
+                    eprintln!("wrote {} (mode 0600)", path.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(exit::OK)
+        }
+        Command::SetupScript { os } => {
+            let (roster, _) = load_roster(&cli.global.roster, &ValidationContext::default())?;
+            print!("{}", crate::setup::setup_script(&roster, *os)?);
+            Ok(exit::OK)
+        }
         Command::Plan(args) => runtime()?.block_on(plan(&cli.global, args, style)),
         Command::Apply(args) => runtime()?.block_on(apply(&cli.global, args, style)),
         Command::Render { dir } => runtime()?.block_on(render(&cli.global, dir, style)),
@@ -61,8 +79,15 @@ struct Session {
 }
 
 fn session(global: &GlobalArgs) -> Result<Session> {
-    let config = Config::load(global.config.as_deref())?;
+    let mut config = Config::load(global.config.as_deref())?;
     let (roster, roster_text) = load_roster(&global.roster, &ValidationContext::default())?;
+    // Managed-file sources are named relative to the roster unless configured.
+    if let Some(host) = &mut config.host
+        && host.source_dir.is_none()
+    {
+        let roster_dir = Path::new(&global.roster).parent().filter(|p| !p.as_os_str().is_empty());
+        host.source_dir = Some(roster_dir.map(Path::to_path_buf).unwrap_or_else(|| ".".into()));
+    }
     Ok(Session { config, roster, roster_text })
 }
 
@@ -73,19 +98,37 @@ fn settings() -> Settings {
 /// The engine with every configured target; live targets come first so
 /// they apply their domains and local renders what is left.
 async fn engine(config: &Config) -> Result<Engine> {
+    Ok(live(config).await?.engine)
+}
+
+/// The engine, and the live targets commands need beyond the trait (host
+/// warnings and checkout refresh, the destroy stage).
+struct Live {
+    engine: Engine,
+    host: Option<Arc<HostTarget>>,
+}
+
+async fn live(config: &Config) -> Result<Live> {
     let state = State::open(&config.local.state)?;
     let mut targets: Vec<Arc<dyn Target>> = Vec::new();
+    let host = config.host.clone().map(|host| Arc::new(HostTarget::new(host)));
+    if let Some(host) = &host {
+        targets.push(host.clone());
+    }
     if let Some(kubernetes) = &config.kubernetes {
-        let target = tenantry_kubernetes::KubernetesTarget::connect(kubernetes).await.map_err(|e| CliError::Config {
-            message: e.to_string(),
-            help: "check [kubernetes] kubeconfig and context in tenantry.toml, and that the API server is reachable".to_string(),
-        })?;
+        let target =
+            tenantry_kubernetes::KubernetesTarget::connect(kubernetes).await.map_err(|e| CliError::Config {
+                message: e.to_string(),
+                help:
+                    "check [kubernetes] kubeconfig and context in tenantry.toml, and that the API server is reachable"
+                        .to_string(),
+            })?;
         targets.push(Arc::new(target));
     }
     if config.local.enabled {
         targets.push(Arc::new(LocalTarget::new(config.local.out_dir.clone(), Domain::ALL.to_vec())));
     }
-    Ok(Engine::new(targets, state, Arc::new(SystemClock), settings()))
+    Ok(Live { engine: Engine::new(targets, state, Arc::new(SystemClock), settings()), host })
 }
 
 fn policy(args: &PolicyArgs, roster: &Roster, engine: &Engine) -> Result<Policy> {
@@ -142,13 +185,16 @@ async fn plan(global: &GlobalArgs, args: &PlanArgs, style: Style) -> Result<i32>
     let policy = policy(&args.policy, &session.roster, &engine)?;
     let prepared = engine.prepare(&session.roster, policy).await?;
     let targets = engine.target_names();
+    let steps = engine.describe(&prepared.plan);
     match global.output {
         OutputFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&output::plan_json(&prepared.plan, &session.roster, &targets))
+            serde_json::to_string_pretty(&output::plan_json(&prepared.plan, &session.roster, &targets, &steps))
                 .unwrap_or_default()
         ),
-        OutputFormat::Human => print!("{}", output::plan_human(&prepared.plan, &session.roster, &targets, style)),
+        OutputFormat::Human => {
+            print!("{}", output::plan_human(&prepared.plan, &session.roster, &targets, &steps, style))
+        }
     }
     let plan = &prepared.plan;
     if plan.is_blocked() || plan.has_conflicts() {
@@ -159,20 +205,23 @@ async fn plan(global: &GlobalArgs, args: &PlanArgs, style: Style) -> Result<i32>
 
 async fn apply(global: &GlobalArgs, args: &ApplyArgs, style: Style) -> Result<i32> {
     let session = session(global)?;
-    let engine = engine(&session.config).await?;
-    let policy = policy(&args.policy, &session.roster, &engine)?;
+    let live = live(&session.config).await?;
+    let engine = &live.engine;
+    let policy = policy(&args.policy, &session.roster, engine)?;
     let prepared = engine.prepare(&session.roster, policy).await?;
     let plan = &prepared.plan;
     let targets = engine.target_names();
+    let steps = engine.describe(plan);
     let human = global.output == OutputFormat::Human;
     if human {
-        print!("{}", output::plan_human(plan, &session.roster, &targets, style));
+        print!("{}", output::plan_human(plan, &session.roster, &targets, &steps, style));
     }
     if plan.is_blocked() {
         if !human {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&output::plan_json(plan, &session.roster, &targets)).unwrap_or_default()
+                serde_json::to_string_pretty(&output::plan_json(plan, &session.roster, &targets, &steps))
+                    .unwrap_or_default()
             );
         }
         eprintln!("Nothing applied: the plan has blocking problems (above).");
@@ -228,13 +277,42 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs, style: Style) -> Result<i3
     match global.output {
         OutputFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&output::apply_json(&report, plan, &session.roster, &targets))
+            serde_json::to_string_pretty(&output::apply_json(&report, plan, &session.roster, &targets, &steps))
                 .unwrap_or_default()
         ),
         OutputFormat::Human if acts => print!("{}", output::apply_summary_human(&report, plan, style)),
         OutputFormat::Human => {}
     }
+    if let Some(host) = &live.host {
+        let mut notes: Vec<String> = host.take_warnings().into_iter().map(|w| format!("warning: {w}")).collect();
+        if !args.no_refresh {
+            notes.extend(refresh_checkouts(host, &prepared.desired, usize::from(args.concurrency)).await);
+        }
+        if human {
+            for note in &notes {
+                eprintln!("{note}");
+            }
+        }
+    }
     Ok(if report.is_success() { exit::OK } else { exit::ERROR })
+}
+
+/// Fetch every checkout and fast-forward the ones that can be; what was
+/// left alone or failed is reported and never fails the run (a remote that
+/// is offline today is tried again next time).
+async fn refresh_checkouts(host: &HostTarget, desired: &tenantry_core::Desired, concurrency: usize) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (id, outcome) in host.refresh_all(desired, concurrency).await {
+        match outcome {
+            Ok(RefreshOutcome::FastForwarded { commits }) => {
+                notes.push(format!("refreshed {id}: fast-forwarded {commits} commit(s)"))
+            }
+            Ok(RefreshOutcome::UpToDate) => {}
+            Ok(RefreshOutcome::LeftAlone { reason }) => notes.push(format!("warning: {id} not refreshed: {reason}")),
+            Err(error) => notes.push(format!("warning: {id} not refreshed: {error}")),
+        }
+    }
+    notes
 }
 
 async fn render(global: &GlobalArgs, dir: &Path, style: Style) -> Result<i32> {

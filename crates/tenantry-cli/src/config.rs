@@ -6,19 +6,22 @@
 
 use crate::{CliError, Result};
 use std::path::{Path, PathBuf};
+use tenantry_host::HostConfig;
 use tenantry_kubernetes::KubernetesConfig;
 use tenantry_local::LocalConfig;
 
 /// Sections a tenantry.toml may have (SPEC §5).
 const KNOWN_SECTIONS: &[&str] = &["local", "kubernetes", "vault", "dns", "host", "ci", "forge", "idp"];
 /// Sections whose target this build includes.
-const BUILT_IN: &[&str] = &["local", "kubernetes"];
+const BUILT_IN: &[&str] = &["local", "kubernetes", "host"];
 
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub local: LocalConfig,
     /// `[kubernetes]`: when present, Kubernetes resources are applied to the cluster.
     pub kubernetes: Option<KubernetesConfig>,
+    /// `[host]`: when present, workstation accounts and files are applied to this machine (or a sandbox root).
+    pub host: Option<HostConfig>,
     /// The file it came from, if any.
     pub path: Option<PathBuf>,
 }
@@ -42,6 +45,11 @@ impl Config {
             && let Some(path) = &kubernetes.kubeconfig
         {
             kubernetes.kubeconfig = Some(expand_home(path, &base));
+        }
+        if let Some(host) = &mut config.host {
+            host.root = absolute(&host.root, &base);
+            host.backup_dir = host.backup_dir.as_deref().map(|dir| absolute(dir, &base));
+            host.source_dir = host.source_dir.as_deref().map(|dir| absolute(dir, &base));
         }
         config.path = Some(path);
         Ok(config)
@@ -91,7 +99,14 @@ impl Config {
             })?),
             None => None,
         };
-        Ok(Config { local, kubernetes, path: None })
+        let host = match table.get("host") {
+            Some(section) => Some(section.clone().try_into::<HostConfig>().map_err(|e| CliError::Config {
+                message: format!("{name}: [host]: {}", e.message()),
+                help: "[host] takes root, backup_dir, source_dir, records_dir, useradd, usermod, userdel, git, tar and git_timeout_secs".to_string(),
+            })?),
+            None => None,
+        };
+        Ok(Config { local, kubernetes, host, path: None })
     }
 }
 
@@ -101,6 +116,12 @@ fn expand_home(path: &Path, base: &Path) -> PathBuf {
         (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => base.join(path),
     }
+}
+
+/// `expand_home`, made absolute: `useradd --root` and git run in other working directories.
+fn absolute(path: &Path, base: &Path) -> PathBuf {
+    let path = expand_home(path, base);
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 fn tenantry_model_did_you_mean(section: &str) -> Option<&'static str> {
@@ -130,7 +151,7 @@ mod tests {
     fn unknown_and_unbuilt_sections_are_refused_with_a_fix() {
         let CliError::Config { help, .. } = Config::parse("[kubernets]\n", "t.toml").unwrap_err() else { panic!() };
         assert_eq!(help, "did you mean `[kubernetes]`?");
-        let CliError::Config { message, .. } = Config::parse("[vault]\naddress = \"x\"\n", "t.toml").unwrap_err()
+        let CliError::Config { message, .. } = Config::parse("[forge]\naddress = \"x\"\n", "t.toml").unwrap_err()
         else {
             panic!()
         };

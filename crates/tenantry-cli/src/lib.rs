@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod output;
 pub mod render;
+pub mod setup;
 pub mod source;
 
 pub use cli::Cli;

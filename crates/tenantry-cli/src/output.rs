@@ -7,12 +7,15 @@ use owo_colors::OwoColorize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use tenantry_core::{Action, Change, Content, Owner, Plan};
+use tenantry_core::{Action, Change, Content, Owner, Plan, ResourceId};
 use tenantry_engine::ApplyReport;
 use tenantry_model::{Diagnostics, Roster, Severity};
 
 pub const FORMAT_VERSION: &str = "1";
 const SENSITIVE: &str = "(sensitive)";
+
+/// The commands each change would run, by resource (host changes).
+pub type Steps = BTreeMap<ResourceId, Vec<String>>;
 
 /// Whether to colour output.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +73,7 @@ fn owner_heading(owner: &Owner, roster: &Roster, departing: bool) -> String {
 }
 
 /// Human plan text.
-pub fn plan_human(plan: &Plan, roster: &Roster, targets: &[String], style: Style) -> String {
+pub fn plan_human(plan: &Plan, roster: &Roster, targets: &[String], steps: &Steps, style: Style) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} {} (targets: {})", style.bold("Plan for"), roster.source, targets.join(", "));
     let mut by_owner: BTreeMap<&Owner, Vec<&Change>> = BTreeMap::new();
@@ -100,6 +103,9 @@ pub fn plan_human(plan: &Plan, roster: &Roster, targets: &[String], style: Style
             }
             if matches!(change.action, Action::Update | Action::Adopt | Action::Cut | Action::Conflict) {
                 out.push_str(&content_diff(change, style));
+            }
+            for step in steps.get(&change.id).into_iter().flatten() {
+                let _ = writeln!(out, "      {}", style.dim(&format!("$ {step}")));
             }
         }
         if let Some(count) = plan.unchanged.get(*owner) {
@@ -198,8 +204,8 @@ fn origin_text(roster: &Roster, span: tenantry_model::Span) -> Value {
     }
 }
 
-pub fn change_json(change: &Change, roster: &Roster) -> Value {
-    json!({
+pub fn change_json(change: &Change, roster: &Roster, steps: Option<&Vec<String>>) -> Value {
+    let mut value = json!({
         "id": change.id.to_string(),
         "target": change.target,
         "action": change.action.as_str(),
@@ -208,15 +214,19 @@ pub fn change_json(change: &Change, roster: &Roster) -> Value {
         "origin": origin_text(roster, change.origin),
         "before": content_json(change.before.as_ref(), change.sensitive),
         "after": content_json(change.after.as_ref(), change.sensitive),
-    })
+    });
+    if let (Some(steps), Some(object)) = (steps, value.as_object_mut()) {
+        object.insert("steps".to_string(), json!(steps));
+    }
+    value
 }
 
 /// The stable JSON form of a plan.
-pub fn plan_json(plan: &Plan, roster: &Roster, targets: &[String]) -> Value {
+pub fn plan_json(plan: &Plan, roster: &Roster, targets: &[String], steps: &Steps) -> Value {
     let summary = plan.summary();
     let mut changes_by_owner: BTreeMap<&Owner, Vec<Value>> = BTreeMap::new();
     for change in &plan.changes {
-        changes_by_owner.entry(&change.owner).or_default().push(change_json(change, roster));
+        changes_by_owner.entry(&change.owner).or_default().push(change_json(change, roster, steps.get(&change.id)));
     }
     let owners: Vec<Value> = summary
         .iter()
@@ -286,14 +296,14 @@ pub fn apply_summary_human(report: &ApplyReport, plan: &Plan, style: Style) -> S
     out
 }
 
-pub fn apply_json(report: &ApplyReport, plan: &Plan, roster: &Roster, targets: &[String]) -> Value {
+pub fn apply_json(report: &ApplyReport, plan: &Plan, roster: &Roster, targets: &[String], steps: &Steps) -> Value {
     json!({
         "format_version": FORMAT_VERSION,
         "run": report.run,
         "success": report.is_success(),
         "applied": report.applied.iter().map(|(o, n)| (o.as_label().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "failures": report.failures,
-        "plan": plan_json(plan, roster, targets),
+        "plan": plan_json(plan, roster, targets, steps),
     })
 }
 

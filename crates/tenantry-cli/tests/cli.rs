@@ -354,3 +354,156 @@ fn sigkill_at_any_point_then_rerun_converges() {
     assert_eq!(names(&actual), names(&expected), "no duplicated, missing or stray files");
     assert_eq!(actual, expected, "byte-identical to an uninterrupted apply");
 }
+
+/// A sandbox machine root with the files `useradd --root` needs.
+fn sandbox_root(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = dir.join("machine");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::create_dir_all(root.join("home")).unwrap();
+    fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    fs::write(root.join("etc/group"), "root:x:0:\nsudo:x:27:\ndocker:x:999:\n").unwrap();
+    fs::write(root.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
+    fs::write(root.join("etc/gshadow"), "root:*::\nsudo:*::\ndocker:!::\n").unwrap();
+    for name in ["shadow", "gshadow"] {
+        fs::set_permissions(root.join("etc").join(name), fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    root
+}
+
+const WORKSTATION_ROSTER: &str = r#"platform:
+  name: lab
+  api_server: https://k8s.lab.test:6443
+  oidc: { issuer_url: https://auth.lab.test/o/kubernetes/, client_id: kubernetes }
+  workstation:
+    shell: /bin/sh
+    tier_groups: { admin: [sudo, docker, code-shared] }
+    port_pools: { terminal: 3773 }
+users:
+  alice:
+    email: alice@lab.test
+    tier: namespace-owner
+    namespaces: [alice]
+    workstation: {}
+  wizard: { email: wizard@lab.test, tier: admin, workstation: { os_user: wizard } }
+"#;
+
+#[test]
+fn the_host_target_plans_the_commands_it_runs_and_cuts_departed_logins() {
+    let dir = workdir(WORKSTATION_ROSTER);
+    let root = sandbox_root(dir.path());
+    fs::write(dir.path().join("tenantry.toml"), format!("[host]\nroot = \"{}\"\n", root.display())).unwrap();
+
+    let plan = tenantry(dir.path(), &["plan"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let shown = text(&plan);
+    assert!(shown.contains("[host]"), "{shown}");
+    assert!(shown.contains(&format!("$ useradd --root {}", root.display())), "{shown}");
+    let json = tenantry(dir.path(), &["plan", "--output", "json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let steps: Vec<String> = value["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| o["changes"].as_array().unwrap().iter())
+        .filter(|c| c["id"] == "host/Account/-/wizard")
+        .flat_map(|c| c["steps"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()))
+        .collect();
+    assert!(steps.iter().any(|s| s.starts_with("useradd") && s.contains("wizard")), "{steps:?}");
+    // Nothing ran during plan.
+    assert!(!fs::read_to_string(root.join("etc/passwd")).unwrap().contains("wizard"));
+
+    let apply = tenantry(dir.path(), &["apply", "--yes"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let passwd = fs::read_to_string(root.join("etc/passwd")).unwrap();
+    assert!(passwd.contains("alice:") && passwd.contains("wizard:"), "{passwd}");
+    let group = fs::read_to_string(root.join("etc/group")).unwrap();
+    assert!(group.lines().any(|l| l.starts_with("sudo:") && l.contains("wizard")), "{group}");
+    // A tier group missing on the host is a warning, never an error.
+    assert!(text(&apply).contains("code-shared"), "{}", text(&apply));
+    assert_eq!(
+        fs::read_to_string(root.join("etc/ttyd-user-map")).unwrap().lines().filter(|l| !l.starts_with('#')).count(),
+        2
+    );
+    // The host domain went to the host target, not into tenantry-out.
+    assert!(!dir.path().join("tenantry-out/host").exists());
+
+    let again = tenantry(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+
+    // alice leaves: her login is cut only with --offboard; her home stays.
+    fs::write(dir.path().join("roster.yaml"), WORKSTATION_ROSTER.replace("  alice:\n    email: alice@lab.test\n    tier: namespace-owner\n    namespaces: [alice]\n    workstation: {}\n", "")).unwrap();
+    let pending = tenantry(dir.path(), &["apply", "--yes"]);
+    assert_eq!(pending.status.code(), Some(0), "{}", text(&pending));
+    assert!(fs::read_to_string(root.join("etc/ttyd-user-map")).unwrap().contains("alice=alice"));
+    let cut = tenantry(dir.path(), &["apply", "--yes", "--offboard"]);
+    assert_eq!(cut.status.code(), Some(0), "{}", text(&cut));
+    let shadow = fs::read_to_string(root.join("etc/shadow")).unwrap();
+    let alice = shadow.lines().find(|l| l.starts_with("alice:")).unwrap();
+    assert!(alice.split(':').nth(1).unwrap().starts_with('!'), "{alice}");
+    assert!(!fs::read_to_string(root.join("etc/ttyd-user-map")).unwrap().contains("alice="));
+    assert!(root.join("home/alice").is_dir());
+}
+
+#[test]
+fn kubeconfig_and_setup_script_give_the_users_own_identity_and_never_overwrite() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = workdir(WORKSTATION_ROSTER);
+    let printed = tenantry(dir.path(), &["kubeconfig", "alice"]);
+    assert_eq!(printed.status.code(), Some(0), "{}", text(&printed));
+    let kubeconfig = String::from_utf8(printed.stdout.clone()).unwrap();
+    assert!(kubeconfig.contains("server: https://k8s.lab.test:6443"), "{kubeconfig}");
+    assert!(kubeconfig.contains("--oidc-issuer-url=https://auth.lab.test/o/kubernetes/"), "{kubeconfig}");
+    let unknown = tenantry(dir.path(), &["kubeconfig", "alcie"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown).contains("did you mean `alice`?"), "{}", text(&unknown));
+
+    let path = dir.path().join("kube.config");
+    let write = tenantry(dir.path(), &["kubeconfig", "alice", "--write", path.to_str().unwrap()]);
+    assert_eq!(write.status.code(), Some(0), "{}", text(&write));
+    assert_eq!(fs::read_to_string(&path).unwrap(), kubeconfig);
+    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    fs::write(&path, "mine\n").unwrap();
+    let refused = tenantry(dir.path(), &["kubeconfig", "alice", "--write", path.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused).contains("never overwrites"), "{}", text(&refused));
+    assert_eq!(fs::read_to_string(&path).unwrap(), "mine\n");
+
+    // The Linux script, run for real with kubectl and kubelogin already on PATH
+    // (so it installs nothing), writes ~/.kube/config once and then leaves it.
+    let script = tenantry(dir.path(), &["setup-script", "--os", "linux"]);
+    assert_eq!(script.status.code(), Some(0), "{}", text(&script));
+    let script_path = dir.path().join("setup.sh");
+    fs::write(&script_path, &script.stdout).unwrap();
+    let bin = dir.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    for tool in ["kubectl", "kubectl-oidc_login"] {
+        fs::write(bin.join(tool), "#!/bin/sh\nexit 0\n").unwrap();
+        fs::set_permissions(bin.join(tool), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let home = dir.path().join("home");
+    fs::create_dir_all(&home).unwrap();
+    let run = || {
+        Command::new("sh")
+            .arg(&script_path)
+            .env("HOME", &home)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(first.status.success(), "{}", text(&first));
+    assert_eq!(fs::read_to_string(home.join(".kube/config")).unwrap(), kubeconfig);
+    assert_eq!(fs::metadata(home.join(".kube/config")).unwrap().permissions().mode() & 0o777, 0o600);
+    fs::write(home.join(".kube/config"), "other clusters\n").unwrap();
+    let second = run();
+    assert!(second.status.success(), "{}", text(&second));
+    assert_eq!(fs::read_to_string(home.join(".kube/config")).unwrap(), "other clusters\n");
+    assert_eq!(fs::read_to_string(home.join(".kube/lab.config")).unwrap(), kubeconfig);
+    assert!(text(&second).contains("export KUBECONFIG="), "{}", text(&second));
+
+    let mac = tenantry(dir.path(), &["setup-script", "--os", "mac"]);
+    assert_eq!(mac.status.code(), Some(0));
+    let syntax = Command::new("sh").arg("-n").arg("-c").arg(String::from_utf8(mac.stdout).unwrap()).output().unwrap();
+    assert!(syntax.status.success(), "{}", text(&syntax));
+}

@@ -49,6 +49,13 @@ pub trait Target: Send + Sync {
         false
     }
 
+    /// What applying `change` would do, one line per step (the commands a
+    /// host change runs), so `plan` can show it. Empty when the change and
+    /// its diff already say everything.
+    fn describe(&self, _change: &Change) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Bulk-read the current state of the requested resources (one listing
     /// per kind where the peer allows it, never one call per object when a
     /// list would do). Missing resources are simply absent from the result.

@@ -117,6 +117,20 @@ impl Engine {
         self.targets.iter().map(|t| t.name().to_string()).collect()
     }
 
+    /// The steps each applied change of `plan` would run, from the target
+    /// that applies it (only targets that run commands say anything).
+    pub fn describe(&self, plan: &Plan) -> BTreeMap<ResourceId, Vec<String>> {
+        let targets: BTreeMap<&str, &Arc<dyn Target>> = self.targets.iter().map(|t| (t.name(), t)).collect();
+        plan.changes
+            .iter()
+            .filter(|c| c.action.is_applied())
+            .filter_map(|change| {
+                let steps = targets.get(&*change.target)?.describe(change);
+                (!steps.is_empty()).then(|| (change.id.clone(), steps))
+            })
+            .collect()
+    }
+
     /// The facts derivation needs, from the state.
     pub fn facts(&self, roster: &Roster, policy: &Policy) -> Result<Facts> {
         let now = self.clock.now();

@@ -16,6 +16,10 @@ pub enum Error {
     /// tenantry will not do this on its own (it would take something away or write through a link).
     #[error("{0}")]
     Refused(String),
+    /// A change inside a home whose account is not there (yet): the engine
+    /// applies the account first, so this only happens when that failed.
+    #[error("account `{os_user}` does not exist on the host; it is created first, retry after it")]
+    MissingAccount { os_user: String },
     /// The change's content lacks what this kind needs (a bug in derivation, or a hand-made change).
     #[error("{0}")]
     Content(String),

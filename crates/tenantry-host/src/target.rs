@@ -174,6 +174,17 @@ impl Target for HostTarget {
             .map_err(|e| TargetError::Unavailable { target: "host".to_string(), message: e.to_string() })
     }
 
+    fn describe(&self, change: &Change) -> Vec<String> {
+        match self.commands_for(change) {
+            Ok(steps) => steps,
+            // The usual case in a first plan: the account is created earlier in the same apply.
+            Err(Error::MissingAccount { os_user }) => {
+                vec![format!("# after `{os_user}` is created: the steps depend on its home and ids")]
+            }
+            Err(error) => vec![format!("# cannot tell what would run: {error}")],
+        }
+    }
+
     async fn apply(&self, change: &Change) -> tenantry_core::target::Result<()> {
         let inner = Arc::clone(&self.inner);
         let change = change.clone();
@@ -196,11 +207,7 @@ impl Inner {
     }
 
     fn home_of(&self, etc: &Etc, os_user: &str) -> Result<PathBuf> {
-        let entry = etc.user(os_user).ok_or_else(|| {
-            Error::Refused(format!(
-                "account `{os_user}` does not exist on the host; it is created first, retry after it"
-            ))
-        })?;
+        let entry = etc.user(os_user).ok_or_else(|| Error::MissingAccount { os_user: os_user.to_string() })?;
         under_root(self.root(), &entry.home)
     }
 
@@ -672,11 +679,10 @@ impl Inner {
         if etc.as_ref().and_then(|e| e.user(os_user)).is_none() {
             *etc = Some(Etc::read(self.root())?);
         }
-        let entry = etc.as_ref().and_then(|e| e.user(os_user)).ok_or_else(|| {
-            Error::Refused(format!(
-                "account `{os_user}` does not exist on the host; it is created first, retry after it"
-            ))
-        })?;
+        let entry = etc
+            .as_ref()
+            .and_then(|e| e.user(os_user))
+            .ok_or_else(|| Error::MissingAccount { os_user: os_user.to_string() })?;
         Ok(Some((entry.uid, entry.gid)))
     }
 
