@@ -58,6 +58,8 @@ pub enum Command {
         /// The user's roster key.
         user: String,
     },
+    /// Offboard a user who left the roster: the reversible cut, or (later) the destroy stage.
+    Offboard(OffboardArgs),
     /// Print a user's OIDC kubeconfig (kubelogin), or write it to a new file.
     Kubeconfig {
         /// The user's roster key.
@@ -91,6 +93,9 @@ pub struct PolicyArgs {
     /// Only this user's resources (repeatable).
     #[arg(long = "only", value_name = "USER")]
     pub only: Vec<String>,
+    /// With --only: also update the shared platform resources (routing files, cluster roles).
+    #[arg(long, requires = "only")]
+    pub with_platform: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -115,4 +120,30 @@ pub struct ApplyArgs {
     pub no_refresh: bool,
     #[command(flatten)]
     pub policy: PolicyArgs,
+}
+
+/// Offboarding stages (SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Stage {
+    /// Unbind RBAC, disable the Vault entity, lock the login, unmap routing; keep all data.
+    Reversible,
+    /// Back up, then delete what the cut kept: namespaces, home, Vault secrets, DNS records.
+    Destroy,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OffboardArgs {
+    /// The departed user's key (as it was in the roster).
+    pub user: String,
+    #[arg(long, value_enum, default_value_t = Stage::Reversible)]
+    pub stage: Stage,
+    /// Where the destroy stage writes its backups before deleting anything.
+    #[arg(long, value_name = "DIR", required_if_eq("stage", "destroy"))]
+    pub backup: Option<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Changes in flight at once (reversible stage).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
 }

@@ -1,6 +1,6 @@
 //! One function per command. Each returns the process exit code.
 
-use crate::cli::{ApplyArgs, Command, GlobalArgs, OutputFormat, PlanArgs, PolicyArgs};
+use crate::cli::{ApplyArgs, Command, GlobalArgs, OffboardArgs, OutputFormat, PlanArgs, PolicyArgs, Stage};
 use crate::config::Config;
 use crate::output::{self, Style};
 use crate::source::load_roster;
@@ -31,6 +31,7 @@ pub fn run(cli: crate::Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Validate => validate(&cli.global, style),
+        Command::Offboard(args) => runtime()?.block_on(offboard(&cli.global, args, style)),
         Command::Kubeconfig { user, write } => {
             let (roster, _) = load_roster(&cli.global.roster, &ValidationContext::default())?;
             let text = crate::setup::kubeconfig_for(&roster, user)?;
@@ -147,7 +148,7 @@ fn policy(args: &PolicyArgs, roster: &Roster, engine: &Engine) -> Result<Policy>
         }
         Some(args.only.iter().cloned().collect())
     };
-    Ok(Policy { allow_revoke: args.allow_revoke, offboard: args.offboard, only })
+    Ok(Policy { allow_revoke: args.allow_revoke, offboard: args.offboard, only, with_platform: args.with_platform })
 }
 
 fn validate(global: &GlobalArgs, style: Style) -> Result<i32> {
@@ -228,21 +229,10 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs, style: Style) -> Result<i3
         return Ok(exit::ERROR);
     }
     let acts = plan.changes.iter().any(|c| c.action.is_applied());
-    if acts && !args.yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(CliError::Usage {
-                message: "refusing to apply without confirmation: standard input is not a terminal".to_string(),
-                help: "review `tenantry plan`, then run `tenantry apply --yes`".to_string(),
-            });
-        }
-        print!("\nApply these changes? Only `yes` is accepted: ");
-        let _ = std::io::stdout().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if answer.trim() != "yes" {
-            println!("Apply cancelled; nothing changed.");
-            return Ok(exit::ERROR);
-        }
+    if acts && !args.yes && !confirm("Apply these changes?", "review `tenantry plan`, then run `tenantry apply --yes`")?
+    {
+        println!("Apply cancelled; nothing changed.");
+        return Ok(exit::ERROR);
     }
     let bar = (human && acts && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(0);
@@ -295,6 +285,97 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs, style: Style) -> Result<i3
         }
     }
     Ok(if report.is_success() { exit::OK } else { exit::ERROR })
+}
+
+/// Ask on the terminal; only `yes` is accepted. Without a terminal, refuse.
+fn confirm(question: &str, help: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage {
+            message: "refusing to act without confirmation: standard input is not a terminal".to_string(),
+            help: help.to_string(),
+        });
+    }
+    print!("\n{question} Only `yes` is accepted: ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    Ok(answer.trim() == "yes")
+}
+
+async fn offboard(global: &GlobalArgs, args: &OffboardArgs, style: Style) -> Result<i32> {
+    let user = &args.user;
+    match args.stage {
+        Stage::Reversible => {
+            let session = session(global)?;
+            if session.roster.users.contains_key(user) {
+                return Err(CliError::Usage {
+                    message: format!("`{user}` is still in the roster; the next apply would give everything back"),
+                    help: format!(
+                        "remove `{user}` from the roster first (or set `workstation.parked: true` to only lock the login)"
+                    ),
+                });
+            }
+            let apply_args = ApplyArgs {
+                yes: args.yes,
+                concurrency: args.concurrency,
+                no_refresh: true,
+                policy: PolicyArgs {
+                    allow_revoke: false,
+                    offboard: true,
+                    only: vec![user.clone()],
+                    with_platform: true,
+                },
+            };
+            apply(global, &apply_args, style).await
+        }
+        Stage::Destroy => {
+            let Some(backup) = &args.backup else {
+                return Err(CliError::Usage {
+                    message: "the destroy stage needs a backup directory".to_string(),
+                    help: format!("tenantry offboard {user} --stage destroy --backup /var/backups/tenantry"),
+                });
+            };
+            let session = session(global)?;
+            let live = live(&session.config).await?;
+            let plan = live.engine.destroy_plan(&session.roster, user).await.map_err(|e| match e {
+                tenantry_engine::Error::DestroyRefused(message) => CliError::Usage {
+                    message,
+                    help: "the destroy stage only follows the reversible cut of a user who left the roster".to_string(),
+                },
+                other => CliError::Engine(other),
+            })?;
+            let human = global.output == OutputFormat::Human;
+            if human {
+                println!("{}", style.bold(&format!("Destroy stage for {user} (backups into {})", backup.display())));
+                for (target, ids) in &plan.by_target {
+                    println!("\n  on {target}:");
+                    for id in ids {
+                        println!("  {} {id}", style.paint("- destroy", tenantry_core::Action::Delete));
+                    }
+                }
+                println!("\nEach target writes its backup before it deletes anything. This cannot be undone.");
+            }
+            if !args.yes
+                && !confirm(
+                    &format!("Destroy {user}'s data?"),
+                    &format!("review the list, then run `tenantry offboard {user} --stage destroy --backup DIR --yes`"),
+                )?
+            {
+                println!("Destroy cancelled; nothing changed.");
+                return Ok(exit::ERROR);
+            }
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            let report = live.engine.destroy(&plan, backup, &command).await?;
+            match global.output {
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&output::destroy_json(&plan, &report)).unwrap_or_default()
+                ),
+                OutputFormat::Human => print!("{}", output::destroy_human(&plan, &report, style)),
+            }
+            Ok(if report.is_success() { exit::OK } else { exit::ERROR })
+        }
+    }
 }
 
 /// Fetch every checkout and fast-forward the ones that can be; what was

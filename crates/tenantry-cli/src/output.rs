@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use tenantry_core::{Action, Change, Content, Owner, Plan, ResourceId};
-use tenantry_engine::ApplyReport;
+use tenantry_engine::{ApplyReport, DestroyPlan, DestroyReport};
 use tenantry_model::{Diagnostics, Roster, Severity};
 
 pub const FORMAT_VERSION: &str = "1";
@@ -24,7 +24,7 @@ pub struct Style {
 }
 
 impl Style {
-    fn paint(&self, text: &str, action: Action) -> String {
+    pub fn paint(&self, text: &str, action: Action) -> String {
         if !self.color {
             return text.to_string();
         }
@@ -361,5 +361,67 @@ pub fn diagnostics_json(diagnostics: &Diagnostics) -> Value {
             "column": d.span.column,
             "location": d.location(),
         })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn destroy_human(plan: &DestroyPlan, report: &DestroyReport, style: Style) -> String {
+    let mut out = String::new();
+    for (target, outcome) in &report.targets {
+        match outcome {
+            Ok(done) => {
+                let _ = writeln!(out, "\n{} on {target}: {} removed", style.bold(&plan.user), done.removed.len());
+                for backup in &done.backups {
+                    let _ = writeln!(out, "  backup: {}", backup.display());
+                }
+                for note in &done.notes {
+                    let _ = writeln!(out, "  note: {note}");
+                }
+            }
+            Err(error) => {
+                let _ = writeln!(
+                    out,
+                    "\n{} on {target}: {} {error}",
+                    style.bold(&plan.user),
+                    style.paint("failed:", Action::Conflict)
+                );
+            }
+        }
+    }
+    if report.released {
+        let _ = writeln!(out, "\nDestroyed {}: nothing of theirs is left; their ports are free again.", plan.user);
+    } else {
+        let _ = writeln!(
+            out,
+            "\nDestroy incomplete for {}: what failed is kept (and still listed by `tenantry explain`/`why`); fix the cause and rerun.",
+            plan.user
+        );
+    }
+    out
+}
+
+pub fn destroy_json(plan: &DestroyPlan, report: &DestroyReport) -> Value {
+    let targets: serde_json::Map<String, Value> = report
+        .targets
+        .iter()
+        .map(|(target, outcome)| {
+            let value = match outcome {
+                Ok(done) => json!({
+                    "ok": true,
+                    "backups": done.backups.iter().map(|b| b.display().to_string()).collect::<Vec<_>>(),
+                    "removed": done.removed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "notes": done.notes,
+                }),
+                Err(error) => json!({ "ok": false, "error": error }),
+            };
+            (target.clone(), value)
+        })
+        .collect();
+    json!({
+        "format_version": FORMAT_VERSION,
+        "run": report.run,
+        "user": plan.user,
+        "success": report.is_success(),
+        "planned": plan.by_target.iter().map(|(t, ids)| (t.clone(), json!(ids.iter().map(ToString::to_string).collect::<Vec<_>>()))).collect::<serde_json::Map<_, _>>(),
+        "targets": targets,
     })
 }

@@ -436,13 +436,44 @@ fn the_host_target_plans_the_commands_it_runs_and_cuts_departed_logins() {
     let pending = tenantry(dir.path(), &["apply", "--yes"]);
     assert_eq!(pending.status.code(), Some(0), "{}", text(&pending));
     assert!(fs::read_to_string(root.join("etc/ttyd-user-map")).unwrap().contains("alice=alice"));
-    let cut = tenantry(dir.path(), &["apply", "--yes", "--offboard"]);
+    let backups = dir.path().join("backups");
+    let backup_arg = backups.to_str().unwrap();
+    let early = tenantry(dir.path(), &["offboard", "alice", "--stage", "destroy", "--backup", backup_arg, "--yes"]);
+    assert_eq!(early.status.code(), Some(1), "{}", text(&early));
+    assert!(text(&early).contains("reversible cut of `alice` is not complete"), "{}", text(&early));
+    let present = tenantry(dir.path(), &["offboard", "wizard", "--yes"]);
+    assert_eq!(present.status.code(), Some(1), "{}", text(&present));
+    assert!(text(&present).contains("still in the roster"), "{}", text(&present));
+
+    let cut = tenantry(dir.path(), &["offboard", "alice", "--yes"]);
     assert_eq!(cut.status.code(), Some(0), "{}", text(&cut));
     let shadow = fs::read_to_string(root.join("etc/shadow")).unwrap();
     let alice = shadow.lines().find(|l| l.starts_with("alice:")).unwrap();
     assert!(alice.split(':').nth(1).unwrap().starts_with('!'), "{alice}");
     assert!(!fs::read_to_string(root.join("etc/ttyd-user-map")).unwrap().contains("alice="));
     assert!(root.join("home/alice").is_dir());
+    fs::write(root.join("home/alice/notes.txt"), "keep me\n").unwrap();
+
+    // The destroy stage: the home is archived first, then the account is deleted.
+    let destroy = tenantry(dir.path(), &["offboard", "alice", "--stage", "destroy", "--backup", backup_arg, "--yes"]);
+    assert_eq!(destroy.status.code(), Some(0), "{}", text(&destroy));
+    assert!(text(&destroy).contains("Destroyed alice"), "{}", text(&destroy));
+    assert!(!fs::read_to_string(root.join("etc/passwd")).unwrap().contains("alice:"));
+    assert!(!root.join("home/alice").exists());
+    let archive = fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .unwrap();
+    let listing = Command::new("tar").arg("-xzOf").arg(&archive).arg("alice/notes.txt").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&listing.stdout), "keep me\n");
+    // Nothing of alice is left to plan, and a second destroy has nothing to do.
+    let after = tenantry(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after));
+    assert!(!text(&after).contains("alice"), "{}", text(&after));
+    let again = tenantry(dir.path(), &["offboard", "alice", "--stage", "destroy", "--backup", backup_arg, "--yes"]);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(text(&again).contains("nothing recorded"), "{}", text(&again));
 }
 
 #[test]

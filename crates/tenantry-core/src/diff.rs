@@ -17,8 +17,12 @@ pub struct Policy {
     pub allow_revoke: bool,
     /// Perform the reversible cut for users who left the roster.
     pub offboard: bool,
-    /// Restrict the plan to these users (platform resources are left out too).
+    /// Restrict the plan to these users (platform resources are left out too,
+    /// unless `with_platform`).
     pub only: Option<BTreeSet<String>>,
+    /// Under `only`, still bring the shared platform resources (routing files)
+    /// in line: offboarding one user must unmap them from the routing.
+    pub with_platform: bool,
 }
 
 impl Policy {
@@ -26,7 +30,7 @@ impl Policy {
         match (&self.only, owner) {
             (None, _) => true,
             (Some(users), Owner::User(key)) => users.contains(key),
-            (Some(_), Owner::Platform) => false,
+            (Some(_), Owner::Platform) => self.with_platform,
         }
     }
 }

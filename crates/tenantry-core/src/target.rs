@@ -33,6 +33,17 @@ pub struct ObserveRequest {
     pub resources: Vec<(ResourceId, crate::resource::Owner)>,
 }
 
+/// What the destroy stage did for one user on one target.
+#[derive(Debug, Clone, Default)]
+pub struct Destroyed {
+    /// Backups written before anything was removed.
+    pub backups: Vec<std::path::PathBuf>,
+    /// Ids now gone (and to be forgotten by the inventory).
+    pub removed: Vec<ResourceId>,
+    /// Anything else the admin should know, one line each.
+    pub notes: Vec<String>,
+}
+
 /// A system tenantry applies resources to. All I/O of the product lives
 /// behind this trait; the core decides what to do, the target only does it.
 #[async_trait::async_trait]
@@ -54,6 +65,19 @@ pub trait Target: Send + Sync {
     /// its diff already say everything.
     fn describe(&self, _change: &Change) -> Vec<String> {
         Vec::new()
+    }
+
+    /// The destroy stage for a user who left the roster and was cut (SPEC §6):
+    /// write a backup of what `resources` hold under `backup_dir` first, then
+    /// remove them. `resources` are this target's inventory entries of the
+    /// user, the only things it may touch. Targets without data keep the default.
+    async fn destroy(
+        &self,
+        _user: &str,
+        _resources: &[ResourceId],
+        _backup_dir: &std::path::Path,
+    ) -> Result<Destroyed> {
+        Ok(Destroyed::default())
     }
 
     /// Bulk-read the current state of the requested resources (one listing

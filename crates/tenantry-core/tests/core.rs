@@ -218,7 +218,7 @@ fn foreign_objects_are_never_deleted_and_unmarked_matches_are_adopted() {
         &observed,
         &Inventory::default(),
         &routing(),
-        &Policy { allow_revoke: true, offboard: true, only: None },
+        &Policy { allow_revoke: true, offboard: true, only: None, with_platform: false },
     );
     assert_eq!(action_of(&plan, "kubernetes/Namespace/-/alice"), Some(Action::Adopt));
     assert_eq!(action_of(&plan, "kubernetes/RoleBinding/alice/someone-elses"), None);

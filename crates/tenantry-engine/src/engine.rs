@@ -1,8 +1,8 @@
 //! Orchestration: facts from state → derive → observe → diff → apply.
 
-use crate::Result;
 use crate::clock::Clock;
 use crate::state::State;
+use crate::{Error, Result};
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,6 +21,28 @@ pub struct Prepared {
     pub policy: Policy,
     /// Targets whose observe failed: none of their changes are applied.
     pub unavailable: BTreeMap<String, String>,
+}
+
+/// What the destroy stage would remove for one departed user, per target.
+#[derive(Debug, Clone)]
+pub struct DestroyPlan {
+    pub user: String,
+    pub by_target: BTreeMap<String, Vec<ResourceId>>,
+}
+
+/// What the destroy stage did, per target.
+#[derive(Debug, Default)]
+pub struct DestroyReport {
+    pub run: i64,
+    pub targets: BTreeMap<String, std::result::Result<tenantry_core::Destroyed, String>>,
+    /// Ports and routes forgotten: everything of the user is gone.
+    pub released: bool,
+}
+
+impl DestroyReport {
+    pub fn is_success(&self) -> bool {
+        self.released
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +151,97 @@ impl Engine {
                 (!steps.is_empty()).then(|| (change.id.clone(), steps))
             })
             .collect()
+    }
+
+    /// What the destroy stage would remove for `user`, per target, or why it
+    /// cannot run yet: the user must have left the roster and been cut.
+    pub async fn destroy_plan(&self, roster: &Roster, user: &str) -> Result<DestroyPlan> {
+        if roster.users.contains_key(user) {
+            return Err(Error::DestroyRefused(format!(
+                "`{user}` is still in the roster; remove them from it, apply the reversible cut (`tenantry offboard {user}`), then destroy"
+            )));
+        }
+        let inventory = self.state().inventory()?;
+        let owner = Owner::User(user.to_string());
+        let mut by_target: BTreeMap<String, Vec<ResourceId>> = BTreeMap::new();
+        for (id, entry) in &inventory.entries {
+            if entry.owner == owner {
+                by_target.entry(entry.target.clone()).or_default().push(id.clone());
+            }
+        }
+        if by_target.is_empty() && !self.state().ports()?.contains_key(user) {
+            return Err(Error::DestroyRefused(format!(
+                "tenantry has nothing recorded for `{user}`: no resources and no ports (already destroyed, or never applied)"
+            )));
+        }
+        let policy =
+            Policy { allow_revoke: false, offboard: true, only: Some([user.to_string()].into()), with_platform: true };
+        let prepared = self.prepare(roster, policy).await?;
+        let pending: Vec<String> = prepared
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.owner == owner && c.action.is_applied())
+            .map(|c| format!("{} {}", c.action.as_str(), c.id))
+            .collect();
+        if !pending.is_empty() {
+            return Err(Error::DestroyRefused(format!(
+                "the reversible cut of `{user}` is not complete ({} change(s) pending, e.g. {}); run `tenantry offboard {user}` first",
+                pending.len(),
+                pending[0]
+            )));
+        }
+        if let Some((target, message)) = prepared.unavailable.iter().next() {
+            return Err(Error::DestroyRefused(format!("target `{target}` is unavailable: {message}")));
+        }
+        for list in by_target.values_mut() {
+            list.sort();
+        }
+        Ok(DestroyPlan { user: user.to_string(), by_target })
+    }
+
+    /// Run the destroy stage planned by [`Engine::destroy_plan`]: each target
+    /// writes its backups under `backup_dir` and then removes what it holds
+    /// for the user. Journalled like apply; ports and routes are released only
+    /// when every target succeeded.
+    pub async fn destroy(
+        &self,
+        plan: &DestroyPlan,
+        backup_dir: &std::path::Path,
+        command: &str,
+    ) -> Result<DestroyReport> {
+        let owner = Owner::User(plan.user.clone());
+        let run = self.state().begin_run(command, &self.clock.now())?;
+        let mut report = DestroyReport { run, ..DestroyReport::default() };
+        for target in &self.targets {
+            let ids = plan.by_target.get(target.name()).cloned().unwrap_or_default();
+            if ids.is_empty() {
+                continue;
+            }
+            self.state().record_destroy_intents(run, target.name(), &owner, &ids, &self.clock.now())?;
+            let outcome = target.destroy(&plan.user, &ids, backup_dir).await;
+            let (removed, error) = match &outcome {
+                Ok(done) => (done.removed.clone(), None),
+                Err(error) => (Vec::new(), Some(error.to_string())),
+            };
+            self.state().record_destroy_outcomes(
+                run,
+                target.name(),
+                &ids,
+                &removed,
+                error.as_deref(),
+                &self.clock.now(),
+            )?;
+            report.targets.insert(target.name().to_string(), outcome.map_err(|e| e.to_string()));
+        }
+        let left = self.state().inventory()?.entries.values().filter(|e| e.owner == owner).count();
+        if left == 0 && report.targets.values().all(Result::is_ok) {
+            self.state().release_user(&plan.user)?;
+            report.released = true;
+        }
+        let summary = if report.released { "destroyed" } else { "destroy incomplete" };
+        self.state().finish_run(run, &self.clock.now(), summary)?;
+        Ok(report)
     }
 
     /// The facts derivation needs, from the state.

@@ -8,7 +8,7 @@ mod engine;
 mod state;
 
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use engine::{ApplyOptions, ApplyReport, Engine, Failure, Prepared, Progress};
+pub use engine::{ApplyOptions, ApplyReport, DestroyPlan, DestroyReport, Engine, Failure, Prepared, Progress};
 pub use state::{JournalEntry, State};
 
 /// Errors of the engine and its state database.
@@ -30,6 +30,9 @@ pub enum Error {
     Sql(#[from] rusqlite::Error),
     #[error("state database holds an unreadable value: {0}")]
     Corrupt(String),
+    /// The destroy stage will not run for this user now; the message says why and what to do.
+    #[error("{0}")]
+    DestroyRefused(String),
     #[error("port {port} is reserved for both `{first}` and `{second}`")]
     PortConflict { port: u16, first: String, second: String },
 }

@@ -292,6 +292,72 @@ impl State {
         Ok(())
     }
 
+    /// Journal the destroy stage's intent for `ids` on `target` before it acts.
+    pub fn record_destroy_intents(
+        &mut self,
+        run: i64,
+        target: &str,
+        owner: &Owner,
+        ids: &[ResourceId],
+        now: &str,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO journal (run, target, id, owner, action, phase, at) VALUES (?1, ?2, ?3, ?4, 'destroy', 'intent', ?5)",
+            )?;
+            for id in ids {
+                insert.execute(params![run, target, id.to_string(), owner.as_label(), now])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Close the destroy intents on `target`: `removed` are forgotten by the
+    /// inventory; the others stay, failed with `error` (or left as they were).
+    pub fn record_destroy_outcomes(
+        &mut self,
+        run: i64,
+        target: &str,
+        ids: &[ResourceId],
+        removed: &[ResourceId],
+        error: Option<&str>,
+        now: &str,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut close = tx.prepare(
+                "UPDATE journal SET phase = ?4, error = ?5, at = ?6 WHERE run = ?1 AND target = ?2 AND id = ?3 AND phase = 'intent'",
+            )?;
+            let mut forget = tx.prepare("DELETE FROM inventory WHERE target = ?1 AND id = ?2")?;
+            for id in ids {
+                let gone = removed.contains(id);
+                let (phase, message) = match (gone, error) {
+                    (true, _) => ("done", None),
+                    (false, Some(error)) => ("failed", Some(error)),
+                    (false, None) => ("failed", Some("the target did not remove it")),
+                };
+                close.execute(params![run, target, id.to_string(), phase, message, now])?;
+                if gone {
+                    forget.execute(params![target, id.to_string()])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Forget a destroyed user's port reservations and routes: only now may
+    /// their ports go to someone else.
+    pub fn release_user(&mut self, user: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM ports WHERE user = ?1", params![user])?;
+        tx.execute("DELETE FROM routes WHERE user = ?1", params![user])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The journal of one resource, newest first.
     pub fn history(&self, id: &ResourceId, limit: usize) -> Result<Vec<JournalEntry>> {
         let mut statement = self.conn.prepare(

@@ -185,6 +185,44 @@ impl Target for HostTarget {
         }
     }
 
+    /// Every account of the user is archived and deleted (`destroy_account`);
+    /// everything else tenantry recorded for them lived in those homes.
+    async fn destroy(
+        &self,
+        user: &str,
+        resources: &[ResourceId],
+        backup_dir: &Path,
+    ) -> tenantry_core::target::Result<tenantry_core::Destroyed> {
+        let config = HostConfig { backup_dir: Some(backup_dir.to_path_buf()), ..self.inner.config.clone() };
+        let resources = resources.to_vec();
+        let user = user.to_string();
+        let failed = |message: String| TargetError::Rejected {
+            target: "host".to_string(),
+            id: format!("host/Account (user {user})"),
+            message,
+        };
+        let task = tokio::task::spawn_blocking(move || {
+            let mut done = tenantry_core::Destroyed::default();
+            for id in resources.iter().filter(|id| Kind::of(id) == Some(Kind::Account)) {
+                let os_user = id.name.to_string();
+                let present = Etc::read(&config.root)?.user(&os_user).is_some();
+                if present {
+                    done.backups.push(crate::destroy_account(&config, &os_user)?);
+                } else {
+                    // A rerun after `userdel` succeeded: nothing left to archive.
+                    done.notes.push(format!("account `{os_user}` was already gone; nothing to archive"));
+                }
+            }
+            done.removed = resources;
+            Ok::<_, Error>(done)
+        });
+        match task.await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(error)) => Err(error.into_target_error("host/Account")),
+            Err(error) => Err(failed(format!("destroy task failed: {error}"))),
+        }
+    }
+
     async fn apply(&self, change: &Change) -> tenantry_core::target::Result<()> {
         let inner = Arc::clone(&self.inner);
         let change = change.clone();

@@ -134,6 +134,36 @@ impl Target for LocalTarget {
         })?
     }
 
+    /// Rendered files hold no data of the user's: the destroy stage removes
+    /// them (every file the resource renders to) without a backup.
+    async fn destroy(
+        &self,
+        user: &str,
+        resources: &[tenantry_core::ResourceId],
+        _backup_dir: &std::path::Path,
+    ) -> Result<tenantry_core::Destroyed> {
+        let this = self.clone();
+        let owner = tenantry_core::Owner::User(user.to_string());
+        let resources = resources.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let mut done = tenantry_core::Destroyed::default();
+            for id in resources {
+                let rendered = match this.observe_one(&id, &owner)? {
+                    Some(content) => render(&id, &owner, &content).files.into_iter().map(|(p, _)| p).collect(),
+                    None => vec![layout::primary_path(&id, &owner)],
+                };
+                for relative in rendered {
+                    remove_file_and_empty_parents(&this.out_dir, &relative)
+                        .map_err(|e| this.io_error(format!("removing {}", relative.display()), e))?;
+                }
+                done.removed.push(id);
+            }
+            Ok(done)
+        })
+        .await
+        .map_err(|e| TargetError::Other { target: "local".to_string(), message: format!("destroy task failed: {e}") })?
+    }
+
     async fn apply(&self, change: &Change) -> Result<()> {
         let this = self.clone();
         let change = change.clone();
