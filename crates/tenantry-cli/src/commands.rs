@@ -109,6 +109,24 @@ struct Live {
     host: Option<Arc<HostTarget>>,
 }
 
+/// The live targets, with the host's port reservations checked against the
+/// state before anything is derived: a reservation only the host remembers
+/// (a lost state database) is kept, and sources that disagree stop the run.
+async fn live_checked(session: &Session) -> Result<Live> {
+    let live = live(&session.config).await?;
+    if let Some(host) = &live.host {
+        let state = live.engine.with_state(|s| s.ports())?;
+        let merged = host.reconcile_ports(&session.roster, &state).map_err(|conflict| CliError::Config {
+            message: format!("port reservations disagree: {conflict}"),
+            help: "nothing was changed; tenantry allocates ports only when its state, the dispatch map and the users' env files agree".to_string(),
+        })?;
+        if merged != state {
+            live.engine.with_state(|s| s.reserve_ports(&merged))?;
+        }
+    }
+    Ok(live)
+}
+
 async fn live(config: &Config) -> Result<Live> {
     let state = State::open(&config.local.state)?;
     let mut targets: Vec<Arc<dyn Target>> = Vec::new();
@@ -182,8 +200,9 @@ fn validate(global: &GlobalArgs, style: Style) -> Result<i32> {
 
 async fn plan(global: &GlobalArgs, args: &PlanArgs, style: Style) -> Result<i32> {
     let session = session(global)?;
-    let engine = engine(&session.config).await?;
-    let policy = policy(&args.policy, &session.roster, &engine)?;
+    let live = live_checked(&session).await?;
+    let engine = &live.engine;
+    let policy = policy(&args.policy, &session.roster, engine)?;
     let prepared = engine.prepare(&session.roster, policy).await?;
     let targets = engine.target_names();
     let steps = engine.describe(&prepared.plan);
@@ -206,7 +225,7 @@ async fn plan(global: &GlobalArgs, args: &PlanArgs, style: Style) -> Result<i32>
 
 async fn apply(global: &GlobalArgs, args: &ApplyArgs, style: Style) -> Result<i32> {
     let session = session(global)?;
-    let live = live(&session.config).await?;
+    let live = live_checked(&session).await?;
     let engine = &live.engine;
     let policy = policy(&args.policy, &session.roster, engine)?;
     let prepared = engine.prepare(&session.roster, policy).await?;

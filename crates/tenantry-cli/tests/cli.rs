@@ -538,3 +538,39 @@ fn kubeconfig_and_setup_script_give_the_users_own_identity_and_never_overwrite()
     let syntax = Command::new("sh").arg("-n").arg("-c").arg(String::from_utf8(mac.stdout).unwrap()).output().unwrap();
     assert!(syntax.status.success(), "{}", text(&syntax));
 }
+
+#[test]
+fn ports_survive_a_lost_state_database_and_disagreeing_sources_stop_the_run() {
+    let dir = workdir(WORKSTATION_ROSTER);
+    let root = sandbox_root(dir.path());
+    fs::write(dir.path().join("tenantry.toml"), format!("[host]\nroot = \"{}\"\n", root.display())).unwrap();
+    let first = tenantry(dir.path(), &["apply", "--yes", "--no-refresh"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let dispatch = fs::read_to_string(root.join("etc/t3-serve/dispatch.json")).unwrap();
+    assert!(dispatch.contains(r#""alice":{"os_user":"alice","port":3773}"#), "{dispatch}");
+    assert!(dispatch.contains(r#""wizard":{"os_user":"wizard","port":3774}"#), "{dispatch}");
+
+    // The state database is lost, and a user who sorts first joins: the host's
+    // own records (env files, dispatch map) keep everyone's port where it was.
+    fs::remove_dir_all(dir.path().join(".tenantry")).unwrap();
+    let roster = WORKSTATION_ROSTER
+        .replace("users:\n", "users:\n  aaron: { email: aaron@lab.test, tier: power-user, workstation: {} }\n");
+    fs::write(dir.path().join("roster.yaml"), roster).unwrap();
+    let second = tenantry(dir.path(), &["apply", "--yes", "--no-refresh"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let dispatch = fs::read_to_string(root.join("etc/t3-serve/dispatch.json")).unwrap();
+    assert!(dispatch.contains(r#""alice":{"os_user":"alice","port":3773}"#), "{dispatch}");
+    assert!(dispatch.contains(r#""wizard":{"os_user":"wizard","port":3774}"#), "{dispatch}");
+    assert!(dispatch.contains(r#""aaron":{"os_user":"aaron","port":3775}"#), "{dispatch}");
+
+    // Someone hand-edits alice's env file onto wizard's port: nothing is applied.
+    let env = root.join("home/alice/.config/tenantry/ports.env");
+    let edited = fs::read_to_string(&env).unwrap().replace("3773", "3774");
+    fs::write(&env, edited).unwrap();
+    let before = fs::read(root.join("etc/t3-serve/dispatch.json")).unwrap();
+    let refused = tenantry(dir.path(), &["apply", "--yes", "--no-refresh"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("port reservations disagree"), "{}", text(&refused));
+    assert!(text(&refused).contains("3774"), "{}", text(&refused));
+    assert_eq!(fs::read(root.join("etc/t3-serve/dispatch.json")).unwrap(), before);
+}

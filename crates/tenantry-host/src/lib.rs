@@ -22,6 +22,7 @@ mod git;
 mod ops;
 pub mod ports;
 mod records;
+mod sources;
 mod spec;
 mod target;
 
@@ -29,6 +30,7 @@ pub use command::{Cmd, CmdOutput, CommandRunner, SystemRunner};
 pub use destroy::destroy_account;
 pub use error::{Error, Result};
 pub use ports::{DispatchSource, EnvFilePorts, PortClaim, PortConflict, reconcile_port_sources};
+pub use sources::Reservations;
 pub use target::{HostTarget, RefreshOutcome};
 
 use std::path::PathBuf;

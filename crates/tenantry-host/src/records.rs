@@ -91,6 +91,19 @@ impl Records {
             .collect()
     }
 
+    /// Every readable record of one kind, in every scope.
+    pub fn read_kind(&self, kind: &str) -> Vec<Record> {
+        let Ok(scopes) = std::fs::read_dir(self.dir.join(kind)) else { return Vec::new() };
+        scopes
+            .flatten()
+            .filter_map(|scope| std::fs::read_dir(scope.path()).ok())
+            .flat_map(|files| files.flatten())
+            .filter(|file| file.path().extension().is_some_and(|e| e == "json"))
+            .filter_map(|file| std::fs::read_to_string(file.path()).ok())
+            .filter_map(|text| serde_json::from_str(&text).ok())
+            .collect()
+    }
+
     pub fn remove_named(&self, kind: &str, name: &str) -> Result<()> {
         let Ok(scopes) = std::fs::read_dir(self.dir.join(kind)) else { return Ok(()) };
         for scope in scopes.flatten() {

@@ -94,6 +94,11 @@ impl HostTarget {
         &self.inner.config
     }
 
+    /// The content of every account tenantry recorded applying (present or departed users).
+    pub(crate) fn account_records(&self) -> Vec<Value> {
+        self.inner.records.read_kind("Account").into_iter().map(|record| record.content).collect()
+    }
+
     /// Warnings of the changes applied so far (a tier group missing on the
     /// host, a routed-away resource whose data is kept), drained. They are
     /// also logged with `tracing`.
