@@ -573,4 +573,13 @@ fn ports_survive_a_lost_state_database_and_disagreeing_sources_stop_the_run() {
     assert!(text(&refused).contains("port reservations disagree"), "{}", text(&refused));
     assert!(text(&refused).contains("3774"), "{}", text(&refused));
     assert_eq!(fs::read(root.join("etc/t3-serve/dispatch.json")).unwrap(), before);
+
+    // A roster that fails to derive never replaces the good routing files.
+    fs::write(&env, fs::read_to_string(&env).unwrap().replace("3774", "3773")).unwrap();
+    let map = fs::read(root.join("etc/ttyd-user-map")).unwrap();
+    fs::write(dir.path().join("roster.yaml"), WORKSTATION_ROSTER.replace("tier: admin", "tier: admn")).unwrap();
+    let invalid = tenantry(dir.path(), &["apply", "--yes", "--no-refresh"]);
+    assert_eq!(invalid.status.code(), Some(1), "{}", text(&invalid));
+    assert_eq!(fs::read(root.join("etc/ttyd-user-map")).unwrap(), map);
+    assert_eq!(fs::read(root.join("etc/t3-serve/dispatch.json")).unwrap(), before);
 }
