@@ -123,7 +123,18 @@ pub fn diff(
                     .into(),
                 ),
                 owner => {
-                    if owner.is_none() && remembered.is_none() {
+                    if owner.is_none()
+                        && remembered.is_none()
+                        && !routing.renders_only(target)
+                        && !adoptable(&resource.id, &found.content, &resource.content)
+                    {
+                        make(
+                            Action::Conflict,
+                            Some(found.content.clone()),
+                            "exists without tenantry's marks and points elsewhere; tenantry will not overwrite what it did not create"
+                                .into(),
+                        )
+                    } else if owner.is_none() && remembered.is_none() {
                         make(
                             Action::Adopt,
                             Some(found.content.clone()),
@@ -257,6 +268,18 @@ fn retire(
         Retire::Delete => (Action::Delete, None, Cow::Borrowed(reason)),
         Retire::Disable => (Action::Cut, cut, Cow::Borrowed(reason)),
     }
+}
+
+/// Whether an unmarked object tenantry does not remember may be taken over.
+/// A DNS record carries no labels, so its name alone is no proof it is ours:
+/// it is adopted only when it already points where the roster wants (same
+/// type and target); a record pointing elsewhere belongs to someone else.
+fn adoptable(id: &ResourceId, found: &Content, desired: &Content) -> bool {
+    if id.domain != Domain::Dns {
+        return true;
+    }
+    let (found, desired) = (found.to_value(), desired.to_value());
+    found.get("type") == desired.get("type") && found.get("content") == desired.get("content")
 }
 
 fn describe(owner: &Owner) -> String {

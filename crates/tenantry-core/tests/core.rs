@@ -274,3 +274,52 @@ fn ten_thousand_users_derive_and_diff_in_memory() {
     assert!(!plan.has_changes());
     assert_eq!(plan.unchanged.len(), 10_001, "every user plus the platform");
 }
+
+#[test]
+fn an_unmarked_dns_record_is_adopted_only_when_it_already_points_where_the_roster_wants() {
+    let roster = roster(EXAMPLE);
+    let desired = derive(&roster, &Settings::default(), &Facts::default());
+    let id: ResourceId = "dns/CNAME/example.org/budget.alice.example.org".parse().unwrap();
+    let wanted = desired.get(&id).unwrap().content.clone();
+    let mut value = wanted.to_value();
+    value["content"] = "someone-else.example.net".into();
+    let elsewhere = Content::from_value(&value);
+    let mut value = wanted.to_value();
+    value["ttl"] = 3600.into();
+    let same_target = Content::from_value(&value);
+
+    let plan_with = |content: &Content, inventory: &Inventory, routing: &Routing| {
+        let mut observed = Observed::default();
+        observed.insert(id.clone(), content.clone(), None);
+        let observed = ObservedByTarget::from([("live".to_string(), observed)]);
+        diff(&roster, &desired, &observed, inventory, routing, &Policy::default())
+    };
+    let none = Inventory::default();
+    let plan = plan_with(&elsewhere, &none, &routing());
+    let change = plan.changes.iter().find(|c| c.id == id).unwrap();
+    assert_eq!(change.action, Action::Conflict, "never overwritten");
+    assert!(change.reason.contains("points elsewhere"), "{}", change.reason);
+    assert_eq!(action_of(&plan_with(&same_target, &none, &routing()), &id.to_string()), Some(Action::Adopt));
+
+    // What tenantry remembers creating is its own: a changed target is drift.
+    let mut remembered = Inventory::default();
+    remembered.insert(id.clone(), "live", Owner::User("alice".into()));
+    assert_eq!(action_of(&plan_with(&elsewhere, &remembered, &routing()), &id.to_string()), Some(Action::Update));
+
+    // Rendered files are tenantry's output whatever they hold.
+    let mut rendering = Routing::default();
+    rendering.add("live", &Domain::ALL, true);
+    assert_eq!(action_of(&plan_with(&elsewhere, &none, &rendering), &id.to_string()), Some(Action::Adopt));
+}
+
+#[test]
+fn records_are_derived_unproxied_where_the_provider_cannot_proxy() {
+    let roster = roster(EXAMPLE);
+    let id: ResourceId = "dns/CNAME/example.org/budget.alice.example.org".parse().unwrap();
+    let proxied = |supported: bool| {
+        let settings = Settings { dns_proxy_supported: supported, ..Settings::default() };
+        derive(&roster, &settings, &Facts::default()).get(&id).unwrap().content.to_value()["proxied"].clone()
+    };
+    assert_eq!(proxied(true), serde_json::json!(true));
+    assert_eq!(proxied(false), serde_json::json!(false));
+}

@@ -35,7 +35,7 @@ pub(super) fn derive(roster: &Roster, settings: &Settings, out: &mut Out) {
                     "name": domain.value,
                     "type": kind,
                     "content": content,
-                    "proxied": dns.proxied,
+                    "proxied": dns.proxied && settings.dns_proxy_supported,
                     "ttl": dns.ttl,
                 }),
             );

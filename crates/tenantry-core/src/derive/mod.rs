@@ -36,6 +36,10 @@ pub struct Settings {
     pub vault_oidc_mount: String,
     /// Zones the DNS target manages, besides `platform.domain`.
     pub dns_zones: Vec<String>,
+    /// Whether the DNS provider can proxy records (Cloudflare). Where it
+    /// cannot (RFC 2136, PowerDNS) records are derived unproxied — SPEC §3
+    /// "proxied where supported" — so they do not look like drift forever.
+    pub dns_proxy_supported: bool,
 }
 
 impl Default for Settings {
@@ -45,6 +49,7 @@ impl Default for Settings {
             vault_kubernetes_mount: "kubernetes".to_string(),
             vault_oidc_mount: "oidc".to_string(),
             dns_zones: Vec::new(),
+            dns_proxy_supported: true,
         }
     }
 }
