@@ -83,36 +83,40 @@ pub fn plan_human(plan: &Plan, roster: &Roster, targets: &[String], steps: &Step
     for owner in plan.unchanged.keys() {
         by_owner.entry(owner).or_default();
     }
-    for (owner, changes) in &by_owner {
-        if changes.is_empty() {
-            continue;
+    let owners = by_owner.len();
+    let groups: Vec<(&Owner, Vec<&Change>)> = by_owner.into_iter().filter(|(_, c)| !c.is_empty()).collect();
+    let unchanged_only = owners - groups.len();
+    // Large plans (a first apply of thousands of users) render in two halves
+    // on two threads; the text is the same either way.
+    let total: usize = groups.iter().map(|(_, c)| c.len()).sum();
+    let render = |part: &[(&Owner, Vec<&Change>)]| {
+        let mut text = String::with_capacity(part.iter().map(|(_, c)| c.len() * 96).sum());
+        for (owner, changes) in part {
+            owner_section(&mut text, plan, roster, owner, changes, steps, style);
         }
-        let departing = owner.user().is_some_and(|u| plan.departing.contains(u));
-        let _ = writeln!(out, "\n{}", style.bold(&owner_heading(owner, roster, departing)));
-        for change in changes {
-            let label = format!("{} {:<9}", symbol(change.action), change.action.as_str());
-            let _ = writeln!(
-                out,
-                "  {} {}  {}",
-                style.paint(&label, change.action),
-                change.id,
-                style.dim(&format!("[{}]", change.target))
-            );
-            if !matches!(change.action, Action::Create) {
-                let _ = writeln!(out, "      {}", style.dim(&change.reason));
-            }
-            if matches!(change.action, Action::Update | Action::Adopt | Action::Cut | Action::Conflict) {
-                out.push_str(&content_diff(change, style));
-            }
-            for step in steps.get(&change.id).into_iter().flatten() {
-                let _ = writeln!(out, "      {}", style.dim(&format!("$ {step}")));
-            }
-        }
-        if let Some(count) = plan.unchanged.get(*owner) {
-            let _ = writeln!(out, "  {}", style.dim(&format!("{count} unchanged")));
-        }
+        text
+    };
+    if total > 20_000 {
+        let mut seen = 0;
+        let split = groups
+            .iter()
+            .position(|(_, c)| {
+                seen += c.len();
+                seen * 2 >= total
+            })
+            .map_or(groups.len(), |i| i + 1);
+        let (first_half, second_half) = groups.split_at(split);
+        let (first, second) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| render(second_half));
+            let first = render(first_half);
+            // Rendering cannot fail; if the thread died anyway, render its half here.
+            (first, second.join().unwrap_or_else(|_| render(second_half)))
+        });
+        out.push_str(&first);
+        out.push_str(&second);
+    } else {
+        out.push_str(&render(&groups));
     }
-    let unchanged_only: usize = by_owner.iter().filter(|(_, c)| c.is_empty()).count();
     if unchanged_only > 0 {
         let _ = writeln!(out, "\n{}", style.dim(&format!("{unchanged_only} more owners with no changes")));
     }
@@ -130,6 +134,42 @@ pub fn plan_human(plan: &Plan, roster: &Roster, targets: &[String], steps: &Step
     }
     let _ = writeln!(out, "\n{}", totals_line(plan));
     out
+}
+
+fn owner_section(
+    out: &mut String,
+    plan: &Plan,
+    roster: &Roster,
+    owner: &Owner,
+    changes: &[&Change],
+    steps: &Steps,
+    style: Style,
+) {
+    let departing = owner.user().is_some_and(|u| plan.departing.contains(u));
+    let _ = writeln!(out, "\n{}", style.bold(&owner_heading(owner, roster, departing)));
+    for change in changes {
+        let symbol = symbol(change.action);
+        let action = change.action.as_str();
+        if style.color {
+            let label = format!("{symbol} {action:<9}");
+            let target = format!("[{}]", change.target);
+            let _ = writeln!(out, "  {} {}  {}", style.paint(&label, change.action), change.id, style.dim(&target));
+        } else {
+            let _ = writeln!(out, "  {symbol} {action:<9} {}  [{}]", change.id, change.target);
+        }
+        if !matches!(change.action, Action::Create) {
+            let _ = writeln!(out, "      {}", style.dim(&change.reason));
+        }
+        if matches!(change.action, Action::Update | Action::Adopt | Action::Cut | Action::Conflict) {
+            out.push_str(&content_diff(change, style));
+        }
+        for step in steps.get(&change.id).into_iter().flatten() {
+            let _ = writeln!(out, "      {}", style.dim(&format!("$ {step}")));
+        }
+    }
+    if let Some(count) = plan.unchanged.get(owner) {
+        let _ = writeln!(out, "  {}", style.dim(&format!("{count} unchanged")));
+    }
 }
 
 pub fn totals_line(plan: &Plan) -> String {

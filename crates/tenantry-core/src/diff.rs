@@ -4,7 +4,7 @@ use crate::content::Content;
 use crate::id::{Domain, ResourceId};
 use crate::observed::{Inventory, Observed};
 use crate::plan::{Action, Change, Plan, PlanProblem};
-use crate::resource::{Desired, Owner, Retire, kind_rank, retire_policy};
+use crate::resource::{Desired, Owner, Resource, Retire, kind_rank, retire_policy};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -78,86 +78,38 @@ pub fn diff(
     policy: &Policy,
 ) -> Plan {
     let mut plan = Plan::default();
-    let mut unchanged: HashMap<&Owner, usize> = HashMap::new();
-    // Inventory entries matched by a desired resource on the same target:
-    // when they account for the whole inventory, nothing is left over.
-    let mut remembered_matches = 0_usize;
     let nothing = Observed::default();
     let observed_on = |target: &str| observed.get(target).unwrap_or(&nothing);
 
-    for resource in desired.resources() {
-        if !policy.includes(&resource.owner) {
-            continue;
+    // At thousands of users the desired side is most of the work: two halves
+    // on two threads, merged in order (the result is the same either way).
+    let resources = desired.resources();
+    let desired_side = |part| diff_desired(part, observed, inventory, routing, policy);
+    let parts = if resources.len() > 20_000 {
+        let (first, second) = resources.split_at(resources.len() / 2);
+        std::thread::scope(|scope| {
+            let second_part = scope.spawn(|| desired_side(second));
+            let first_part = desired_side(first);
+            // Diffing cannot fail; if the thread died anyway, do its half here.
+            vec![first_part, second_part.join().unwrap_or_else(|_| desired_side(second))]
+        })
+    } else {
+        vec![desired_side(resources)]
+    };
+    let mut unchanged: rustc_hash::FxHashMap<&Owner, usize> = rustc_hash::FxHashMap::default();
+    // Inventory entries matched by a desired resource on the same target:
+    // when they account for the whole inventory, nothing is left over.
+    let mut remembered_matches = 0_usize;
+    for part in parts {
+        plan.changes.extend(part.changes);
+        plan.record.extend(part.record);
+        for (domain, count) in part.unrouted {
+            *plan.unrouted.entry(domain).or_default() += count;
         }
-        let Some(target) = routing.target_for(resource.id.domain) else {
-            *plan.unrouted.entry(resource.id.domain).or_default() += 1;
-            continue;
-        };
-        let make = |action: Action, before: Option<Content>, reason: Cow<'static, str>| Change {
-            target: target.to_string(),
-            id: resource.id.clone(),
-            owner: resource.owner.clone(),
-            action,
-            before,
-            after: Some(resource.content.clone()),
-            reason,
-            origin: resource.origin,
-            rule: resource.rule,
-            deps: std::sync::Arc::clone(&resource.deps),
-            sensitive: resource.sensitive,
-            rank: kind_rank(&resource.id),
-        };
-        let remembered = inventory.get(&resource.id).filter(|e| e.target == target);
-        remembered_matches += usize::from(remembered.is_some());
-        let change = match observed_on(target).get(&resource.id) {
-            None => make(Action::Create, None, Cow::Borrowed("does not exist")),
-            Some(found) => match &found.owner {
-                Some(other) if *other != resource.owner => make(
-                    Action::Conflict,
-                    Some(found.content.clone()),
-                    format!(
-                        "already belongs to {} but the roster gives it to {}; tenantry will not take it over",
-                        describe(other),
-                        describe(&resource.owner)
-                    )
-                    .into(),
-                ),
-                owner => {
-                    if owner.is_none()
-                        && remembered.is_none()
-                        && !routing.renders_only(target)
-                        && !adoptable(&resource.id, &found.content, &resource.content)
-                    {
-                        make(
-                            Action::Conflict,
-                            Some(found.content.clone()),
-                            "exists without tenantry's marks and points elsewhere; tenantry will not overwrite what it did not create"
-                                .into(),
-                        )
-                    } else if owner.is_none() && remembered.is_none() {
-                        make(
-                            Action::Adopt,
-                            Some(found.content.clone()),
-                            "exists without tenantry's marks; it fits the roster and will be labelled and taken over"
-                                .into(),
-                        )
-                    } else if found.content != resource.content {
-                        make(
-                            Action::Update,
-                            Some(found.content.clone()),
-                            Cow::Borrowed("differs from the roster (drift or a roster edit)"),
-                        )
-                    } else {
-                        if remembered.is_none() {
-                            plan.record.push((target.to_string(), resource.id.clone(), resource.owner.clone()));
-                        }
-                        *unchanged.entry(&resource.owner).or_default() += 1;
-                        continue;
-                    }
-                }
-            },
-        };
-        plan.changes.push(change);
+        for (owner, count) in part.unchanged {
+            *unchanged.entry(owner).or_default() += count;
+        }
+        remembered_matches += part.remembered_matches;
     }
 
     // Whatever tenantry manages on a configured target that the roster no
@@ -216,8 +168,112 @@ pub fn diff(
     }
 
     check_record_budget(roster, desired, observed, &mut plan);
-    plan.changes.sort_by(|a, b| (&a.owner, &a.id, &a.target).cmp(&(&b.owner, &b.id, &b.target)));
+    // (owner, id, target) is unique per change, so the unstable sort is deterministic.
+    plan.changes.sort_unstable_by(|a, b| (&a.owner, &a.id, &a.target).cmp(&(&b.owner, &b.id, &b.target)));
     plan
+}
+
+/// The desired side of one share of the resources.
+struct DesiredPart<'a> {
+    changes: Vec<Change>,
+    record: Vec<(String, ResourceId, Owner)>,
+    unrouted: BTreeMap<Domain, usize>,
+    unchanged: rustc_hash::FxHashMap<&'a Owner, usize>,
+    remembered_matches: usize,
+}
+
+/// Each desired resource against what its target observed.
+fn diff_desired<'a>(
+    resources: &'a [Resource],
+    observed: &ObservedByTarget,
+    inventory: &Inventory,
+    routing: &Routing,
+    policy: &Policy,
+) -> DesiredPart<'a> {
+    let mut part = DesiredPart {
+        changes: Vec::new(),
+        record: Vec::new(),
+        unrouted: BTreeMap::new(),
+        unchanged: rustc_hash::FxHashMap::default(),
+        remembered_matches: 0,
+    };
+    let nothing = Observed::default();
+    let observed_on = |target: &str| observed.get(target).unwrap_or(&nothing);
+    for resource in resources {
+        if !policy.includes(&resource.owner) {
+            continue;
+        }
+        let Some(target) = routing.target_for(resource.id.domain) else {
+            *part.unrouted.entry(resource.id.domain).or_default() += 1;
+            continue;
+        };
+        let make = |action: Action, before: Option<Content>, reason: Cow<'static, str>| Change {
+            target: target.to_string(),
+            id: resource.id.clone(),
+            owner: resource.owner.clone(),
+            action,
+            before,
+            after: Some(resource.content.clone()),
+            reason,
+            origin: resource.origin,
+            rule: resource.rule,
+            deps: std::sync::Arc::clone(&resource.deps),
+            sensitive: resource.sensitive,
+            rank: kind_rank(&resource.id),
+        };
+        let remembered = inventory.get(&resource.id).filter(|e| e.target == target);
+        part.remembered_matches += usize::from(remembered.is_some());
+        let change = match observed_on(target).get(&resource.id) {
+            None => make(Action::Create, None, Cow::Borrowed("does not exist")),
+            Some(found) => match &found.owner {
+                Some(other) if *other != resource.owner => make(
+                    Action::Conflict,
+                    Some(found.content.clone()),
+                    format!(
+                        "already belongs to {} but the roster gives it to {}; tenantry will not take it over",
+                        describe(other),
+                        describe(&resource.owner)
+                    )
+                    .into(),
+                ),
+                owner => {
+                    if owner.is_none()
+                        && remembered.is_none()
+                        && !routing.renders_only(target)
+                        && !adoptable(&resource.id, &found.content, &resource.content)
+                    {
+                        make(
+                            Action::Conflict,
+                            Some(found.content.clone()),
+                            "exists without tenantry's marks and points elsewhere; tenantry will not overwrite what it did not create"
+                                .into(),
+                        )
+                    } else if owner.is_none() && remembered.is_none() {
+                        make(
+                            Action::Adopt,
+                            Some(found.content.clone()),
+                            "exists without tenantry's marks; it fits the roster and will be labelled and taken over"
+                                .into(),
+                        )
+                    } else if found.content != resource.content {
+                        make(
+                            Action::Update,
+                            Some(found.content.clone()),
+                            Cow::Borrowed("differs from the roster (drift or a roster edit)"),
+                        )
+                    } else {
+                        if remembered.is_none() {
+                            part.record.push((target.to_string(), resource.id.clone(), resource.owner.clone()));
+                        }
+                        *part.unchanged.entry(&resource.owner).or_default() += 1;
+                        continue;
+                    }
+                }
+            },
+        };
+        part.changes.push(change);
+    }
+    part
 }
 
 /// The action for a managed resource the roster no longer derives.
