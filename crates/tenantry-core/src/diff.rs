@@ -168,6 +168,12 @@ pub fn diff(
     }
 
     check_record_budget(roster, desired, observed, &mut plan);
+    // Problems the targets found while observing, in target order so the plan is stable.
+    let mut targets: Vec<&String> = observed.keys().collect();
+    targets.sort();
+    for target in targets {
+        plan.problems.extend(observed[target].problems.iter().cloned());
+    }
     // (owner, id, target) is unique per change, so the unstable sort is deterministic.
     plan.changes.sort_unstable_by(|a, b| (&a.owner, &a.id, &a.target).cmp(&(&b.owner, &b.id, &b.target)));
     plan

@@ -22,6 +22,10 @@ pub struct Observed {
     pub resources: HashMap<ResourceId, ObservedResource>,
     /// Total records per DNS zone, foreign ones included, when the target can count them.
     pub zone_records: std::collections::BTreeMap<String, usize>,
+    /// What the target found wrong while observing, for the plan (e.g. a TLS
+    /// source that will be refused at apply): problems show at `plan`, not
+    /// only as failures of `apply`.
+    pub problems: Vec<crate::plan::PlanProblem>,
 }
 
 impl Observed {
@@ -36,6 +40,7 @@ impl Observed {
     pub fn extend(&mut self, other: Observed) {
         self.resources.extend(other.resources);
         self.zone_records.extend(other.zone_records);
+        self.problems.extend(other.problems);
     }
 }
 
