@@ -1,0 +1,148 @@
+//! The PowerDNS Authoritative HTTP API (`/api/v1/servers/<id>/zones/<zone>`):
+//! one GET lists a zone with all its rrsets; one PATCH replaces or deletes
+//! an rrset.
+
+use crate::config::{self, Secret};
+use crate::{Counters, Error, Found, Listing, Result, Wanted};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+#[derive(Debug)]
+pub(crate) struct PowerDns {
+    http: reqwest::Client,
+    base: String,
+    server_id: String,
+    key: Secret,
+    writing: tokio::sync::Mutex<()>,
+}
+
+impl PowerDns {
+    pub(crate) fn new(config: &crate::DnsConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<PowerDns> {
+        let base = config
+            .api_url
+            .as_deref()
+            .ok_or_else(|| Error::Config("provider `powerdns` needs `api_url`".to_string()))?
+            .trim_end_matches('/')
+            .trim_end_matches("/api/v1")
+            .to_string();
+        let key =
+            config::secret(config.api_key_file.as_deref(), "PDNS_API_KEY", "PowerDNS API key", "api_key_file", env)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        Ok(PowerDns {
+            http,
+            base,
+            server_id: config.server_id.clone().unwrap_or_else(|| "localhost".to_string()),
+            key,
+            writing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn zone_url(&self, zone: &str) -> String {
+        format!("{}/api/v1/servers/{}/zones/{zone}.", self.base, self.server_id)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, operation: &str) -> Result<reqwest::Response> {
+        let response = request
+            .header("X-API-Key", &self.key.0)
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable { server: self.base.clone(), message: format!("{operation}: {e}") })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        // PowerDNS answers errors as {"error": "..."}.
+        let detail = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| body.chars().take(300).collect());
+        let message = format!("HTTP {}: {detail}", status.as_u16());
+        Err(match status.as_u16() {
+            401 | 403 => Error::Unavailable {
+                server: self.base.clone(),
+                message: format!("{operation}: {message} (check `api_key_file` or PDNS_API_KEY)"),
+            },
+            404 => Error::Refused {
+                server: self.base.clone(),
+                operation: operation.to_string(),
+                message: format!("{message} (is the zone on server `{}`?)", self.server_id),
+            },
+            500.. => Error::Unavailable { server: self.base.clone(), message: format!("{operation}: {message}") },
+            _ => Error::Refused { server: self.base.clone(), operation: operation.to_string(), message },
+        })
+    }
+
+    pub(crate) async fn list(&self, zone: &str, counters: &Counters) -> Result<Listing> {
+        counters.read();
+        let operation = format!("listing zone {zone}");
+        let response = self.send(self.http.get(self.zone_url(zone)), &operation).await?;
+        let body: Value = response.json().await.map_err(|e| Error::Unavailable {
+            server: self.base.clone(),
+            message: format!("{operation}: unreadable answer: {e}"),
+        })?;
+        let mut listing = Listing::default();
+        for rrset in body.get("rrsets").and_then(Value::as_array).into_iter().flatten() {
+            let name = config::normalize_name(rrset.get("name").and_then(Value::as_str).unwrap_or_default());
+            let rtype = rrset.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+            let ttl = rrset.get("ttl").and_then(Value::as_u64).and_then(|t| u32::try_from(t).ok()).unwrap_or(0);
+            for record in rrset.get("records").and_then(Value::as_array).into_iter().flatten() {
+                let content = record.get("content").and_then(Value::as_str).unwrap_or_default();
+                let content = if rtype == "CNAME" { config::normalize_name(content) } else { content.to_string() };
+                listing.records.push(Found {
+                    name: name.clone(),
+                    rtype: rtype.clone(),
+                    content,
+                    ttl,
+                    proxied: false,
+                    owner: None,
+                    provider_id: None,
+                });
+            }
+        }
+        Ok(listing)
+    }
+
+    /// One rrset change. Changes are sent one at a time per target, and a
+    /// server error is retried a few times: with the SQLite backend PowerDNS
+    /// answers concurrent writes with HTTP 500 "database is locked", and
+    /// REPLACE and DELETE are idempotent.
+    async fn patch(&self, zone: &str, rrset: Value, operation: &str, counters: &Counters) -> Result<()> {
+        let _one_at_a_time = self.writing.lock().await;
+        let body = json!({ "rrsets": [rrset] });
+        let mut attempt = 0_u64;
+        loop {
+            attempt += 1;
+            counters.write();
+            match self.send(self.http.patch(self.zone_url(zone)).json(&body), operation).await {
+                Err(Error::Unavailable { message, .. }) if attempt < 6 && message.contains("HTTP 5") => {
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                result => return result.map(drop),
+            }
+        }
+    }
+
+    /// Replace the rrset of the type with the one record. PowerDNS itself
+    /// refuses a CNAME next to other data.
+    pub(crate) async fn put(&self, wanted: &Wanted, counters: &Counters) -> Result<()> {
+        let content = if wanted.rtype == "CNAME" { format!("{}.", wanted.content) } else { wanted.content.clone() };
+        let rrset = json!({
+            "name": format!("{}.", wanted.name),
+            "type": wanted.rtype,
+            "ttl": wanted.ttl,
+            "changetype": "REPLACE",
+            "records": [{ "content": content, "disabled": false }],
+        });
+        let operation = format!("setting {} {} → {}", wanted.name, wanted.rtype, wanted.content);
+        self.patch(&wanted.zone, rrset, &operation, counters).await
+    }
+
+    pub(crate) async fn remove(&self, zone: &str, name: &str, rtype: &str, counters: &Counters) -> Result<()> {
+        let rrset = json!({ "name": format!("{name}."), "type": rtype, "changetype": "DELETE" });
+        self.patch(zone, rrset, &format!("deleting {name} {rtype}"), counters).await
+    }
+}

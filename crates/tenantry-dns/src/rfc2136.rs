@@ -1,0 +1,309 @@
+//! RFC 2136 dynamic updates and AXFR, both signed with a TSIG key (BIND,
+//! Knot, PowerDNS with dnsupdate).
+//!
+//! Each operation opens its own TCP connection: servers close idle ones
+//! (BIND after 30 s), and an apply is a handful of messages at most. A zone
+//! is observed with one AXFR, never a query per name.
+
+use crate::config::{self, TsigKey};
+use crate::{Counters, Error, Found, Listing, Result, Wanted};
+use futures::StreamExt;
+use hickory_client::client::{Client, ClientHandle};
+use hickory_proto::dnssec::rdata::tsig::TsigAlgorithm;
+use hickory_proto::dnssec::tsig::TSigner;
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode, UpdateMessage};
+use hickory_proto::rr::rdata::{A, CNAME};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::runtime::TokioRuntimeProvider;
+use hickory_proto::tcp::TcpClientStream;
+use hickory_proto::xfer::DnsHandle;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub(crate) struct Rfc2136 {
+    server: SocketAddr,
+    key: TsigKey,
+}
+
+impl Rfc2136 {
+    pub(crate) async fn new(config: &crate::DnsConfig) -> Result<Rfc2136> {
+        let (Some(server), Some(key_file)) = (&config.server, &config.tsig_key_file) else {
+            return Err(Error::Config("provider `rfc2136` needs `server` and `tsig_key_file`".to_string()));
+        };
+        let text = config::read_secret_file(key_file, "TSIG key file")?;
+        let key = config::parse_tsig_key(&text, key_file)?;
+        let with_port = if server.parse::<SocketAddr>().is_ok()
+            || server
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && !h.ends_with(':') && p.parse::<u16>().is_ok())
+        {
+            server.clone()
+        } else {
+            format!("{server}:53")
+        };
+        let server = tokio::net::lookup_host(&with_port)
+            .await
+            .map_err(|e| Error::Config(format!("`server = \"{server}\"`: {e}")))?
+            .next()
+            .ok_or_else(|| Error::Config(format!("`server = \"{server}\"` resolves to no address")))?;
+        let rfc = Rfc2136 { server, key };
+        // Fail at connect, not at the first write, when the algorithm is unusable.
+        rfc.signer()?;
+        Ok(rfc)
+    }
+
+    fn signer(&self) -> Result<TSigner> {
+        let bad = |detail: String| Error::Config(format!("TSIG key `{}`: {detail}", self.key.name));
+        let algorithm_name = Name::from_ascii(&self.key.algorithm).map_err(|e| bad(e.to_string()))?;
+        let algorithm = TsigAlgorithm::from_name(algorithm_name);
+        algorithm.output_len().map_err(|_| {
+            bad(format!(
+                "algorithm `{}` is not supported; use hmac-sha256, hmac-sha384 or hmac-sha512",
+                self.key.algorithm
+            ))
+        })?;
+        let name = fqdn(&self.key.name).map_err(|e| bad(e.to_string()))?;
+        TSigner::new(self.key.secret.clone(), algorithm, name, 300).map_err(|e| bad(e.to_string()))
+    }
+
+    fn server(&self) -> String {
+        self.server.to_string()
+    }
+
+    /// A TCP client whose every message is TSIG-signed and whose responses are verified.
+    async fn client(&self) -> Result<Client> {
+        let signer = Arc::new(self.signer()?) as Arc<dyn hickory_proto::op::MessageFinalizer>;
+        let (stream, handle) = TcpClientStream::new(self.server, None, Some(TIMEOUT), TokioRuntimeProvider::default());
+        let (client, background) = Client::with_timeout(stream, handle, TIMEOUT, Some(signer))
+            .await
+            .map_err(|e| Error::Unavailable { server: self.server(), message: format!("DNS over TCP: {e}") })?;
+        tokio::spawn(background);
+        Ok(client)
+    }
+
+    /// Turn a transport error into a clear one: a response the TSIG verifier
+    /// rejects (BIND answers a bad key unsigned, with BADKEY or BADSIG) names the key.
+    fn failure(&self, operation: &str, text: String) -> Error {
+        let lower = text.to_ascii_lowercase();
+        // hickory reports an unsigned answer (BIND's reply to a bad key) as a truncated MAC.
+        let text = if lower.contains("truncated hmac") {
+            "the answer carries no valid signature: the server does not know this key or its secret differs (BADKEY/BADSIG)"
+                .to_string()
+        } else {
+            text
+        };
+        if lower.contains("tsig") || lower.contains("hmac") {
+            Error::Tsig { key: self.key.name.clone(), server: self.server(), detail: format!("{operation}: {text}") }
+        } else {
+            Error::Unavailable { server: self.server(), message: format!("{operation}: {text}") }
+        }
+    }
+
+    fn rcode_error(&self, operation: &str, code: ResponseCode) -> Error {
+        match code {
+            ResponseCode::NotAuth => Error::Tsig {
+                key: self.key.name.clone(),
+                server: self.server(),
+                detail: format!("{operation}: NOTAUTH (unknown key or bad signature)"),
+            },
+            ResponseCode::Refused => Error::Refused {
+                server: self.server(),
+                operation: operation.to_string(),
+                message: format!(
+                    "REFUSED: the zone's update-policy or allow-transfer does not grant TSIG key `{}`",
+                    self.key.name
+                ),
+            },
+            other => Error::Refused {
+                server: self.server(),
+                operation: operation.to_string(),
+                message: format!("{other} ({})", u16::from(other)),
+            },
+        }
+    }
+
+    /// The whole zone by one AXFR.
+    pub(crate) async fn list(&self, zone: &str, counters: &Counters) -> Result<Listing> {
+        let origin = fqdn(zone).map_err(|e| Error::Config(format!("zone `{zone}`: {e}")))?;
+        let mut client = self.client().await?;
+        counters.read();
+        let operation = format!("AXFR of {zone}");
+        let mut stream = client.zone_transfer(origin, None);
+        let mut listing = Listing::default();
+        while let Some(response) = stream.next().await {
+            let response = response.map_err(|e| self.failure(&operation, client_error(&e)))?;
+            if response.response_code() != ResponseCode::NoError {
+                return Err(self.rcode_error(&operation, response.response_code()));
+            }
+            for record in response.answers() {
+                if let Some(found) = found(record) {
+                    listing.records.push(found);
+                }
+            }
+        }
+        // The SOA opens and closes an AXFR: keep one.
+        let mut seen_soa = false;
+        listing.records.retain(|r| r.rtype != "SOA" || !std::mem::replace(&mut seen_soa, true));
+        if !seen_soa {
+            return Err(Error::Refused {
+                server: self.server(),
+                operation,
+                message: format!("no SOA: the server is not authoritative for `{zone}`"),
+            });
+        }
+        Ok(listing)
+    }
+
+    /// Create or replace the record. A create requires the name to be unused
+    /// (RFC 2136 §2.4.5), so a record someone added after the plan is never
+    /// overwritten; when the name already holds exactly this record (a retried
+    /// create) that is success. Update and adopt replace the rrset of the type
+    /// in one message, so there is never a moment without the record.
+    pub(crate) async fn put(&self, wanted: &Wanted, create: bool, counters: &Counters) -> Result<()> {
+        let origin = fqdn(&wanted.zone).map_err(|e| Error::Config(format!("zone `{}`: {e}", wanted.zone)))?;
+        let name = fqdn(&wanted.name).map_err(|e| Error::Unsupported(format!("name `{}`: {e}", wanted.name)))?;
+        let rdata = match wanted.rtype.as_str() {
+            "CNAME" => RData::CNAME(CNAME(
+                fqdn(&wanted.content).map_err(|e| Error::Unsupported(format!("target `{}`: {e}", wanted.content)))?,
+            )),
+            "A" => RData::A(A(wanted
+                .content
+                .parse()
+                .map_err(|e| Error::Unsupported(format!("address `{}`: {e}", wanted.content)))?)),
+            other => return Err(Error::Unsupported(format!("record type {other} is not managed"))),
+        };
+        let record_type = rdata.record_type();
+        let mut message = update(origin);
+        if create {
+            let mut unused = Record::update0(name.clone(), 0, RecordType::ANY);
+            unused.set_dns_class(DNSClass::NONE);
+            message.add_pre_requisite(unused);
+        } else {
+            let mut clear = Record::update0(name.clone(), 0, record_type);
+            clear.set_dns_class(DNSClass::ANY);
+            message.add_update(clear);
+        }
+        message.add_update(Record::from_rdata(name, wanted.ttl, rdata));
+        let verb = if create { "creating" } else { "replacing" };
+        let operation = format!("{verb} {} {} → {}", wanted.name, wanted.rtype, wanted.content);
+        match self.send(message, &operation, counters).await {
+            Err(Error::Refused { message, .. }) if create && message.starts_with("YXDOMAIN") => {
+                let listing = self.list(&wanted.zone, counters).await?;
+                let at_name: Vec<&Found> = listing.records.iter().filter(|r| r.name == wanted.name).collect();
+                let already = at_name.len() == 1
+                    && at_name.iter().all(|r| r.rtype == wanted.rtype && r.content == wanted.content);
+                if already {
+                    return Ok(());
+                }
+                Err(Error::Refused {
+                    server: self.server(),
+                    operation,
+                    message: format!(
+                        "`{}` already has records tenantry did not create ({}); plan again to see the conflict",
+                        wanted.name,
+                        at_name.iter().map(|r| format!("{} {}", r.rtype, r.content)).collect::<Vec<_>>().join(", ")
+                    ),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Delete the rrset of one type at one name.
+    pub(crate) async fn remove(&self, zone: &str, name: &str, rtype: &str, counters: &Counters) -> Result<()> {
+        let origin = fqdn(zone).map_err(|e| Error::Config(format!("zone `{zone}`: {e}")))?;
+        let owner = fqdn(name).map_err(|e| Error::Unsupported(format!("name `{name}`: {e}")))?;
+        let record_type: RecordType =
+            rtype.parse().map_err(|_| Error::Unsupported(format!("record type `{rtype}` is unknown")))?;
+        let mut message = update(origin);
+        let mut clear = Record::update0(owner, 0, record_type);
+        clear.set_dns_class(DNSClass::ANY);
+        message.add_update(clear);
+        self.send(message, &format!("deleting {name} {rtype}"), counters).await
+    }
+
+    async fn send(&self, message: Message, operation: &str, counters: &Counters) -> Result<()> {
+        let client = self.client().await?;
+        counters.write();
+        let mut responses = client.send(message);
+        let response = responses
+            .next()
+            .await
+            .ok_or_else(|| self.failure(operation, "the connection closed without an answer".to_string()))?
+            .map_err(|e| self.failure(operation, chain(&e)))?;
+        match response.response_code() {
+            ResponseCode::NoError => Ok(()),
+            ResponseCode::YXDomain => Err(Error::Refused {
+                server: self.server(),
+                operation: operation.to_string(),
+                message: "YXDOMAIN: the name already exists".to_string(),
+            }),
+            code => Err(self.rcode_error(operation, code)),
+        }
+    }
+}
+
+/// An error with its sources: hickory's outer errors say only "proto error".
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = inner.source();
+    }
+    text
+}
+
+/// The text of a client error: its own Display says only "proto error".
+fn client_error(error: &hickory_client::ClientError) -> String {
+    match error.kind() {
+        hickory_client::ClientErrorKind::Proto(inner) => chain(inner),
+        hickory_client::ClientErrorKind::DnsSec(inner) => chain(inner),
+        _ => chain(error),
+    }
+}
+
+/// An empty UPDATE message for a zone.
+fn update(origin: Name) -> Message {
+    let mut zone = Query::new();
+    zone.set_name(origin).set_query_class(DNSClass::IN).set_query_type(RecordType::SOA);
+    let mut message = Message::new();
+    message.set_message_type(MessageType::Query).set_op_code(OpCode::Update).set_recursion_desired(false);
+    message.add_zone(zone);
+    message
+}
+
+fn fqdn(name: &str) -> std::result::Result<Name, hickory_proto::ProtoError> {
+    let mut name = Name::from_ascii(name.trim_end_matches('.'))?;
+    name.set_fqdn(true);
+    Ok(name)
+}
+
+fn found(record: &Record) -> Option<Found> {
+    let rtype = record.record_type().to_string();
+    if rtype == "TSIG" || rtype == "OPT" {
+        return None;
+    }
+    let content = match record.data() {
+        RData::CNAME(target) => config::normalize_name(&target.0.to_ascii()),
+        RData::A(address) => address.0.to_string(),
+        other => other.to_string(),
+    };
+    Some(Found {
+        name: config::normalize_name(&record.name().to_ascii()),
+        rtype,
+        content,
+        ttl: record.ttl(),
+        proxied: false,
+        owner: None,
+        provider_id: None,
+    })
+}
