@@ -1,0 +1,161 @@
+//! The HTTP client for Vault's API: token and namespace headers, error
+//! mapping, and the request counter that proves a no-op reconcile writes nothing.
+
+use crate::config::{Token, VaultConfig};
+use crate::{Error, Result};
+use reqwest::Method;
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How many requests this target sent, and how many of them could change something.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// Every request (GET, LIST, POST, PUT, DELETE).
+    pub requests: u64,
+    /// Requests other than GET and LIST. Some POSTs only read (an alias
+    /// lookup); they are counted here anyway, so zero means nothing was written.
+    pub writes: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    writes: AtomicU64,
+}
+
+#[derive(Clone)]
+pub(crate) struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Token,
+    namespace: Option<String>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base", &self.base).field("namespace", &self.namespace).finish_non_exhaustive()
+    }
+}
+
+fn list_method() -> Result<Method> {
+    Method::from_bytes(b"LIST").map_err(|e| Error::Invalid(format!("LIST method: {e}")))
+}
+
+impl Client {
+    pub(crate) fn new(config: &VaultConfig, token: Token) -> Result<Client> {
+        let address = config.address.trim_end_matches('/');
+        if !(address.starts_with("http://") || address.starts_with("https://")) {
+            return Err(Error::Invalid(format!(
+                "[vault] address `{address}` must start with http:// or https:// (e.g. https://vault.example.org)"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| Error::Invalid(format!("building the HTTP client: {e}")))?;
+        Ok(Client {
+            http,
+            base: format!("{address}/v1/"),
+            token,
+            namespace: config.namespace.clone(),
+            counters: Arc::default(),
+        })
+    }
+
+    pub(crate) fn address(&self) -> &str {
+        self.base.trim_end_matches("/v1/")
+    }
+
+    pub(crate) fn counts(&self) -> RequestCounts {
+        RequestCounts {
+            requests: self.counters.requests.load(Ordering::Relaxed),
+            writes: self.counters.writes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// One request. `Ok(None)` when the path does not exist (404, or an empty
+    /// 204 answer); the JSON body otherwise.
+    pub(crate) async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Option<Value>> {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let method_name = method.as_str().to_string();
+        if method_name != "GET" && method_name != "LIST" {
+            self.counters.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut request = self.http.request(method, format!("{}{}", self.base, path.trim_start_matches('/')));
+        request = request.header("X-Vault-Token", self.token.expose());
+        if let Some(namespace) = &self.namespace {
+            request = request.header("X-Vault-Namespace", namespace);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| Error::Unreachable {
+            address: self.address().to_string(),
+            // reqwest's message names the URL, never the headers.
+            message: e.to_string(),
+        })?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| Error::Unreachable {
+            address: self.address().to_string(),
+            message: format!("reading the answer to {method_name} {path}: {e}"),
+        })?;
+        let json: Option<Value> = if text.trim().is_empty() { None } else { serde_json::from_str(&text).ok() };
+        match status {
+            200..=299 => Ok(json),
+            404 => Ok(None),
+            403 => Err(Error::PermissionDenied { method: method_name, path: path.to_string() }),
+            _ => Err(Error::Http {
+                method: method_name,
+                path: path.to_string(),
+                status,
+                message: messages(&json, &text),
+            }),
+        }
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> Result<Option<Value>> {
+        self.call(Method::GET, path, None).await
+    }
+
+    /// The `data` of a read, or `None` when absent.
+    pub(crate) async fn read(&self, path: &str) -> Result<Option<Value>> {
+        Ok(self.get(path).await?.map(|v| v.get("data").cloned().unwrap_or(Value::Null)))
+    }
+
+    /// `LIST path`: the keys and, where the endpoint returns it, `key_info`.
+    pub(crate) async fn list(&self, path: &str) -> Result<(Vec<String>, serde_json::Map<String, Value>)> {
+        let Some(answer) = self.call(list_method()?, path, None).await? else {
+            return Ok((Vec::new(), Default::default()));
+        };
+        let data = answer.get("data").cloned().unwrap_or(Value::Null);
+        let keys = data["keys"].as_array().map(|k| k.iter().filter_map(Value::as_str).map(String::from).collect());
+        let info = data["key_info"].as_object().cloned().unwrap_or_default();
+        Ok((keys.unwrap_or_default(), info))
+    }
+
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Option<Value>> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub(crate) async fn put(&self, path: &str, body: &Value) -> Result<Option<Value>> {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    /// Delete; deleting what is absent succeeds (idempotent apply).
+    pub(crate) async fn delete(&self, path: &str) -> Result<()> {
+        self.call(Method::DELETE, path, None).await.map(|_| ())
+    }
+}
+
+/// Vault's `errors` array as one line, or the raw text when it sent none.
+fn messages(json: &Option<Value>, text: &str) -> String {
+    let joined = json
+        .as_ref()
+        .and_then(|j| j["errors"].as_array())
+        .map(|errors| errors.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
+        .unwrap_or_default();
+    if joined.is_empty() { text.chars().take(300).collect() } else { joined }
+}

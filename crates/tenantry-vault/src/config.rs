@@ -1,0 +1,138 @@
+//! The `[vault]` section of tenantry.toml and where the token comes from.
+//!
+//! The token is never part of the configuration (SPEC §5): only where to
+//! read it — a file that must not be readable by group or others, or the
+//! `VAULT_TOKEN` / `BAO_TOKEN` environment variables.
+
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Settings of `[vault]` in tenantry.toml.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    /// Base URL of Vault or OpenBao, e.g. `https://vault.example.org`.
+    pub address: String,
+    /// File holding the token (`~/` is the home directory); mode 0600 or stricter.
+    /// Without it the token comes from `VAULT_TOKEN`, else `BAO_TOKEN`.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Path of the OIDC auth mount whose aliases map logins to entities.
+    #[serde(default = "default_oidc_mount")]
+    pub oidc_mount: String,
+    /// Path of the KV v2 mount holding the users' secrets.
+    #[serde(default = "default_kv_mount")]
+    pub kv_mount: String,
+    /// Path of the kubernetes secrets engine that mints deployer tokens.
+    #[serde(default = "default_kubernetes_mount")]
+    pub kubernetes_secrets_mount: String,
+    /// Vault Enterprise / OpenBao namespace, sent as `X-Vault-Namespace`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+fn default_oidc_mount() -> String {
+    "oidc".to_string()
+}
+
+fn default_kv_mount() -> String {
+    "secret".to_string()
+}
+
+fn default_kubernetes_mount() -> String {
+    "kubernetes".to_string()
+}
+
+impl VaultConfig {
+    /// A configuration with the default mounts.
+    pub fn new(address: impl Into<String>) -> VaultConfig {
+        VaultConfig {
+            address: address.into(),
+            token_file: None,
+            oidc_mount: default_oidc_mount(),
+            kv_mount: default_kv_mount(),
+            kubernetes_secrets_mount: default_kubernetes_mount(),
+            namespace: None,
+        }
+    }
+
+    /// The mounts as derivation needs them, so the plan and this target agree on paths.
+    pub fn settings(&self, base: tenantry_core::Settings) -> tenantry_core::Settings {
+        tenantry_core::Settings {
+            vault_kv_mount: self.kv_mount.clone(),
+            vault_kubernetes_mount: self.kubernetes_secrets_mount.clone(),
+            vault_oidc_mount: self.oidc_mount.clone(),
+            ..base
+        }
+    }
+
+    /// The token from `token_file`, or the process environment.
+    pub fn token(&self) -> Result<Token> {
+        self.token_from(|name| std::env::var(name).ok())
+    }
+
+    /// The token from `token_file`, or from `env` (`VAULT_TOKEN`, then `BAO_TOKEN`).
+    /// Tests pass their own `env` so they never race on the process environment.
+    pub fn token_from(&self, env: impl Fn(&str) -> Option<String>) -> Result<Token> {
+        if let Some(path) = &self.token_file {
+            let path = expand_home(path, &env);
+            return read_token_file(&path);
+        }
+        for name in ["VAULT_TOKEN", "BAO_TOKEN"] {
+            if let Some(value) = env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+                return Ok(Token(value));
+            }
+        }
+        Err(Error::NoToken)
+    }
+}
+
+/// A Vault token. Its `Debug` never shows it, so it cannot end up in a log by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+fn expand_home(path: &Path, env: &impl Fn(&str) -> Option<String>) -> PathBuf {
+    match (path.strip_prefix("~"), env("HOME")) {
+        (Ok(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
+fn read_token_file(path: &Path) -> Result<Token> {
+    let io = |source| Error::TokenFile { path: path.to_path_buf(), source };
+    let metadata = std::fs::metadata(path).map_err(io)?;
+    check_private(path, &metadata)?;
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(Error::EmptyTokenFile { path: path.to_path_buf() });
+    }
+    Ok(Token(token.to_string()))
+}
+
+#[cfg(unix)]
+fn check_private(path: &Path, metadata: &std::fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::TokenFilePermissions { path: path.to_path_buf(), mode });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path, _metadata: &std::fs::Metadata) -> Result<()> {
+    Ok(())
+}

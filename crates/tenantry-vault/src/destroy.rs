@@ -1,0 +1,186 @@
+//! The destroy stage (SPEC §6) on Vault: back up everything the user has —
+//! policy text, entity, aliases, deployer roles and every current secret of
+//! their KV v2 subtree — to a 0600 file, fsynced, and only then delete it.
+
+use crate::kv::subtree;
+use crate::project::{metadata_owner, policy_owner};
+use crate::{Error, Result, VaultTarget};
+use serde_json::{Value, json};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use tenantry_core::{Domain, Owner, ResourceId};
+
+/// What the destroy stage did for one user.
+#[derive(Debug, Clone, Default)]
+pub struct DestroyReport {
+    /// The backup written before anything was removed.
+    pub backup: PathBuf,
+    /// Ids now gone.
+    pub removed: Vec<ResourceId>,
+    /// KV v2 secrets backed up and deleted (metadata and all versions).
+    pub secrets: usize,
+    /// Anything the admin should know, one line each.
+    pub notes: Vec<String>,
+}
+
+impl VaultTarget {
+    /// Destroy everything tenantry manages in Vault for `user`: their policy,
+    /// entity (and its aliases), deployer roles (found by their labels) and
+    /// the KV subtree `<kv_mount>/<user>`. The backup is written to
+    /// `backup_dir` first; nothing is deleted if it cannot be written.
+    pub async fn destroy_user(&self, user: &str, backup_dir: &Path) -> Result<DestroyReport> {
+        let owner = Owner::User(user.to_string());
+        let mut ids = Vec::new();
+        let policy = format!("namespace-owner-{user}");
+        if let Some(data) = self.client.read(&format!("sys/policies/acl/{policy}")).await?
+            && policy_owner(data["policy"].as_str().unwrap_or_default()).as_ref() == Some(&owner)
+        {
+            ids.push(ResourceId::global(Domain::Vault, "Policy", &policy));
+        }
+        if let Some(entity) = self.client.read(&format!("identity/entity/name/{user}")).await?
+            && metadata_owner(entity["metadata"].as_object().unwrap_or(&Default::default())).as_ref() == Some(&owner)
+        {
+            ids.push(ResourceId::global(Domain::Vault, "Entity", user));
+        }
+        let mount = self.config.kubernetes_secrets_mount.trim_end_matches('/').to_string();
+        let (roles, _) = self.client.list(&format!("{mount}/roles")).await?;
+        for role in roles {
+            if let Some(data) = self.client.read(&format!("{mount}/roles/{role}")).await?
+                && crate::project::project_role(&role, &data).1.as_ref() == Some(&owner)
+            {
+                ids.push(ResourceId::new(Domain::Vault, "KubernetesRole", &mount, &role));
+            }
+        }
+        self.destroy_resources(user, &ids, backup_dir).await
+    }
+
+    /// Back up, then remove, `resources` of `user` and the user's KV subtree.
+    pub(crate) async fn destroy_resources(
+        &self,
+        user: &str,
+        resources: &[ResourceId],
+        backup_dir: &Path,
+    ) -> Result<DestroyReport> {
+        let kv_mount = self.config.kv_mount.trim_end_matches('/').to_string();
+        let mut policies = serde_json::Map::new();
+        let mut roles = serde_json::Map::new();
+        let mut entities = serde_json::Map::new();
+        let mut aliases = Vec::new();
+        for id in resources {
+            match &*id.kind {
+                "Policy" => {
+                    if let Some(data) = self.client.read(&format!("sys/policies/acl/{}", id.name)).await? {
+                        policies.insert(id.name.to_string(), data["policy"].clone());
+                    }
+                }
+                "Entity" => {
+                    if let Some(data) = self.client.read(&format!("identity/entity/name/{}", id.name)).await? {
+                        aliases.extend(data["aliases"].as_array().cloned().unwrap_or_default());
+                        entities.insert(id.name.to_string(), data);
+                    }
+                }
+                "KubernetesRole" => {
+                    let path = format!("{}/roles/{}", id.scope, id.name);
+                    if let Some(data) = self.client.read(&path).await? {
+                        roles.insert(path, data);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let secrets = subtree(&self.client, &kv_mount, user).await?;
+        let backup = json!({
+            "format": "tenantry-vault-backup/1",
+            "user": user,
+            "address": self.client.address(),
+            "policies": policies,
+            "entities": entities,
+            "aliases": aliases,
+            "kubernetes_roles": roles,
+            "kv": { "mount": kv_mount, "secrets": secrets },
+        });
+        let path = write_backup(backup_dir, user, &backup)?;
+
+        let mut report = DestroyReport { backup: path, secrets: secrets.len(), ..DestroyReport::default() };
+        // Roles and policies first, so nothing can mint or grant while the rest goes.
+        for id in resources.iter().filter(|id| &*id.kind == "KubernetesRole") {
+            self.client.delete(&format!("{}/roles/{}", id.scope, id.name)).await?;
+            report.removed.push(id.clone());
+        }
+        for id in resources.iter().filter(|id| &*id.kind == "Policy") {
+            self.client.delete(&format!("sys/policies/acl/{}", id.name)).await?;
+            report.removed.push(id.clone());
+        }
+        for alias in &aliases {
+            if let Some(alias_id) = alias["id"].as_str() {
+                self.client.delete(&format!("identity/entity-alias/id/{alias_id}")).await?;
+            }
+        }
+        for id in resources.iter().filter(|id| &*id.kind == "Entity") {
+            self.client.delete(&format!("identity/entity/name/{}", id.name)).await?;
+            report.removed.push(id.clone());
+        }
+        // Usually gone with the entity; one that moved elsewhere is deleted only if it is still ours.
+        let owner = Owner::User(user.to_string());
+        for id in resources.iter().filter(|id| &*id.kind == "EntityAlias") {
+            match self.delete_alias(&id.scope, &id.name, &owner).await {
+                Ok(()) => report.removed.push(id.clone()),
+                Err(Error::Conflict(message)) => report.notes.push(message),
+                Err(other) => return Err(other),
+            }
+        }
+        // Deleting the metadata removes every version of a secret.
+        for secret in secrets.keys() {
+            self.client.delete(&format!("{kv_mount}/metadata/{secret}")).await?;
+        }
+        if report.secrets > 0 {
+            report.notes.push(format!("{} secret(s) under {kv_mount}/{user} deleted", report.secrets));
+        }
+        for id in resources {
+            if !report.removed.contains(id) {
+                report.notes.push(format!("{id}: not a kind the vault target manages; left alone"));
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Write the backup atomically as a new file that only the owner can read:
+/// temp file (0600) → fsync → rename → fsync the directory. An earlier
+/// backup of the same user is never overwritten (a rerun after a partial
+/// destroy holds less than the first one did).
+fn write_backup(dir: &Path, user: &str, backup: &Value) -> Result<PathBuf> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Backup { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let text = serde_json::to_vec_pretty(backup).map_err(|e| Error::Invalid(format!("encoding the backup: {e}")))?;
+    let temp = dir.join(format!(".vault-{user}.json.tmp-{}", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&temp).map_err(io(&temp))?;
+    #[cfg(unix)]
+    {
+        // `mode` applies only when the file is created; a stale temp file keeps its own.
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io(&temp))?;
+    }
+    file.write_all(&text).map_err(io(&temp))?;
+    file.sync_all().map_err(io(&temp))?;
+    drop(file);
+    let mut target = dir.join(format!("vault-{user}.json"));
+    let mut n = 1;
+    while target.exists() {
+        target = dir.join(format!("vault-{user}.{n}.json"));
+        n += 1;
+    }
+    std::fs::rename(&temp, &target).map_err(io(&target))?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    Ok(target)
+}

@@ -1,0 +1,575 @@
+//! The `vault` target: applies the Vault/OpenBao side of the catalog
+//! (SPEC §3): per-user ACL policies, identity entities, the OIDC alias that
+//! maps a login to its entity, and kubernetes secrets-engine roles.
+//!
+//! Observes with one LIST per kind (policies, entities, aliases, roles) and
+//! `sys/auth` for mount accessors, then reads the requested objects with
+//! bounded concurrency, projecting each onto the canonical content the
+//! derivation produces, so an unchanged roster plans no change and applies
+//! no write. Owners come from tenantry's marks: entity metadata
+//! (`managed-by`, `tenantry-user`), alias custom metadata, the managed
+//! header line of a policy, and the `extra_labels` of a role.
+//!
+//! An alias that already exists for the email on the OIDC mount — created
+//! at the user's first login, attached to an auto-created entity — is
+//! adopted (SPEC §8.2): moved onto the managed entity, never duplicated.
+
+mod client;
+pub mod config;
+mod destroy;
+mod kv;
+pub mod project;
+
+pub use client::RequestCounts;
+pub use config::{Token, VaultConfig};
+pub use destroy::DestroyReport;
+pub use kv::read_kv_field;
+
+use client::Client;
+use futures::stream::{self, StreamExt as _};
+use project::{marks, metadata_owner, project_alias, project_entity, project_policy, project_role, role_labels};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use tenantry_core::{
+    Action, Change, Content, Destroyed, Domain, ObserveRequest, Observed, Owner, ResourceId, Target, TargetError,
+};
+
+const NAME: &str = "vault";
+/// Reads in flight at once while observing: enough to hide latency, few
+/// enough not to flood a shared Vault.
+const READ_CONCURRENCY: usize = 16;
+
+/// Why the vault target could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "no Vault token: set `token_file` in the [vault] section of tenantry.toml, or export VAULT_TOKEN (or BAO_TOKEN)"
+    )]
+    NoToken,
+    #[error("cannot read the Vault token file {}: {source}", path.display())]
+    TokenFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the Vault token file {} is empty", path.display())]
+    EmptyTokenFile { path: PathBuf },
+    #[error(
+        "the Vault token file {} is readable by group or others (mode {mode:03o}); restrict it with `chmod 600 {}`",
+        path.display(),
+        path.display()
+    )]
+    TokenFilePermissions { path: PathBuf, mode: u32 },
+    #[error(
+        "Vault at {address} rejected the token ({reason}); log in again (`bao login` / `vault login`) or fix the token source"
+    )]
+    TokenRejected { address: String, reason: String },
+    #[error("cannot reach Vault at {address}: {message}")]
+    Unreachable { address: String, message: String },
+    #[error("permission denied: {method} {path}; the token's policies do not allow it")]
+    PermissionDenied { method: String, path: String },
+    #[error("{method} {path} failed with HTTP {status}: {message}")]
+    Http { method: String, path: String, status: u16, message: String },
+    #[error(
+        "no KV v2 secret at {mount}/{path} (read {mount}/data/{path}); check the path, and that `{mount}` is a KV v2 mount"
+    )]
+    MissingPath { mount: String, path: String },
+    #[error("the secret {mount}/{path} has no key `{key}`; it has: {}", if available.is_empty() { "no keys".to_string() } else { available.join(", ") })]
+    MissingKey { mount: String, path: String, key: String, available: Vec<String> },
+    #[error(
+        "auth mount `{mount}` is not enabled in Vault; enable it (`bao auth enable -path={mount} oidc`) or set `oidc_mount` in [vault]"
+    )]
+    MissingAuthMount { mount: String },
+    #[error("entity `{0}` does not exist yet; it is created before its alias, so apply again")]
+    MissingEntity(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("backup {}: {source}", path.display())]
+    Backup {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn target_error(id: &ResourceId, error: Error) -> TargetError {
+    match error {
+        Error::Unreachable { .. } | Error::NoToken | Error::TokenRejected { .. } => {
+            TargetError::Unavailable { target: NAME.to_string(), message: error.to_string() }
+        }
+        other => TargetError::Rejected { target: NAME.to_string(), id: id.to_string(), message: other.to_string() },
+    }
+}
+
+fn unavailable(error: Error) -> TargetError {
+    TargetError::Unavailable { target: NAME.to_string(), message: error.to_string() }
+}
+
+/// The Vault/OpenBao target.
+#[derive(Debug, Clone)]
+pub struct VaultTarget {
+    client: Client,
+    config: VaultConfig,
+}
+
+/// One alias as Vault's alias listing (or an entity read) shows it.
+#[derive(Debug, Clone)]
+struct AliasInfo {
+    id: String,
+    name: String,
+    accessor: String,
+    entity_id: String,
+    custom_metadata: serde_json::Map<String, Value>,
+}
+
+impl AliasInfo {
+    fn from_value(id: &str, value: &Value) -> AliasInfo {
+        AliasInfo {
+            id: value["id"].as_str().unwrap_or(id).to_string(),
+            name: value["name"].as_str().unwrap_or_default().to_string(),
+            accessor: value["mount_accessor"].as_str().unwrap_or_default().to_string(),
+            entity_id: value["canonical_id"].as_str().unwrap_or_default().to_string(),
+            custom_metadata: value["custom_metadata"].as_object().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+impl VaultTarget {
+    /// Read the token (file or env), and check it with `auth/token/lookup-self`.
+    pub async fn connect(config: &VaultConfig) -> Result<VaultTarget> {
+        let token = config.token()?;
+        Self::connect_with_token(config, token).await
+    }
+
+    /// Like [`VaultTarget::connect`] with a token the caller already has.
+    pub async fn connect_with_token(config: &VaultConfig, token: Token) -> Result<VaultTarget> {
+        let client = Client::new(config, token)?;
+        match client.get("auth/token/lookup-self").await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(Error::TokenRejected {
+                    address: client.address().to_string(),
+                    reason: "auth/token/lookup-self not found: is this a Vault/OpenBao address?".to_string(),
+                });
+            }
+            Err(Error::PermissionDenied { .. }) => {
+                return Err(Error::TokenRejected {
+                    address: client.address().to_string(),
+                    reason: "invalid or expired token".to_string(),
+                });
+            }
+            Err(other) => return Err(other),
+        }
+        Ok(VaultTarget { client, config: config.clone() })
+    }
+
+    pub fn config(&self) -> &VaultConfig {
+        &self.config
+    }
+
+    /// Requests sent so far by this target (and its clones).
+    pub fn request_counts(&self) -> RequestCounts {
+        self.client.counts()
+    }
+
+    /// Auth mount path (without the trailing `/`) → accessor.
+    async fn auth_accessors(&self) -> Result<HashMap<String, String>> {
+        let answer = self.client.get("sys/auth").await?.unwrap_or(Value::Null);
+        // Newer servers put the mounts under `data`, older ones at the top level too.
+        let mounts = answer.get("data").filter(|d| d.is_object()).unwrap_or(&answer);
+        let mut accessors = HashMap::new();
+        if let Some(mounts) = mounts.as_object() {
+            for (path, mount) in mounts {
+                if let Some(accessor) = mount.get("accessor").and_then(Value::as_str) {
+                    accessors.insert(path.trim_end_matches('/').to_string(), accessor.to_string());
+                }
+            }
+        }
+        Ok(accessors)
+    }
+
+    async fn accessor(&self, mount: &str) -> Result<String> {
+        self.auth_accessors()
+            .await?
+            .remove(mount.trim_end_matches('/'))
+            .ok_or_else(|| Error::MissingAuthMount { mount: mount.to_string() })
+    }
+
+    /// Read many paths with bounded concurrency; absent ones are left out.
+    async fn read_many(&self, paths: Vec<(String, String)>) -> Result<Vec<(String, Value)>> {
+        let results: Vec<Result<Option<(String, Value)>>> = stream::iter(paths)
+            .map(|(key, path)| async move { Ok(self.client.read(&path).await?.map(|data| (key, data))) })
+            .buffer_unordered(READ_CONCURRENCY)
+            .collect()
+            .await;
+        let mut found = Vec::new();
+        for result in results {
+            if let Some(item) = result? {
+                found.push(item);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn observe_inner(&self, request: &ObserveRequest) -> Result<Observed> {
+        let mut policies = BTreeSet::new();
+        let mut entities = BTreeSet::new();
+        let mut alias_mounts = BTreeSet::new();
+        let mut role_mounts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (id, _) in &request.resources {
+            match &*id.kind {
+                "Policy" => {
+                    policies.insert(id.name.to_string());
+                }
+                "Entity" => {
+                    entities.insert(id.name.to_string());
+                }
+                "EntityAlias" => {
+                    alias_mounts.insert(id.scope.to_string());
+                }
+                "KubernetesRole" => {
+                    role_mounts.entry(id.scope.to_string()).or_default().insert(id.name.to_string());
+                }
+                _ => {}
+            }
+        }
+        let need_entities = !entities.is_empty() || !alias_mounts.is_empty();
+        let empty = || async { Ok((Vec::new(), serde_json::Map::new())) };
+        // One listing per kind, all at once.
+        let (policy_list, entity_list, alias_list, accessors, role_lists) = futures::join!(
+            async { if policies.is_empty() { empty().await } else { self.client.list("sys/policies/acl").await } },
+            async { if need_entities { self.client.list("identity/entity/id").await } else { empty().await } },
+            async {
+                if alias_mounts.is_empty() { empty().await } else { self.client.list("identity/entity-alias/id").await }
+            },
+            async { if alias_mounts.is_empty() { Ok(HashMap::new()) } else { self.auth_accessors().await } },
+            futures::future::join_all(role_mounts.keys().map(|mount| async move {
+                (mount.clone(), self.client.list(&format!("{}/roles", mount.trim_end_matches('/'))).await)
+            })),
+        );
+        let (policy_names, _) = policy_list?;
+        let (_, entity_info) = entity_list?;
+        let (_, alias_info) = alias_list?;
+        let accessors = accessors?;
+
+        // Then read what was asked for and exists.
+        let existing: BTreeSet<&str> = policy_names.iter().map(String::as_str).collect();
+        let mut reads: Vec<(String, String)> = policies
+            .iter()
+            .filter(|name| existing.contains(name.as_str()))
+            .map(|name| (format!("Policy\n{name}"), format!("sys/policies/acl/{name}")))
+            .collect();
+        let entity_names: HashMap<String, String> = entity_info
+            .iter()
+            .filter_map(|(id, info)| info["name"].as_str().map(|name| (id.clone(), name.to_string())))
+            .collect();
+        let existing_entities: BTreeSet<&str> = entity_names.values().map(String::as_str).collect();
+        reads.extend(
+            entities
+                .iter()
+                .filter(|name| existing_entities.contains(name.as_str()))
+                .map(|name| (format!("Entity\n{name}"), format!("identity/entity/name/{name}"))),
+        );
+        for (mount, listed) in role_lists {
+            let (names, _) = listed?;
+            let names: BTreeSet<String> = names.into_iter().collect();
+            for role in role_mounts.get(&mount).into_iter().flatten().filter(|r| names.contains(*r)) {
+                let mount = mount.trim_end_matches('/');
+                reads.push((format!("KubernetesRole\n{mount}\n{role}"), format!("{mount}/roles/{role}")));
+            }
+        }
+
+        let mut observed = Observed::default();
+        let mut entity_owners: HashMap<String, Option<Owner>> = HashMap::new();
+        for (key, data) in self.read_many(reads).await? {
+            let mut parts = key.split('\n');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some("Policy"), Some(name), None) => {
+                    let text = data["policy"].as_str().or_else(|| data["rules"].as_str()).unwrap_or_default();
+                    let (content, owner) = project_policy(name, text);
+                    observed.insert(
+                        ResourceId::global(Domain::Vault, "Policy", name),
+                        Content::from_value(&content),
+                        owner,
+                    );
+                }
+                (Some("Entity"), Some(name), None) => {
+                    let (content, owner) = project_entity(&data);
+                    if let Some(id) = data["id"].as_str() {
+                        entity_owners.insert(id.to_string(), owner.clone());
+                    }
+                    observed.insert(
+                        ResourceId::global(Domain::Vault, "Entity", name),
+                        Content::from_value(&content),
+                        owner,
+                    );
+                }
+                (Some("KubernetesRole"), Some(mount), Some(role)) => {
+                    let (content, owner) = project_role(role, &data);
+                    observed.insert(
+                        ResourceId::new(Domain::Vault, "KubernetesRole", mount, role),
+                        Content::from_value(&content),
+                        owner,
+                    );
+                }
+                _ => {}
+            }
+        }
+
+        // Aliases come whole from the one listing. Requested mounts are
+        // reported in full by (mount, name); elsewhere only tenantry's own.
+        let mounts_by_accessor: HashMap<&str, &str> =
+            accessors.iter().map(|(mount, accessor)| (accessor.as_str(), mount.as_str())).collect();
+        let wanted_accessors: BTreeSet<&str> =
+            alias_mounts.iter().filter_map(|m| accessors.get(m.trim_end_matches('/')).map(String::as_str)).collect();
+        for (id, info) in &alias_info {
+            let alias = AliasInfo::from_value(id, info);
+            let Some(mount) = mounts_by_accessor.get(alias.accessor.as_str()) else { continue };
+            let marked = metadata_owner(&alias.custom_metadata);
+            if marked.is_none() && !wanted_accessors.contains(alias.accessor.as_str()) {
+                continue;
+            }
+            let entity = entity_names.get(&alias.entity_id).cloned().unwrap_or_else(|| alias.entity_id.clone());
+            // An unmarked alias on a managed entity belongs to that entity's user.
+            let owner = marked.or_else(|| entity_owners.get(&alias.entity_id).cloned().flatten());
+            observed.insert(
+                ResourceId::new(Domain::Vault, "EntityAlias", mount, &alias.name),
+                Content::from_value(&project_alias(&alias.name, mount, &entity)),
+                owner,
+            );
+        }
+        Ok(observed)
+    }
+
+    async fn apply_inner(&self, change: &Change) -> Result<()> {
+        let id = &change.id;
+        let write = matches!(change.action, Action::Create | Action::Update | Action::Adopt | Action::Cut);
+        let delete = change.action == Action::Delete;
+        if !write && !delete {
+            return Ok(());
+        }
+        let after = match (&change.after, write) {
+            (Some(after), true) => after.to_value(),
+            (None, true) => return Err(Error::Invalid(format!("{id} has no content to apply"))),
+            _ => Value::Null,
+        };
+        match (&*id.kind, write) {
+            ("Policy", true) => {
+                let text = after["policy"].as_str().unwrap_or_default();
+                self.client.put(&format!("sys/policies/acl/{}", id.name), &json!({ "policy": text })).await.map(|_| ())
+            }
+            ("Policy", false) => self.client.delete(&format!("sys/policies/acl/{}", id.name)).await,
+            ("Entity", true) => self.write_entity(&id.name, &after).await,
+            ("Entity", false) => self.client.delete(&format!("identity/entity/name/{}", id.name)).await,
+            ("EntityAlias", true) => self.ensure_alias(&id.scope, &after, &change.owner).await,
+            ("EntityAlias", false) => self.delete_alias(&id.scope, &id.name, &change.owner).await,
+            ("KubernetesRole", true) => {
+                let mut body = after.clone();
+                if let Some(fields) = body.as_object_mut() {
+                    fields.remove("name");
+                    fields.insert("extra_labels".to_string(), role_labels(&change.owner));
+                }
+                let path = format!("{}/roles/{}", id.scope.trim_end_matches('/'), id.name);
+                self.client.post(&path, &body).await.map(|_| ())
+            }
+            ("KubernetesRole", false) => {
+                self.client.delete(&format!("{}/roles/{}", id.scope.trim_end_matches('/'), id.name)).await
+            }
+            (kind, _) => Err(Error::Invalid(format!("the vault target does not manage kind `{kind}`"))),
+        }
+    }
+
+    /// Create or update an entity by name. Metadata keys that are not
+    /// tenantry's are kept: Vault replaces the whole map on write.
+    async fn write_entity(&self, name: &str, after: &Value) -> Result<()> {
+        let path = format!("identity/entity/name/{name}");
+        let mut metadata = match self.client.read(&path).await? {
+            Some(current) => current["metadata"].as_object().cloned().unwrap_or_default(),
+            None => serde_json::Map::new(),
+        };
+        if let Some(ours) = after["metadata"].as_object() {
+            metadata.extend(ours.clone());
+        }
+        let mut policies = after["policies"].as_array().cloned().unwrap_or_default();
+        if policies.is_empty() {
+            // Vault ignores an empty list on update; a list of one empty
+            // name clears the policies on Vault and OpenBao alike.
+            policies.push(Value::String(String::new()));
+        }
+        let body = json!({
+            "policies": policies,
+            "metadata": metadata,
+            "disabled": after["disabled"].as_bool().unwrap_or(false),
+        });
+        self.client.post(&path, &body).await.map(|_| ())
+    }
+
+    /// The entity holding the alias `name` on the mount with `accessor`, if any.
+    async fn entity_by_alias(&self, name: &str, accessor: &str) -> Result<Option<Value>> {
+        let body = json!({ "alias_name": name, "alias_mount_accessor": accessor });
+        Ok(self.client.post("identity/lookup/entity", &body).await?.and_then(|v| v.get("data").cloned()))
+    }
+
+    /// Make `alias` (`{name, mount, entity}`) exist exactly once, on the
+    /// managed entity. An alias Vault created at a first login (on an
+    /// auto-created entity) is moved onto the managed entity, and the empty
+    /// auto-created entity is removed: adopted, never duplicated (SPEC §8.2).
+    async fn ensure_alias(&self, mount: &str, alias: &Value, owner: &Owner) -> Result<()> {
+        let name = alias["name"].as_str().unwrap_or_default();
+        let entity_name = alias["entity"].as_str().unwrap_or_default();
+        let accessor = self.accessor(mount).await?;
+        let entity = self
+            .client
+            .read(&format!("identity/entity/name/{entity_name}"))
+            .await?
+            .ok_or_else(|| Error::MissingEntity(entity_name.to_string()))?;
+        let entity_id = entity["id"].as_str().unwrap_or_default().to_string();
+        let on_mount = |data: &Value| -> Vec<AliasInfo> {
+            data["aliases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| AliasInfo::from_value("", a))
+                .filter(|a| a.accessor == accessor)
+                .collect()
+        };
+        let custom_metadata = marks(owner);
+        let update = |alias_id: &str| {
+            let body = json!({
+                "name": name,
+                "mount_accessor": accessor,
+                "canonical_id": entity_id,
+                "custom_metadata": custom_metadata,
+            });
+            let path = format!("identity/entity-alias/id/{alias_id}");
+            async move { self.client.post(&path, &body).await.map(|_| ()) }
+        };
+        // Vault allows one alias per mount on an entity: an older alias of
+        // ours on this mount (the email changed) is renamed or removed.
+        let stale: Vec<AliasInfo> = on_mount(&entity).into_iter().filter(|a| a.name != name).collect();
+        for alias in &stale {
+            if metadata_owner(&alias.custom_metadata).as_ref() != Some(owner) {
+                return Err(Error::Conflict(format!(
+                    "entity `{entity_name}` already has alias `{}` on mount `{mount}`, which tenantry did not create; Vault allows one alias per mount on an entity — remove it or change the roster email",
+                    alias.name
+                )));
+            }
+        }
+
+        match self.entity_by_alias(name, &accessor).await? {
+            None => match stale.first() {
+                Some(old) => update(&old.id).await,
+                None => {
+                    let body = json!({
+                        "name": name,
+                        "mount_accessor": accessor,
+                        "canonical_id": entity_id,
+                        "custom_metadata": custom_metadata,
+                    });
+                    self.client.post("identity/entity-alias", &body).await.map(|_| ())
+                }
+            },
+            Some(holder) => {
+                let holder_id = holder["id"].as_str().unwrap_or_default().to_string();
+                let Some(found) = on_mount(&holder).into_iter().find(|a| a.name == name) else {
+                    return Err(Error::Invalid(format!("Vault found alias `{name}` but did not return it")));
+                };
+                if holder_id == entity_id {
+                    if metadata_owner(&found.custom_metadata).as_ref() == Some(owner) {
+                        return Ok(());
+                    }
+                    return update(&found.id).await;
+                }
+                let holder_metadata = holder["metadata"].as_object().cloned().unwrap_or_default();
+                if let Some(other) = metadata_owner(&holder_metadata).filter(|o| o != owner) {
+                    return Err(Error::Conflict(format!(
+                        "alias `{name}` on mount `{mount}` belongs to the entity of {other}; tenantry will not move it"
+                    )));
+                }
+                for old in &stale {
+                    self.client.delete(&format!("identity/entity-alias/id/{}", old.id)).await?;
+                }
+                update(&found.id).await?;
+                self.remove_if_empty(&holder_id, &holder).await
+            }
+        }
+    }
+
+    /// Remove an unmarked entity left with nothing (the shell a first login
+    /// auto-created). One that has policies, metadata, groups or other
+    /// aliases holds something an admin gave it and is kept.
+    async fn remove_if_empty(&self, entity_id: &str, before: &Value) -> Result<()> {
+        let Some(now) = self.client.read(&format!("identity/entity/id/{entity_id}")).await? else { return Ok(()) };
+        let empty = |key: &str| now[key].as_array().is_none_or(|a| a.iter().all(|v| v == "" || v.is_null()));
+        let no_metadata = now["metadata"].as_object().is_none_or(|m| m.is_empty());
+        if empty("aliases") && empty("policies") && empty("direct_group_ids") && no_metadata {
+            tracing::debug!(entity = %entity_id, name = %before["name"], "removing the entity emptied by adopting its alias");
+            self.client.delete(&format!("identity/entity/id/{entity_id}")).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_alias(&self, mount: &str, name: &str, owner: &Owner) -> Result<()> {
+        let accessor = match self.accessor(mount).await {
+            Ok(accessor) => accessor,
+            Err(Error::MissingAuthMount { .. }) => return Ok(()),
+            Err(other) => return Err(other),
+        };
+        let Some(holder) = self.entity_by_alias(name, &accessor).await? else { return Ok(()) };
+        let aliases = holder["aliases"].as_array().cloned().unwrap_or_default();
+        for alias in aliases.iter().map(|a| AliasInfo::from_value("", a)) {
+            if alias.name == name && alias.accessor == accessor {
+                let holder_owner = metadata_owner(holder["metadata"].as_object().unwrap_or(&serde_json::Map::new()));
+                let alias_owner = metadata_owner(&alias.custom_metadata);
+                if alias_owner.as_ref() != Some(owner) && holder_owner.as_ref() != Some(owner) {
+                    return Err(Error::Conflict(format!(
+                        "alias `{name}` on mount `{mount}` is not tenantry's for {owner}; not deleted"
+                    )));
+                }
+                self.client.delete(&format!("identity/entity-alias/id/{}", alias.id)).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Target for VaultTarget {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn domains(&self) -> &[Domain] {
+        &[Domain::Vault]
+    }
+
+    async fn observe(&self, request: &ObserveRequest) -> tenantry_core::target::Result<Observed> {
+        self.observe_inner(request).await.map_err(unavailable)
+    }
+
+    async fn apply(&self, change: &Change) -> tenantry_core::target::Result<()> {
+        self.apply_inner(change).await.map_err(|e| target_error(&change.id, e))
+    }
+
+    async fn destroy(
+        &self,
+        user: &str,
+        resources: &[ResourceId],
+        backup_dir: &std::path::Path,
+    ) -> tenantry_core::target::Result<Destroyed> {
+        let report = self.destroy_resources(user, resources, backup_dir).await.map_err(|e| match e {
+            Error::Backup { path, source } => TargetError::Io {
+                target: NAME.to_string(),
+                context: format!("writing the backup {}", path.display()),
+                source,
+            },
+            other => TargetError::Other { target: NAME.to_string(), message: other.to_string() },
+        })?;
+        Ok(Destroyed { backups: vec![report.backup], removed: report.removed, notes: report.notes })
+    }
+}
