@@ -192,6 +192,32 @@ async fn foreign(provider: Provider, name: &str, rdata: RData) {
     }
 }
 
+/// Remove every record at these names, so reruns do not grow the shared zone.
+async fn tidy(provider: Provider, names: &[String]) {
+    match provider {
+        Provider::Rfc2136 => bulk_update(names, RecordType::ANY).await,
+        Provider::Powerdns => {
+            let pdns = need(tenantry_testenv::powerdns());
+            let rrsets: Vec<serde_json::Value> = names
+                .iter()
+                .flat_map(|name| {
+                    ["A", "CNAME"].map(|t| json!({ "name": format!("{name}."), "type": t, "changetype": "DELETE" }))
+                })
+                .collect();
+            let response = pdns
+                .http()
+                .unwrap()
+                .patch(pdns.url("servers/localhost/zones/lab.test."))
+                .json(&json!({ "rrsets": rrsets }))
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+        }
+        Provider::Cloudflare => {}
+    }
+}
+
 fn cname(target: &str) -> RData {
     RData::CNAME(CNAME(Name::from_ascii(format!("{target}.")).unwrap()))
 }
@@ -265,6 +291,7 @@ async fn lifecycle(peer: Peer) {
     let backup = std::fs::read_to_string(backups.path().join(format!("dns-b{id}.json"))).unwrap();
     assert!(backup.contains(&fqdn(&id, "b")) && backup.contains("tunnel-b.example.net"), "{backup}");
     assert!(!engine.prepare(&without_b, Policy::default()).await.unwrap().plan.has_changes());
+    tidy(provider, &[foreign_name, fqdn(&id, "a")]).await;
 }
 
 /// An unmarked record that points elsewhere (or is of another type) is a
@@ -298,6 +325,7 @@ async fn foreign_records(peer: Peer) {
     // Adopted: remembered, so the next plan is a no-op for d.
     let again = engine.prepare(&roster, Policy::default()).await.unwrap();
     assert_eq!(action(&again, &format!("dns/CNAME/{ZONE}/{}", fqdn(&id, "d"))), None);
+    tidy(provider, &["c", "d", "e"].map(|user| fqdn(&id, user))).await;
 }
 
 /// The zone's total (foreign records included) is counted against the budget.
@@ -317,6 +345,7 @@ async fn record_budget(peer: Peer) {
     assert!(message.contains("zone `lab.test` would hold") && message.contains("record budget of 2"), "{message}");
     let roomy = team(&id, &["f"], "{ cname_target: tunnel.example.net, record_budget: 1000000 }");
     assert!(!engine.prepare(&roomy, Policy::default()).await.unwrap().plan.is_blocked());
+    tidy(peer.config.provider, &[fqdn(&id, "other")]).await;
 }
 
 // ------------------------------------------------------------------ BIND
@@ -390,6 +419,48 @@ fn create(name: &str, user: &str) -> tenantry_core::Change {
     }
 }
 
+/// One signed UPDATE: `A` adds an A record at each name; another type
+/// deletes that rrset at each name (`ANY`: every rrset).
+async fn bulk_update(names: &[String], rtype: RecordType) {
+    use futures::StreamExt;
+    use hickory_proto::op::{Message, MessageType, OpCode, Query, UpdateMessage};
+    use hickory_proto::xfer::DnsHandle;
+    let bind = need(tenantry_testenv::bind());
+    let client = bind.update_client().await.unwrap();
+    let mut zone = Query::new();
+    zone.set_name(bind.zone_name().unwrap()).set_query_class(DNSClass::IN).set_query_type(RecordType::SOA);
+    let mut message = Message::new();
+    message.set_message_type(MessageType::Query).set_op_code(OpCode::Update);
+    message.add_zone(zone);
+    for name in names {
+        let owner = Name::from_ascii(format!("{name}.")).unwrap();
+        if rtype == RecordType::A {
+            message.add_update(Record::from_rdata(owner, 60, RData::A(A::new(192, 0, 2, 50))));
+        } else {
+            let mut clear = Record::update0(owner, 0, rtype);
+            clear.set_dns_class(DNSClass::ANY);
+            message.add_update(clear);
+        }
+    }
+    let response = client.send(message).next().await.unwrap().unwrap();
+    assert_eq!(response.response_code(), hickory_proto::op::ResponseCode::NoError);
+}
+
+#[tokio::test]
+async fn bind_a_zone_spanning_several_axfr_messages_is_observed_with_one_transfer() {
+    let id = run_id();
+    let names: Vec<String> = (0..1500).map(|i| fqdn(&id, &format!("bulk{i}"))).collect();
+    bulk_update(&names, RecordType::A).await;
+    let target = DnsTarget::connect_with_env(&bind_peer().config, &no_env).await.unwrap();
+    let wanted: ResourceId = format!("dns/A/{ZONE}/{}", names[1234]).parse().unwrap();
+    let observed = target.observe(&ObserveRequest { resources: vec![(wanted.clone(), Owner::User("u".into()))] }).await;
+    bulk_update(&names, RecordType::ANY).await;
+    let observed = observed.unwrap();
+    assert!(observed.zone_records[ZONE] >= 1500, "{}", observed.zone_records[ZONE]);
+    assert!(observed.get(&wanted).unwrap().content.as_str().contains("192.0.2.50"));
+    assert_eq!(target.requests().reads, 1, "one AXFR, whatever the zone's size");
+}
+
 fn data_encoding_base64(bytes: &[u8]) -> String {
     // Standard base64 without a dependency: enough for a test key.
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -440,6 +511,7 @@ async fn powerdns_destroy_user_records_removes_only_the_given_records() {
     assert!(notes.is_empty(), "{notes:?}");
     assert!(resolve(peer.dns, &fqdn(&id, "g"), RecordType::CNAME).await.is_empty());
     assert_eq!(resolve(peer.dns, &fqdn(&id, "keep"), RecordType::CNAME).await, vec!["tunnel.example.net"]);
+    tidy(Provider::Powerdns, &[fqdn(&id, "keep")]).await;
 }
 
 #[tokio::test]
