@@ -52,10 +52,19 @@ impl Client {
                 "[vault] address `{address}` must start with http:// or https:// (e.g. https://vault.example.org)"
             )));
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| Error::Invalid(format!("building the HTTP client: {e}")))?;
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        if let Some(ca_file) = &config.ca_file {
+            let pem = std::fs::read(ca_file)
+                .map_err(|e| Error::Invalid(format!("cannot read the [vault] ca_file {}: {e}", ca_file.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::Invalid(format!(
+                    "the [vault] ca_file {} is not a PEM certificate bundle: {e}",
+                    ca_file.display()
+                ))
+            })?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder.build().map_err(|e| Error::Invalid(format!("building the HTTP client: {e}")))?;
         Ok(Client {
             http,
             base: format!("{address}/v1/"),
@@ -103,9 +112,13 @@ impl Client {
             message: format!("reading the answer to {method_name} {path}: {e}"),
         })?;
         let json: Option<Value> = if text.trim().is_empty() { None } else { serde_json::from_str(&text).ok() };
+        let reads = method_name == "GET" || method_name == "LIST" || method_name == "DELETE";
         match status {
             200..=299 => Ok(json),
-            404 => Ok(None),
+            // Absent is an answer for a read or a delete; for a write it means
+            // the mount is missing, and the write must not pass as done.
+            404 if reads => Ok(None),
+            404 => Err(Error::NoRoute { method: method_name, path: path.to_string(), message: messages(&json, &text) }),
             403 => Err(Error::PermissionDenied { method: method_name, path: path.to_string() }),
             _ => Err(Error::Http {
                 method: method_name,

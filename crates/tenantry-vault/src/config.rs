@@ -29,6 +29,10 @@ pub struct VaultConfig {
     /// Vault Enterprise / OpenBao namespace, sent as `X-Vault-Namespace`.
     #[serde(default)]
     pub namespace: Option<String>,
+    /// PEM file of the CA that signed Vault's certificate, trusted besides the
+    /// system's roots (a homelab Vault often has a private CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_oidc_mount() -> String {
@@ -53,6 +57,7 @@ impl VaultConfig {
             kv_mount: default_kv_mount(),
             kubernetes_secrets_mount: default_kubernetes_mount(),
             namespace: None,
+            ca_file: None,
         }
     }
 

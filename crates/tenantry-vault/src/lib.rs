@@ -69,6 +69,10 @@ pub enum Error {
     Unreachable { address: String, message: String },
     #[error("permission denied: {method} {path}; the token's policies do not allow it")]
     PermissionDenied { method: String, path: String },
+    #[error(
+        "{method} {path}: Vault has no such path ({message}); check that the mount exists (`bao secrets list`, `bao auth list`) and matches [vault] in tenantry.toml"
+    )]
+    NoRoute { method: String, path: String, message: String },
     #[error("{method} {path} failed with HTTP {status}: {message}")]
     Http { method: String, path: String, status: u16, message: String },
     #[error(
@@ -546,6 +550,35 @@ impl Target for VaultTarget {
 
     fn domains(&self) -> &[Domain] {
         &[Domain::Vault]
+    }
+
+    /// Spell out the two changes whose diff alone does not say what happens.
+    fn describe(&self, change: &Change) -> Vec<String> {
+        let value = |content: &Option<Content>, key: &str| {
+            content.as_ref().and_then(|c| c.to_value()[key].as_str().map(String::from)).unwrap_or_default()
+        };
+        match (&*change.id.kind, change.action) {
+            ("EntityAlias", Action::Adopt | Action::Update) => {
+                let (from, to) = (value(&change.before, "entity"), value(&change.after, "entity"));
+                if from.is_empty() || from == to {
+                    return Vec::new();
+                }
+                vec![
+                    format!(
+                        "move alias `{}` on auth mount `{}` from entity `{from}` onto `{to}`",
+                        change.id.name, change.id.scope
+                    ),
+                    format!(
+                        "remove entity `{from}` if that leaves it empty (no aliases, policies, groups or metadata)"
+                    ),
+                ]
+            }
+            ("Entity", Action::Cut) => vec![format!(
+                "disable entity `{}` and detach its policies; the policy text and the user's secrets are kept until the destroy stage",
+                change.id.name
+            )],
+            _ => Vec::new(),
+        }
     }
 
     async fn observe(&self, request: &ObserveRequest) -> tenantry_core::target::Result<Observed> {

@@ -189,6 +189,10 @@ async fn connect_checks_the_token() {
     let error = VaultTarget::connect_with_token(&config, bad).await.unwrap_err();
     assert!(matches!(error, Error::TokenRejected { .. }), "{error}");
     assert!(!error.to_string().contains("not-a-token"));
+    let no_ca = VaultConfig { ca_file: Some("/nonexistent/ca.pem".into()), ..config.clone() };
+    let token = no_ca.token_from(|_| Some("x".to_string())).unwrap();
+    let error = VaultTarget::connect_with_token(&no_ca, token).await.unwrap_err().to_string();
+    assert!(error.contains("ca_file") && error.contains("/nonexistent/ca.pem"), "{error}");
     let nowhere = VaultConfig::new("http://127.0.0.1:9");
     let token = nowhere.token_from(|_| Some("x".to_string())).unwrap();
     let error = VaultTarget::connect_with_token(&nowhere, token).await.unwrap_err();
@@ -286,6 +290,10 @@ async fn an_alias_created_at_first_login_is_adopted_never_duplicated() {
     let before = plan.plan.changes.iter().find(|c| c.id.to_string() == alias_id).unwrap().before.clone().unwrap();
     assert!(before.as_str().contains(&auto_name), "the plan shows the auto-created entity: {before}");
 
+    let steps = engine.describe(&plan.plan);
+    let step = steps.iter().find(|(id, _)| id.to_string() == alias_id).map(|(_, s)| s.join("\n")).unwrap_or_default();
+    assert!(step.contains(&format!("from entity `{auto_name}` onto `{alice}`")), "{step}");
+
     let (_, report) = apply(&engine, &roster, Policy::default()).await;
     assert!(report.is_success());
     let found = aliases_named(&email, &accessor).await;
@@ -295,6 +303,45 @@ async fn an_alias_created_at_first_login_is_adopted_never_duplicated() {
     assert_eq!(found[0]["custom_metadata"]["tenantry-user"], alice);
     let (status, _) = bao("GET", &format!("identity/entity/id/{auto_id}"), None).await;
     assert_eq!(status, 404, "the emptied auto-created entity is gone");
+    assert!(changes(&engine.prepare(&roster, Policy::default()).await.unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_mount_fails_only_the_changes_that_need_it_and_says_how_to_fix_it() {
+    let id = run_id();
+    // Neither the OIDC auth mount nor the kubernetes secrets engine is enabled.
+    let config = config(&id);
+    let vault = target(&config).await;
+    let engine = engine(vec![Arc::new(vault)], &config);
+    let roster = roster(&owners(&id, &["alice", "bob"]));
+    let prepared = engine.prepare(&roster, Policy::default()).await.unwrap();
+    assert!(prepared.unavailable.is_empty(), "observing copes with missing mounts: {:?}", prepared.unavailable);
+    let report = engine.apply(&roster, &prepared, &ApplyOptions::default(), &|_| {}).await.unwrap();
+    let failed: Vec<&str> = report.failures.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(report.failures.len(), 4, "{:#?}", report.failures);
+    for failure in &report.failures {
+        if failure.id.contains("/EntityAlias/") {
+            assert!(
+                failure.error.contains(&format!("bao auth enable -path={}", config.oidc_mount)),
+                "{}",
+                failure.error
+            );
+        } else {
+            assert!(failure.id.contains("/KubernetesRole/"), "{failed:?}");
+            assert!(
+                failure.error.contains("no such path") && failure.error.contains("bao secrets list"),
+                "{}",
+                failure.error
+            );
+        }
+    }
+    let alice = format!("vt-alice-{id}");
+    assert_eq!(bao("GET", &format!("identity/entity/name/{alice}"), None).await.0, 200, "the rest is applied");
+    assert_eq!(bao("GET", &format!("sys/policies/acl/namespace-owner-{alice}"), None).await.0, 200);
+
+    // Once the mounts exist, the next apply completes the catalog.
+    mounts(&config).await;
+    apply(&engine, &roster, Policy::default()).await;
     assert!(changes(&engine.prepare(&roster, Policy::default()).await.unwrap()).is_empty());
 }
 
