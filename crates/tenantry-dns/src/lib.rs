@@ -269,14 +269,14 @@ impl DnsTarget {
         results.into_iter().map(|(zone, listing)| listing.map(|l| (zone.to_string(), l))).collect()
     }
 
-    /// The destroy stage: remove exactly the given records (the inventory's
-    /// entries of a departed user), after one listing per zone. A record
-    /// already gone counts as removed. On Cloudflare a record whose comment
-    /// names another owner is left alone and reported. Returns the ids now
-    /// gone and notes for the admin.
-    pub async fn destroy_user_records(&self, records: &[ResourceId]) -> Result<(Vec<ResourceId>, Vec<String>)> {
-        let (gone, notes, _) = self.destroy_records(None, records).await?;
-        Ok((gone, notes))
+    /// The destroy stage without a backup: remove exactly the given records
+    /// (the inventory's entries of a departed user), after one listing per
+    /// zone. A record already gone counts as removed. On Cloudflare a record
+    /// without tenantry's comment is left alone and named in `notes`.
+    /// `Target::destroy` does the same after writing a backup.
+    pub async fn destroy_user_records(&self, records: &[ResourceId]) -> Result<Destroyed> {
+        let (removed, notes, _) = self.destroy_records(None, records).await?;
+        Ok(Destroyed { backups: Vec::new(), removed, notes })
     }
 
     /// Remove `records`; with `user`, Cloudflare records marked for someone

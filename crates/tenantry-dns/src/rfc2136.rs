@@ -209,8 +209,42 @@ impl Rfc2136 {
                     ),
                 })
             }
+            Ok(()) if !create && wanted.rtype == "CNAME" => self.confirm_cname(wanted, &operation, counters).await,
             other => other,
         }
+    }
+
+    /// Servers ignore, with NOERROR, a CNAME added next to other data at the
+    /// name (RFC 2136 §3.4.2.2), and no prerequisite can exclude "any other
+    /// type". A create is safe (its name must be unused); after a replace,
+    /// one query confirms the CNAME is really there.
+    async fn confirm_cname(&self, wanted: &Wanted, operation: &str, counters: &Counters) -> Result<()> {
+        let name = fqdn(&wanted.name).map_err(|e| Error::Unsupported(format!("name `{}`: {e}", wanted.name)))?;
+        let mut client = self.client().await?;
+        counters.read();
+        let response = client
+            .query(name, DNSClass::IN, RecordType::CNAME)
+            .await
+            .map_err(|e| self.failure(operation, client_error(&e)))?;
+        let targets: Vec<String> = response
+            .answers()
+            .iter()
+            .filter_map(|r| match r.data() {
+                RData::CNAME(target) => Some(config::normalize_name(&target.0.to_ascii())),
+                _ => None,
+            })
+            .collect();
+        if targets == [wanted.content.as_str()] {
+            return Ok(());
+        }
+        Err(Error::Refused {
+            server: self.server(),
+            operation: operation.to_string(),
+            message: format!(
+                "the server ignored the CNAME: `{}` holds records of other types that tenantry did not create; remove them or drop the domain",
+                wanted.name
+            ),
+        })
     }
 
     /// Delete the rrset of one type at one name.

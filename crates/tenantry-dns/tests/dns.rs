@@ -328,6 +328,44 @@ async fn foreign_records(peer: Peer) {
     tidy(provider, &["c", "d", "e"].map(|user| fqdn(&id, user))).await;
 }
 
+/// `a_target` rosters get A records; a changed address is an update.
+async fn a_records(peer: Peer) {
+    let id = run_id();
+    let target = Arc::new(DnsTarget::connect_with_env(&peer.config, &no_env).await.unwrap());
+    let engine = engine(&target);
+    let first = team(&id, &["h"], "{ a_target: 192.0.2.80, ttl: 120 }");
+    let (prepared, report) = apply(&engine, &first, Policy::default()).await;
+    assert!(report.is_success(), "{:?}", report.failures);
+    assert_eq!(action(&prepared, &format!("dns/A/{ZONE}/{}", fqdn(&id, "h"))), Some(Action::Create));
+    assert_eq!(resolve(peer.dns, &fqdn(&id, "h"), RecordType::A).await, vec!["192.0.2.80"]);
+    assert!(!engine.prepare(&first, Policy::default()).await.unwrap().plan.has_changes());
+    let second = team(&id, &["h"], "{ a_target: 192.0.2.81, ttl: 120 }");
+    let (prepared, report) = apply(&engine, &second, Policy::default()).await;
+    assert!(report.is_success(), "{:?}", report.failures);
+    assert_eq!(action(&prepared, &format!("dns/A/{ZONE}/{}", fqdn(&id, "h"))), Some(Action::Update));
+    assert_eq!(resolve(peer.dns, &fqdn(&id, "h"), RecordType::A).await, vec!["192.0.2.81"]);
+    tidy(peer.config.provider, &[fqdn(&id, "h")]).await;
+}
+
+/// A CNAME tenantry created that someone replaced with an A record: the plan
+/// shows drift, and the update fails loudly instead of being ignored.
+async fn replaced_by_another_type(peer: Peer) {
+    let provider = peer.config.provider;
+    let id = run_id();
+    let target = Arc::new(DnsTarget::connect_with_env(&peer.config, &no_env).await.unwrap());
+    let engine = engine(&target);
+    let roster = team(&id, &["k"], "{ cname_target: tunnel.example.net }");
+    assert!(apply(&engine, &roster, Policy::default()).await.1.is_success());
+    tidy(provider, &[fqdn(&id, "k")]).await;
+    foreign(provider, &fqdn(&id, "k"), RData::A(A::new(192, 0, 2, 66))).await;
+    let (prepared, report) = apply(&engine, &roster, Policy::default()).await;
+    assert_eq!(action(&prepared, &format!("dns/CNAME/{ZONE}/{}", fqdn(&id, "k"))), Some(Action::Update));
+    let failure = report.failures.first().expect("the update cannot succeed next to an A record");
+    println!("{provider:?}: {}", failure.error);
+    assert_eq!(resolve(peer.dns, &fqdn(&id, "k"), RecordType::A).await, vec!["192.0.2.66"], "left alone");
+    tidy(provider, &[fqdn(&id, "k")]).await;
+}
+
 /// The zone's total (foreign records included) is counted against the budget.
 async fn record_budget(peer: Peer) {
     let id = run_id();
@@ -363,6 +401,16 @@ async fn bind_foreign_records_are_conflicts_or_adopted_never_overwritten() {
 #[tokio::test]
 async fn bind_record_budget_counts_the_whole_zone() {
     record_budget(bind_peer()).await;
+}
+
+#[tokio::test]
+async fn bind_a_targets_become_a_records() {
+    a_records(bind_peer()).await;
+}
+
+#[tokio::test]
+async fn bind_a_cname_replaced_by_an_a_record_fails_loudly() {
+    replaced_by_another_type(bind_peer()).await;
 }
 
 #[tokio::test]
@@ -492,6 +540,16 @@ async fn powerdns_foreign_records_are_conflicts_or_adopted_never_overwritten() {
 }
 
 #[tokio::test]
+async fn powerdns_a_targets_become_a_records() {
+    a_records(pdns_peer()).await;
+}
+
+#[tokio::test]
+async fn powerdns_a_cname_replaced_by_an_a_record_fails_loudly() {
+    replaced_by_another_type(pdns_peer()).await;
+}
+
+#[tokio::test]
 async fn powerdns_record_budget_counts_the_whole_zone() {
     record_budget(pdns_peer()).await;
 }
@@ -506,9 +564,9 @@ async fn powerdns_destroy_user_records_removes_only_the_given_records() {
     let roster = team(&id, &["g"], "{ cname_target: tunnel.example.net }");
     assert!(apply(&engine, &roster, Policy::default()).await.1.is_success());
     let mine: ResourceId = format!("dns/CNAME/{ZONE}/{}", fqdn(&id, "g")).parse().unwrap();
-    let (gone, notes) = target.destroy_user_records(std::slice::from_ref(&mine)).await.unwrap();
-    assert_eq!(gone, vec![mine]);
-    assert!(notes.is_empty(), "{notes:?}");
+    let destroyed = target.destroy_user_records(std::slice::from_ref(&mine)).await.unwrap();
+    assert_eq!(destroyed.removed, vec![mine]);
+    assert!(destroyed.notes.is_empty(), "{:?}", destroyed.notes);
     assert!(resolve(peer.dns, &fqdn(&id, "g"), RecordType::CNAME).await.is_empty());
     assert_eq!(resolve(peer.dns, &fqdn(&id, "keep"), RecordType::CNAME).await, vec!["tunnel.example.net"]);
     tidy(Provider::Powerdns, &[fqdn(&id, "keep")]).await;
