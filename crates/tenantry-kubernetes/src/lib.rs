@@ -5,9 +5,16 @@
 //! namespaces so unlabelled ones can be adopted), projects each object onto
 //! the fields tenantry owns (its server-side-apply managed fields), and
 //! applies with server-side apply under the field manager `tenantry`.
+//!
+//! A TLS Secret copy (`copyFrom` in the desired content) is checked by
+//! `tenantry-tls` before its source's data is copied (see `tls.rs`); a kind
+//! the cluster does not serve (the cert-manager `Certificate` without its
+//! CRD) is a plan problem and a per-change rejection, not an outage of the
+//! whole target.
 
 mod extract;
 mod kinds;
+mod tls;
 
 pub use extract::project_owned_fields;
 pub use kinds::{KINDS, KindInfo};
@@ -19,7 +26,9 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use tenantry_core::derive::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, owner_from_labels};
 use tenantry_core::target::Result;
-use tenantry_core::{Action, Change, Content, Domain, ObserveRequest, Observed, ResourceId, Target, TargetError};
+use tenantry_core::{
+    Action, Change, Content, Domain, ObserveRequest, Observed, PlanProblem, ResourceId, Target, TargetError,
+};
 
 /// The field manager of every server-side apply tenantry makes.
 pub const FIELD_MANAGER: &str = "tenantry";
@@ -90,8 +99,9 @@ impl KubernetesTarget {
     }
 
     /// List one kind: labelled objects (and, for namespaces, every object so
-    /// unlabelled ones can be adopted). A kind the server does not serve is empty.
-    async fn list_kind(&self, info: &'static KindInfo, needed: bool) -> Result<Vec<DynamicObject>> {
+    /// unlabelled ones can be adopted). `None` when the server does not serve
+    /// the kind (a CRD that is not installed).
+    async fn list_kind(&self, info: &'static KindInfo) -> Result<Option<Vec<DynamicObject>>> {
         let api = self.api(info, None);
         let params = if info.kind == "Namespace" {
             ListParams::default()
@@ -99,13 +109,13 @@ impl KubernetesTarget {
             ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"))
         };
         match api.list(&params).await {
-            Ok(list) => Ok(list.items),
-            Err(kube::Error::Api(status)) if status.code == 404 && !needed => Ok(Vec::new()),
+            Ok(list) => Ok(Some(list.items)),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
             Err(error) => Err(map_error(&format!("list {}", info.plural), error)),
         }
     }
 
-    /// The Secret a `copyFrom` points at, as `data` to copy.
+    /// The Secret a `copyFrom` points at, as `data` to copy (base64 values, as served).
     async fn source_data(&self, source: &Value) -> Result<Value> {
         let (Some(namespace), Some(name)) = (source["namespace"].as_str(), source["name"].as_str()) else {
             return Err(TargetError::Other {
@@ -121,6 +131,16 @@ impl KubernetesTarget {
             .map_err(|e| map_error(&format!("read TLS source {namespace}/{name}"), e))?;
         Ok(secret.data.get("data").cloned().unwrap_or(Value::Null))
     }
+}
+
+/// What to say when the cluster does not serve a kind tenantry wants to apply.
+fn not_served(info: &KindInfo) -> String {
+    let fix = if info.group == "cert-manager.io" {
+        "install cert-manager (its CRDs) in the cluster, or unset `platform.tls.issuer` in the roster"
+    } else {
+        "install the CRD that serves it"
+    };
+    format!("the cluster does not serve `{}` {} (kind {}): {fix}", info.api_version(), info.plural, info.kind)
 }
 
 fn map_error(context: &str, error: kube::Error) -> TargetError {
@@ -152,15 +172,26 @@ impl Target for KubernetesTarget {
 
     async fn observe(&self, request: &ObserveRequest) -> Result<Observed> {
         let wanted: std::collections::HashSet<&str> = request.resources.iter().map(|(id, _)| &*id.kind).collect();
-        let lists = join_all(KINDS.iter().map(|info| {
-            let needed = wanted.contains(info.kind);
-            async move { (info, self.list_kind(info, needed).await) }
-        }))
-        .await;
+        let lists = join_all(KINDS.iter().map(|info| async move { (info, self.list_kind(info).await) })).await;
         let mut observed = Observed::default();
-        let mut source_cache: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+        let mut sources = SourceCache::default();
         for (info, result) in lists {
-            for object in result? {
+            let Some(objects) = result? else {
+                // Only a problem when the roster asks for this kind; the
+                // changes of that kind then fail at apply, one by one.
+                if wanted.contains(info.kind) {
+                    observed.problems.push(PlanProblem {
+                        message: not_served(info),
+                        help: format!(
+                            "until then every {} change fails at apply; the rest of the plan is applied",
+                            info.kind
+                        ),
+                        blocking: false,
+                    });
+                }
+                continue;
+            };
+            for object in objects {
                 let Some(id) = id_of(info, &object) else { continue };
                 let value = serde_json::to_value(&object).map_err(unavailable)?;
                 let labels = value["metadata"]["labels"].as_object().cloned().unwrap_or_default();
@@ -172,11 +203,12 @@ impl Target for KubernetesTarget {
                     fields.insert("kind".to_string(), Value::String(info.kind.to_string()));
                 }
                 if info.kind == "Secret" {
-                    projected = project_secret_copy(self, &value, projected, &mut source_cache).await?;
+                    projected = project_secret_copy(self, &value, projected, &mut sources).await;
                 }
                 observed.insert(id, Content::from_value(&projected), owner);
             }
         }
+        observed.problems.extend(sources.findings.into_problems());
         Ok(observed)
     }
 
@@ -197,18 +229,50 @@ impl Target for KubernetesTarget {
                     });
                 };
                 let mut manifest = after.to_value();
+                let domains = tls::domains(&manifest["metadata"]["annotations"]);
                 if info.kind == "Secret"
                     && let Some(object) = manifest.as_object_mut()
                     && let Some(source) = object.remove("copyFrom")
                 {
                     let data = self.source_data(&source).await?;
+                    // SPEC §8.4: never copy what a client would refuse (git-crypt
+                    // ciphertext above all); the existing copy stays as it was.
+                    let reference = format!(
+                        "{}/{}",
+                        source["namespace"].as_str().unwrap_or("?"),
+                        source["name"].as_str().unwrap_or("?")
+                    );
+                    match tls::check(&tls::parse(&data), &domains, std::time::SystemTime::now()) {
+                        Ok(report) => {
+                            for warning in &report.warnings {
+                                tracing::warn!(copy = %change.id, source = %reference, "{warning}");
+                            }
+                        }
+                        Err(error) => {
+                            return Err(TargetError::Rejected {
+                                target: NAME.to_string(),
+                                id: change.id.to_string(),
+                                message: format!("TLS source `{reference}` not copied: {error}; {}", tls::help(&error)),
+                            });
+                        }
+                    }
                     object.insert("data".to_string(), data);
                 }
                 let params = PatchParams::apply(FIELD_MANAGER).force();
-                api.patch(name, &params, &Patch::Apply(&manifest))
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| map_error(&change.id.to_string(), e))
+                // A kind the cluster does not serve answers 404 without details
+                // ("404 page not found"); a missing namespace's 404 names `namespaces`.
+                api.patch(name, &params, &Patch::Apply(&manifest)).await.map(|_| ()).map_err(|e| match e {
+                    kube::Error::Api(status)
+                        if status.code == 404 && status.details.as_ref().is_none_or(|d| d.kind.is_empty()) =>
+                    {
+                        TargetError::Rejected {
+                            target: NAME.to_string(),
+                            id: change.id.to_string(),
+                            message: not_served(info),
+                        }
+                    }
+                    other => map_error(&change.id.to_string(), other),
+                })
             }
             Action::Delete => match api.delete(name, &DeleteParams::default()).await {
                 Ok(_) => Ok(()),
@@ -220,35 +284,69 @@ impl Target for KubernetesTarget {
     }
 }
 
+/// Sources of TLS copies read during one observe: each read and parsed
+/// once, however many namespaces hold a copy.
+#[derive(Default)]
+struct SourceCache {
+    /// `namespace/name` → its `data`, parsed, or why it could not be read.
+    read: std::collections::HashMap<String, std::result::Result<(Value, SourceCheck), String>>,
+    findings: tls::Findings,
+}
+
+type SourceCheck = std::result::Result<tenantry_tls::Source, tenantry_tls::TlsError>;
+
 /// A copied TLS Secret is observed in its desired shape — the `copyFrom`
 /// reference, from the annotation — when its data still equals the source's;
-/// otherwise the data difference shows as drift.
+/// otherwise the data difference shows as drift. The source is checked as
+/// apply would check it, so a source that will be refused (or expires soon)
+/// is a problem in the plan already.
 async fn project_secret_copy(
     target: &KubernetesTarget,
     object: &Value,
     mut projected: Value,
-    cache: &mut std::collections::HashMap<String, Value>,
-) -> Result<Value> {
-    let Some(reference) = object["metadata"]["annotations"]["tenantry.dev/copied-from"].as_str() else {
-        return Ok(projected);
-    };
-    let Some((namespace, name)) = reference.split_once('/') else { return Ok(projected) };
+    cache: &mut SourceCache,
+) -> Value {
+    let annotations = &object["metadata"]["annotations"];
+    let Some(reference) = annotations[tls::COPIED_FROM].as_str() else { return projected };
+    let Some((namespace, name)) = reference.split_once('/') else { return projected };
     let source = json!({ "namespace": namespace, "name": name });
-    let source_data = match cache.get(reference) {
-        Some(data) => data.clone(),
-        None => {
-            let data = target.source_data(&source).await?;
-            cache.insert(reference.to_string(), data.clone());
-            data
+    if !cache.read.contains_key(reference) {
+        let read = target.source_data(&source).await.map_err(|e| e.to_string()).map(|data| {
+            let parsed = tls::parse(&data);
+            (data, parsed)
+        });
+        cache.read.insert(reference.to_string(), read);
+    }
+    let copy = format!(
+        "{}/{}",
+        object["metadata"]["namespace"].as_str().unwrap_or("-"),
+        object["metadata"]["name"].as_str().unwrap_or("-")
+    );
+    let source_data = match cache.read.get(reference) {
+        Some(Ok((data, parsed))) => {
+            match tls::check(parsed, &tls::domains(annotations), std::time::SystemTime::now()) {
+                Ok(report) => {
+                    for warning in &report.warnings {
+                        cache.findings.warned(reference, copy.clone(), warning);
+                    }
+                }
+                Err(error) => cache.findings.refused(reference, copy.clone(), &error),
+            }
+            Some(data.clone())
         }
+        Some(Err(error)) => {
+            cache.findings.unreadable(reference, copy, error);
+            None
+        }
+        None => None,
     };
     if let Some(fields) = projected.as_object_mut() {
         let current = fields.remove("data").unwrap_or(Value::Null);
-        if current == source_data {
+        if source_data.is_some_and(|data| current == data) {
             fields.insert("copyFrom".to_string(), source);
         } else {
             fields.insert("copyFrom".to_string(), json!({ "stale-copy-of": reference }));
         }
     }
-    Ok(projected)
+    projected
 }

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
-use k8s_openapi::api::core::v1::{Namespace, Pod, ResourceQuota};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ResourceQuota, Secret};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -401,4 +401,302 @@ async fn the_server_rejects_a_pod_over_the_users_quota() {
     }
     let message = rejected.expect("the server never rejected the pod over quota");
     assert!(message.contains("user-quota"), "{message}");
+}
+
+// ---- TLS: the copy of `platform.tls.source` is validated (SPEC §3, §8.4); cert-manager mode.
+
+/// A certificate for `names` valid from a day ago until `days_left` days from
+/// now (negative: expired), with its key, as PEM. Relative to the real clock,
+/// which is what the target checks against.
+fn certificate(names: &[&str], days_left: i64) -> (String, String) {
+    let day = std::time::Duration::from_secs(86_400);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let now = rcgen::date_time_ymd(1970, 1, 1) + now;
+    let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
+    params.not_before = now - day * 60;
+    params.not_after = if days_left >= 0 {
+        now + day * u32::try_from(days_left).unwrap() + std::time::Duration::from_secs(3600)
+    } else {
+        now - day * u32::try_from(-days_left).unwrap()
+    };
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+/// Create (or replace) the TLS source Secret `wildcard` in `namespace`.
+async fn tls_source(admin: &kube::Client, namespace: &str, crt: &[u8], key: &[u8]) {
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    let ns: Namespace = serde_json::from_value(json!({ "metadata": { "name": namespace } })).unwrap();
+    let _ = namespaces.create(&PostParams::default(), &ns).await;
+    let mut data = std::collections::BTreeMap::new();
+    data.insert("tls.crt".to_string(), k8s_openapi::ByteString(crt.to_vec()));
+    data.insert("tls.key".to_string(), k8s_openapi::ByteString(key.to_vec()));
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta { name: Some("wildcard".into()), ..Default::default() },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(data),
+        ..Default::default()
+    };
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), namespace);
+    let mut value = serde_json::to_value(&secret).unwrap();
+    value["apiVersion"] = json!("v1");
+    value["kind"] = json!("Secret");
+    secrets.patch("wildcard", &PatchParams::apply("platform-admin").force(), &Patch::Apply(&value)).await.unwrap();
+}
+
+/// alice's domain is under the wildcard, bob's is one label too deep; emo has no namespace.
+fn tls_team(id: &str, tls: &str) -> String {
+    format!(
+        "platform:
+  domain: example.org
+  tls: {tls}
+users:
+  tlsa{id}: {{ email: tlsa{id}@example.org, tier: namespace-owner, namespaces: [tlsa{id}, tlsa{id}-prod], domains: [shop{id}] }}
+  tlsb{id}: {{ email: tlsb{id}@example.org, tier: namespace-owner, namespaces: [tlsb{id}], domains: [blog.tlsb{id}] }}
+  tlse{id}: {{ email: tlse{id}@example.org, tier: power-user }}
+"
+    )
+}
+
+fn failure_of<'a>(report: &'a ApplyReport, id: &str) -> Option<&'a tenantry_engine::Failure> {
+    report.failures.iter().find(|f| f.id == id)
+}
+
+async fn secret_data(
+    admin: &kube::Client,
+    namespace: &str,
+) -> Option<std::collections::BTreeMap<String, k8s_openapi::ByteString>> {
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), namespace);
+    secrets.get_opt("tls-secret").await.unwrap().and_then(|s| s.data)
+}
+
+#[tokio::test]
+async fn a_valid_tls_source_is_copied_only_where_it_covers_the_domains_and_ciphertext_never_replaces_it() {
+    let id = run_id();
+    let admin = client(None).await;
+    let source_ns = format!("tls-src-{id}");
+    let (crt, key) = certificate(&["*.example.org"], 90);
+    tls_source(&admin, &source_ns, crt.as_bytes(), key.as_bytes()).await;
+    let roster = roster(&tls_team(&id, &format!("{{ source: {{ namespace: {source_ns}, name: wildcard }} }}")));
+    let engine = engine(KubernetesTarget::from_client(admin.clone()), State::in_memory().unwrap());
+    let (_, report) = apply(&engine, &roster, Policy::default()).await;
+
+    // alice's copies hold the source's data, and say where from and for which domains.
+    for ns in [format!("tlsa{id}"), format!("tlsa{id}-prod")] {
+        let data = secret_data(&admin, &ns).await.unwrap_or_else(|| panic!("no copy in {ns}: {:?}", report.failures));
+        assert_eq!(data["tls.crt"].0, crt.as_bytes());
+        assert_eq!(data["tls.key"].0, key.as_bytes());
+        let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
+        let annotations = secrets.get("tls-secret").await.unwrap().metadata.annotations.unwrap();
+        assert_eq!(annotations["tenantry.dev/copied-from"], format!("{source_ns}/wildcard"));
+        assert_eq!(annotations["tenantry.dev/tls-domains"], format!("shop{id}.example.org"));
+    }
+    // bob's domain is two labels under the wildcard: only his copy is refused, with the reason.
+    let failed: Vec<String> = report.failed_users().into_iter().map(|o| o.to_string()).collect();
+    assert_eq!(failed, vec![format!("tlsb{id}")], "{:?}", report.failures);
+    let refusal = failure_of(&report, &format!("kubernetes/Secret/tlsb{id}/tls-secret")).unwrap();
+    assert!(
+        refusal.error.contains(&format!("does not cover `blog.tlsb{id}.example.org`"))
+            && refusal.error.contains("`*.example.org`"),
+        "{}",
+        refusal.error
+    );
+    assert!(secret_data(&admin, &format!("tlsb{id}")).await.is_none());
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    namespaces.get(&format!("tlsb{id}")).await.expect("bob's other resources are applied");
+    assert!(report.applied.keys().any(|o| o.to_string() == format!("tlse{id}")));
+
+    // A second plan: alice's copies are no-ops; nothing to warn about.
+    let again = engine.prepare(&roster, Policy::default()).await.unwrap().plan;
+    let pending: Vec<String> =
+        again.changes.iter().filter(|c| c.action.is_change()).map(|c| c.id.to_string()).collect();
+    assert_eq!(pending, vec![format!("kubernetes/Secret/tlsb{id}/tls-secret")]);
+    assert!(again.problems.iter().all(|p| !p.message.contains(&source_ns)), "{:?}", again.problems);
+
+    // SPEC §8.4: the source is replaced from a locked git-crypt checkout.
+    let mut ciphertext = b"\0GITCRYPT\0".to_vec();
+    ciphertext.extend_from_slice(&[0x13, 0x9f, 0x00, 0xe2, 0x41]);
+    tls_source(&admin, &source_ns, &ciphertext, &ciphertext).await;
+    let prepared = engine.prepare(&roster, Policy::default()).await.unwrap();
+    let problem = prepared.plan.problems.iter().find(|p| p.message.contains(&source_ns)).expect("the plan says so");
+    assert!(
+        problem.message.contains("git-crypt ciphertext: the checkout is locked; run `git-crypt unlock`")
+            && problem.message.contains(&format!("tlsa{id}/tls-secret")),
+        "{}",
+        problem.message
+    );
+    assert!(!problem.blocking, "only the copies fail");
+    let (_, report) = apply(&engine, &roster, Policy::default()).await;
+    let refusal = failure_of(&report, &format!("kubernetes/Secret/tlsa{id}/tls-secret")).unwrap();
+    assert!(refusal.error.contains("the checkout is locked; run `git-crypt unlock`"), "{}", refusal.error);
+    for ns in [format!("tlsa{id}"), format!("tlsa{id}-prod")] {
+        assert_eq!(secret_data(&admin, &ns).await.unwrap()["tls.crt"].0, crt.as_bytes(), "the good copy is kept");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_or_mismatched_source_is_refused_and_the_rest_still_applies() {
+    let id = run_id();
+    let admin = client(None).await;
+    let source_ns = format!("tls-src-{id}");
+    let (crt, key) = certificate(&["*.example.org", &format!("*.tlsb{id}.example.org")], -3);
+    tls_source(&admin, &source_ns, crt.as_bytes(), key.as_bytes()).await;
+    let roster = roster(&tls_team(&id, &format!("{{ source: {{ namespace: {source_ns}, name: wildcard }} }}")));
+    let engine = engine(KubernetesTarget::from_client(admin.clone()), State::in_memory().unwrap());
+    let (_, report) = apply(&engine, &roster, Policy::default()).await;
+    let copies = [format!("tlsa{id}/tls-secret"), format!("tlsa{id}-prod/tls-secret"), format!("tlsb{id}/tls-secret")];
+    let refused: Vec<&str> = report.failures.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(refused.len(), 3, "only the three copies fail: {:?}", report.failures);
+    for copy in &copies {
+        let failure = failure_of(&report, &format!("kubernetes/Secret/{copy}")).unwrap();
+        assert!(failure.error.contains("expired on"), "{}", failure.error);
+        assert!(failure.error.contains(&format!("TLS source `{source_ns}/wildcard` not copied")), "{}", failure.error);
+    }
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    for ns in [format!("tlsa{id}"), format!("tlsa{id}-prod"), format!("tlsb{id}")] {
+        namespaces.get(&ns).await.expect("namespaces are applied");
+        assert!(secret_data(&admin, &ns).await.is_none(), "no expired copy in {ns}");
+    }
+    let bindings: Api<ClusterRoleBinding> = Api::all(admin.clone());
+    bindings.get(&format!("oidc-power-user-readonly-tlse{id}")).await.expect("other users still apply");
+
+    // A fresh certificate with the key of another one.
+    let (fresh, _) = certificate(&["*.example.org"], 90);
+    let (_, other_key) = certificate(&["*.example.org"], 90);
+    tls_source(&admin, &source_ns, fresh.as_bytes(), other_key.as_bytes()).await;
+    let (_, report) = apply(&engine, &roster, Policy::default()).await;
+    let failure = failure_of(&report, &format!("kubernetes/Secret/tlsa{id}/tls-secret")).unwrap();
+    assert!(
+        failure.error.contains("the private key does not match the leaf certificate (`CN=*.example.org`)"),
+        "{}",
+        failure.error
+    );
+    assert!(secret_data(&admin, &format!("tlsa{id}")).await.is_none());
+}
+
+#[tokio::test]
+async fn a_source_expiring_within_fourteen_days_is_copied_with_a_warning_in_the_plan() {
+    let id = run_id();
+    let admin = client(None).await;
+    let source_ns = format!("tls-src-{id}");
+    let (crt, key) = certificate(&["*.example.org", &format!("*.tlsb{id}.example.org")], 10);
+    tls_source(&admin, &source_ns, crt.as_bytes(), key.as_bytes()).await;
+    let roster = roster(&tls_team(&id, &format!("{{ source: {{ namespace: {source_ns}, name: wildcard }} }}")));
+    let engine = engine(KubernetesTarget::from_client(admin.clone()), State::in_memory().unwrap());
+    let (_, report) = apply(&engine, &roster, Policy::default()).await;
+    assert!(report.is_success(), "a warning does not stop the copy: {:?}", report.failures);
+    assert_eq!(secret_data(&admin, &format!("tlsb{id}")).await.unwrap()["tls.crt"].0, crt.as_bytes());
+
+    let plan = engine.prepare(&roster, Policy::default()).await.unwrap().plan;
+    assert!(!plan.has_changes());
+    let warnings: Vec<&tenantry_core::PlanProblem> =
+        plan.problems.iter().filter(|p| p.message.contains(&source_ns)).collect();
+    assert_eq!(warnings.len(), 1, "one problem for every copy of one source: {warnings:?}");
+    assert!(
+        warnings[0].message.contains("warning: the certificate `CN=*.example.org` expires in 10 days")
+            && warnings[0].message.contains("(copied to "),
+        "{}",
+        warnings[0].message
+    );
+    assert!(!warnings[0].blocking && !plan.is_blocked());
+}
+
+const CERTIFICATE_CRD: &str = "certificates.cert-manager.io";
+
+async fn certificate_crd(admin: &kube::Client, installed: bool) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    if installed {
+        let crd: CustomResourceDefinition = serde_json::from_value(json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": { "name": CERTIFICATE_CRD },
+            "spec": {
+                "group": "cert-manager.io", "scope": "Namespaced",
+                "names": { "kind": "Certificate", "listKind": "CertificateList", "plural": "certificates", "singular": "certificate" },
+                "versions": [{ "name": "v1", "served": true, "storage": true,
+                    "schema": { "openAPIV3Schema": { "type": "object", "x-kubernetes-preserve-unknown-fields": true } } }]
+            }
+        }))
+        .unwrap();
+        let _ = crds.create(&PostParams::default(), &crd).await;
+    } else {
+        let _ = crds.delete(CERTIFICATE_CRD, &DeleteParams::default()).await;
+    }
+    // Until the API serves (or stops serving) the kind.
+    let resource = kube::core::ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk("cert-manager.io", "v1", "Certificate"),
+        "certificates",
+    );
+    let certificates: Api<kube::api::DynamicObject> = Api::all_with(admin.clone(), &resource);
+    for _ in 0..120 {
+        let served = certificates.list(&ListParams::default()).await.is_ok();
+        if served == installed && crds.get_opt(CERTIFICATE_CRD).await.unwrap().is_some() == installed {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    panic!("the Certificate CRD never became {}", if installed { "served" } else { "unserved" });
+}
+
+/// One test for both states of the CRD: the tests of this binary run in
+/// parallel, and no other one touches Certificates.
+#[tokio::test]
+async fn with_an_issuer_each_namespace_gets_a_cert_manager_certificate_and_a_missing_crd_is_named() {
+    let id = run_id();
+    let admin = client(None).await;
+    let roster = roster(&tls_team(&id, "{ issuer: { name: letsencrypt, kind: ClusterIssuer } }"));
+    let engine = engine(KubernetesTarget::from_client(admin.clone()), State::in_memory().unwrap());
+
+    // Without the CRD: a plan problem, each Certificate fails with the fix, the rest applies.
+    certificate_crd(&admin, false).await;
+    let (prepared, report) = apply(&engine, &roster, Policy::default()).await;
+    let problem =
+        prepared.plan.problems.iter().find(|p| p.message.contains("certificates")).expect("named in the plan");
+    assert!(
+        problem.message.contains("the cluster does not serve `cert-manager.io/v1` certificates")
+            && problem.message.contains("install cert-manager"),
+        "{}",
+        problem.message
+    );
+    let certificate_ids =
+        [format!("tlsa{id}/tls-secret"), format!("tlsa{id}-prod/tls-secret"), format!("tlsb{id}/tls-secret")];
+    for certificate in &certificate_ids {
+        let failure = failure_of(&report, &format!("kubernetes/Certificate/{certificate}")).unwrap();
+        assert!(failure.error.contains("unset `platform.tls.issuer`"), "{}", failure.error);
+    }
+    assert_eq!(report.failures.len(), 3, "{:?}", report.failures);
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    namespaces.get(&format!("tlsa{id}")).await.expect("namespaces are applied without the CRD");
+
+    // With the CRD: one Certificate per namespace for the owner's domains.
+    certificate_crd(&admin, true).await;
+    let (_, report) = apply(&engine, &roster, Policy::default()).await;
+    assert!(report.is_success(), "{:?}", report.failures);
+    for (ns, domain) in [
+        (format!("tlsa{id}"), format!("shop{id}.example.org")),
+        (format!("tlsa{id}-prod"), format!("shop{id}.example.org")),
+        (format!("tlsb{id}"), format!("blog.tlsb{id}.example.org")),
+    ] {
+        let resource = kube::core::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk("cert-manager.io", "v1", "Certificate"),
+            "certificates",
+        );
+        let certificates: Api<kube::api::DynamicObject> = Api::namespaced_with(admin.clone(), &ns, &resource);
+        let certificate = certificates.get("tls-secret").await.unwrap();
+        assert_eq!(
+            certificate.data["spec"],
+            json!({
+                "secretName": "tls-secret",
+                "dnsNames": [domain],
+                "issuerRef": { "name": "letsencrypt", "kind": "ClusterIssuer", "group": "cert-manager.io" },
+            })
+        );
+        assert_eq!(certificate.metadata.labels.unwrap()["app.kubernetes.io/managed-by"], "tenantry");
+        assert!(secret_data(&admin, &ns).await.is_none(), "no copy in issuer mode");
+    }
+    let again = engine.prepare(&roster, Policy::default()).await.unwrap().plan;
+    assert!(!again.has_changes(), "{:#?}", again.changes.iter().filter(|c| c.action.is_change()).collect::<Vec<_>>());
+    assert!(again.problems.iter().all(|p| !p.message.contains("certificates")), "{:?}", again.problems);
 }

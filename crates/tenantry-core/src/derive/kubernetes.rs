@@ -8,6 +8,11 @@ use tenantry_model::{Roster, Tier, User};
 
 pub const NAMESPACE_OWNER_READONLY: &str = "oidc-namespace-owner-readonly";
 pub const POWER_USER_READONLY: &str = "oidc-power-user-readonly";
+/// Annotation of a copied TLS Secret: the `namespace/name` of its source.
+const COPIED_FROM: &str = "tenantry.dev/copied-from";
+/// Annotation of a copied TLS Secret: the owner's domains, comma-separated,
+/// that the certificate must cover (absent when the owner has none).
+const TLS_DOMAINS: &str = "tenantry.dev/tls-domains";
 const RBAC_API: &str = "rbac.authorization.k8s.io/v1";
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
@@ -198,11 +203,20 @@ fn namespace_resources(roster: &Roster, user: &User, namespace: &tenantry_model:
     let tls = &roster.platform.tls;
     if let Some(source) = &tls.source {
         let mut meta = metadata(&tls.secret_name, Some(ns), &owner);
+        let mut annotations = Map::new();
+        annotations.insert(COPIED_FROM.to_string(), Value::String(format!("{}/{}", source.namespace, source.name)));
+        // The domains the copied certificate must cover, for the target to
+        // check before it copies (SPEC §3 "PEM validated"). An annotation
+        // rather than a content-only field: it is applied with the copy, so
+        // the target observes it back (no perpetual diff), a changed domain
+        // list plans an update that re-checks the copy, and `kubectl` shows
+        // what the copy is for.
+        if !user.domains.is_empty() {
+            let domains: Vec<&str> = user.domains.iter().map(|d| d.value.as_str()).collect();
+            annotations.insert(TLS_DOMAINS.to_string(), Value::String(domains.join(",")));
+        }
         if let Some(object) = meta.as_object_mut() {
-            object.insert(
-                "annotations".to_string(),
-                json!({ "tenantry.dev/copied-from": format!("{}/{}", source.namespace, source.name) }),
-            );
+            object.insert("annotations".to_string(), Value::Object(annotations));
         }
         out.push(
             Item::new(
