@@ -8,7 +8,7 @@
 //! derivation produces, so an unchanged roster plans no change and applies
 //! no write. Owners come from tenantry's marks: entity metadata
 //! (`managed-by`, `tenantry-user`), alias custom metadata, the managed
-//! header line of a policy, and the `extra_labels` of a role.
+//! header line of a policy, and the `extra_annotations` of a role.
 //!
 //! An alias that already exists for the email on the OIDC mount — created
 //! at the user's first login, attached to an auto-created entity — is
@@ -27,7 +27,7 @@ pub use kv::read_kv_field;
 
 use client::Client;
 use futures::stream::{self, StreamExt as _};
-use project::{marks, metadata_owner, project_alias, project_entity, project_policy, project_role, role_labels};
+use project::{marks, metadata_owner, project_alias, project_entity, project_policy, project_role, role_marks};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -376,7 +376,7 @@ impl VaultTarget {
                 let mut body = after.clone();
                 if let Some(fields) = body.as_object_mut() {
                     fields.remove("name");
-                    fields.insert("extra_labels".to_string(), role_labels(&change.owner));
+                    fields.insert("extra_annotations".to_string(), role_marks(&change.owner));
                 }
                 let path = format!("{}/roles/{}", id.scope.trim_end_matches('/'), id.name);
                 self.client.post(&path, &body).await.map(|_| ())

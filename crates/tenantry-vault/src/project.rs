@@ -72,8 +72,7 @@ pub fn project_alias(name: &str, mount: &str, entity: &str) -> Value {
 /// A kubernetes secrets-engine role read as the derived shape. Durations
 /// come back as seconds and are written back as `30m`/`1h`; the role type
 /// is compared case-insensitively because the engine accepts either.
-/// The owner comes from `extra_labels`: tenantry labels the objects the
-/// engine creates with its usual labels, and those labels mark the role.
+/// The owner comes from the role's `extra_annotations` (see [`role_marks`]).
 pub fn project_role(name: &str, data: &Value) -> (Value, Option<Owner>) {
     let mut namespaces: Vec<Value> = data["allowed_kubernetes_namespaces"].as_array().cloned().unwrap_or_default();
     namespaces.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
@@ -90,12 +89,17 @@ pub fn project_role(name: &str, data: &Value) -> (Value, Option<Owner>) {
         "token_default_ttl": duration(&data["token_default_ttl"]),
         "token_max_ttl": duration(&data["token_max_ttl"]),
     });
-    let labels = data["extra_labels"].as_object().cloned().unwrap_or_default();
-    (content, owner_from_labels(&labels))
+    let annotations = data["extra_annotations"].as_object().cloned().unwrap_or_default();
+    (content, owner_from_labels(&annotations))
 }
 
-/// tenantry's labels for the objects a role mints (and the role's own mark).
-pub fn role_labels(owner: &Owner) -> Value {
+/// tenantry's marks on a role, kept in its `extra_annotations`: the role
+/// has no metadata of its own, and the service accounts and bindings the
+/// engine mints carry them too, so a minted token is traceable to its user.
+/// Annotations, not labels: the kubernetes target lists tenantry's objects
+/// by label, and these short-lived objects belong to Vault's leases, not to
+/// tenantry's inventory — labelled, they would show up as leftovers to prune.
+pub fn role_marks(owner: &Owner) -> Value {
     match owner {
         Owner::User(user) => json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE, USER_LABEL: user }),
         Owner::Platform => json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE }),

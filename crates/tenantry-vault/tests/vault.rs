@@ -226,7 +226,8 @@ async fn apply_creates_the_catalog_and_a_noop_reconcile_writes_nothing() {
         (role["data"]["token_default_ttl"].as_u64(), role["data"]["token_max_ttl"].as_u64()),
         (Some(1800), Some(3600))
     );
-    assert_eq!(role["data"]["extra_labels"]["tenantry.dev/user"], alice);
+    assert_eq!(role["data"]["extra_annotations"]["tenantry.dev/user"], alice);
+    assert_eq!(role["data"]["extra_labels"], Value::Null, "minted objects carry no tenantry labels");
 
     // Unchanged roster: no change planned, and applying it sends no write.
     let before = vault.request_counts();
@@ -642,6 +643,33 @@ async fn end_to_end_a_login_mints_a_deployer_token_for_exactly_the_users_namespa
     for ns in [&alice, &bob] {
         deployments(&admin, ns).create(&PostParams::default(), &deployment("web")).await.unwrap();
     }
+    // What Vault minted (a service account and a binding in alice's
+    // namespace) is the lease's, not tenantry's: the next plan is empty.
+    let replan = engine.prepare(&roster, Policy::default()).await.unwrap();
+    let ours: Vec<String> = replan
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.owner.user() == Some(alice.as_str()) || c.owner.user() == Some(bob.as_str()))
+        .map(|c| format!("{} {}", c.action.as_str(), c.id))
+        .collect();
+    // (The cluster is shared: other tests' users show up as departed.)
+    assert!(ours.is_empty(), "{ours:#?}");
+    let accounts: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> = kube::Api::namespaced(admin.clone(), &alice);
+    let minted_account = accounts
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|a| a.metadata.annotations.as_ref().is_some_and(|n| n.get("tenantry.dev/user") == Some(&alice)))
+        .expect("the minted service account is annotated with its user");
+    assert!(
+        minted_account.metadata.labels.unwrap_or_default().get("app.kubernetes.io/managed-by")
+            != Some(&"tenantry".to_string()),
+        "and not labelled as tenantry's"
+    );
+
     let deployer = client_with_token(minted).await;
     let patch = json!({ "metadata": { "annotations": { "deployed-by": "vault" } } });
     deployments(&deployer, &alice)
