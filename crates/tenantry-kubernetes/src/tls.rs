@@ -22,21 +22,16 @@ pub fn domains(annotations: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Parse the `tls.crt`/`tls.key` of a Secret's `data` (base64, as the API serves it).
+/// Parse the `tls.crt`/`tls.key` of a Secret's `data` (base64, as the API
+/// serves it). A missing field reads as empty, which the check names.
 pub fn parse(data: &Value) -> Result<Source, TlsError> {
-    let field = |key: &str| -> Result<Vec<u8>, TlsError> {
-        let Some(encoded) = data.get(key).filter(|v| !v.is_null()) else {
-            return Err(missing(key));
-        };
-        serde_json::from_value::<k8s_openapi::ByteString>(encoded.clone()).map(|b| b.0).map_err(|_| missing(key))
+    let field = |key: &str| -> Vec<u8> {
+        data.get(key)
+            .and_then(|encoded| serde_json::from_value::<k8s_openapi::ByteString>(encoded.clone()).ok())
+            .map(|bytes| bytes.0)
+            .unwrap_or_default()
     };
-    Source::parse(&field("tls.crt")?, &field("tls.key")?)
-}
-
-fn missing(key: &str) -> TlsError {
-    let message =
-        format!("the source Secret has no `{key}` (a kubernetes.io/tls Secret holds `tls.crt` and `tls.key`)");
-    if key == "tls.key" { TlsError::PrivateKey(message) } else { TlsError::CertificatePem(message) }
+    Source::parse(&field("tls.crt"), &field("tls.key"))
 }
 
 /// Check a parsed source for one copy's domains now.
@@ -113,5 +108,45 @@ impl Findings {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn domains_come_from_the_annotation() {
+        let annotations = json!({ TLS_DOMAINS: "a.example.org, b.example.org,", COPIED_FROM: "certs/wildcard" });
+        assert_eq!(domains(&annotations), vec!["a.example.org", "b.example.org"]);
+        assert!(domains(&json!({ COPIED_FROM: "certs/wildcard" })).is_empty());
+    }
+
+    #[test]
+    fn a_secret_without_its_fields_is_named() {
+        assert_eq!(parse(&json!({})).unwrap_err(), TlsError::Empty("certificate (tls.crt)"));
+        assert_eq!(parse(&json!({ "tls.crt": "aGVsbG8=" })).unwrap_err(), TlsError::Empty("private key (tls.key)"));
+    }
+
+    #[test]
+    fn one_bad_source_is_one_problem_however_many_copies() {
+        let mut findings = Findings::default();
+        for ns in ["d", "a", "c", "b", "e"] {
+            findings.refused("certs/wildcard", format!("{ns}/tls-secret"), &TlsError::GitCrypt);
+        }
+        findings.warned("certs/other", "a/tls-secret".into(), "expires in 3 days");
+        let problems = findings.into_problems();
+        assert_eq!(problems.len(), 2);
+        assert_eq!(
+            problems[1].message,
+            "TLS source `certs/wildcard` (copied to a/tls-secret, b/tls-secret, c/tls-secret and 2 more): the TLS source is git-crypt ciphertext: the checkout is locked; run `git-crypt unlock`"
+        );
+        assert!(problems[1].help.contains("git-crypt unlock") && !problems[1].blocking);
+        assert_eq!(
+            problems[0].message,
+            "TLS source `certs/other` (copied to a/tls-secret): warning: expires in 3 days"
+        );
     }
 }

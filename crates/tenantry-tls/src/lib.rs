@@ -28,6 +28,8 @@ const GIT_CRYPT_HEADER: &[u8] = b"\0GITCRYPT\0";
 pub enum TlsError {
     #[error("the TLS source is git-crypt ciphertext: the checkout is locked; run `git-crypt unlock`")]
     GitCrypt,
+    #[error("the {0} is empty")]
+    Empty(&'static str),
     #[error("the certificate (tls.crt) holds no PEM `CERTIFICATE` block{found}")]
     NoCertificate { found: String },
     #[error("the certificate (tls.crt) is not valid PEM: {0}")]
@@ -93,6 +95,12 @@ impl Source {
     pub fn parse(cert_pem: &[u8], key_pem: &[u8]) -> Result<Source> {
         if is_git_crypt(cert_pem) || is_git_crypt(key_pem) {
             return Err(TlsError::GitCrypt);
+        }
+        if cert_pem.trim_ascii().is_empty() {
+            return Err(TlsError::Empty("certificate (tls.crt)"));
+        }
+        if key_pem.trim_ascii().is_empty() {
+            return Err(TlsError::Empty("private key (tls.key)"));
         }
         let ders = certificate_ders(cert_pem)?;
         let mut chain = Vec::with_capacity(ders.len());

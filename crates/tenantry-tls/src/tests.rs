@@ -171,6 +171,14 @@ fn garbage_is_not_pem() {
 }
 
 #[test]
+fn empty_files_are_named() {
+    let (cert, key) = self_signed(&["a.example.org"], (2027, 1, 1));
+    assert_eq!(validate(b" \n", key.as_bytes(), &[], now()), Err(TlsError::Empty("certificate (tls.crt)")));
+    let error = validate(cert.as_bytes(), b"", &[], now()).unwrap_err();
+    assert_eq!(error.to_string(), "the private key (tls.key) is empty");
+}
+
+#[test]
 fn git_crypt_ciphertext_says_the_checkout_is_locked() {
     let mut locked = b"\0GITCRYPT\0".to_vec();
     locked.extend_from_slice(&[0x8a, 0x11, 0x42, 0x00, 0xfe, 0x07]);
