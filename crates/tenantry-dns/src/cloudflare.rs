@@ -25,6 +25,9 @@ const ATTEMPTS: usize = 5;
 /// The longest `Retry-After` honoured; longer waits fail the request instead.
 const MAX_WAIT: Duration = Duration::from_secs(120);
 const COMMENT_PREFIX: &str = "managed-by tenantry user=";
+/// Cloudflare's codes for "a record is already at that name" (81053/81054:
+/// an A, AAAA or CNAME with that host; 81057/81058: an identical record).
+const EXISTS: [&str; 4] = ["error 81053:", "error 81054:", "error 81057:", "error 81058:"];
 
 #[derive(Debug)]
 pub(crate) struct Cloudflare {
@@ -220,37 +223,70 @@ impl Cloudflare {
         })
     }
 
-    /// Create the record, or overwrite it (content, proxied, TTL, comment)
-    /// when a listing saw it.
-    pub(crate) async fn put(&self, wanted: &Wanted, counters: &Counters) -> Result<()> {
+    /// The records at `name` of `rtype`, by one filtered listing.
+    async fn lookup(&self, zone_id: &str, name: &str, rtype: &str, counters: &Counters) -> Result<Vec<Found>> {
+        let operation = format!("looking up {name} {rtype}");
+        let path = format!("/zones/{zone_id}/dns_records?name={name}&type={rtype}");
+        let envelope = self.call(reqwest::Method::GET, &path, None, &operation, counters, false).await?;
+        Ok(envelope
+            .get("result")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(found)
+            .filter(|r| r.name == name && r.rtype == rtype)
+            .collect())
+    }
+
+    /// Create the record (POST), or overwrite it (PUT: content, proxied, TTL,
+    /// comment) for an update or adoption. A create never overwrites: when the
+    /// API says the name is taken, it is success only if the record there is
+    /// already exactly this one of this owner (a retried create).
+    pub(crate) async fn put(&self, wanted: &Wanted, create: bool, counters: &Counters) -> Result<()> {
         let zone_id = self.zone_id(&wanted.zone, counters).await?;
         let key = (wanted.zone.clone(), wanted.name.clone(), wanted.rtype.clone());
-        let mut existing = lock(&self.record_ids).get(&key).cloned();
-        if existing.is_none() {
-            // Applied without a listing first (or the record is new since): look it up.
-            let operation = format!("looking up {} {}", wanted.name, wanted.rtype);
-            let path = format!("/zones/{zone_id}/dns_records?name={}&type={}", wanted.name, wanted.rtype);
-            let envelope = self.call(reqwest::Method::GET, &path, None, &operation, counters, false).await?;
-            existing = envelope
-                .get("result")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(found)
-                .find(|r| r.name == wanted.name && r.rtype == wanted.rtype)
-                .and_then(|r| r.provider_id);
-        }
         let body = Self::body(wanted);
         let operation = format!("setting {} {} → {}", wanted.name, wanted.rtype, wanted.content);
-        let envelope = match &existing {
+        let existing = if create {
+            None
+        } else {
+            // Bound first: a guard in the match scrutinee would live across the await.
+            let cached = lock(&self.record_ids).get(&key).cloned();
+            match cached {
+                Some(id) => Some(id),
+                // Applied without a listing first: find it.
+                None => self
+                    .lookup(&zone_id, &wanted.name, &wanted.rtype, counters)
+                    .await?
+                    .into_iter()
+                    .find_map(|r| r.provider_id),
+            }
+        };
+        let result = match &existing {
             Some(id) => {
                 let path = format!("/zones/{zone_id}/dns_records/{id}");
-                self.call(reqwest::Method::PUT, &path, Some(&body), &operation, counters, true).await?
+                self.call(reqwest::Method::PUT, &path, Some(&body), &operation, counters, true).await
             }
             None => {
                 let path = format!("/zones/{zone_id}/dns_records");
-                self.call(reqwest::Method::POST, &path, Some(&body), &operation, counters, true).await?
+                self.call(reqwest::Method::POST, &path, Some(&body), &operation, counters, true).await
             }
+        };
+        let envelope = match result {
+            Err(Error::Refused { message, .. }) if create && EXISTS.iter().any(|code| message.contains(code)) => {
+                let there = self.lookup(&zone_id, &wanted.name, &wanted.rtype, counters).await?;
+                let same = there.len() == 1
+                    && there.iter().all(|r| {
+                        r.content == wanted.content
+                            && r.proxied == wanted.proxied
+                            && r.owner.as_ref() == Some(&wanted.owner)
+                    });
+                if !same {
+                    return Err(Error::Refused { server: "Cloudflare".to_string(), operation, message });
+                }
+                return Ok(());
+            }
+            other => other?,
         };
         if let Some(id) = envelope.pointer("/result/id").and_then(Value::as_str) {
             lock(&self.record_ids).insert(key, id.to_string());

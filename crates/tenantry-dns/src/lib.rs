@@ -238,7 +238,7 @@ impl DnsTarget {
         match &self.backend {
             Backend::Rfc2136(b) => b.put(wanted, create, &self.counters).await,
             Backend::PowerDns(b) => b.put(wanted, &self.counters).await,
-            Backend::Cloudflare(b) => b.put(wanted, &self.counters).await,
+            Backend::Cloudflare(b) => b.put(wanted, create, &self.counters).await,
         }
     }
 

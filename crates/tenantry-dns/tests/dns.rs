@@ -689,6 +689,14 @@ async fn cloudflare_errors_are_quoted_and_rate_limits_are_waited_out() {
     let change = create(&fqdn("y", "busy"), "busyy");
     let error = target.apply(&change).await.unwrap_err().to_string();
     assert!(error.contains("81053") && error.contains("already exists"), "{error}");
+    assert_eq!(fixture.record(&fqdn("y", "busy")).unwrap()["type"], "A", "never overwritten");
+
+    // A create retried after it succeeded is harmless.
+    let fresh = create(&fqdn("y", "fresh"), "freshy");
+    target.apply(&fresh).await.unwrap();
+    target.apply(&fresh).await.unwrap();
+    assert_eq!(fixture.record(&fqdn("y", "fresh")).unwrap()["comment"], "managed-by tenantry user=freshy");
+    assert_eq!(fixture.count(), 2);
 
     // A wrong token: Cloudflare's authentication error, with what to check.
     let config = DnsConfig {
