@@ -92,6 +92,124 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
+/// Writes canonical JSON straight into text, for the derivation's hot paths
+/// (tens of thousands of near-identical objects, where building a
+/// `serde_json::Value` per object and then printing it is most of the cost).
+/// Keys must be written in sorted order; debug builds check it, and a test
+/// holds every derived object to `Content::parse` giving the same bytes.
+#[derive(Debug)]
+pub(crate) struct ObjectWriter<'a> {
+    out: &'a mut String,
+    first: bool,
+    #[cfg(debug_assertions)]
+    last_key: String,
+}
+
+impl<'a> ObjectWriter<'a> {
+    fn open(out: &'a mut String) -> ObjectWriter<'a> {
+        out.push('{');
+        ObjectWriter {
+            out,
+            first: true,
+            #[cfg(debug_assertions)]
+            last_key: String::new(),
+        }
+    }
+
+    fn key(&mut self, key: &str) {
+        #[cfg(debug_assertions)]
+        {
+            debug_assert!(self.first || self.last_key.as_str() < key, "key `{key}` after `{}`", self.last_key);
+            self.last_key = key.to_string();
+        }
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        write_string(key, self.out);
+        self.out.push(':');
+    }
+
+    pub(crate) fn str(&mut self, key: &str, value: &str) -> &mut Self {
+        self.key(key);
+        write_string(value, self.out);
+        self
+    }
+
+    pub(crate) fn bool(&mut self, key: &str, value: bool) -> &mut Self {
+        self.key(key);
+        self.out.push_str(if value { "true" } else { "false" });
+        self
+    }
+
+    pub(crate) fn strs<'s>(&mut self, key: &str, values: impl IntoIterator<Item = &'s str>) -> &mut Self {
+        self.key(key);
+        self.out.push('[');
+        for (index, value) in values.into_iter().enumerate() {
+            if index > 0 {
+                self.out.push(',');
+            }
+            write_string(value, self.out);
+        }
+        self.out.push(']');
+        self
+    }
+
+    /// A value that is already canonical JSON text (a shared, precomputed part).
+    pub(crate) fn raw(&mut self, key: &str, canonical: &str) -> &mut Self {
+        self.key(key);
+        self.out.push_str(canonical);
+        self
+    }
+
+    pub(crate) fn object(&mut self, key: &str, fill: impl FnOnce(&mut ObjectWriter<'_>)) -> &mut Self {
+        self.key(key);
+        let mut inner = ObjectWriter::open(self.out);
+        fill(&mut inner);
+        inner.out.push('}');
+        self
+    }
+
+    /// An array of objects.
+    pub(crate) fn objects<T>(
+        &mut self,
+        key: &str,
+        items: impl IntoIterator<Item = T>,
+        mut fill: impl FnMut(&mut ObjectWriter<'_>, T),
+    ) -> &mut Self {
+        self.key(key);
+        self.out.push('[');
+        for (index, item) in items.into_iter().enumerate() {
+            if index > 0 {
+                self.out.push(',');
+            }
+            let mut inner = ObjectWriter::open(self.out);
+            fill(&mut inner, item);
+            inner.out.push('}');
+        }
+        self.out.push(']');
+        self
+    }
+}
+
+impl Content {
+    /// Canonical content written directly by an [`ObjectWriter`].
+    pub(crate) fn object(capacity: usize, fill: impl FnOnce(&mut ObjectWriter<'_>)) -> Content {
+        let mut out = String::with_capacity(capacity);
+        let mut writer = ObjectWriter::open(&mut out);
+        fill(&mut writer);
+        out.push('}');
+        Content(out.into())
+    }
+
+    /// The canonical text of a JSON value, for splicing into an [`ObjectWriter`].
+    pub(crate) fn canonical_text(value: &Value) -> String {
+        let mut out = String::new();
+        write_canonical(value, &mut out);
+        out
+    }
+}
+
 /// JSON string escaping as serde_json writes it, without an intermediate allocation.
 fn write_string(text: &str, out: &mut String) {
     out.push('"');
@@ -129,6 +247,38 @@ mod tests {
         let a = Content::from_value(&json!({"b": 1, "a": {"d": [1, {"z": 1, "y": 2}], "c": "x"}}));
         assert_eq!(a.as_str(), r#"{"a":{"c":"x","d":[1,{"y":2,"z":1}]},"b":1}"#);
         assert_eq!(Content::parse(a.as_str()).unwrap(), a);
+    }
+
+    #[test]
+    fn the_object_writer_gives_the_same_bytes_as_a_value() {
+        let written = Content::object(64, |o| {
+            o.str("apiVersion", "v1")
+                .object("metadata", |m| {
+                    m.object("labels", |l| {
+                        l.str("a/b", "x\"y");
+                    })
+                    .str("name", "n");
+                })
+                .objects("subjects", ["u1", "u2"], |s, name| {
+                    s.str("kind", "User").str("name", name);
+                })
+                .raw("z", "[1,2]");
+        });
+        let value = json!({
+            "z": [1, 2],
+            "subjects": [{"name": "u1", "kind": "User"}, {"kind": "User", "name": "u2"}],
+            "metadata": {"name": "n", "labels": {"a/b": "x\"y"}},
+            "apiVersion": "v1",
+        });
+        assert_eq!(written, Content::from_value(&value));
+    }
+
+    #[test]
+    #[should_panic(expected = "after")]
+    fn keys_out_of_order_are_caught_in_debug_builds() {
+        let _ = Content::object(8, |o| {
+            o.str("b", "1").str("a", "2");
+        });
     }
 
     #[test]

@@ -323,3 +323,16 @@ fn records_are_derived_unproxied_where_the_provider_cannot_proxy() {
     assert_eq!(proxied(true), serde_json::json!(true));
     assert_eq!(proxied(false), serde_json::json!(false));
 }
+
+#[test]
+fn every_derived_content_is_canonical_json() {
+    // Content written directly (not through serde_json) must be byte-identical
+    // to what parsing it back gives, or desired and observed never compare equal.
+    let roster = roster(EXAMPLE);
+    let desired = derive(&roster, &Settings::default(), &Facts::default());
+    assert!(desired.len() > 50);
+    for resource in desired.resources() {
+        let reparsed = tenantry_core::Content::parse(resource.content.as_str()).unwrap();
+        assert_eq!(reparsed, resource.content, "{} is not canonical", resource.id);
+    }
+}

@@ -1,6 +1,7 @@
 //! Kubernetes: namespaces, RBAC, quotas, limits, deployer roles, TLS.
 
-use super::{Item, Out, labels};
+use super::{Item, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Out, SHARED_LABEL, USER_LABEL, labels};
+use crate::content::{Content, ObjectWriter};
 use crate::id::{Domain, ResourceId};
 use crate::resource::Owner;
 use serde_json::{Map, Value, json};
@@ -28,9 +29,60 @@ fn metadata(name: &str, namespace: Option<&str>, owner: &Owner) -> Value {
     meta
 }
 
-fn user_subject(email: &str) -> Value {
-    json!([{ "kind": "User", "apiGroup": RBAC_GROUP, "name": email }])
+/// `metadata` written directly: labels, name, namespace (sorted keys).
+fn write_metadata(o: &mut ObjectWriter<'_>, name: &str, namespace: Option<&str>, owner: &Owner) {
+    o.object("metadata", |m| {
+        m.object("labels", |l| {
+            l.str(MANAGED_BY_LABEL, MANAGED_BY_VALUE);
+            match owner {
+                Owner::User(user) => l.str(USER_LABEL, user),
+                Owner::Platform => l.str(SHARED_LABEL, "true"),
+            };
+        })
+        .str("name", name);
+        if let Some(namespace) = namespace {
+            m.str("namespace", namespace);
+        }
+    });
 }
+
+/// A namespaced object with only type and metadata (Namespace, ServiceAccount).
+fn bare_object(api_version: &str, kind: &str, name: &str, namespace: Option<&str>, owner: &Owner) -> Content {
+    Content::object(200, |o| {
+        o.str("apiVersion", api_version).str("kind", kind);
+        write_metadata(o, name, namespace, owner);
+    })
+}
+
+/// A RoleBinding or ClusterRoleBinding to one subject.
+fn binding(
+    kind: &str,
+    name: &str,
+    namespace: Option<&str>,
+    owner: &Owner,
+    role: (&str, &str),
+    subject: (&str, &str, Option<&str>),
+) -> Content {
+    Content::object(400, |o| {
+        o.str("apiVersion", RBAC_API).str("kind", kind);
+        write_metadata(o, name, namespace, owner);
+        o.object("roleRef", |r| {
+            r.str("apiGroup", RBAC_GROUP).str("kind", role.0).str("name", role.1);
+        })
+        .objects("subjects", [subject], |s, (kind, name, namespace)| {
+            if kind == "User" {
+                s.str("apiGroup", RBAC_GROUP);
+            }
+            s.str("kind", kind).str("name", name);
+            if let Some(namespace) = namespace {
+                s.str("namespace", namespace);
+            }
+        });
+    })
+}
+
+/// The deployer Role's rules, canonical.
+const DEPLOYER_RULES: &str = r#"[{"apiGroups":["apps"],"resources":["deployments"],"verbs":["get","list","patch","update"]},{"apiGroups":[""],"resources":["pods"],"verbs":["get","list"]}]"#;
 
 /// Derive the share `part` of `parts` of the users (by position), so the
 /// largest domain can be derived on several threads; part 0 also derives the
@@ -56,8 +108,10 @@ pub(super) fn derive(roster: &Roster, part: usize, parts: usize, out: &mut Out) 
     for user in roster.users.values().skip(part).step_by(parts.max(1)) {
         cluster_role_binding(out, user);
         if user.tier.value == Tier::NamespaceOwner {
+            // The same for each of the user's namespaces: computed once.
+            let limits = Content::canonical_text(&json!([limit_defaults(user)]));
             for namespace in &user.namespaces {
-                namespace_resources(roster, user, namespace, out);
+                namespace_resources(roster, user, namespace, &limits, out);
             }
         }
     }
@@ -89,33 +143,34 @@ fn cluster_role_binding(out: &mut Out, user: &User) {
             "namespace-owners see the cluster read-only",
         ),
     };
-    let content = json!({
-        "apiVersion": RBAC_API,
-        "kind": "ClusterRoleBinding",
-        "metadata": metadata(&name, None, &owner),
-        "roleRef": { "apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": role },
-        "subjects": user_subject(&user.email),
-    });
+    let content =
+        binding("ClusterRoleBinding", &name, None, &owner, ("ClusterRole", role), ("User", &user.email, None));
     let mut item = Item::new(id("ClusterRoleBinding", None, &name), &owner, user.tier.span, rule);
     if role != "cluster-admin" {
         item = item.after(id("ClusterRole", None, role));
     }
-    out.push(item, &content);
+    out.push_content(item, content);
 }
 
-fn namespace_resources(roster: &Roster, user: &User, namespace: &tenantry_model::Located<String>, out: &mut Out) {
+fn namespace_resources(
+    roster: &Roster,
+    user: &User,
+    namespace: &tenantry_model::Located<String>,
+    limits: &str,
+    out: &mut Out,
+) {
     let owner = Owner::User(user.key.clone());
     let ns = namespace.value.as_str();
     let at = namespace.span;
     let ns_id = id("Namespace", None, ns);
 
-    out.push(
+    out.push_content(
         Item::new(ns_id.clone(), &owner, at, "each namespace of a namespace-owner"),
-        &json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": metadata(ns, None, &owner) }),
+        bare_object("v1", "Namespace", ns, None, &owner),
     );
 
     let owner_binding = format!("namespace-owner-{}", user.key);
-    out.push(
+    out.push_content(
         Item::new(
             id("RoleBinding", Some(ns), &owner_binding),
             &owner,
@@ -123,19 +178,11 @@ fn namespace_resources(roster: &Roster, user: &User, namespace: &tenantry_model:
             "namespace-owners are admin in their namespaces",
         )
         .after(ns_id.clone()),
-        &json!({
-            "apiVersion": RBAC_API,
-            "kind": "RoleBinding",
-            "metadata": metadata(&owner_binding, Some(ns), &owner),
-            "roleRef": { "apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": "admin" },
-            "subjects": user_subject(&user.email),
-        }),
+        binding("RoleBinding", &owner_binding, Some(ns), &owner, ("ClusterRole", "admin"), ("User", &user.email, None)),
     );
 
-    let hard: Map<String, Value> =
-        user.quota.iter().map(|(k, v)| (k.clone(), Value::String(v.value.canonical()))).collect();
     let quota_origin = user.quota.values().map(|q| q.span).find(|s| s.is_known()).unwrap_or(at);
-    out.push(
+    out.push_content(
         Item::new(
             id("ResourceQuota", Some(ns), "user-quota"),
             &owner,
@@ -143,46 +190,49 @@ fn namespace_resources(roster: &Roster, user: &User, namespace: &tenantry_model:
             "platform default quota merged with the user's quota",
         )
         .after(ns_id.clone()),
-        &json!({
-            "apiVersion": "v1",
-            "kind": "ResourceQuota",
-            "metadata": metadata("user-quota", Some(ns), &owner),
-            "spec": { "hard": hard },
+        Content::object(400, |o| {
+            o.str("apiVersion", "v1").str("kind", "ResourceQuota");
+            write_metadata(o, "user-quota", Some(ns), &owner);
+            o.object("spec", |spec| {
+                spec.object("hard", |hard| {
+                    // The quota map is a BTreeMap: already in key order.
+                    for (resource, quantity) in &user.quota {
+                        hard.str(resource, &quantity.value.canonical());
+                    }
+                });
+            });
         }),
     );
 
-    out.push(
+    out.push_content(
         Item::new(id("LimitRange", Some(ns), "user-limits"), &owner, at, "container defaults so pods fit the quota")
             .after(ns_id.clone()),
-        &json!({
-            "apiVersion": "v1",
-            "kind": "LimitRange",
-            "metadata": metadata("user-limits", Some(ns), &owner),
-            "spec": { "limits": [limit_defaults(user)] },
+        Content::object(400, |o| {
+            o.str("apiVersion", "v1").str("kind", "LimitRange");
+            write_metadata(o, "user-limits", Some(ns), &owner);
+            o.object("spec", |spec| {
+                spec.raw("limits", limits);
+            });
         }),
     );
 
     let deployer = format!("{ns}-deployer");
     let role_id = id("Role", Some(ns), &deployer);
-    out.push(
+    out.push_content(
         Item::new(role_id.clone(), &owner, at, "a deployer role per namespace for CI and Vault-minted tokens")
             .after(ns_id.clone()),
-        &json!({
-            "apiVersion": RBAC_API,
-            "kind": "Role",
-            "metadata": metadata(&deployer, Some(ns), &owner),
-            "rules": [
-                { "apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "patch", "update"] },
-                { "apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"] },
-            ],
+        Content::object(400, |o| {
+            o.str("apiVersion", RBAC_API).str("kind", "Role");
+            write_metadata(o, &deployer, Some(ns), &owner);
+            o.raw("rules", DEPLOYER_RULES);
         }),
     );
     let account_id = id("ServiceAccount", Some(ns), &deployer);
-    out.push(
+    out.push_content(
         Item::new(account_id.clone(), &owner, at, "the deployer's in-cluster identity").after(ns_id.clone()),
-        &json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(&deployer, Some(ns), &owner) }),
+        bare_object("v1", "ServiceAccount", &deployer, Some(ns), &owner),
     );
-    out.push(
+    out.push_content(
         Item::new(
             id("RoleBinding", Some(ns), &deployer),
             &owner,
@@ -191,13 +241,14 @@ fn namespace_resources(roster: &Roster, user: &User, namespace: &tenantry_model:
         )
         .after(role_id)
         .after(account_id),
-        &json!({
-            "apiVersion": RBAC_API,
-            "kind": "RoleBinding",
-            "metadata": metadata(&deployer, Some(ns), &owner),
-            "roleRef": { "apiGroup": RBAC_GROUP, "kind": "Role", "name": deployer },
-            "subjects": [{ "kind": "ServiceAccount", "name": deployer, "namespace": ns }],
-        }),
+        binding(
+            "RoleBinding",
+            &deployer,
+            Some(ns),
+            &owner,
+            ("Role", &deployer),
+            ("ServiceAccount", &deployer, Some(ns)),
+        ),
     );
 
     let tls = &roster.platform.tls;

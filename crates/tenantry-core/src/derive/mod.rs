@@ -137,6 +137,21 @@ impl Out {
     }
 }
 
+impl Out {
+    /// A resource whose canonical content was written directly (`Content::object`).
+    pub(crate) fn push_content(&mut self, item: Item, content: Content) {
+        self.resources.push(Resource {
+            id: item.id,
+            owner: item.owner,
+            content,
+            origin: item.origin,
+            rule: item.rule,
+            deps: item.deps.into(),
+            sensitive: item.sensitive,
+        });
+    }
+}
+
 impl Item {
     pub(crate) fn new(id: ResourceId, owner: &Owner, origin: Span, rule: &'static str) -> Item {
         Item { id, owner: owner.clone(), origin, rule, deps: Vec::new(), sensitive: false }

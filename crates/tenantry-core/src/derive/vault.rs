@@ -2,6 +2,7 @@
 //! kubernetes secrets-engine deployer roles.
 
 use super::{Facts, Item, Out, Settings};
+use crate::content::Content;
 use crate::id::{Domain, ResourceId};
 use crate::resource::Owner;
 use serde_json::json;
@@ -55,17 +56,19 @@ pub(super) fn derive(roster: &Roster, settings: &Settings, facts: &Facts, out: &
             }),
         );
         let entity_id = ResourceId::global(Domain::Vault, "Entity", &user.key);
-        out.push(
+        out.push_content(
             Item::new(entity_id.clone(), &owner, user.span, "one identity entity per user, carrying their policies")
                 .after(policy_id),
-            &json!({
-                "name": user.key,
-                "policies": [policy],
-                "metadata": { "managed-by": "tenantry", "tenantry-user": user.key },
-                "disabled": false,
+            Content::object(160, |o| {
+                o.bool("disabled", false)
+                    .object("metadata", |m| {
+                        m.str("managed-by", "tenantry").str("tenantry-user", &user.key);
+                    })
+                    .str("name", &user.key)
+                    .strs("policies", [policy.as_str()]);
             }),
         );
-        out.push(
+        out.push_content(
             Item::new(
                 ResourceId::new(Domain::Vault, "EntityAlias", &settings.vault_oidc_mount, &user.email),
                 &owner,
@@ -73,24 +76,26 @@ pub(super) fn derive(roster: &Roster, settings: &Settings, facts: &Facts, out: &
                 "the OIDC login (email) maps to the user's entity; an existing alias is adopted",
             )
             .after(entity_id),
-            &json!({ "name": user.email.value, "mount": settings.vault_oidc_mount, "entity": user.key }),
+            Content::object(96, |o| {
+                o.str("entity", &user.key).str("mount", &settings.vault_oidc_mount).str("name", &user.email.value);
+            }),
         );
         for namespace in &user.namespaces {
             let role = format!("{}-deployer", namespace.value);
-            out.push(
+            out.push_content(
                 Item::new(
                     ResourceId::new(Domain::Vault, "KubernetesRole", &settings.vault_kubernetes_mount, &role),
                     &owner,
                     namespace.span,
                     "Vault mints short-lived deployer tokens per namespace",
                 ),
-                &json!({
-                    "name": role,
-                    "allowed_kubernetes_namespaces": [namespace.value],
-                    "kubernetes_role_type": "Role",
-                    "kubernetes_role_name": role,
-                    "token_default_ttl": "30m",
-                    "token_max_ttl": "1h",
+                Content::object(192, |o| {
+                    o.strs("allowed_kubernetes_namespaces", [namespace.value.as_str()])
+                        .str("kubernetes_role_name", &role)
+                        .str("kubernetes_role_type", "Role")
+                        .str("name", &role)
+                        .str("token_default_ttl", "30m")
+                        .str("token_max_ttl", "1h");
                 }),
             );
         }
