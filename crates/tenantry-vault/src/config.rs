@@ -61,6 +61,16 @@ impl VaultConfig {
         }
     }
 
+    /// A configuration with the default mounts for the server in `VAULT_ADDR`
+    /// (else `BAO_ADDR`), for reading a `vault://` roster source without a
+    /// `[vault]` section; `None` when neither is set.
+    pub fn from_env() -> Option<VaultConfig> {
+        ["VAULT_ADDR", "BAO_ADDR"]
+            .into_iter()
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+            .map(VaultConfig::new)
+    }
+
     /// The mounts as derivation needs them, so the plan and this target agree on paths.
     pub fn settings(&self, base: tenantry_core::Settings) -> tenantry_core::Settings {
         tenantry_core::Settings {

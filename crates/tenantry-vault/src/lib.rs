@@ -499,7 +499,12 @@ impl VaultTarget {
                     self.client.delete(&format!("identity/entity-alias/id/{}", old.id)).await?;
                 }
                 update(&found.id).await?;
-                self.remove_if_empty(&holder_id, &holder).await
+                // The alias is adopted now; an auto-created shell left behind
+                // is tidied up when possible, and never fails the adoption.
+                if let Err(error) = self.remove_if_empty(&holder_id, &holder).await {
+                    tracing::warn!(entity = %holder_id, %error, "could not remove the entity emptied by adopting its alias");
+                }
+                Ok(())
             }
         }
     }
