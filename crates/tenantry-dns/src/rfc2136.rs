@@ -36,10 +36,11 @@ impl Rfc2136 {
         };
         let text = config::read_secret_file(key_file, "TSIG key file")?;
         let key = config::parse_tsig_key(&text, key_file)?;
-        let with_port = if server.parse::<SocketAddr>().is_ok()
-            || server
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && !h.ends_with(':') && p.parse::<u16>().is_ok())
+        // `host:port`, `[v6]:port`, or a bare host or address (port 53).
+        let with_port = if let Ok(address) = server.parse::<std::net::IpAddr>() {
+            SocketAddr::new(address, 53).to_string()
+        } else if server.parse::<SocketAddr>().is_ok()
+            || server.rsplit_once(':').is_some_and(|(host, port)| !host.contains(':') && port.parse::<u16>().is_ok())
         {
             server.clone()
         } else {

@@ -752,4 +752,10 @@ async fn config_refuses_unknown_misplaced_and_missing_settings() {
     let shown = format!("{target:?}");
     assert!(shown.contains("tenantry-test-key") && shown.contains("(redacted)"), "{shown}");
     assert!(!shown.contains(&data_encoding_base64(&bind.tsig_secret)), "{shown}");
+
+    // A server without a port means port 53.
+    let mut config = bind_peer().config;
+    config.server = Some("127.0.0.1".to_string());
+    let target = DnsTarget::connect_with_env(&config, &no_env).await.unwrap();
+    assert!(format!("{target:?}").contains("server: 127.0.0.1:53"), "{target:?}");
 }
