@@ -347,6 +347,31 @@ async fn a_missing_mount_fails_only_the_changes_that_need_it_and_says_how_to_fix
 }
 
 #[tokio::test]
+async fn an_email_change_renames_the_alias_vault_allows_one_per_mount() {
+    let id = run_id();
+    let config = config(&id);
+    mounts(&config).await;
+    let vault = target(&config).await;
+    let engine = engine(vec![Arc::new(vault)], &config);
+    let alice = format!("vt-alice-{id}");
+    apply(&engine, &roster(&owners(&id, &["alice"])), Policy::default()).await;
+    let renamed = roster(&format!(
+        "users:\n  {alice}: {{ email: alice.new-{id}@example.org, tier: namespace-owner, namespaces: [{alice}] }}\n"
+    ));
+    let (prepared, _) = apply(&engine, &renamed, Policy::default()).await;
+    let new_alias = format!("vault/EntityAlias/{}/alice.new-{id}@example.org", config.oidc_mount);
+    assert_eq!(action(&prepared, &new_alias), Some(Action::Create));
+    let accessor = accessor(&config.oidc_mount).await;
+    let (_, entity) = bao("GET", &format!("identity/entity/name/{alice}"), None).await;
+    let on_mount: Vec<&Value> =
+        entity["data"]["aliases"].as_array().unwrap().iter().filter(|a| a["mount_accessor"] == accessor).collect();
+    assert_eq!(on_mount.len(), 1, "{on_mount:#?}");
+    assert_eq!(on_mount[0]["name"], format!("alice.new-{id}@example.org"));
+    assert!(aliases_named(&format!("{alice}@example.org"), &accessor).await.is_empty());
+    assert!(changes(&engine.prepare(&renamed, Policy::default()).await.unwrap()).is_empty());
+}
+
+#[tokio::test]
 async fn offboarding_disables_the_entity_and_detaches_its_policies() {
     let id = run_id();
     let config = config(&id);
