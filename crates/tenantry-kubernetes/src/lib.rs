@@ -12,6 +12,7 @@
 //! CRD) is a plan problem and a per-change rejection, not an outage of the
 //! whole target.
 
+mod destroy;
 mod extract;
 mod kinds;
 mod tls;
@@ -210,6 +211,18 @@ impl Target for KubernetesTarget {
         }
         observed.problems.extend(sources.findings.into_problems());
         Ok(observed)
+    }
+
+    /// Each departed user's namespace is backed up (every listable object in
+    /// it) before it is deleted; other leftovers are deleted one by one.
+    async fn destroy(
+        &self,
+        user: &str,
+        resources: &[ResourceId],
+        backup_dir: &std::path::Path,
+    ) -> Result<tenantry_core::Destroyed> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        destroy::destroy(&self.client, user, resources, backup_dir, now).await
     }
 
     async fn apply(&self, change: &Change) -> Result<()> {

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
-use k8s_openapi::api::core::v1::{Namespace, Pod, ResourceQuota, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ResourceQuota, Secret};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -699,4 +699,50 @@ async fn with_an_issuer_each_namespace_gets_a_cert_manager_certificate_and_a_mis
     let again = engine.prepare(&roster, Policy::default()).await.unwrap().plan;
     assert!(!again.has_changes(), "{:#?}", again.changes.iter().filter(|c| c.action.is_change()).collect::<Vec<_>>());
     assert!(again.problems.iter().all(|p| !p.message.contains("certificates")), "{:?}", again.problems);
+}
+
+#[tokio::test]
+async fn the_destroy_stage_backs_up_each_namespace_before_deleting_it() {
+    let id = run_id();
+    let bob = format!("bob{id}");
+    let admin = client(None).await;
+    let engine = engine(KubernetesTarget::from_client(admin.clone()), State::in_memory().unwrap());
+    assert!(apply(&engine, &roster(&team(&id)), Policy::default()).await.1.is_success());
+    let notes: Api<ConfigMap> = Api::namespaced(admin.clone(), &bob);
+    let data =
+        serde_json::from_value(json!({ "metadata": { "name": "notes" }, "data": { "todo": "keep me" } })).unwrap();
+    notes.create(&PostParams::default(), &data).await.unwrap();
+
+    let without_bob: String = team(&id).lines().filter(|l| !l.contains(&bob)).collect::<Vec<_>>().join("\n");
+    let after = roster(&without_bob);
+    // Not before the reversible cut.
+    let early = engine.destroy_plan(&after, &bob).await.unwrap_err();
+    assert!(early.to_string().contains("reversible cut"), "{early}");
+    assert!(apply(&engine, &after, Policy { offboard: true, ..Policy::default() }).await.1.is_success());
+
+    let plan = engine.destroy_plan(&after, &bob).await.unwrap();
+    assert!(plan.by_target["kubernetes"].iter().any(|r| r.to_string() == format!("kubernetes/Namespace/-/{bob}")));
+    let backups = tempfile::tempdir().unwrap();
+    let report = engine.destroy(&plan, backups.path(), "test").await.unwrap();
+    assert!(report.is_success(), "{:?}", report.targets);
+    let done = report.targets["kubernetes"].as_ref().unwrap();
+    assert_eq!(done.backups.len(), 1);
+    let backup: serde_json::Value = serde_json::from_slice(&std::fs::read(&done.backups[0]).unwrap()).unwrap();
+    let items = backup["items"].as_array().unwrap();
+    assert!(items.iter().any(|o| o["kind"] == "ConfigMap" && o["data"]["todo"] == "keep me"), "{backup}");
+    assert!(items.iter().any(|o| o["kind"] == "ResourceQuota"), "{backup}");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&done.backups[0]).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // The namespace is gone or going; alice's are untouched.
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    match namespaces.get(&bob).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 404),
+        Ok(namespace) => assert!(namespace.metadata.deletion_timestamp.is_some(), "{namespace:?}"),
+        Err(other) => panic!("{other}"),
+    }
+    namespaces.get(&format!("alice{id}")).await.expect("other users keep their namespaces");
+    // Nothing of bob is left for tenantry to plan.
+    let again = engine.destroy_plan(&after, &bob).await.unwrap_err();
+    assert!(again.to_string().contains("nothing recorded"), "{again}");
 }
