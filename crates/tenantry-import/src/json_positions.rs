@@ -7,6 +7,7 @@
 //! JSON. It runs only on text serde_json has already accepted.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use tenantry_model::Span;
 
 /// Key path (`["alice"]`, `["alice", "quota"]`, `["alice", "quota", "pods"]`) → position of the key.
@@ -84,10 +85,11 @@ pub(crate) fn locate(text: &str) -> KeyPositions {
                     let inside_array = stack.iter().any(|f| matches!(f, Frame::Array));
                     if !inside_array && stack.len() <= MAX_DEPTH {
                         path.push(key.clone());
-                        if found.by_path.contains_key(&path) {
-                            found.duplicates.push((path, here));
-                        } else {
-                            found.by_path.insert(path, here);
+                        match found.by_path.entry(path) {
+                            Entry::Occupied(first) => found.duplicates.push((first.key().clone(), here)),
+                            Entry::Vacant(slot) => {
+                                slot.insert(here);
+                            }
                         }
                     }
                     if let Some(Frame::Object { key: current }) = stack.last_mut() {

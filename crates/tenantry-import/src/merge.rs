@@ -638,7 +638,12 @@ fn write_user(
         }
         if !e.quota.is_empty() {
             doc.line("    quota:", None);
-            for (name, (text, span)) in &e.quota {
+            // The origin's field order (requests, then limits, then pods) reads better than sorted names.
+            let ordered =
+                crate::k8s_users::QUOTA_FIELDS.iter().filter_map(|(_, name)| e.quota.get_key_value(*name)).chain(
+                    e.quota.iter().filter(|(name, _)| !crate::k8s_users::QUOTA_FIELDS.iter().any(|(_, n)| n == name)),
+                );
+            for (name, (text, span)) in ordered {
                 let origin = from(&format!("quota.{name}"), K8S, source, *span);
                 doc.line(format!("      {name}: {}", serde_json::to_string(text).unwrap_or_default()), origin);
             }
