@@ -267,6 +267,37 @@ async fn apply_creates_the_catalog_and_a_noop_reconcile_writes_nothing() {
 }
 
 #[tokio::test]
+async fn the_documented_token_policy_is_enough_to_apply_adopt_and_destroy() {
+    let id = run_id();
+    let config = config(&id);
+    mounts(&config).await;
+    let policy = include_str!("../tenantry-vault-policy.hcl")
+        .replace("\"kubernetes/", &format!("\"{}/", config.kubernetes_secrets_mount));
+    ok("PUT", &format!("sys/policies/acl/vt-tenantry-{id}"), json!({ "policy": policy })).await;
+    let created =
+        ok("POST", "auth/token/create", json!({ "policies": [format!("vt-tenantry-{id}")], "ttl": "10m" })).await;
+    let token = created["auth"]["client_token"].as_str().unwrap().to_string();
+    let restricted = config.token_from(|name| (name == "VAULT_TOKEN").then(|| token.clone())).unwrap();
+    let vault = VaultTarget::connect_with_token(&config, restricted).await.unwrap();
+
+    // A first login's alias, to adopt.
+    let alice = format!("vt-alice-{id}");
+    let accessor = accessor(&config.oidc_mount).await;
+    let auto = ok("POST", "identity/entity", json!({ "name": format!("entity_{id}") })).await;
+    let body = json!({ "name": format!("{alice}@example.org"), "mount_accessor": accessor, "canonical_id": auto["data"]["id"] });
+    ok("POST", "identity/entity-alias", body).await;
+
+    let engine = engine(vec![Arc::new(vault.clone())], &config);
+    let roster = roster(&owners(&id, &["alice", "bob"]));
+    apply(&engine, &roster, Policy::default()).await;
+    assert!(changes(&engine.prepare(&roster, Policy::default()).await.unwrap()).is_empty());
+    ok("POST", &format!("secret/data/{alice}/x"), json!({ "data": { "k": "v" } })).await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = vault.destroy_user(&alice, dir.path()).await.unwrap();
+    assert_eq!((report.removed.len(), report.secrets), (3, 1));
+}
+
+#[tokio::test]
 async fn an_alias_created_at_first_login_is_adopted_never_duplicated() {
     let id = run_id();
     let config = config(&id);
