@@ -663,6 +663,12 @@ fn write_user(
         if !r.repos.is_empty() {
             let origin = from("workstation.repos", WS, source, r.repos_span);
             doc.line(format!("      repos: {}", flow_list(&r.repos)), origin);
+            if placeholder_platform {
+                actions.push(format!(
+                    "workspace repos {} clone from the placeholder platform.workstation.repo_base; set the real one",
+                    flow_list(&r.repos)
+                ));
+            }
             if r.code_layout != Some(CodeLayout::Workspace) {
                 actions.push("`repos` needs `code_layout: workspace` (the origin refused this too)".to_string());
             }

@@ -190,6 +190,9 @@ fn imports_the_workstation_roster_alone() {
     let emo = user(&import.report, "emo");
     assert_eq!(emo.sources, [SourceKind::WorkstationRoster]);
     assert!(emo.actions.iter().any(|a| a.contains("set the real email")));
+    assert!(
+        user(&import.report, "anca").actions.iter().any(|a| a.contains("placeholder platform.workstation.repo_base"))
+    );
     // No k8s_users given at all: no "grant pending" noise.
     assert!(!emo.actions.iter().any(|a| a.contains("not in k8s_users")));
 }
