@@ -307,3 +307,24 @@ fn platform_template_errors_point_into_the_template() {
 fn nothing_to_import_is_an_error() {
     assert!(merge(None, None, None, &options()).is_err());
 }
+
+#[test]
+fn hostile_inputs_are_errors_not_panics() {
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    for json in ["[]", "1", "null", "{\"a\": 1}", "{\"a\": {\"role\": 1}}", "{", "\u{0}", deep.as_str()] {
+        assert!(parse_k8s_users(json, "k").is_err(), "{json:.40}");
+    }
+    assert!(parse_k8s_users("{}", "k").unwrap().users.is_empty());
+    let bomb = "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\n";
+    for yaml in [
+        "users: [1, 2]",
+        "users: 5",
+        "- a",
+        ":",
+        "users: {a: 1}",
+        bomb,
+        "users:\n  a: {authentik_user: [x], k8s_user: a, tier: admin}",
+    ] {
+        assert!(parse_workstation_roster(yaml, "r").is_err(), "{yaml}");
+    }
+}
