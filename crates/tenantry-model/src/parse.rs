@@ -45,12 +45,13 @@ pub fn parse_raw(source: &str, bytes: &[u8]) -> Result<RawRoster, Diagnostics> {
         .with_help("point --roster at the YAML roster")
         .into());
     }
-    if text.trim().is_empty() {
+    if text.lines().all(|line| line.trim().is_empty() || line.trim_start().starts_with('#')) {
         return Err(Diagnostic::error(source, Span::UNKNOWN, "empty-roster", "the roster is empty")
             .with_help("a roster needs at least `users: {}`; see `tenantry schema` or examples/roster.yaml")
             .into());
     }
-    serde_saphyr::from_str_with_options(text, options()).map_err(|error| Diagnostics::from(translate(source, &error)))
+    serde_saphyr::from_str_with_options(text, options())
+        .map_err(|error| Diagnostics::from(translate(source, text, &error)))
 }
 
 fn options() -> serde_saphyr::Options {
@@ -73,8 +74,9 @@ fn options() -> serde_saphyr::Options {
 }
 
 /// Turn a YAML/serde error into a diagnostic with a fix.
-fn translate(source: &str, error: &serde_saphyr::Error) -> Diagnostic {
+fn translate(source: &str, text: &str, error: &serde_saphyr::Error) -> Diagnostic {
     let span = error.location().map(|l| Span::from_location(&l)).unwrap_or_default();
+    let error = original(error);
     match error {
         serde_saphyr::Error::SerdeUnknownField { field, expected, .. } => {
             let help = match did_you_mean(field, expected.iter().copied()) {
@@ -91,18 +93,37 @@ fn translate(source: &str, error: &serde_saphyr::Error) -> Diagnostic {
             let what = if expected.contains(&"namespace-owner") { "tier" } else { "value" };
             Diagnostic::error(source, span, "unknown-value", format!("unknown {what} `{variant}`")).with_help(help)
         }
-        serde_saphyr::Error::SerdeMissingField { field, .. } => {
-            Diagnostic::error(source, span, "missing-field", format!("missing required field `{field}`"))
-                .with_help(format!("add `{field}:` here"))
+        serde_saphyr::Error::SerdeMissingField { field, .. } => missing_field(source, span, field),
+        serde_saphyr::Error::DuplicateMappingKey { key, .. } => {
+            let message = match key {
+                Some(key) => format!("duplicate key `{}`", key.escape_debug()),
+                None => "duplicate key".to_string(),
+            };
+            Diagnostic::error(source, span, "duplicate-key", message)
+                .with_help("each key may appear once in a mapping; merge the two entries")
+        }
+        serde_saphyr::Error::MultipleDocuments { .. }
+        | serde_saphyr::Error::Budget { breach: serde_saphyr::budget::BudgetBreach::Documents { .. }, .. } => {
+            Diagnostic::error(source, span, "multiple-documents", "the roster holds more than one YAML document")
+                .with_help(
+                    "a roster is one document: remove this `---` separator and merge what follows into one mapping",
+                )
+        }
+        serde_saphyr::Error::Budget { .. }
+        | serde_saphyr::Error::AliasReplayCounterOverflow { .. }
+        | serde_saphyr::Error::AliasReplayLimitExceeded { .. }
+        | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }
+        | serde_saphyr::Error::AliasReplayStackDepthExceeded { .. } => {
+            Diagnostic::error(source, span, "yaml-too-expensive", message_of(error))
+                .with_help("the roster uses too many aliases, nodes or nesting; write the values out plainly")
         }
         other => {
-            let message = other.without_snippet().to_string();
-            // The snippet-free rendering ends with " at line L, column C"; the position is ours to print.
-            let message = match message.rfind(" at line ") {
-                Some(cut) => message[..cut].to_string(),
-                None => message,
-            };
+            // The formatter's text carries no position: the position is ours to print.
+            let message = message_of(other);
             // Inside `Spanned` values serde's structured errors arrive as text.
+            if let Some(field) = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
+                return missing_field(source, span, field);
+            }
             if let Some((kind, name, expected)) = parse_unknown(&message) {
                 let help = match did_you_mean(name, expected.iter().copied()) {
                     Some(candidate) => format!("did you mean `{candidate}`?"),
@@ -115,20 +136,71 @@ fn translate(source: &str, error: &serde_saphyr::Error) -> Diagnostic {
                     Diagnostic::error(source, span, "unknown-value", format!("unknown {what} `{name}`")).with_help(help)
                 };
             }
-            let lower = message.to_ascii_lowercase();
-            let (code, help) = if lower.contains("budget") || lower.contains("alias") || lower.contains("replay") {
+            let (message, help) = if ["tabs disallowed", "tab cannot", "found a tab", "start with a tab"]
+                .iter()
+                .any(|phrase| message.contains(phrase))
+            {
+                (message, "indent with spaces; YAML does not allow tabs in indentation".to_string())
+            } else if message == "expected mapping start" && span == first_content(text) {
                 (
-                    "yaml-too-expensive",
-                    "the roster uses too many aliases, nodes or nesting; write the values out plainly",
+                    "the roster must be a mapping with `users:` (and optionally `platform:`), \
+                     not a list or a single value"
+                        .to_string(),
+                    "start the file with `users:` and indent each user under it; see examples/roster.yaml".to_string(),
                 )
-            } else if lower.contains("duplicate") {
-                ("duplicate-key", "each key may appear once in a mapping; merge the two entries")
+            } else if message == "expected mapping start" {
+                (
+                    "expected a mapping of `key: value` entries here".to_string(),
+                    "write indented `key: value` lines, or `{ key: value }`; `tenantry schema` describes the format"
+                        .to_string(),
+                )
+            } else if message == "expected sequence start" {
+                (
+                    "expected a list here".to_string(),
+                    "write a list such as `[a, b]`, or one `- item` line per entry".to_string(),
+                )
             } else {
-                ("yaml-syntax", "fix the YAML at this position; `tenantry schema` describes the format")
+                (message, "fix the YAML at this position; `tenantry schema` describes the format".to_string())
             };
-            Diagnostic::error(source, span, code, message).with_help(help)
+            Diagnostic::error(source, span, "yaml-syntax", message).with_help(help)
         }
     }
+}
+
+fn missing_field(source: &str, span: Span, field: &str) -> Diagnostic {
+    Diagnostic::error(source, span, "missing-field", format!("missing required field `{field}`"))
+        .with_help(format!("add `{field}:` to this mapping"))
+}
+
+/// The error itself, without the snippet and alias wrappers around it.
+fn original(mut error: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    loop {
+        match error {
+            serde_saphyr::Error::WithSnippet { error: inner, .. }
+            | serde_saphyr::Error::AliasError { error: inner, .. } => error = inner,
+            other => return other,
+        }
+    }
+}
+
+/// The user-facing text of an error, without position and without control characters.
+fn message_of(error: &serde_saphyr::Error) -> String {
+    use serde_saphyr::MessageFormatter;
+    let text = serde_saphyr::UserMessageFormatter.format_message(error);
+    text.chars().flat_map(|c| if c.is_control() { c.escape_debug().collect() } else { vec![c] }).collect()
+}
+
+/// Where the document's first node starts: the position a "not a mapping" error at the top points to.
+fn first_content(text: &str) -> Span {
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "---" {
+            continue;
+        }
+        let column = line.chars().count() - trimmed.chars().count() + 1;
+        return Span::new(u32::try_from(index + 1).unwrap_or(u32::MAX), u32::try_from(column).unwrap_or(u32::MAX));
+    }
+    Span::UNKNOWN
 }
 
 /// `unknown variant `x`, expected one of a, b` → ("variant", "x", [a, b]).
