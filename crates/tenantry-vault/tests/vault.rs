@@ -129,12 +129,21 @@ async fn accessor(mount: &str) -> String {
     auth["data"][format!("{mount}/")]["accessor"].as_str().unwrap().to_string()
 }
 
-/// Every alias named `name` on the mount with `accessor`.
+/// Every alias named `name` on the mount with `accessor` (its `id` added).
 async fn aliases_named(name: &str, accessor: &str) -> Vec<Value> {
     let (_, list) = bao("LIST", "identity/entity-alias/id", None).await;
     list["data"]["key_info"]
         .as_object()
-        .map(|info| info.values().filter(|a| a["name"] == name && a["mount_accessor"] == accessor).cloned().collect())
+        .map(|info| {
+            info.iter()
+                .filter(|(_, a)| a["name"] == name && a["mount_accessor"] == accessor)
+                .map(|(id, a)| {
+                    let mut alias = a.clone();
+                    alias["id"] = json!(id);
+                    alias
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -400,6 +409,77 @@ async fn an_email_change_renames_the_alias_vault_allows_one_per_mount() {
     assert_eq!(on_mount[0]["name"], format!("alice.new-{id}@example.org"));
     assert!(aliases_named(&format!("{alice}@example.org"), &accessor).await.is_empty());
     assert!(changes(&engine.prepare(&renamed, Policy::default()).await.unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn an_alias_on_another_users_entity_is_a_conflict_and_is_not_moved() {
+    let id = run_id();
+    let config = config(&id);
+    mounts(&config).await;
+    let vault = target(&config).await;
+    let engine = engine(vec![Arc::new(vault)], &config);
+    apply(&engine, &roster(&owners(&id, &["bob"])), Policy::default()).await;
+    let (alice, bob) = (format!("vt-alice-{id}"), format!("vt-bob-{id}"));
+    let accessor = accessor(&config.oidc_mount).await;
+    let (_, bob_entity) = bao("GET", &format!("identity/entity/name/{bob}"), None).await;
+    // Someone attached alice's login to bob's entity by hand (bob has no alias on
+    // this mount then: Vault allows one per mount).
+    let bob_alias = aliases_named(&format!("{bob}@example.org"), &accessor).await;
+    ok("DELETE", &format!("identity/entity-alias/id/{}", bob_alias[0]["id"].as_str().unwrap()), json!({})).await;
+    let body = json!({ "name": format!("{alice}@example.org"), "mount_accessor": accessor, "canonical_id": bob_entity["data"]["id"] });
+    ok("POST", "identity/entity-alias", body).await;
+
+    let roster = roster(&owners(&id, &["alice", "bob"]));
+    let prepared = engine.prepare(&roster, Policy::default()).await.unwrap();
+    let alias_id = format!("vault/EntityAlias/{}/{alice}@example.org", config.oidc_mount);
+    let conflict = prepared.plan.changes.iter().find(|c| c.id.to_string() == alias_id).unwrap();
+    assert_eq!(conflict.action, Action::Conflict);
+    assert!(conflict.reason.contains(&format!("`{bob}`")), "{}", conflict.reason);
+    let report = engine.apply(&roster, &prepared, &ApplyOptions::default(), &|_| {}).await.unwrap();
+    let failed: Vec<String> = report.failed_users().into_iter().map(|o| o.to_string()).collect();
+    // Bob fails too, and says why: his entity holds that foreign alias on the
+    // mount, and Vault allows one alias per mount on an entity.
+    assert_eq!(failed, vec![alice.clone(), bob.clone()]);
+    let bob_failure = report.failures.iter().find(|f| f.owner.to_string() == bob).unwrap();
+    assert!(bob_failure.error.contains("one alias per mount"), "{}", bob_failure.error);
+    let still = aliases_named(&format!("{alice}@example.org"), &accessor).await;
+    assert_eq!(still.len(), 1);
+    assert_eq!(still[0]["canonical_id"], bob_entity["data"]["id"], "never taken from bob");
+}
+
+#[test]
+fn projections_match_the_derived_shapes() {
+    use tenantry_core::Owner;
+    use tenantry_vault::project::{duration, policy_owner, project_entity, project_role};
+    assert_eq!(duration(&json!(1800)), json!("30m"));
+    assert_eq!(duration(&json!(3600)), json!("1h"));
+    assert_eq!(duration(&json!(90)), json!("90s"));
+    assert_eq!(duration(&json!("30m")), json!("30m"));
+    assert_eq!(
+        policy_owner("# Managed by tenantry for user alice; edits are overwritten on the next apply.\npath \"x\" {}"),
+        Some(Owner::User("alice".into()))
+    );
+    assert_eq!(policy_owner("path \"x\" {}"), None);
+    let (entity, owner) = project_entity(&json!({
+        "name": "alice", "policies": ["p2", "p1", ""], "disabled": false, "id": "x",
+        "metadata": { "managed-by": "tenantry", "tenantry-user": "alice", "team": "blue" }
+    }));
+    assert_eq!(
+        entity,
+        json!({ "name": "alice", "policies": ["p1", "p2"], "disabled": false,
+                "metadata": { "managed-by": "tenantry", "tenantry-user": "alice" } })
+    );
+    assert_eq!(owner, Some(Owner::User("alice".into())));
+    let (role, owner) = project_role(
+        "a-deployer",
+        &json!({
+            "allowed_kubernetes_namespaces": ["a"], "kubernetes_role_type": "role", "kubernetes_role_name": "a-deployer",
+            "token_default_ttl": 1800, "token_max_ttl": 3600, "extra_annotations": {}
+        }),
+    );
+    assert_eq!(role["kubernetes_role_type"], "Role");
+    assert_eq!((role["token_default_ttl"].as_str(), role["token_max_ttl"].as_str()), (Some("30m"), Some("1h")));
+    assert_eq!(owner, None, "an unmarked role is adopted, not claimed");
 }
 
 #[tokio::test]
