@@ -121,6 +121,15 @@ pub struct VaultTarget {
     config: VaultConfig,
 }
 
+/// What one observe read is for.
+#[derive(Debug)]
+enum ReadOf {
+    Policy(String),
+    Entity(String),
+    /// Mount and role name.
+    Role(String, String),
+}
+
 /// One alias as Vault's alias listing (or an entity read) shows it.
 #[derive(Debug, Clone)]
 struct AliasInfo {
@@ -205,8 +214,8 @@ impl VaultTarget {
     }
 
     /// Read many paths with bounded concurrency; absent ones are left out.
-    async fn read_many(&self, paths: Vec<(String, String)>) -> Result<Vec<(String, Value)>> {
-        let results: Vec<Result<Option<(String, Value)>>> = stream::iter(paths)
+    async fn read_many<K: Send>(&self, paths: Vec<(K, String)>) -> Result<Vec<(K, Value)>> {
+        let results: Vec<Result<Option<(K, Value)>>> = stream::iter(paths)
             .map(|(key, path)| async move { Ok(self.client.read(&path).await?.map(|data| (key, data))) })
             .buffer_unordered(READ_CONCURRENCY)
             .collect()
@@ -263,10 +272,10 @@ impl VaultTarget {
 
         // Then read what was asked for and exists.
         let existing: BTreeSet<&str> = policy_names.iter().map(String::as_str).collect();
-        let mut reads: Vec<(String, String)> = policies
+        let mut reads: Vec<(ReadOf, String)> = policies
             .iter()
             .filter(|name| existing.contains(name.as_str()))
-            .map(|name| (format!("Policy\n{name}"), format!("sys/policies/acl/{name}")))
+            .map(|name| (ReadOf::Policy(name.clone()), format!("sys/policies/acl/{name}")))
             .collect();
         let entity_names: HashMap<String, String> = entity_info
             .iter()
@@ -277,51 +286,40 @@ impl VaultTarget {
             entities
                 .iter()
                 .filter(|name| existing_entities.contains(name.as_str()))
-                .map(|name| (format!("Entity\n{name}"), format!("identity/entity/name/{name}"))),
+                .map(|name| (ReadOf::Entity(name.clone()), format!("identity/entity/name/{name}"))),
         );
         for (mount, listed) in role_lists {
             let (names, _) = listed?;
             let names: BTreeSet<String> = names.into_iter().collect();
             for role in role_mounts.get(&mount).into_iter().flatten().filter(|r| names.contains(*r)) {
                 let mount = mount.trim_end_matches('/');
-                reads.push((format!("KubernetesRole\n{mount}\n{role}"), format!("{mount}/roles/{role}")));
+                reads.push((ReadOf::Role(mount.to_string(), role.clone()), format!("{mount}/roles/{role}")));
             }
         }
 
         let mut observed = Observed::default();
         let mut entity_owners: HashMap<String, Option<Owner>> = HashMap::new();
-        for (key, data) in self.read_many(reads).await? {
-            let mut parts = key.split('\n');
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some("Policy"), Some(name), None) => {
+        for (read, data) in self.read_many(reads).await? {
+            match read {
+                ReadOf::Policy(name) => {
                     let text = data["policy"].as_str().or_else(|| data["rules"].as_str()).unwrap_or_default();
-                    let (content, owner) = project_policy(name, text);
-                    observed.insert(
-                        ResourceId::global(Domain::Vault, "Policy", name),
-                        Content::from_value(&content),
-                        owner,
-                    );
+                    let (content, owner) = project_policy(&name, text);
+                    let id = ResourceId::global(Domain::Vault, "Policy", &name);
+                    observed.insert(id, Content::from_value(&content), owner);
                 }
-                (Some("Entity"), Some(name), None) => {
+                ReadOf::Entity(name) => {
                     let (content, owner) = project_entity(&data);
                     if let Some(id) = data["id"].as_str() {
                         entity_owners.insert(id.to_string(), owner.clone());
                     }
-                    observed.insert(
-                        ResourceId::global(Domain::Vault, "Entity", name),
-                        Content::from_value(&content),
-                        owner,
-                    );
+                    let id = ResourceId::global(Domain::Vault, "Entity", &name);
+                    observed.insert(id, Content::from_value(&content), owner);
                 }
-                (Some("KubernetesRole"), Some(mount), Some(role)) => {
-                    let (content, owner) = project_role(role, &data);
-                    observed.insert(
-                        ResourceId::new(Domain::Vault, "KubernetesRole", mount, role),
-                        Content::from_value(&content),
-                        owner,
-                    );
+                ReadOf::Role(mount, role) => {
+                    let (content, owner) = project_role(&role, &data);
+                    let id = ResourceId::new(Domain::Vault, "KubernetesRole", &mount, &role);
+                    observed.insert(id, Content::from_value(&content), owner);
                 }
-                _ => {}
             }
         }
 
