@@ -154,6 +154,34 @@ fn translate(source: &str, text: &str, error: &serde_saphyr::Error) -> Diagnosti
                     "write indented `key: value` lines, or `{ key: value }`; `tenantry schema` describes the format"
                         .to_string(),
                 )
+            } else if message == "expected string scalar" || message.contains("expected scalar or mapping") {
+                (
+                    "expected a single value here, not a list or a mapping".to_string(),
+                    "write one value, e.g. `tier: admin`; `tenantry schema` shows where lists go".to_string(),
+                )
+            } else if let Some(kind) = message.strip_suffix(", expected a span-aware newtype wrapper") {
+                // A tagged value (`!!binary …`) the roster cannot hold; the wrapper's name is ours, not the user's.
+                (
+                    format!("a value of the wrong type is here ({})", kind.trim_start_matches("invalid type: ")),
+                    "write a plain value without a `!!` tag; `tenantry schema` describes the format".to_string(),
+                )
+            } else if message == "null is not allowed here" {
+                ("a value is missing here".to_string(), "write a value after the `:`, or remove the key".to_string())
+            } else if message == "reference to unknown value" {
+                (
+                    "this alias refers to an anchor that is not defined before it".to_string(),
+                    "define `&name` before using `*name`, or write the value out".to_string(),
+                )
+            } else if message.starts_with("invalid boolean") {
+                ("expected `true` or `false` here".to_string(), "write `true` or `false`".to_string())
+            } else if let Some(kind) = message.strip_prefix("invalid u").filter(|bits| bits.parse::<u8>().is_ok()) {
+                (
+                    format!(
+                        "expected a whole number here (at most {})",
+                        if kind == "16" { "65535" } else { "4294967295" }
+                    ),
+                    "write a non-negative whole number without quotes or units".to_string(),
+                )
             } else if message == "expected sequence start" {
                 (
                     "expected a list here".to_string(),
