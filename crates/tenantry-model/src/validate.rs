@@ -807,8 +807,8 @@ fn qualify_domain(written: &str, platform_domain: Option<&str>, zones: &[String]
 }
 
 fn check_platform_references(checker: &mut Checker<'_>, platform: &Platform, users: &BTreeMap<String, User>) {
-    let Some(forge) = &platform.forge else { return };
-    for branch in &forge.protected_branches {
+    let branches = platform.forge.as_ref().map(|forge| forge.protected_branches.as_slice()).unwrap_or_default();
+    for branch in branches {
         for user in &branch.push_users {
             if !users.contains_key(&user.value) {
                 let help = match did_you_mean(&user.value, users.keys().map(String::as_str)) {
@@ -824,9 +824,14 @@ fn check_platform_references(checker: &mut Checker<'_>, platform: &Platform, use
             }
         }
     }
-    if platform.workstation.main_repo.is_none() && users.values().any(|u| u.workstation.is_some()) {
+    let first_workstation = users.values().filter_map(|u| u.workstation.as_ref()).map(|w| w.span).min();
+    if platform.workstation.main_repo.is_none()
+        && let Some(first) = first_workstation
+    {
+        // Without a `platform.workstation` block, point at the first user who has a workstation.
+        let at = if platform.workstation.span.is_known() { platform.workstation.span } else { first };
         checker.warning(
-            platform.workstation.span,
+            at,
             "no-main-repo",
             "workstation users are listed but `platform.workstation.main_repo` is not set; no code is checked out",
             "add `main_repo: { name: infra, url: https://forge.example.org/ops/infra.git }`",
