@@ -15,9 +15,12 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// The roster: a YAML file (or, later, a vault:// source).
+    /// The roster: a YAML file, or vault://<kv-mount>/<path>#<key> (the origin's k8s_users JSON).
     #[arg(long, global = true, env = "TENANTRY_ROSTER", default_value = "roster.yaml")]
     pub roster: String,
+    /// With a vault:// roster: a roster file whose `platform:` block completes it.
+    #[arg(long, global = true, env = "TENANTRY_PLATFORM_FROM", value_name = "ROSTER")]
+    pub platform_from: Option<PathBuf>,
     /// tenantry.toml; default ./tenantry.toml when present. Without it only the local target is active.
     #[arg(long, global = true, env = "TENANTRY_CONFIG")]
     pub config: Option<PathBuf>,
@@ -60,6 +63,8 @@ pub enum Command {
     },
     /// Offboard a user who left the roster: the reversible cut, or (later) the destroy stage.
     Offboard(OffboardArgs),
+    /// Turn the origin platform's k8s_users JSON and workstation roster.yaml into one roster.
+    Import(ImportArgs),
     /// Print a user's OIDC kubeconfig (kubelogin), or write it to a new file.
     Kubeconfig {
         /// The user's roster key.
@@ -146,4 +151,21 @@ pub struct OffboardArgs {
     /// Changes in flight at once (reversible stage).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("inputs").required(true).multiple(true).args(["k8s_users", "workstation"])))]
+pub struct ImportArgs {
+    /// The origin's `k8s_users` JSON: a file, or vault://<kv-mount>/<path>#<key>.
+    #[arg(long, value_name = "FILE|vault://…")]
+    pub k8s_users: Option<String>,
+    /// The origin's workstation roster.yaml (`users: {os_user: {...}}`).
+    #[arg(long, value_name = "FILE")]
+    pub workstation: Option<PathBuf>,
+    /// Write the roster here instead of standard output (the report goes to standard error).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace --out when it exists.
+    #[arg(long, requires = "out")]
+    pub force: bool,
 }

@@ -1,6 +1,6 @@
 //! One function per command. Each returns the process exit code.
 
-use crate::cli::{ApplyArgs, Command, GlobalArgs, OffboardArgs, OutputFormat, PlanArgs, PolicyArgs, Stage};
+use crate::cli::{ApplyArgs, Command, GlobalArgs, ImportArgs, OffboardArgs, OutputFormat, PlanArgs, PolicyArgs, Stage};
 use crate::config::Config;
 use crate::output::{self, Style};
 use crate::source::load_roster;
@@ -9,11 +9,11 @@ use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
-use tenantry_core::{Domain, Policy, ResourceId, Settings, Target};
+use tenantry_core::{Domain, Policy, ResourceId, Target};
 use tenantry_engine::{ApplyOptions, Engine, Progress, State, SystemClock};
 use tenantry_host::{HostTarget, RefreshOutcome};
 use tenantry_local::LocalTarget;
-use tenantry_model::{Roster, ValidationContext};
+use tenantry_model::Roster;
 
 /// Run one parsed command line.
 pub fn run(cli: crate::Cli) -> Result<i32> {
@@ -32,8 +32,9 @@ pub fn run(cli: crate::Cli) -> Result<i32> {
         }
         Command::Validate => validate(&cli.global, style),
         Command::Offboard(args) => runtime()?.block_on(offboard(&cli.global, args, style)),
+        Command::Import(args) => import(&cli.global, args),
         Command::Kubeconfig { user, write } => {
-            let (roster, _) = load_roster(&cli.global.roster, &ValidationContext::default())?;
+            let (roster, _) = roster_only(&cli.global)?;
             let text = crate::setup::kubeconfig_for(&roster, user)?;
             match write {
                 Some(path) => {
@@ -45,7 +46,7 @@ pub fn run(cli: crate::Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::SetupScript { os } => {
-            let (roster, _) = load_roster(&cli.global.roster, &ValidationContext::default())?;
+            let (roster, _) = roster_only(&cli.global)?;
             print!("{}", crate::setup::setup_script(&roster, *os)?);
             Ok(exit::OK)
         }
@@ -81,7 +82,8 @@ struct Session {
 
 fn session(global: &GlobalArgs) -> Result<Session> {
     let mut config = Config::load(global.config.as_deref())?;
-    let (roster, roster_text) = load_roster(&global.roster, &ValidationContext::default())?;
+    let (roster, roster_text) =
+        load_roster(&global.roster, &config.validation_context(), &config, global.platform_from.as_deref())?;
     // Managed-file sources are named relative to the roster unless configured.
     if let Some(host) = &mut config.host
         && host.source_dir.is_none()
@@ -92,8 +94,10 @@ fn session(global: &GlobalArgs) -> Result<Session> {
     Ok(Session { config, roster, roster_text })
 }
 
-fn settings() -> Settings {
-    Settings::default()
+/// The roster alone, for commands that need no target.
+fn roster_only(global: &GlobalArgs) -> Result<(Roster, String)> {
+    let config = Config::load(global.config.as_deref())?;
+    load_roster(&global.roster, &config.validation_context(), &config, global.platform_from.as_deref())
 }
 
 /// The engine with every configured target; live targets come first so
@@ -144,10 +148,24 @@ async fn live(config: &Config) -> Result<Live> {
             })?;
         targets.push(Arc::new(target));
     }
+    if let Some(vault) = &config.vault {
+        let target = tenantry_vault::VaultTarget::connect(vault).await.map_err(|e| CliError::Config {
+            message: e.to_string(),
+            help: "check [vault] address and the token (VAULT_TOKEN or token_file, mode 0600)".to_string(),
+        })?;
+        targets.push(Arc::new(target));
+    }
+    if let Some(dns) = &config.dns {
+        let target = tenantry_dns::DnsTarget::connect(dns).await.map_err(|e| CliError::Config {
+            message: e.to_string(),
+            help: "check [dns] provider, server or api_url, and its key file (mode 0600) or token".to_string(),
+        })?;
+        targets.push(Arc::new(target));
+    }
     if config.local.enabled {
         targets.push(Arc::new(LocalTarget::new(config.local.out_dir.clone(), Domain::ALL.to_vec())));
     }
-    Ok(Live { engine: Engine::new(targets, state, Arc::new(SystemClock), settings()), host })
+    Ok(Live { engine: Engine::new(targets, state, Arc::new(SystemClock), config.settings()), host })
 }
 
 fn policy(args: &PolicyArgs, roster: &Roster, engine: &Engine) -> Result<Policy> {
@@ -171,13 +189,23 @@ fn policy(args: &PolicyArgs, roster: &Roster, engine: &Engine) -> Result<Policy>
 
 fn validate(global: &GlobalArgs, style: Style) -> Result<i32> {
     let config = Config::load(global.config.as_deref())?;
-    let _ = config;
+    let context = config.validation_context();
+    if global.roster.starts_with("vault://") {
+        let (roster, _) = load_roster(&global.roster, &context, &config, global.platform_from.as_deref())?;
+        match global.output {
+            OutputFormat::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&output::diagnostics_json(&Default::default())).unwrap_or_default()
+            ),
+            OutputFormat::Human => println!("{}: valid, {} users", global.roster, roster.users.len()),
+        }
+        return Ok(exit::OK);
+    }
     let bytes =
         std::fs::read(&global.roster).map_err(|source| CliError::Read { path: global.roster.clone(), source })?;
     let raw = tenantry_model::parse_raw(&global.roster, &bytes);
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let result =
-        raw.and_then(|raw| tenantry_model::validate_with_warnings(&global.roster, raw, &ValidationContext::default()));
+    let result = raw.and_then(|raw| tenantry_model::validate_with_warnings(&global.roster, raw, &context));
     match result {
         Ok((roster, warnings)) => {
             match global.output {
@@ -306,6 +334,72 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs, style: Style) -> Result<i3
     Ok(if report.is_success() { exit::OK } else { exit::ERROR })
 }
 
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| CliError::Read { path: path.display().to_string(), source })
+}
+
+fn import(global: &GlobalArgs, args: &ImportArgs) -> Result<i32> {
+    use tenantry_engine::Clock as _;
+    let config = Config::load(global.config.as_deref())?;
+    let k8s_text = match &args.k8s_users {
+        Some(source) => Some(match crate::source::VaultSource::parse(source)? {
+            Some(vault) => (source.clone(), crate::source::read_vault_field(&config, &vault, source)?),
+            None => (source.clone(), read_text(Path::new(source))?),
+        }),
+        None => None,
+    };
+    let workstation_text = match &args.workstation {
+        Some(path) => Some((path.display().to_string(), read_text(path)?)),
+        None => None,
+    };
+    let template_text = match &global.platform_from {
+        Some(path) => Some((path.display().to_string(), read_text(path)?)),
+        None => None,
+    };
+    let failed = |e: tenantry_import::ImportError| CliError::Roster(e.diagnostics(), None);
+    let k8s = match &k8s_text {
+        Some((name, text)) => Some(tenantry_import::parse_k8s_users(text, name).map_err(failed)?),
+        None => None,
+    };
+    let workstation = match &workstation_text {
+        Some((name, text)) => Some(tenantry_import::parse_workstation_roster(text, name).map_err(failed)?),
+        None => None,
+    };
+    let template =
+        template_text.as_ref().map(|(name, text)| tenantry_import::PlatformTemplate { source_name: name, text });
+    let options = tenantry_import::ImportOptions {
+        generated_at: SystemClock.now(),
+        output_name: args.out.as_ref().map_or_else(|| "roster.yaml".to_string(), |p| p.display().to_string()),
+        context: config.validation_context(),
+    };
+    let imported = tenantry_import::merge(k8s.as_ref(), workstation.as_ref(), template, &options).map_err(failed)?;
+    if let Some(out) = &args.out {
+        crate::setup::write_file(out, imported.roster_yaml.as_bytes(), 0o644, args.force)?;
+    }
+    match global.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "format_version": output::FORMAT_VERSION,
+                "written": args.out.as_ref().map(|p| p.display().to_string()),
+                "roster_yaml": args.out.is_none().then_some(&imported.roster_yaml),
+                "report": imported.report,
+            }))
+            .unwrap_or_default()
+        ),
+        OutputFormat::Human => {
+            if args.out.is_none() {
+                print!("{}", imported.roster_yaml);
+            }
+            eprintln!("{}", imported.report);
+            if let Some(out) = &args.out {
+                eprintln!("wrote {}; check it with `tenantry --roster {} plan`", out.display(), out.display());
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
 /// Ask on the terminal; only `yes` is accepted. Without a terminal, refuse.
 fn confirm(question: &str, help: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
@@ -419,7 +513,7 @@ async fn render(global: &GlobalArgs, dir: &Path, style: Style) -> Result<i32> {
     let session = session(global)?;
     let engine = engine(&session.config).await?;
     let facts = engine.facts(&session.roster, &Policy::default())?;
-    let desired = tenantry_core::derive(&session.roster, &settings(), &facts);
+    let desired = tenantry_core::derive(&session.roster, &session.config.settings(), &facts);
     let report = crate::render::render_all(&desired, dir)
         .map_err(|source| CliError::Read { path: dir.display().to_string(), source })?;
     match global.output {
@@ -450,7 +544,7 @@ async fn why(global: &GlobalArgs, resource: &str, style: Style) -> Result<i32> {
     let session = session(global)?;
     let engine = engine(&session.config).await?;
     let facts = engine.facts(&session.roster, &Policy::default())?;
-    let desired = tenantry_core::derive(&session.roster, &settings(), &facts);
+    let desired = tenantry_core::derive(&session.roster, &session.config.settings(), &facts);
     let history = engine.with_state(|s| s.history(&id, 10))?;
     let since = engine.with_state(|s| s.inventory_since(&id))?;
     let routing = engine.routing();
@@ -552,7 +646,7 @@ async fn explain(global: &GlobalArgs, user: &str, style: Style) -> Result<i32> {
     };
     let engine = engine(&session.config).await?;
     let facts = engine.facts(&session.roster, &Policy::default())?;
-    let desired = tenantry_core::derive(&session.roster, &settings(), &facts);
+    let desired = tenantry_core::derive(&session.roster, &session.config.settings(), &facts);
     let routing = engine.routing();
     let resources: Vec<&tenantry_core::Resource> = desired.owned_by(user).collect();
     match global.output {

@@ -6,14 +6,17 @@
 
 use crate::{CliError, Result};
 use std::path::{Path, PathBuf};
+use tenantry_dns::DnsConfig;
 use tenantry_host::HostConfig;
 use tenantry_kubernetes::KubernetesConfig;
 use tenantry_local::LocalConfig;
+use tenantry_model::ValidationContext;
+use tenantry_vault::VaultConfig;
 
 /// Sections a tenantry.toml may have (SPEC §5).
 const KNOWN_SECTIONS: &[&str] = &["local", "kubernetes", "vault", "dns", "host", "ci", "forge", "idp"];
 /// Sections whose target this build includes.
-const BUILT_IN: &[&str] = &["local", "kubernetes", "host"];
+const BUILT_IN: &[&str] = &["local", "kubernetes", "host", "vault", "dns"];
 
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -22,6 +25,10 @@ pub struct Config {
     pub kubernetes: Option<KubernetesConfig>,
     /// `[host]`: when present, workstation accounts and files are applied to this machine (or a sandbox root).
     pub host: Option<HostConfig>,
+    /// `[vault]`: policies, entities, aliases and deployer roles applied to Vault/OpenBao.
+    pub vault: Option<VaultConfig>,
+    /// `[dns]`: user domains as records in the managed zones.
+    pub dns: Option<DnsConfig>,
     /// The file it came from, if any.
     pub path: Option<PathBuf>,
 }
@@ -50,6 +57,15 @@ impl Config {
             host.root = absolute(&host.root, &base);
             host.backup_dir = host.backup_dir.as_deref().map(|dir| absolute(dir, &base));
             host.source_dir = host.source_dir.as_deref().map(|dir| absolute(dir, &base));
+        }
+        if let Some(vault) = &mut config.vault {
+            vault.token_file = vault.token_file.as_deref().map(|file| absolute(file, &base));
+            vault.ca_file = vault.ca_file.as_deref().map(|file| absolute(file, &base));
+        }
+        if let Some(dns) = &mut config.dns {
+            dns.tsig_key_file = dns.tsig_key_file.as_deref().map(|file| absolute(file, &base));
+            dns.api_key_file = dns.api_key_file.as_deref().map(|file| absolute(file, &base));
+            dns.api_token_file = dns.api_token_file.as_deref().map(|file| absolute(file, &base));
         }
         config.path = Some(path);
         Ok(config)
@@ -106,7 +122,47 @@ impl Config {
             })?),
             None => None,
         };
-        Ok(Config { local, kubernetes, host, path: None })
+        let vault = match table.get("vault") {
+            Some(section) => Some(section.clone().try_into::<VaultConfig>().map_err(|e| CliError::Config {
+                message: format!("{name}: [vault]: {}", e.message()),
+                help: "[vault] takes address, token_file, oidc_mount, kv_mount, kubernetes_secrets_mount, namespace and ca_file".to_string(),
+            })?),
+            None => None,
+        };
+        let dns = match table.get("dns") {
+            Some(section) => {
+                let dns = section.clone().try_into::<DnsConfig>().map_err(|e| CliError::Config {
+                    message: format!("{name}: [dns]: {}", e.message()),
+                    help: "[dns] takes provider (rfc2136 | powerdns | cloudflare), zones, and the provider's server/api_url and key file".to_string(),
+                })?;
+                dns.check().map_err(|e| CliError::Config {
+                    message: format!("{name}: [dns]: {e}"),
+                    help: "see examples/tenantry.toml for each provider's settings".to_string(),
+                })?;
+                Some(dns)
+            }
+            None => None,
+        };
+        Ok(Config { local, kubernetes, host, vault, dns, path: None })
+    }
+
+    /// What derivation needs from the configured targets: Vault mount paths,
+    /// the DNS zones and whether the DNS provider can proxy.
+    pub fn settings(&self) -> tenantry_core::Settings {
+        let mut settings = tenantry_core::Settings::default();
+        if let Some(vault) = &self.vault {
+            settings = vault.settings(settings);
+        }
+        if let Some(dns) = &self.dns {
+            settings.dns_zones = dns.zones();
+            settings.dns_proxy_supported = dns.provider.supports_proxy();
+        }
+        settings
+    }
+
+    /// What roster validation needs to know from tenantry.toml.
+    pub fn validation_context(&self) -> ValidationContext {
+        ValidationContext { dns_zones: self.dns.as_ref().map(DnsConfig::zones).unwrap_or_default() }
     }
 }
 

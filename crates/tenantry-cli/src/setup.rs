@@ -51,17 +51,33 @@ pub fn write_new_kubeconfig(path: &Path, text: &str) -> Result<()> {
             help: "print it with `tenantry kubeconfig USER` and merge it by hand, or choose another path".to_string(),
         });
     }
+    write_file(path, text.as_bytes(), 0o600, false)
+}
+
+/// Write a file atomically (temp file, fsync, rename) with `mode`; an
+/// existing file is replaced only when `replace` is set.
+pub fn write_file(path: &Path, bytes: &[u8], mode: u32, replace: bool) -> Result<()> {
+    if !replace && path.symlink_metadata().is_ok() {
+        return Err(CliError::Usage {
+            message: format!("{} already exists", path.display()),
+            help: "choose another path, or pass --force to replace it".to_string(),
+        });
+    }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let io = |source: std::io::Error| CliError::Read { path: path.display().to_string(), source };
-    let mut file = tempfile::Builder::new().prefix(".tenantry-kubeconfig").tempfile_in(dir).map_err(io)?;
+    let mut file = tempfile::Builder::new().prefix(".tenantry-write").tempfile_in(dir).map_err(io)?;
     {
         use std::os::unix::fs::PermissionsExt as _;
-        file.as_file().set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        file.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(io)?;
     }
-    file.write_all(text.as_bytes()).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
     file.as_file().sync_all().map_err(io)?;
-    // persist_noclobber: a file that appeared meanwhile is still not replaced.
-    file.persist_noclobber(path).map_err(|e| io(e.error))?;
+    if replace {
+        file.persist(path).map_err(|e| io(e.error))?;
+    } else {
+        // A file that appeared meanwhile is still not replaced.
+        file.persist_noclobber(path).map_err(|e| io(e.error))?;
+    }
     Ok(())
 }
 

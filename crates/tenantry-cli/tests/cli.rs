@@ -583,3 +583,182 @@ fn ports_survive_a_lost_state_database_and_disagreeing_sources_stop_the_run() {
     assert_eq!(fs::read(root.join("etc/ttyd-user-map")).unwrap(), map);
     assert_eq!(fs::read(root.join("etc/t3-serve/dispatch.json")).unwrap(), before);
 }
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tenantry-import/tests/fixtures");
+
+#[test]
+fn import_merges_the_origins_two_rosters_into_one_that_plans() {
+    let dir = workdir("");
+    let out = dir.path().join("imported.yaml");
+    let args = [
+        "import",
+        "--k8s-users",
+        &format!("{FIXTURES}/k8s_users.json"),
+        "--workstation",
+        &format!("{FIXTURES}/workstation_roster.yaml"),
+        "--platform-from",
+        &format!("{FIXTURES}/platform_roster.yaml"),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let import = tenantry(dir.path(), &args);
+    assert_eq!(import.status.code(), Some(0), "{}", text(&import));
+    assert!(text(&import).contains("wrote"), "{}", text(&import));
+    let validate = tenantry(dir.path(), &["--roster", out.to_str().unwrap(), "validate"]);
+    assert_eq!(validate.status.code(), Some(0), "{}", text(&validate));
+    let plan = tenantry(dir.path(), &["--roster", out.to_str().unwrap(), "plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+
+    // Never replaces a file unless told to.
+    let again = tenantry(dir.path(), &args);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(text(&again).contains("already exists"), "{}", text(&again));
+
+    // A tier that differs between the two sources is an error naming both.
+    let k8s = fs::read_to_string(format!("{FIXTURES}/k8s_users.json")).unwrap();
+    assert!(k8s.contains("\"role\": \"power-user\""), "the fixture has a power-user (emo)");
+    fs::write(dir.path().join("k8s.json"), k8s.replacen("\"role\": \"power-user\"", "\"role\": \"admin\"", 1)).unwrap();
+    let mismatch = tenantry(
+        dir.path(),
+        &["import", "--k8s-users", "k8s.json", "--workstation", &format!("{FIXTURES}/workstation_roster.yaml")],
+    );
+    assert_eq!(mismatch.status.code(), Some(1), "{}", text(&mismatch));
+    assert!(text(&mismatch).contains("emo"), "{}", text(&mismatch));
+    assert!(text(&mismatch).contains("power-user") && text(&mismatch).contains("admin"), "{}", text(&mismatch));
+    let nothing = tenantry(dir.path(), &["import"]);
+    assert_eq!(nothing.status.code(), Some(2), "clap usage error: {}", text(&nothing));
+}
+
+fn vault_env() -> tenantry_testenv::Vault {
+    tenantry_testenv::vault().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// One request to the test OpenBao as root; panics on a non-2xx answer.
+fn bao(method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let vault = vault_env();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = vault.http().unwrap();
+        let request = client.request(method.parse().unwrap(), vault.url(path)).json(&body);
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    })
+}
+
+fn tenantry_with_vault(dir: &Path, args: &[&str]) -> Output {
+    let vault = vault_env();
+    Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(args)
+        .arg("--no-color")
+        .current_dir(dir)
+        .env_remove("TENANTRY_ROSTER")
+        .env_remove("TENANTRY_CONFIG")
+        .env("VAULT_ADDR", &vault.addr)
+        .env("VAULT_TOKEN", &vault.token)
+        .output()
+        .unwrap()
+}
+
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{:x}{:x}", std::process::id() % 4096, nanos % 65536)
+}
+
+#[test]
+fn the_roster_can_be_read_from_the_origins_k8s_users_in_vault() {
+    let id = run_id();
+    let k8s = fs::read_to_string(format!("{FIXTURES}/k8s_users.json")).unwrap();
+    bao("POST", &format!("secret/data/tenantry-cli-{id}"), serde_json::json!({ "data": { "k8s_users": k8s } }));
+    let dir = workdir("");
+    let source = format!("vault://secret/tenantry-cli-{id}#k8s_users");
+    let platform = format!("{FIXTURES}/platform_roster.yaml");
+    let validate = tenantry_with_vault(dir.path(), &["--roster", &source, "--platform-from", &platform, "validate"]);
+    assert_eq!(validate.status.code(), Some(0), "{}", text(&validate));
+    assert!(text(&validate).contains("valid"), "{}", text(&validate));
+    let plan = tenantry_with_vault(dir.path(), &["--roster", &source, "--platform-from", &platform, "plan"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(text(&plan).contains("kubernetes/Namespace/-/"), "{}", text(&plan));
+
+    let missing = tenantry_with_vault(dir.path(), &["--roster", &format!("{source}-nope"), "validate"]);
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+    assert!(text(&missing).contains("k8s_users-nope"), "{}", text(&missing));
+    let malformed = tenantry_with_vault(dir.path(), &["--roster", "vault://secret#k8s_users", "validate"]);
+    assert_eq!(malformed.status.code(), Some(1), "{}", text(&malformed));
+    assert!(text(&malformed).contains("vault://<kv-mount>/<path>#<key>"), "{}", text(&malformed));
+}
+
+#[test]
+fn vault_and_dns_targets_apply_converge_and_destroy_through_the_cli() {
+    let id = run_id();
+    let bind = tenantry_testenv::bind().unwrap_or_else(|e| panic!("{e}"));
+    let vault = vault_env();
+    bao("POST", &format!("sys/auth/cli-oidc-{id}"), serde_json::json!({ "type": "oidc" }));
+    bao("POST", &format!("sys/mounts/cli-k8s-{id}"), serde_json::json!({ "type": "kubernetes" }));
+    let roster = format!(
+        r#"platform:
+  name: lab
+  domain: lab.test
+  dns: {{ cname_target: tunnel.lab.test }}
+users:
+  ann{id}: {{ email: ann{id}@lab.test, tier: namespace-owner, namespaces: [ann{id}], domains: [app-ann{id}.lab.test] }}
+  ben{id}: {{ email: ben{id}@lab.test, tier: namespace-owner, namespaces: [ben{id}], domains: [app-ben{id}.lab.test] }}
+"#
+    );
+    let dir = workdir(&roster);
+    fs::write(
+        dir.path().join("tenantry.toml"),
+        format!(
+            "[vault]\naddress = \"{}\"\noidc_mount = \"cli-oidc-{id}\"\nkubernetes_secrets_mount = \"cli-k8s-{id}\"\n\n[dns]\nprovider = \"rfc2136\"\nzones = [\"lab.test\"]\nserver = \"{}\"\ntsig_key_file = \"{}\"\n",
+            vault.addr,
+            bind.addr,
+            bind.tsig_key_file.display()
+        ),
+    )
+    .unwrap();
+
+    let apply = tenantry_with_vault(dir.path(), &["apply", "--yes"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let shown = text(&apply);
+    assert!(shown.contains(&format!("vault/Entity/-/ann{id}  [vault]")), "{shown}");
+    assert!(shown.contains(&format!("dns/CNAME/lab.test/app-ann{id}.lab.test  [dns]")), "{shown}");
+    let entity = bao("GET", &format!("identity/entity/name/ann{id}"), serde_json::Value::Null);
+    assert_eq!(entity["data"]["policies"], serde_json::json!([format!("namespace-owner-ann{id}")]));
+    let plan = tenantry_with_vault(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "a second plan has nothing to do: {}", text(&plan));
+
+    // ben leaves; the cut disables his entity and keeps his record; destroy removes both.
+    fs::write(
+        dir.path().join("roster.yaml"),
+        roster.lines().filter(|l| !l.contains(&format!("ben{id}"))).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    let cut = tenantry_with_vault(dir.path(), &["offboard", &format!("ben{id}"), "--yes"]);
+    assert_eq!(cut.status.code(), Some(0), "{}", text(&cut));
+    let ben = bao("GET", &format!("identity/entity/name/ben{id}"), serde_json::Value::Null);
+    assert_eq!(ben["data"]["disabled"], true);
+    let backups = dir.path().join("backups");
+    let destroy = tenantry_with_vault(
+        dir.path(),
+        &["offboard", &format!("ben{id}"), "--stage", "destroy", "--backup", backups.to_str().unwrap(), "--yes"],
+    );
+    assert_eq!(destroy.status.code(), Some(0), "{}", text(&destroy));
+    let listing: Vec<String> =
+        fs::read_dir(&backups).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(listing.iter().any(|f| f.contains("dns")), "{listing:?}");
+    assert!(listing.iter().any(|f| f.contains("vault") || f.contains(&format!("ben{id}"))), "{listing:?}");
+    let after = tenantry_with_vault(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after));
+
+    // Leave the shared zone as it was: ann leaves too and is destroyed.
+    fs::write(dir.path().join("roster.yaml"), "users: {}\n").unwrap();
+    let ann = format!("ann{id}");
+    assert_eq!(tenantry_with_vault(dir.path(), &["offboard", &ann, "--yes"]).status.code(), Some(0));
+    let gone = tenantry_with_vault(
+        dir.path(),
+        &["offboard", &ann, "--stage", "destroy", "--backup", backups.to_str().unwrap(), "--yes"],
+    );
+    assert_eq!(gone.status.code(), Some(0), "{}", text(&gone));
+}
