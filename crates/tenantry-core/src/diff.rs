@@ -307,7 +307,13 @@ fn retire(
             );
         }
         let reason = "removed from the roster (--allow-revoke)";
-        return match retire_policy(id) {
+        // A present user's deployer role for a removed namespace is a grant,
+        // not data: revoking takes it away (a departed user's waits for destroy).
+        let retire_as = match (id.domain, &*id.kind) {
+            (Domain::Vault, "KubernetesRole") => Retire::Delete,
+            _ => retire_policy(id),
+        };
+        return match retire_as {
             Retire::Delete => (Action::Delete, None, Cow::Borrowed(reason)),
             Retire::Keep if renders_only => (Action::Delete, None, Cow::Borrowed(reason)),
             Retire::Keep => (Action::Kept, None, Cow::Borrowed("holds data; removed only by the destroy stage")),

@@ -155,7 +155,11 @@ fn removals_are_withheld_until_allow_revoke_and_data_is_kept_on_live_targets() {
         Some(Action::Kept),
         "a live namespace is only destroyed by the destroy stage"
     );
-    assert_eq!(action_of(&plan, "vault/KubernetesRole/kubernetes/alice-prod-deployer"), Some(Action::Kept));
+    assert_eq!(
+        action_of(&plan, "vault/KubernetesRole/kubernetes/alice-prod-deployer"),
+        Some(Action::Delete),
+        "a revoked namespace's deployer role is a grant, not data"
+    );
 }
 
 #[test]
