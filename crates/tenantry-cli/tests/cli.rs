@@ -9,12 +9,17 @@ use std::process::{Command, Output};
 const EXAMPLE: &str = include_str!("../../../examples/roster.yaml");
 
 fn tenantry(dir: &Path, args: &[&str]) -> Output {
+    tenantry_with_env(dir, args, &[])
+}
+
+fn tenantry_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tenantry"))
         .args(args)
         .arg("--no-color")
         .current_dir(dir)
         .env_remove("TENANTRY_ROSTER")
         .env_remove("TENANTRY_CONFIG")
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
@@ -650,16 +655,7 @@ fn bao(method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
 
 fn tenantry_with_vault(dir: &Path, args: &[&str]) -> Output {
     let vault = vault_env();
-    Command::new(env!("CARGO_BIN_EXE_tenantry"))
-        .args(args)
-        .arg("--no-color")
-        .current_dir(dir)
-        .env_remove("TENANTRY_ROSTER")
-        .env_remove("TENANTRY_CONFIG")
-        .env("VAULT_ADDR", &vault.addr)
-        .env("VAULT_TOKEN", &vault.token)
-        .output()
-        .unwrap()
+    tenantry_with_env(dir, args, &[("VAULT_ADDR", &vault.addr), ("VAULT_TOKEN", &vault.token)])
 }
 
 fn run_id() -> String {
