@@ -197,7 +197,8 @@ fn diff_desired<'a>(
     policy: &Policy,
 ) -> DesiredPart<'a> {
     let mut part = DesiredPart {
-        changes: Vec::new(),
+        // A first apply changes everything: no regrowth copies at 10,000 users.
+        changes: Vec::with_capacity(resources.len()),
         record: Vec::new(),
         unrouted: BTreeMap::new(),
         unchanged: rustc_hash::FxHashMap::default(),

@@ -115,10 +115,49 @@ pub struct Desired {
     pub ports: BTreeMap<String, BTreeMap<String, u16>>,
 }
 
+/// The order of desired resources: by id; ties only between identical
+/// derivations, so unstable sorts are deterministic.
+fn resource_order(a: &Resource, b: &Resource) -> std::cmp::Ordering {
+    a.id.cmp(&b.id).then_with(|| a.owner.cmp(&b.owner))
+}
+
 impl Desired {
     pub fn new(mut resources: Vec<Resource>, ports: BTreeMap<String, BTreeMap<String, u16>>) -> Desired {
-        // Ties only between identical derivations, so the unstable sort is deterministic.
-        resources.sort_unstable_by(|a, b| a.id.cmp(&b.id).then_with(|| a.owner.cmp(&b.owner)));
+        resources.sort_unstable_by(resource_order);
+        resources.dedup_by(|a, b| a.id == b.id);
+        Desired { resources, ports }
+    }
+
+    /// From two parts derived on two threads: each is sorted on its own
+    /// thread, then they are merged (the same result as [`Desired::new`]).
+    pub fn from_parts(
+        mut first: Vec<Resource>,
+        mut second: Vec<Resource>,
+        ports: BTreeMap<String, BTreeMap<String, u16>>,
+    ) -> Desired {
+        let sorted = std::thread::scope(|scope| {
+            let sorting = scope.spawn(|| second.sort_unstable_by(resource_order));
+            first.sort_unstable_by(resource_order);
+            sorting.join()
+        });
+        if sorted.is_err() {
+            // Sorting cannot fail; if the thread died anyway, the slice still
+            // holds every element (a permutation): sort it here.
+            second.sort_unstable_by(resource_order);
+        }
+        let mut resources = Vec::with_capacity(first.len() + second.len());
+        let (mut left, mut right) = (first.into_iter().peekable(), second.into_iter().peekable());
+        loop {
+            let take_left = match (left.peek(), right.peek()) {
+                (Some(a), Some(b)) => resource_order(a, b).is_le(),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if let Some(next) = if take_left { left.next() } else { right.next() } {
+                resources.push(next);
+            }
+        }
         resources.dedup_by(|a, b| a.id == b.id);
         Desired { resources, ports }
     }

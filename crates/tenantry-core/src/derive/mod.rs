@@ -80,7 +80,7 @@ pub struct RetainedRoute {
 pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
     // The domains are independent, and Kubernetes (most of the resources)
     // splits by user: two threads, each half of Kubernetes plus other domains.
-    let (mut first, second, ports) = std::thread::scope(|scope| {
+    let (first, second, ports) = std::thread::scope(|scope| {
         let second = scope.spawn(|| {
             let mut out = Out::default();
             kubernetes::derive(roster, 1, 2, &mut out);
@@ -103,8 +103,7 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
         });
         (out, second, ports)
     });
-    first.resources.extend(second.resources);
-    Desired::new(first.resources, ports)
+    Desired::from_parts(first.resources, second.resources, ports)
 }
 
 /// Collects resources while deriving.
