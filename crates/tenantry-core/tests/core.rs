@@ -340,3 +340,18 @@ fn every_derived_content_is_canonical_json() {
         assert_eq!(reparsed, resource.content, "{} is not canonical", resource.id);
     }
 }
+
+#[test]
+fn desired_from_two_parts_is_the_same_as_from_one() {
+    let roster = roster(EXAMPLE);
+    let desired = derive(&roster, &Settings::default(), &Facts::default());
+    let all: Vec<_> = desired.resources().to_vec();
+    // Interleave into two unsorted halves, with one resource in both.
+    let mut first: Vec<_> = all.iter().rev().step_by(2).cloned().collect();
+    let second: Vec<_> = all.iter().skip(1).step_by(2).cloned().collect();
+    first.push(all[3].clone());
+    let merged = tenantry_core::Desired::from_parts(first, second, Default::default());
+    let ids = |d: &tenantry_core::Desired| d.resources().iter().map(|r| r.id.to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(&merged), ids(&desired));
+    assert_eq!(ids(&tenantry_core::Desired::new(all, Default::default())), ids(&desired));
+}
