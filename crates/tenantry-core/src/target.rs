@@ -31,6 +31,9 @@ pub type Result<T, E = TargetError> = std::result::Result<T, E>;
 pub struct ObserveRequest {
     /// Each id with the owner tenantry expects for it.
     pub resources: Vec<(ResourceId, crate::resource::Owner)>,
+    /// The desired content of what this target is to apply, for checks a
+    /// target can make before anything exists (a TLS source before its first copy).
+    pub desired: Vec<(ResourceId, crate::content::Content)>,
 }
 
 /// What the destroy stage did for one user on one target.

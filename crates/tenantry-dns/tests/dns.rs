@@ -111,15 +111,6 @@ async fn resolve(addr: SocketAddr, name: &str, rtype: RecordType) -> Vec<String>
         .collect()
 }
 
-async fn soa_serial(addr: SocketAddr) -> u32 {
-    let mut client = query_client(addr).await;
-    let response = client.query(Name::from_ascii("lab.test.").unwrap(), DNSClass::IN, RecordType::SOA).await.unwrap();
-    match response.answers().first().map(|r| r.data()) {
-        Some(RData::SOA(soa)) => soa.serial(),
-        other => panic!("no SOA for lab.test: {other:?}"),
-    }
-}
-
 // ------------------------------------------------------------------ peers
 
 struct Peer {
@@ -250,7 +241,6 @@ async fn lifecycle(peer: Peer) {
     }
 
     // A second run changes nothing and costs one listing of the zone.
-    let serial = soa_serial(peer.dns).await;
     let before = target.requests();
     let (again, report) = apply(&engine, &first, Policy::default()).await;
     assert!(!again.plan.has_changes(), "{:#?}", again.plan.changes);
@@ -258,9 +248,7 @@ async fn lifecycle(peer: Peer) {
     let after = target.requests();
     assert_eq!(after.writes, before.writes, "a no-op apply writes nothing");
     assert_eq!(after.reads - before.reads, 1, "one listing of {ZONE} for plan+apply");
-    if provider == Provider::Rfc2136 {
-        assert_eq!(soa_serial(peer.dns).await, serial, "BIND's serial moves on every update");
-    }
+    // (The zone's SOA serial is no proof here: other tests update lab.test concurrently.)
     println!("{provider:?} no-op plan+apply: {} reads, {} writes", after.reads - before.reads, 0);
 
     // A new target is an update of every record.
@@ -501,7 +489,9 @@ async fn bind_a_zone_spanning_several_axfr_messages_is_observed_with_one_transfe
     bulk_update(&names, RecordType::A).await;
     let target = DnsTarget::connect_with_env(&bind_peer().config, &no_env).await.unwrap();
     let wanted: ResourceId = format!("dns/A/{ZONE}/{}", names[1234]).parse().unwrap();
-    let observed = target.observe(&ObserveRequest { resources: vec![(wanted.clone(), Owner::User("u".into()))] }).await;
+    let observed = target
+        .observe(&ObserveRequest { resources: vec![(wanted.clone(), Owner::User("u".into()))], ..Default::default() })
+        .await;
     bulk_update(&names, RecordType::ANY).await;
     let observed = observed.unwrap();
     assert!(observed.zone_records[ZONE] >= 1500, "{}", observed.zone_records[ZONE]);
@@ -631,8 +621,10 @@ async fn cloudflare_records_carry_the_owner_comment_and_follow_the_whole_lifecyc
 
     // The owner is read back from the comment.
     let id: ResourceId = format!("dns/CNAME/{ZONE}/{}", fqdn("x", "a")).parse().unwrap();
-    let observed =
-        target.observe(&ObserveRequest { resources: vec![(id.clone(), Owner::User("ax".into()))] }).await.unwrap();
+    let observed = target
+        .observe(&ObserveRequest { resources: vec![(id.clone(), Owner::User("ax".into()))], ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(observed.get(&id).unwrap().owner, Some(Owner::User("ax".into())));
     assert_eq!(observed.zone_records[ZONE], 8);
 

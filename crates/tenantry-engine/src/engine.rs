@@ -290,9 +290,11 @@ impl Engine {
                 let name = target.name();
                 let mut seen = HashSet::new();
                 let mut resources = Vec::new();
+                let mut contents = Vec::new();
                 for resource in desired.resources() {
                     if routing.target_for(resource.id.domain) == Some(name) && seen.insert(&resource.id) {
                         resources.push((resource.id.clone(), resource.owner.clone()));
+                        contents.push((resource.id.clone(), resource.content.clone()));
                     }
                 }
                 for (id, entry) in &inventory.entries {
@@ -300,7 +302,7 @@ impl Engine {
                         resources.push((id.clone(), entry.owner.clone()));
                     }
                 }
-                (Arc::clone(target), ObserveRequest { resources })
+                (Arc::clone(target), ObserveRequest { resources, desired: contents })
             })
             .collect();
         let results = futures::future::join_all(

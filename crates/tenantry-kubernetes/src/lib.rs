@@ -209,6 +209,14 @@ impl Target for KubernetesTarget {
                 observed.insert(id, Content::from_value(&projected), owner);
             }
         }
+        // A copy that does not exist yet is checked too, from its desired
+        // annotations, so the plan shows a bad source before the first apply.
+        for (id, content) in &request.desired {
+            if &*id.kind == "Secret" && !observed.resources.contains_key(id) {
+                let desired = content.to_value();
+                let _ = project_secret_copy(self, &desired, Value::Null, &mut sources).await;
+            }
+        }
         observed.problems.extend(sources.findings.into_problems());
         Ok(observed)
     }

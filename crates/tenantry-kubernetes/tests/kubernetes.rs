@@ -508,12 +508,19 @@ async fn a_valid_tls_source_is_copied_only_where_it_covers_the_domains_and_ciphe
     namespaces.get(&format!("tlsb{id}")).await.expect("bob's other resources are applied");
     assert!(report.applied.keys().any(|o| o.to_string() == format!("tlse{id}")));
 
-    // A second plan: alice's copies are no-ops; nothing to warn about.
+    // A second plan: alice's copies are no-ops; bob's refused copy, which
+    // does not exist, is named in the plan before it is tried again.
     let again = engine.prepare(&roster, Policy::default()).await.unwrap().plan;
     let pending: Vec<String> =
         again.changes.iter().filter(|c| c.action.is_change()).map(|c| c.id.to_string()).collect();
     assert_eq!(pending, vec![format!("kubernetes/Secret/tlsb{id}/tls-secret")]);
-    assert!(again.problems.iter().all(|p| !p.message.contains(&source_ns)), "{:?}", again.problems);
+    let about_source: Vec<&str> =
+        again.problems.iter().map(|p| p.message.as_str()).filter(|m| m.contains(&source_ns)).collect();
+    assert_eq!(about_source.len(), 1, "{about_source:?}");
+    assert!(
+        about_source[0].contains(&format!("tlsb{id}/tls-secret")) && about_source[0].contains("does not cover"),
+        "{about_source:?}"
+    );
 
     // SPEC §8.4: the source is replaced from a locked git-crypt checkout.
     let mut ciphertext = b"\0GITCRYPT\0".to_vec();
@@ -545,6 +552,13 @@ async fn an_expired_or_mismatched_source_is_refused_and_the_rest_still_applies()
     tls_source(&admin, &source_ns, crt.as_bytes(), key.as_bytes()).await;
     let roster = roster(&tls_team(&id, &format!("{{ source: {{ namespace: {source_ns}, name: wildcard }} }}")));
     let engine = engine(KubernetesTarget::from_client(admin.clone()), State::in_memory().unwrap());
+    // The plan already says so, before any copy exists.
+    let first_plan = engine.prepare(&roster, Policy::default()).await.unwrap();
+    let problems: Vec<&str> = first_plan.plan.problems.iter().map(|p| p.message.as_str()).collect();
+    assert!(
+        problems.iter().any(|m| m.contains(&format!("{source_ns}/wildcard")) && m.contains("expired on")),
+        "{problems:?}"
+    );
     let (_, report) = apply(&engine, &roster, Policy::default()).await;
     let copies = [format!("tlsa{id}/tls-secret"), format!("tlsa{id}-prod/tls-secret"), format!("tlsb{id}/tls-secret")];
     let refused: Vec<&str> = report.failures.iter().map(|f| f.id.as_str()).collect();
