@@ -323,7 +323,14 @@ async fn apply(global: &GlobalArgs, args: &ApplyArgs, style: Style) -> Result<i3
     if let Some(host) = &live.host {
         let mut notes: Vec<String> = host.take_warnings().into_iter().map(|w| format!("warning: {w}")).collect();
         if !args.no_refresh {
-            notes.extend(refresh_checkouts(host, &prepared.desired, usize::from(args.concurrency)).await);
+            // Under --only, only those users' checkouts.
+            let scoped = prepared.policy.only.as_ref().map(|only| {
+                let mine =
+                    prepared.desired.resources().iter().filter(|r| r.owner.user().is_some_and(|u| only.contains(u)));
+                tenantry_core::Desired::new(mine.cloned().collect(), Default::default())
+            });
+            let desired = scoped.as_ref().unwrap_or(&prepared.desired);
+            notes.extend(refresh_checkouts(host, desired, usize::from(args.concurrency)).await);
         }
         if human {
             for note in &notes {
