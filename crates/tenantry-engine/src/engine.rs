@@ -234,6 +234,12 @@ impl Engine {
             )?;
             report.targets.insert(target.name().to_string(), outcome.map_err(|e| e.to_string()));
         }
+        for target in plan.by_target.keys().filter(|name| !self.targets.iter().any(|t| t.name() == name.as_str())) {
+            report.targets.insert(
+                target.clone(),
+                Err(format!("the `{target}` target is not configured in this run; nothing of it was destroyed")),
+            );
+        }
         let left = self.state().inventory()?.entries.values().filter(|e| e.owner == owner).count();
         if left == 0 && report.targets.values().all(Result::is_ok) {
             self.state().release_user(&plan.user)?;

@@ -228,3 +228,38 @@ async fn interrupted_intents_join_the_inventory_so_prune_still_finds_them() {
 fn roster_without_bob() -> tenantry_model::Roster {
     roster(&ROSTER.lines().filter(|l| !l.contains("bob")).collect::<Vec<_>>().join("\n"))
 }
+
+#[tokio::test]
+async fn the_destroy_stage_never_forgets_what_a_target_it_cannot_reach_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let target = Arc::new(MemoryTarget::default());
+    {
+        let engine = engine(Arc::clone(&target), State::open(&path).unwrap());
+        let roster = roster(ROSTER);
+        let prepared = engine.prepare(&roster, Policy::default()).await.unwrap();
+        assert!(engine.apply(&roster, &prepared, &ApplyOptions::default(), &|_| {}).await.unwrap().is_success());
+        let cut = engine.prepare(&roster_without_bob(), Policy { offboard: true, ..Policy::default() }).await.unwrap();
+        assert!(
+            engine.apply(&roster_without_bob(), &cut, &ApplyOptions::default(), &|_| {}).await.unwrap().is_success()
+        );
+        // Still in the roster: refused.
+        assert!(engine.destroy_plan(&roster, "bob").await.is_err());
+    }
+    // A run where the target that holds bob's namespace is not configured.
+    let engine = Engine::new(
+        vec![],
+        State::open(&path).unwrap(),
+        Arc::new(FixedClock("2026-11-28T13:00:00Z".into())),
+        Settings::default(),
+    );
+    let plan = engine.destroy_plan(&roster_without_bob(), "bob").await.unwrap();
+    assert!(plan.by_target["memory"].iter().any(|id| id.to_string() == "kubernetes/Namespace/-/bob"));
+    let backups = tempfile::tempdir().unwrap();
+    let report = engine.destroy(&plan, backups.path(), "test").await.unwrap();
+    assert!(!report.is_success());
+    assert!(report.targets["memory"].as_ref().unwrap_err().contains("not configured"), "{:?}", report.targets);
+    let left = engine.with_state(|s| s.inventory()).unwrap();
+    assert!(left.entries.keys().any(|id| id.to_string() == "kubernetes/Namespace/-/bob"), "nothing forgotten");
+    assert!(target.objects.lock().unwrap().contains_key("kubernetes/Namespace/-/bob"), "nothing deleted");
+}
