@@ -23,4 +23,4 @@ pub use id::{Domain, ParseIdError, ResourceId};
 pub use observed::{Inventory, InventoryEntry, Observed, ObservedResource};
 pub use plan::{Action, Change, Plan, PlanProblem, UserSummary};
 pub use resource::{Desired, Owner, Resource, Retire, kind_rank, retire_policy};
-pub use target::{Destroyed, ObserveRequest, Target, TargetError};
+pub use target::{Backups, Destroyed, ObserveRequest, Target, TargetError};

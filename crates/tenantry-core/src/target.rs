@@ -47,6 +47,17 @@ pub struct Destroyed {
     pub notes: Vec<String>,
 }
 
+/// Where the destroy stage writes its backups. The engine provides one per
+/// run, so every target's backup is written the same way.
+pub trait Backups: Send + Sync {
+    /// Write a new backup file named `name` (e.g. `vault-alice.json`), never
+    /// replacing an earlier one: mode 0600, temp file, fsync, then linked in
+    /// place. Returns where it went.
+    fn write(&self, name: &str, bytes: &[u8]) -> std::io::Result<std::path::PathBuf>;
+    /// The directory, for a target that streams a large backup itself (a home archive).
+    fn dir(&self) -> &std::path::Path;
+}
+
 /// A system tenantry applies resources to. All I/O of the product lives
 /// behind this trait; the core decides what to do, the target only does it.
 #[async_trait::async_trait]
@@ -71,15 +82,11 @@ pub trait Target: Send + Sync {
     }
 
     /// The destroy stage for a user who left the roster and was cut (SPEC §6):
-    /// write a backup of what `resources` hold under `backup_dir` first, then
+    /// write a backup of what `resources` hold to `backups` first, then
     /// remove them. `resources` are this target's inventory entries of the
-    /// user, the only things it may touch. Targets without data keep the default.
-    async fn destroy(
-        &self,
-        _user: &str,
-        _resources: &[ResourceId],
-        _backup_dir: &std::path::Path,
-    ) -> Result<Destroyed> {
+    /// user, the only things it may touch. The default removes nothing, so
+    /// the engine keeps those entries (and the user's ports).
+    async fn destroy(&self, _user: &str, _resources: &[ResourceId], _backups: &dyn Backups) -> Result<Destroyed> {
         Ok(Destroyed::default())
     }
 

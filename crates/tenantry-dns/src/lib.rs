@@ -441,10 +441,8 @@ impl Target for DnsTarget {
         &self,
         user: &str,
         resources: &[ResourceId],
-        backup_dir: &std::path::Path,
+        backups: &dyn tenantry_core::Backups,
     ) -> tenantry_core::target::Result<Destroyed> {
-        let io =
-            |context: String, source: std::io::Error| TargetError::Io { target: NAME.to_string(), context, source };
         // Back up what is there before removing anything.
         let mut zones = Vec::new();
         for id in resources.iter().filter(|id| id.domain == Domain::Dns) {
@@ -461,10 +459,12 @@ impl Target for DnsTarget {
                 }
             }
         }
-        std::fs::create_dir_all(backup_dir).map_err(|e| io(format!("create {}", backup_dir.display()), e))?;
-        let path = backup_dir.join(format!("dns-{user}.json"));
-        let text = serde_json::to_string_pretty(&backup).unwrap_or_else(|_| "[]".to_string());
-        std::fs::write(&path, text).map_err(|e| io(format!("write {}", path.display()), e))?;
+        let text = serde_json::to_vec_pretty(&backup).unwrap_or_else(|_| b"[]".to_vec());
+        let path = backups.write(&format!("dns-{user}.json"), &text).map_err(|source| TargetError::Io {
+            target: NAME.to_string(),
+            context: format!("writing the backup into {}", backups.dir().display()),
+            source,
+        })?;
         let (removed, notes, _) = self.destroy_records(Some(user), resources).await.map_err(|e| e.into_target(None))?;
         Ok(Destroyed { backups: vec![path], removed, notes })
     }

@@ -213,13 +213,14 @@ impl Engine {
         let owner = Owner::User(plan.user.clone());
         let run = self.state().begin_run(command, &self.clock.now())?;
         let mut report = DestroyReport { run, ..DestroyReport::default() };
+        let backups = crate::BackupDir::new(backup_dir);
         for target in &self.targets {
             let ids = plan.by_target.get(target.name()).cloned().unwrap_or_default();
             if ids.is_empty() {
                 continue;
             }
             self.state().record_destroy_intents(run, target.name(), &owner, &ids, &self.clock.now())?;
-            let outcome = target.destroy(&plan.user, &ids, backup_dir).await;
+            let outcome = target.destroy(&plan.user, &ids, &backups).await;
             let (removed, error) = match &outcome {
                 Ok(done) => (done.removed.clone(), None),
                 Err(error) => (Vec::new(), Some(error.to_string())),

@@ -3,10 +3,12 @@
 //! user and journalling intent and outcome in SQLite so that a run killed
 //! at any point converges when rerun.
 
+mod backups;
 mod clock;
 mod engine;
 mod state;
 
+pub use backups::BackupDir;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use engine::{ApplyOptions, ApplyReport, DestroyPlan, DestroyReport, Engine, Failure, Prepared, Progress};
 pub use state::{JournalEntry, State};

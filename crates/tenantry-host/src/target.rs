@@ -196,9 +196,10 @@ impl Target for HostTarget {
         &self,
         user: &str,
         resources: &[ResourceId],
-        backup_dir: &Path,
+        backups: &dyn tenantry_core::Backups,
     ) -> tenantry_core::target::Result<tenantry_core::Destroyed> {
-        let config = HostConfig { backup_dir: Some(backup_dir.to_path_buf()), ..self.inner.config.clone() };
+        // A home is streamed by tar into the backup directory, not held in memory.
+        let config = HostConfig { backup_dir: Some(backups.dir().to_path_buf()), ..self.inner.config.clone() };
         let resources = resources.to_vec();
         let user = user.to_string();
         let failed = |message: String| TargetError::Rejected {

@@ -7,9 +7,7 @@ use crate::kinds::info;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::discovery::{Discovery, Scope, verbs};
 use serde_json::{Value, json};
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use tenantry_core::{Destroyed, ResourceId, TargetError};
+use tenantry_core::{Backups, Destroyed, ResourceId, TargetError};
 
 fn failed(id: &str, message: impl Into<String>) -> TargetError {
     TargetError::Rejected { target: "kubernetes".to_string(), id: id.to_string(), message: message.into() }
@@ -51,27 +49,11 @@ async fn snapshot(client: &kube::Client, discovery: &Discovery, namespace: &str)
     Ok(json!({ "apiVersion": "v1", "kind": "List", "items": items }))
 }
 
-/// Write `value` to `dir/name` atomically with mode 0600 and return the path.
-fn write_backup(dir: &Path, name: &str, value: &Value) -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(name);
-    let mut file = tempfile::Builder::new().prefix(".tenantry-backup").tempfile_in(dir)?;
-    file.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    serde_json::to_writer_pretty(&mut file, value)?;
-    file.write_all(b"\n")?;
-    file.as_file().sync_all()?;
-    file.persist(&path).map_err(|e| e.error)?;
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(path)
-}
-
 pub(crate) async fn destroy(
     client: &kube::Client,
     user: &str,
     resources: &[ResourceId],
-    backup_dir: &Path,
-    now_seconds: u64,
+    backups: &dyn Backups,
 ) -> Result<Destroyed, TargetError> {
     let mut done = Destroyed::default();
     let namespaces: Vec<&ResourceId> = resources.iter().filter(|id| &*id.kind == "Namespace").collect();
@@ -85,12 +67,12 @@ pub(crate) async fn destroy(
             let namespace = &*id.name;
             let snapshot = snapshot(client, &discovery, namespace).await?;
             let count = snapshot["items"].as_array().map_or(0, Vec::len);
-            let name = format!("{user}-namespace-{namespace}-{now_seconds}.json");
-            let path = write_backup(backup_dir, &name, &snapshot).map_err(|e| {
-                failed(
-                    &id.to_string(),
-                    format!("writing the backup {}: {e}; nothing was deleted", backup_dir.display()),
-                )
+            let bytes = serde_json::to_vec_pretty(&snapshot)
+                .map_err(|e| failed(&id.to_string(), format!("encoding the backup: {e}; nothing was deleted")))?;
+            let name = format!("kubernetes-{user}-namespace-{namespace}.json");
+            let path = backups.write(&name, &bytes).map_err(|e| {
+                let into = backups.dir().display();
+                failed(&id.to_string(), format!("writing the backup into {into}: {e}; nothing was deleted"))
             })?;
             done.notes.push(format!("{namespace}: {count} objects backed up"));
             done.backups.push(path);

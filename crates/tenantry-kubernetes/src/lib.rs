@@ -227,10 +227,9 @@ impl Target for KubernetesTarget {
         &self,
         user: &str,
         resources: &[ResourceId],
-        backup_dir: &std::path::Path,
+        backups: &dyn tenantry_core::Backups,
     ) -> Result<tenantry_core::Destroyed> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        destroy::destroy(&self.client, user, resources, backup_dir, now).await
+        destroy::destroy(&self.client, user, resources, backups).await
     }
 
     async fn apply(&self, change: &Change) -> Result<()> {

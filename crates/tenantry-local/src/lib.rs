@@ -140,7 +140,7 @@ impl Target for LocalTarget {
         &self,
         user: &str,
         resources: &[tenantry_core::ResourceId],
-        _backup_dir: &std::path::Path,
+        _backups: &dyn tenantry_core::Backups,
     ) -> Result<tenantry_core::Destroyed> {
         let this = self.clone();
         let owner = tenantry_core::Owner::User(user.to_string());

@@ -5,10 +5,9 @@
 use crate::kv::subtree;
 use crate::project::{metadata_owner, policy_owner};
 use crate::{Error, Result, VaultTarget};
-use serde_json::{Value, json};
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use tenantry_core::{Domain, Owner, ResourceId};
+use serde_json::json;
+use std::path::PathBuf;
+use tenantry_core::{Backups, Domain, Owner, ResourceId};
 
 /// What the destroy stage did for one user.
 #[derive(Debug, Clone, Default)]
@@ -27,8 +26,8 @@ impl VaultTarget {
     /// Destroy everything tenantry manages in Vault for `user`: their policy,
     /// entity (and its aliases), deployer roles (found by their labels) and
     /// the KV subtree `<kv_mount>/<user>`. The backup is written to
-    /// `backup_dir` first; nothing is deleted if it cannot be written.
-    pub async fn destroy_user(&self, user: &str, backup_dir: &Path) -> Result<DestroyReport> {
+    /// `backups` first; nothing is deleted if it cannot be written.
+    pub async fn destroy_user(&self, user: &str, backups: &dyn Backups) -> Result<DestroyReport> {
         let owner = Owner::User(user.to_string());
         let mut ids = Vec::new();
         let policy = format!("namespace-owner-{user}");
@@ -51,7 +50,7 @@ impl VaultTarget {
                 ids.push(ResourceId::new(Domain::Vault, "KubernetesRole", &mount, &role));
             }
         }
-        self.destroy_resources(user, &ids, backup_dir).await
+        self.destroy_resources(user, &ids, backups).await
     }
 
     /// Back up, then remove, `resources` of `user` and the user's KV subtree.
@@ -59,7 +58,7 @@ impl VaultTarget {
         &self,
         user: &str,
         resources: &[ResourceId],
-        backup_dir: &Path,
+        backups: &dyn Backups,
     ) -> Result<DestroyReport> {
         let kv_mount = self.config.kv_mount.trim_end_matches('/').to_string();
         let mut policies = serde_json::Map::new();
@@ -99,7 +98,11 @@ impl VaultTarget {
             "kubernetes_roles": roles,
             "kv": { "mount": kv_mount, "secrets": secrets },
         });
-        let path = write_backup(backup_dir, user, &backup)?;
+        let bytes =
+            serde_json::to_vec_pretty(&backup).map_err(|e| Error::Invalid(format!("encoding the backup: {e}")))?;
+        let path = backups
+            .write(&format!("vault-{user}.json"), &bytes)
+            .map_err(|source| Error::Backup { path: backups.dir().to_path_buf(), source })?;
 
         let mut report = DestroyReport { backup: path, secrets: secrets.len(), ..DestroyReport::default() };
         // Roles and policies first, so nothing can mint or grant while the rest goes.
@@ -143,44 +146,4 @@ impl VaultTarget {
         }
         Ok(report)
     }
-}
-
-/// Write the backup atomically as a new file that only the owner can read:
-/// temp file (0600) → fsync → rename → fsync the directory. An earlier
-/// backup of the same user is never overwritten (a rerun after a partial
-/// destroy holds less than the first one did).
-fn write_backup(dir: &Path, user: &str, backup: &Value) -> Result<PathBuf> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Backup { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let text = serde_json::to_vec_pretty(backup).map_err(|e| Error::Invalid(format!("encoding the backup: {e}")))?;
-    let temp = dir.join(format!(".vault-{user}.json.tmp-{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&temp).map_err(io(&temp))?;
-    #[cfg(unix)]
-    {
-        // `mode` applies only when the file is created; a stale temp file keeps its own.
-        use std::os::unix::fs::PermissionsExt as _;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io(&temp))?;
-    }
-    file.write_all(&text).map_err(io(&temp))?;
-    file.sync_all().map_err(io(&temp))?;
-    drop(file);
-    let mut target = dir.join(format!("vault-{user}.json"));
-    let mut n = 1;
-    while target.exists() {
-        target = dir.join(format!("vault-{user}.{n}.json"));
-        n += 1;
-    }
-    std::fs::rename(&temp, &target).map_err(io(&target))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
-    Ok(target)
 }

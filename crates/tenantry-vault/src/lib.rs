@@ -596,9 +596,9 @@ impl Target for VaultTarget {
         &self,
         user: &str,
         resources: &[ResourceId],
-        backup_dir: &std::path::Path,
+        backups: &dyn tenantry_core::Backups,
     ) -> tenantry_core::target::Result<Destroyed> {
-        let report = self.destroy_resources(user, resources, backup_dir).await.map_err(|e| match e {
+        let report = self.destroy_resources(user, resources, backups).await.map_err(|e| match e {
             Error::Backup { path, source } => TargetError::Io {
                 target: NAME.to_string(),
                 context: format!("writing the backup {}", path.display()),

@@ -302,7 +302,7 @@ async fn the_documented_token_policy_is_enough_to_apply_adopt_and_destroy() {
     assert!(changes(&engine.prepare(&roster, Policy::default()).await.unwrap()).is_empty());
     ok("POST", &format!("secret/data/{alice}/x"), json!({ "data": { "k": "v" } })).await;
     let dir = tempfile::tempdir().unwrap();
-    let report = vault.destroy_user(&alice, dir.path()).await.unwrap();
+    let report = vault.destroy_user(&alice, &tenantry_engine::BackupDir::new(dir.path())).await.unwrap();
     assert_eq!((report.removed.len(), report.secrets), (3, 1));
 }
 
@@ -526,7 +526,8 @@ async fn destroy_user_backs_up_every_secret_then_removes_everything() {
     ok("POST", &format!("secret/data/{bob}/db"), json!({ "data": { "value": "bobs" } })).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let report = vault.destroy_user(&alice, &dir.path().join("backups")).await.unwrap();
+    let report =
+        vault.destroy_user(&alice, &tenantry_engine::BackupDir::new(dir.path().join("backups"))).await.unwrap();
     assert_eq!(report.secrets, 3);
     assert_eq!(report.removed.len(), 3, "policy, entity, role: {:?}", report.removed);
 
@@ -560,7 +561,8 @@ async fn destroy_user_backs_up_every_secret_then_removes_everything() {
     assert_eq!(bao("GET", &format!("secret/data/{bob}/db"), None).await.0, 200, "bob is untouched");
 
     // A second destroy finds nothing left and never overwrites the first backup.
-    let second = vault.destroy_user(&alice, &dir.path().join("backups")).await.unwrap();
+    let second =
+        vault.destroy_user(&alice, &tenantry_engine::BackupDir::new(dir.path().join("backups"))).await.unwrap();
     assert_ne!(second.backup, report.backup);
     assert!(second.removed.is_empty() && second.secrets == 0);
 }
