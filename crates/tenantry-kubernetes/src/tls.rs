@@ -9,10 +9,8 @@ use std::time::SystemTime;
 use tenantry_core::PlanProblem;
 use tenantry_tls::{Source, TlsError, TlsReport};
 
-/// Annotation of a copied TLS Secret: `namespace/name` of its source (set by derive).
-pub const COPIED_FROM: &str = "tenantry.dev/copied-from";
-/// Annotation of a copied TLS Secret: the owner's domains, comma-separated (set by derive).
-pub const TLS_DOMAINS: &str = "tenantry.dev/tls-domains";
+/// The annotations derive sets on a copy: one definition, so they never drift.
+pub use tenantry_core::derive::{COPIED_FROM, TLS_DOMAINS};
 
 /// The domains a copy must cover, from its annotations.
 pub fn domains(annotations: &Value) -> Vec<String> {

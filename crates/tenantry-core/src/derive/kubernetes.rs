@@ -10,10 +10,10 @@ use tenantry_model::{Roster, Tier, User};
 pub const NAMESPACE_OWNER_READONLY: &str = "oidc-namespace-owner-readonly";
 pub const POWER_USER_READONLY: &str = "oidc-power-user-readonly";
 /// Annotation of a copied TLS Secret: the `namespace/name` of its source.
-const COPIED_FROM: &str = "tenantry.dev/copied-from";
+pub const COPIED_FROM: &str = "tenantry.dev/copied-from";
 /// Annotation of a copied TLS Secret: the owner's domains, comma-separated,
 /// that the certificate must cover (absent when the owner has none).
-const TLS_DOMAINS: &str = "tenantry.dev/tls-domains";
+pub const TLS_DOMAINS: &str = "tenantry.dev/tls-domains";
 const RBAC_API: &str = "rbac.authorization.k8s.io/v1";
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 

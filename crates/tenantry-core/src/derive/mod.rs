@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use tenantry_model::{Roster, Span};
 
 pub use host::{allocate_ports, dispatch_pool};
+pub use kubernetes::{COPIED_FROM, TLS_DOMAINS};
 
 /// Label every managed object carries.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
