@@ -275,23 +275,23 @@ impl DnsTarget {
     /// without tenantry's comment is left alone and named in `notes`.
     /// `Target::destroy` does the same after writing a backup.
     pub async fn destroy_user_records(&self, records: &[ResourceId]) -> Result<Destroyed> {
-        let (removed, notes, _) = self.destroy_records(None, records).await?;
+        let (removed, notes) = self.destroy_records(None, records).await?;
         Ok(Destroyed { backups: Vec::new(), removed, notes })
     }
 
     /// Remove `records`; with `user`, Cloudflare records marked for someone
-    /// else are kept. Also returns what was removed, for the backup.
+    /// else are kept (and named in the notes).
     async fn destroy_records(
         &self,
         user: Option<&str>,
         records: &[ResourceId],
-    ) -> Result<(Vec<ResourceId>, Vec<String>, Vec<serde_json::Value>)> {
+    ) -> Result<(Vec<ResourceId>, Vec<String>)> {
         let mut zones = Vec::new();
         for id in records.iter().filter(|id| id.domain == Domain::Dns) {
             zones.push(self.managed_zone(id)?);
         }
         let listings = self.list_zones(zones).await?;
-        let (mut gone, mut notes, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut gone, mut notes) = (Vec::new(), Vec::new());
         for id in records.iter().filter(|id| id.domain == Domain::Dns) {
             let zone = self.managed_zone(id)?;
             let name = config::normalize_name(&id.name);
@@ -317,12 +317,10 @@ impl DnsTarget {
             }
             for record in mine {
                 self.remove(zone, record).await?;
-                removed.push(json!({ "zone": zone, "name": record.name, "type": record.rtype,
-                    "content": record.content, "ttl": record.ttl, "proxied": record.proxied }));
             }
             gone.push(id.clone());
         }
-        Ok((gone, notes, removed))
+        Ok((gone, notes))
     }
 }
 
@@ -416,7 +414,7 @@ impl Target for DnsTarget {
             }
             Action::Delete => {
                 let zone = self.managed_zone(&change.id).map_err(rejected)?.to_string();
-                let (_, notes, _) = self
+                let (_, notes) = self
                     .destroy_records(change.owner.user(), std::slice::from_ref(&change.id))
                     .await
                     .map_err(rejected)?;
@@ -465,7 +463,7 @@ impl Target for DnsTarget {
             context: format!("writing the backup into {}", backups.dir().display()),
             source,
         })?;
-        let (removed, notes, _) = self.destroy_records(Some(user), resources).await.map_err(|e| e.into_target(None))?;
+        let (removed, notes) = self.destroy_records(Some(user), resources).await.map_err(|e| e.into_target(None))?;
         Ok(Destroyed { backups: vec![path], removed, notes })
     }
 }
