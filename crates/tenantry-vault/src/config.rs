@@ -73,10 +73,13 @@ impl VaultConfig {
 
     /// The mounts as derivation needs them, so the plan and this target agree on paths.
     pub fn settings(&self, base: tenantry_core::Settings) -> tenantry_core::Settings {
+        // The target trims mount paths when it builds its own; derivation must
+        // use the same form, or `kv_mount = "secret/"` plans `secret//data/…`.
+        let mount = |path: &str| path.trim_matches('/').to_string();
         tenantry_core::Settings {
-            vault_kv_mount: self.kv_mount.clone(),
-            vault_kubernetes_mount: self.kubernetes_secrets_mount.clone(),
-            vault_oidc_mount: self.oidc_mount.clone(),
+            vault_kv_mount: mount(&self.kv_mount),
+            vault_kubernetes_mount: mount(&self.kubernetes_secrets_mount),
+            vault_oidc_mount: mount(&self.oidc_mount),
             ..base
         }
     }

@@ -819,3 +819,14 @@ async fn end_to_end_a_login_mints_a_deployer_token_for_exactly_the_users_namespa
         other => panic!("the minted token must be forbidden in bob's namespace, got {other:?}"),
     }
 }
+
+#[test]
+fn mount_paths_reach_derivation_in_the_form_the_target_uses() {
+    let config = VaultConfig {
+        kv_mount: "secret/".into(),
+        kubernetes_secrets_mount: "/kubernetes/".into(),
+        ..VaultConfig::new("http://127.0.0.1:1")
+    };
+    let settings = config.settings(Settings::default());
+    assert_eq!((settings.vault_kv_mount.as_str(), settings.vault_kubernetes_mount.as_str()), ("secret", "kubernetes"));
+}
