@@ -24,7 +24,9 @@ use futures::future::join_all;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use tenantry_core::derive::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, owner_from_labels};
 use tenantry_core::target::Result;
 use tenantry_core::{
@@ -48,7 +50,14 @@ pub struct KubernetesConfig {
 #[derive(Clone)]
 pub struct KubernetesTarget {
     client: kube::Client,
+    /// TLS sources read and parsed by the last observe, by `namespace/name`:
+    /// apply copies exactly what the plan checked, with one read per source
+    /// rather than one per copy.
+    sources: Arc<Mutex<HashMap<String, Arc<SourceRead>>>>,
 }
+
+/// A TLS source's `data` as served, and what checking it found.
+type SourceRead = (Value, SourceCheck);
 
 impl std::fmt::Debug for KubernetesTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,7 +84,7 @@ impl KubernetesTarget {
         }
         .map_err(|e| unavailable(format!("no usable kubeconfig: {e}")))?;
         let client = kube::Client::try_from(client_config).map_err(unavailable)?;
-        Ok(KubernetesTarget { client })
+        Ok(KubernetesTarget::from_client(client))
     }
 
     /// `$KUBECONFIG`, `~/.kube/config`, or the in-cluster service account.
@@ -83,11 +92,11 @@ impl KubernetesTarget {
         let config =
             kube::Config::infer().await.map_err(|e| unavailable(format!("no kubeconfig and not in a cluster: {e}")))?;
         let client = kube::Client::try_from(config).map_err(unavailable)?;
-        Ok(KubernetesTarget { client })
+        Ok(KubernetesTarget::from_client(client))
     }
 
     pub fn from_client(client: kube::Client) -> KubernetesTarget {
-        KubernetesTarget { client }
+        KubernetesTarget { client, sources: Arc::default() }
     }
 
     fn api(&self, info: &KindInfo, namespace: Option<&str>) -> Api<DynamicObject> {
@@ -217,6 +226,9 @@ impl Target for KubernetesTarget {
                 let _ = project_secret_copy(self, &desired, Value::Null, &mut sources).await;
             }
         }
+        let read: HashMap<String, Arc<SourceRead>> =
+            sources.read.into_iter().filter_map(|(reference, read)| Some((reference, Arc::new(read.ok()?)))).collect();
+        *self.sources.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = read;
         observed.problems.extend(sources.findings.into_problems());
         Ok(observed)
     }
@@ -254,15 +266,29 @@ impl Target for KubernetesTarget {
                     && let Some(object) = manifest.as_object_mut()
                     && let Some(source) = object.remove("copyFrom")
                 {
-                    let data = self.source_data(&source).await?;
-                    // SPEC §8.4: never copy what a client would refuse (git-crypt
-                    // ciphertext above all); the existing copy stays as it was.
                     let reference = format!(
                         "{}/{}",
                         source["namespace"].as_str().unwrap_or("?"),
                         source["name"].as_str().unwrap_or("?")
                     );
-                    match tls::check(&tls::parse(&data), &domains, std::time::SystemTime::now()) {
+                    let cached = self.sources.lock().unwrap_or_else(|p| p.into_inner()).get(&reference).cloned();
+                    let read = match cached {
+                        Some(read) => read,
+                        None => {
+                            let data = self.source_data(&source).await?;
+                            let parsed = tls::parse(&data);
+                            let read = Arc::new((data, parsed));
+                            self.sources
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(reference.clone(), Arc::clone(&read));
+                            read
+                        }
+                    };
+                    let (data, parsed) = &*read;
+                    // SPEC §8.4: never copy what a client would refuse (git-crypt
+                    // ciphertext above all); the existing copy stays as it was.
+                    match tls::check(parsed, &domains, std::time::SystemTime::now()) {
                         Ok(report) => {
                             for warning in &report.warnings {
                                 tracing::warn!(copy = %change.id, source = %reference, "{warning}");
@@ -276,7 +302,7 @@ impl Target for KubernetesTarget {
                             });
                         }
                     }
-                    object.insert("data".to_string(), data);
+                    object.insert("data".to_string(), data.clone());
                 }
                 let params = PatchParams::apply(FIELD_MANAGER).force();
                 // A kind the cluster does not serve answers 404 without details
@@ -309,7 +335,7 @@ impl Target for KubernetesTarget {
 #[derive(Default)]
 struct SourceCache {
     /// `namespace/name` → its `data`, parsed, or why it could not be read.
-    read: std::collections::HashMap<String, std::result::Result<(Value, SourceCheck), String>>,
+    read: HashMap<String, std::result::Result<SourceRead, String>>,
     findings: tls::Findings,
 }
 
