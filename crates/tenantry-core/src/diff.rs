@@ -247,7 +247,7 @@ fn diff_desired<'a>(
                     if owner.is_none()
                         && remembered.is_none()
                         && !routing.renders_only(target)
-                        && !adoptable(&resource.id, &found.content, &resource.content)
+                        && observed_on(target).foreign.contains(&resource.id)
                     {
                         make(
                             Action::Conflict,
@@ -337,18 +337,6 @@ fn retire(
         Retire::Delete => (Action::Delete, None, Cow::Borrowed(reason)),
         Retire::Disable => (Action::Cut, cut, Cow::Borrowed(reason)),
     }
-}
-
-/// Whether an unmarked object tenantry does not remember may be taken over.
-/// A DNS record carries no labels, so its name alone is no proof it is ours:
-/// it is adopted only when it already points where the roster wants (same
-/// type and target); a record pointing elsewhere belongs to someone else.
-fn adoptable(id: &ResourceId, found: &Content, desired: &Content) -> bool {
-    if id.domain != Domain::Dns {
-        return true;
-    }
-    let (found, desired) = (found.to_value(), desired.to_value());
-    found.get("type") == desired.get("type") && found.get("content") == desired.get("content")
 }
 
 fn describe(owner: &Owner) -> String {

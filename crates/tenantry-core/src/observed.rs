@@ -22,6 +22,11 @@ pub struct Observed {
     pub resources: HashMap<ResourceId, ObservedResource>,
     /// Total records per DNS zone, foreign ones included, when the target can count them.
     pub zone_records: std::collections::BTreeMap<String, usize>,
+    /// Objects that exist without tenantry's marks and hold something other
+    /// than what the roster wants, where the target cannot mark objects (DNS
+    /// records): someone else's, never adopted. The target decides, since
+    /// only it knows what "the same" means for its kind.
+    pub foreign: rustc_hash::FxHashSet<ResourceId>,
     /// What the target found wrong while observing, for the plan (e.g. a TLS
     /// source that will be refused at apply): problems show at `plan`, not
     /// only as failures of `apply`.
@@ -40,6 +45,7 @@ impl Observed {
     pub fn extend(&mut self, other: Observed) {
         self.resources.extend(other.resources);
         self.zone_records.extend(other.zone_records);
+        self.foreign.extend(other.foreign);
         self.problems.extend(other.problems);
     }
 }

@@ -292,9 +292,13 @@ fn an_unmarked_dns_record_is_adopted_only_when_it_already_points_where_the_roste
     value["ttl"] = 3600.into();
     let same_target = Content::from_value(&value);
 
+    // The DNS target marks an unmarked record that points elsewhere as foreign.
     let plan_with = |content: &Content, inventory: &Inventory, routing: &Routing| {
         let mut observed = Observed::default();
         observed.insert(id.clone(), content.clone(), None);
+        if content == &elsewhere {
+            observed.foreign.insert(id.clone());
+        }
         let observed = ObservedByTarget::from([("live".to_string(), observed)]);
         diff(&roster, &desired, &observed, inventory, routing, &Policy::default())
     };

@@ -324,6 +324,13 @@ impl DnsTarget {
     }
 }
 
+/// Whether a found record already points where the desired one does (same
+/// type and target; TTL and proxying may differ and are simply updated).
+fn same_target(found: &Content, desired: &Content) -> bool {
+    let (found, desired) = (found.to_value(), desired.to_value());
+    found.get("type") == desired.get("type") && found.get("content") == desired.get("content")
+}
+
 /// The canonical content of what a name holds for one type, in the shape
 /// `derive/dns.rs` produces. Several records of one type are joined, so
 /// they never look equal to the single record the roster asks for.
@@ -372,6 +379,7 @@ impl Target for DnsTarget {
                 by_name.entry((zone.as_str(), record.name.as_str())).or_default().push(record);
             }
         }
+        let wanted: HashMap<&ResourceId, &Content> = request.desired.iter().map(|(id, c)| (id, c)).collect();
         for (id, _) in request.resources.iter().filter(|(id, _)| id.domain == Domain::Dns) {
             let zone = config::normalize_name(&id.scope);
             let name = config::normalize_name(&id.name);
@@ -388,7 +396,16 @@ impl Target for DnsTarget {
             };
             let shown = if same.is_empty() { in_the_way() } else { same };
             if let Some(first) = shown.first() {
-                observed.insert(id.clone(), project(&zone, &shown), first.owner.clone());
+                let found = project(&zone, &shown);
+                // A record carries no labels, so its name alone is no proof it
+                // is ours: unmarked and pointing elsewhere, it is someone else's.
+                if first.owner.is_none()
+                    && let Some(desired) = wanted.get(id)
+                    && !same_target(&found, desired)
+                {
+                    observed.foreign.insert(id.clone());
+                }
+                observed.insert(id.clone(), found, first.owner.clone());
             }
         }
         // Records marked as tenantry's that nobody asked about (a lost state
