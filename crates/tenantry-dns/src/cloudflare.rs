@@ -84,7 +84,7 @@ impl Cloudflare {
     ) -> Result<Value> {
         let url = format!("{}{path}", self.base);
         for attempt in 1..=ATTEMPTS {
-            let mut request = self.http.request(method.clone(), &url).bearer_auth(&self.token.0);
+            let mut request = self.http.request(method.clone(), &url).bearer_auth(self.token.expose());
             if let Some(body) = body {
                 request = request.json(body);
             }

@@ -120,34 +120,10 @@ pub(crate) fn normalize_name(name: &str) -> String {
     name.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
-/// `~/x` → `$HOME/x`, as an admin writes paths in tenantry.toml.
-fn expand_home(path: &Path) -> PathBuf {
-    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
-        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => path.to_path_buf(),
-    }
-}
-
 /// A secret file's text. Refused unless only its owner may read it (SPEC §6).
 pub(crate) fn read_secret_file(path: &Path, what: &str) -> Result<String> {
-    let path = expand_home(path);
-    let shown = path.display().to_string();
-    let metadata = std::fs::metadata(&path).map_err(|source| Error::SecretFile {
-        what: what.to_string(),
-        path: shown.clone(),
-        source,
-    })?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(Error::SecretMode { what: what.to_string(), path: shown, mode });
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = metadata;
-    std::fs::read_to_string(&path).map_err(|source| Error::SecretFile { what: what.to_string(), path: shown, source })
+    let env = |name: &str| std::env::var(name).ok();
+    Ok(tenantry_secret::read_private_file(&tenantry_secret::expand_home(path, &env), what)?)
 }
 
 /// A secret from its file when configured, else from the environment.
@@ -158,28 +134,10 @@ pub(crate) fn secret(
     field: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Secret> {
-    let text = match file {
-        Some(path) => read_secret_file(path, what)?,
-        None => env(variable).ok_or_else(|| {
-            config(format!("no {what}: set `{field}` (a file with mode 0600) or the environment variable {variable}"))
-        })?,
-    };
-    let text = text.trim().to_string();
-    if text.is_empty() {
-        return Err(config(format!("the {what} is empty")));
-    }
-    Ok(Secret(text))
+    Ok(tenantry_secret::secret(file, &[variable], what, field, env)?)
 }
 
-/// A token or key. Never printed.
-#[derive(Clone)]
-pub(crate) struct Secret(pub(crate) String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("(redacted)")
-    }
-}
+pub(crate) use tenantry_secret::Secret;
 
 /// A TSIG key read from a BIND key file.
 #[derive(Clone)]

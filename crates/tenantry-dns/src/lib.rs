@@ -36,15 +36,9 @@ const NAME: &str = "dns";
 pub enum Error {
     #[error("[dns]: {0}")]
     Config(String),
-    #[error("cannot read the {what} {path}: {source}")]
-    SecretFile {
-        what: String,
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the {what} {path} may be read by others (mode {mode:03o}); run `chmod 600 {path}`")]
-    SecretMode { what: String, path: String, mode: u32 },
+    /// A key or token file is unreadable, shared with others, or empty; or no secret is configured.
+    #[error(transparent)]
+    Secret(#[from] tenantry_secret::SecretError),
     /// The server cannot be reached or used at all.
     #[error("{server} is unavailable: {message}")]
     Unavailable { server: String, message: String },

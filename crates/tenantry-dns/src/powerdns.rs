@@ -46,7 +46,7 @@ impl PowerDns {
 
     async fn send(&self, request: reqwest::RequestBuilder, operation: &str) -> Result<reqwest::Response> {
         let response = request
-            .header("X-API-Key", &self.key.0)
+            .header("X-API-Key", self.key.expose())
             .send()
             .await
             .map_err(|e| Error::Unavailable { server: self.base.clone(), message: format!("{operation}: {e}") })?;

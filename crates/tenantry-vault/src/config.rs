@@ -5,7 +5,7 @@
 //! `VAULT_TOKEN` / `BAO_TOKEN` environment variables.
 
 use crate::{Error, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Settings of `[vault]` in tenantry.toml.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -92,26 +92,22 @@ impl VaultConfig {
     /// The token from `token_file`, or from `env` (`VAULT_TOKEN`, then `BAO_TOKEN`).
     /// Tests pass their own `env` so they never race on the process environment.
     pub fn token_from(&self, env: impl Fn(&str) -> Option<String>) -> Result<Token> {
-        if let Some(path) = &self.token_file {
-            let path = expand_home(path, &env);
-            return read_token_file(&path);
+        let variables = ["VAULT_TOKEN", "BAO_TOKEN"];
+        match tenantry_secret::secret(self.token_file.as_deref(), &variables, "Vault token file", "token_file", &env) {
+            Ok(secret) => Ok(Token(secret)),
+            Err(tenantry_secret::SecretError::Missing { .. }) => Err(Error::NoToken),
+            Err(other) => Err(Error::TokenFile(other)),
         }
-        for name in ["VAULT_TOKEN", "BAO_TOKEN"] {
-            if let Some(value) = env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
-                return Ok(Token(value));
-            }
-        }
-        Err(Error::NoToken)
     }
 }
 
 /// A Vault token. Its `Debug` never shows it, so it cannot end up in a log by accident.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
+pub struct Token(tenantry_secret::Secret);
 
 impl Token {
     pub(crate) fn expose(&self) -> &str {
-        &self.0
+        self.0.expose()
     }
 }
 
@@ -119,38 +115,4 @@ impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Token(<redacted>)")
     }
-}
-
-fn expand_home(path: &Path, env: &impl Fn(&str) -> Option<String>) -> PathBuf {
-    match (path.strip_prefix("~"), env("HOME")) {
-        (Ok(rest), Some(home)) => Path::new(&home).join(rest),
-        _ => path.to_path_buf(),
-    }
-}
-
-fn read_token_file(path: &Path) -> Result<Token> {
-    let io = |source| Error::TokenFile { path: path.to_path_buf(), source };
-    let metadata = std::fs::metadata(path).map_err(io)?;
-    check_private(path, &metadata)?;
-    let text = std::fs::read_to_string(path).map_err(io)?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(Error::EmptyTokenFile { path: path.to_path_buf() });
-    }
-    Ok(Token(token.to_string()))
-}
-
-#[cfg(unix)]
-fn check_private(path: &Path, metadata: &std::fs::Metadata) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mode = metadata.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(Error::TokenFilePermissions { path: path.to_path_buf(), mode });
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private(_path: &Path, _metadata: &std::fs::Metadata) -> Result<()> {
-    Ok(())
 }

@@ -47,20 +47,9 @@ pub enum Error {
         "no Vault token: set `token_file` in the [vault] section of tenantry.toml, or export VAULT_TOKEN (or BAO_TOKEN)"
     )]
     NoToken,
-    #[error("cannot read the Vault token file {}: {source}", path.display())]
-    TokenFile {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the Vault token file {} is empty", path.display())]
-    EmptyTokenFile { path: PathBuf },
-    #[error(
-        "the Vault token file {} is readable by group or others (mode {mode:03o}); restrict it with `chmod 600 {}`",
-        path.display(),
-        path.display()
-    )]
-    TokenFilePermissions { path: PathBuf, mode: u32 },
+    /// The token file is unreadable, shared with others, or empty.
+    #[error(transparent)]
+    TokenFile(#[from] tenantry_secret::SecretError),
     #[error(
         "Vault at {address} rejected the token ({reason}); log in again (`bao login` / `vault login`) or fix the token source"
     )]
