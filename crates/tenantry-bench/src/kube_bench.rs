@@ -52,7 +52,7 @@ async fn time_tenantry(engine: &Engine, roster: &tenantry_model::Roster) -> (Dur
         }
     };
     let changes = prepared.plan.changes.iter().filter(|c| c.action.is_change()).count();
-    let options = ApplyOptions { concurrency: 32, command: "kube-bench".to_string() };
+    let options = ApplyOptions { concurrency: 32, command: "kube-bench".to_string(), ..ApplyOptions::default() };
     match engine.apply(roster, &prepared, &options, &|_| {}).await {
         Ok(report) if report.is_success() => {}
         Ok(report) => {

@@ -110,7 +110,7 @@ fn main() {
         &create_plan,
         &roster,
         &["local".to_string()],
-        &tenantry_cli::output::Steps::new(),
+        &tenantry_app::wire::Steps::new(),
         tenantry_cli::output::Style { color: false },
     );
     let render_create_time = start.elapsed();
@@ -125,7 +125,8 @@ fn main() {
     let diff_noop_time = start.elapsed();
     let start = Instant::now();
     let noop_json =
-        tenantry_cli::output::plan_json(&noop_plan, &roster, &["local".to_string()], &Default::default()).to_string();
+        tenantry_app::wire::plan_json(&noop_plan, &roster.source, &["local".to_string()], &Default::default())
+            .to_string();
     let render_noop_time = start.elapsed();
 
     let pipeline = parse_time + derive_time + diff_create_time + render_create_time;

@@ -76,7 +76,7 @@ pub enum Command {
     /// Print a shell script that installs kubectl and kubelogin and writes the kubeconfig.
     SetupScript {
         #[arg(long, value_enum)]
-        os: crate::setup::SetupOs,
+        os: SetupOs,
     },
     /// Print the roster's JSON Schema.
     Schema,
@@ -125,6 +125,22 @@ pub struct ApplyArgs {
     pub no_refresh: bool,
     #[command(flatten)]
     pub policy: PolicyArgs,
+}
+
+/// Operating systems the setup script supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SetupOs {
+    Linux,
+    Mac,
+}
+
+impl From<SetupOs> for tenantry_app::SetupOs {
+    fn from(os: SetupOs) -> Self {
+        match os {
+            SetupOs::Linux => tenantry_app::SetupOs::Linux,
+            SetupOs::Mac => tenantry_app::SetupOs::Mac,
+        }
+    }
 }
 
 /// Offboarding stages (SPEC §6).

@@ -1,14 +1,13 @@
 //! The tenantry command line as a library, so tests and benchmarks drive
-//! exactly what the binary runs. Commands wire the roster source, the core
-//! and the engine together; all human and JSON rendering lives in [`output`].
+//! exactly what the binary runs. One module per command parses nothing
+//! itself (clap did) and only calls a `tenantry_app` use case and renders
+//! its report; all human rendering lives in [`output`], every byte goes
+//! through the [`shell::Shell`].
 
 pub mod cli;
 pub mod commands;
-pub mod config;
 pub mod output;
-pub mod render;
-pub mod setup;
-pub mod source;
+pub mod shell;
 
 pub use cli::Cli;
 
@@ -37,16 +36,28 @@ pub enum CliError {
     #[error("{message}")]
     #[diagnostic(help("{help}"))]
     Config { message: String, help: String },
-    #[error(transparent)]
-    #[diagnostic(help(
-        "the state database is under [local] state (default .tenantry/state.db); it can be inspected with sqlite3"
-    ))]
-    Engine(#[from] tenantry_engine::Error),
+    #[error("{message}")]
+    #[diagnostic(help("{help}"))]
+    Engine { message: String, help: String },
     #[error("{message}")]
     #[diagnostic(help("{help}"))]
     Usage { message: String, help: String },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+}
+
+impl From<tenantry_app::AppError> for CliError {
+    fn from(error: tenantry_app::AppError) -> CliError {
+        use tenantry_app::AppError;
+        let help = error.help().unwrap_or_default();
+        match error {
+            AppError::Roster(diagnostics, text) => CliError::Roster(diagnostics, text),
+            AppError::Read { path, source } => CliError::Read { path, source },
+            AppError::Config { message, help } => CliError::Config { message, help },
+            AppError::Usage { message, help } => CliError::Usage { message, help },
+            engine @ AppError::Engine(_) => CliError::Engine { message: engine.to_string(), help },
+        }
+    }
 }
 
 pub type Result<T, E = CliError> = std::result::Result<T, E>;

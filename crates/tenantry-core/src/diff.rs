@@ -2,10 +2,10 @@
 
 use crate::content::Content;
 use crate::id::{Domain, ResourceId};
+use crate::kinds::{Retire, kind_rank, retire_policy};
 use crate::observed::{Inventory, Observed};
 use crate::plan::{Action, Change, Plan, PlanProblem};
-use crate::resource::{Desired, Owner, Resource, Retire, kind_rank, retire_policy};
-use serde_json::Value;
+use crate::resource::{Desired, Owner, Resource};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tenantry_model::{Roster, Span};
@@ -167,7 +167,7 @@ pub fn diff(
         });
     }
 
-    check_record_budget(roster, desired, observed, &mut plan);
+    check_budgets(desired, observed, &mut plan);
     // Problems the targets found while observing, in target order so the plan is stable.
     let mut targets: Vec<&String> = observed.keys().collect();
     targets.sort();
@@ -311,7 +311,7 @@ fn retire(
         // A present user's deployer role for a removed namespace is a grant,
         // not data: revoking takes it away (a departed user's waits for destroy).
         let retire_as = match (id.domain, &*id.kind) {
-            (Domain::Vault, "KubernetesRole") => Retire::Delete,
+            (Domain::Vault, crate::kinds::kind::KUBERNETES_ROLE) => Retire::Delete,
             _ => retire_policy(id),
         };
         return match retire_as {
@@ -348,59 +348,51 @@ fn describe(owner: &Owner) -> String {
 
 /// The content a resource has after the reversible cut, for kinds that are disabled rather than deleted.
 pub fn cut_content(id: &ResourceId, before: &Content) -> Option<Content> {
+    let cut = crate::kinds::rule_of(id).cut?;
     let mut value = before.to_value();
-    let object = value.as_object_mut()?;
-    match (id.domain, &*id.kind) {
-        (Domain::Vault, "Entity") => {
-            object.insert("disabled".to_string(), Value::Bool(true));
-            object.insert("policies".to_string(), Value::Array(Vec::new()));
-        }
-        (Domain::Host, "Account") => {
-            object.insert("locked".to_string(), Value::Bool(true));
-        }
-        _ => return None,
-    }
+    cut(value.as_object_mut()?);
     Some(Content::from_value(&value))
 }
 
-/// SPEC §8.6: a zone must not silently exceed the provider's record cap.
-fn check_record_budget(roster: &Roster, desired: &Desired, observed: &ObservedByTarget, plan: &mut Plan) {
-    let Some(budget) = roster.platform.dns.as_ref().and_then(|d| d.record_budget.as_ref()) else { return };
-    let mut after: BTreeMap<String, i64> = BTreeMap::new();
-    for (zone, total) in observed.values().flat_map(|o| o.zone_records.iter()) {
-        after.insert(zone.clone(), i64::try_from(*total).unwrap_or(i64::MAX));
-    }
-    let observed_zones: BTreeSet<String> = after.keys().cloned().collect();
-    for resource in desired.resources().iter().filter(|r| r.id.domain == Domain::Dns) {
-        if !observed_zones.contains(&*resource.id.scope) {
-            *after.entry(resource.id.scope.to_string()).or_default() += 1;
+/// SPEC §8.6: a scope must not silently exceed its object budget (a DNS
+/// provider's record cap). Counts start from what the target counted in
+/// each scope (foreign objects included) and follow the plan's creates and deletes.
+fn check_budgets(desired: &Desired, observed: &ObservedByTarget, plan: &mut Plan) {
+    for budget in &desired.budgets {
+        let mut after: BTreeMap<String, i64> = BTreeMap::new();
+        for (scope, total) in observed.values().flat_map(|o| o.scope_totals.iter()) {
+            after.insert(scope.clone(), i64::try_from(*total).unwrap_or(i64::MAX));
         }
-    }
-    for change in plan.changes.iter().filter(|c| c.id.domain == Domain::Dns) {
-        if !observed_zones.contains(&*change.id.scope) {
-            if change.action != Action::Delete && !desired.contains(&change.id) {
-                *after.entry(change.id.scope.to_string()).or_default() += 1;
+        let counted: BTreeSet<String> = after.keys().cloned().collect();
+        for resource in desired.resources().iter().filter(|r| r.id.domain == budget.domain) {
+            if !counted.contains(&*resource.id.scope) {
+                *after.entry(resource.id.scope.to_string()).or_default() += 1;
             }
-            continue;
         }
-        match change.action {
-            Action::Create => *after.entry(change.id.scope.to_string()).or_default() += 1,
-            Action::Delete => *after.entry(change.id.scope.to_string()).or_default() -= 1,
-            _ => {}
+        for change in plan.changes.iter().filter(|c| c.id.domain == budget.domain) {
+            if !counted.contains(&*change.id.scope) {
+                if change.action != Action::Delete && !desired.contains(&change.id) {
+                    *after.entry(change.id.scope.to_string()).or_default() += 1;
+                }
+                continue;
+            }
+            match change.action {
+                Action::Create => *after.entry(change.id.scope.to_string()).or_default() += 1,
+                Action::Delete => *after.entry(change.id.scope.to_string()).or_default() -= 1,
+                _ => {}
+            }
         }
-    }
-    for (zone, count) in after {
-        if count > i64::from(budget.value) {
-            plan.problems.push(PlanProblem {
-                message: format!(
-                    "zone `{zone}` would hold {count} records after apply, over the record budget of {} (roster line {})",
-                    budget.value, budget.span.line
-                ),
-                help: format!(
-                    "route users through one wildcard record (`*.{zone}` → the tunnel) instead of a record per domain, or raise `platform.dns.record_budget` if the provider allows it"
-                ),
-                blocking: true,
-            });
+        for (scope, count) in after {
+            if count > i64::from(budget.limit) {
+                plan.problems.push(PlanProblem {
+                    message: format!(
+                        "{} `{scope}` would hold {count} {} after apply, over the {} of {} (roster line {})",
+                        budget.scope_noun, budget.object_noun, budget.name, budget.limit, budget.origin.line
+                    ),
+                    help: (budget.help)(&scope),
+                    blocking: true,
+                });
+            }
         }
     }
 }

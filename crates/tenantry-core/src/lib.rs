@@ -9,18 +9,25 @@
 pub mod content;
 pub mod derive;
 mod diff;
+mod facts;
 mod id;
+pub mod kinds;
 pub mod kubeconfig;
 mod observed;
 mod plan;
+pub mod plugin;
 mod resource;
 pub mod target;
 
 pub use content::Content;
 pub use derive::{Facts, RetainedRoute, Settings, derive};
 pub use diff::{ObservedByTarget, Policy, Routing, cut_content, diff};
+pub use facts::{Remembered, Reservations, current_routes, facts};
 pub use id::{Domain, ParseIdError, ResourceId};
+pub use kinds::{Retire, kind, kind_rank, retire_policy};
 pub use observed::{Inventory, InventoryEntry, Observed, ObservedResource};
 pub use plan::{Action, Change, Plan, PlanProblem, UserSummary};
-pub use resource::{Desired, Owner, Resource, Retire, kind_rank, retire_policy};
-pub use target::{Backups, Destroyed, ObserveRequest, Target, TargetError};
+pub use resource::{Desired, ObjectBudget, Owner, Resource};
+pub use target::{
+    Applied, Backups, Destroyed, ErrorKind, Note, NoteLevel, ObserveRequest, Snapshot, Target, TargetError,
+};

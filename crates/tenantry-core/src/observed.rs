@@ -20,8 +20,10 @@ pub struct ObservedResource {
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     pub resources: HashMap<ResourceId, ObservedResource>,
-    /// Total records per DNS zone, foreign ones included, when the target can count them.
-    pub zone_records: std::collections::BTreeMap<String, usize>,
+    /// Objects per scope, foreign ones included, for targets whose scopes
+    /// have an object budget (a DNS zone's record cap): the budget check
+    /// counts from here. Empty when the target does not count.
+    pub scope_totals: std::collections::BTreeMap<String, usize>,
     /// Objects that exist without tenantry's marks and hold something other
     /// than what the roster wants, where the target cannot mark objects (DNS
     /// records): someone else's, never adopted. The target decides, since
@@ -31,6 +33,8 @@ pub struct Observed {
     /// source that will be refused at apply): problems show at `plan`, not
     /// only as failures of `apply`.
     pub problems: Vec<crate::plan::PlanProblem>,
+    /// What the target will need again to apply this plan (handed back by the engine).
+    pub snapshot: crate::target::Snapshot,
 }
 
 impl Observed {
@@ -44,7 +48,7 @@ impl Observed {
 
     pub fn extend(&mut self, other: Observed) {
         self.resources.extend(other.resources);
-        self.zone_records.extend(other.zone_records);
+        self.scope_totals.extend(other.scope_totals);
         self.foreign.extend(other.foreign);
         self.problems.extend(other.problems);
     }

@@ -58,54 +58,6 @@ pub struct Resource {
     pub sensitive: bool,
 }
 
-/// What taking a resource away means for its kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Retire {
-    /// Removing it takes away access only: delete.
-    Delete,
-    /// It holds data (a namespace, a home, a DNS name in use): kept until the destroy stage.
-    Keep,
-    /// The reversible cut disables it (a locked login, a disabled entity) and keeps it.
-    Disable,
-}
-
-/// How the reversible cut and `--allow-revoke` treat a resource of this kind.
-pub fn retire_policy(id: &ResourceId) -> Retire {
-    match (id.domain, &*id.kind) {
-        (
-            Domain::Kubernetes,
-            "Namespace" | "Secret" | "ServiceAccount" | "ResourceQuota" | "LimitRange" | "Certificate",
-        ) => Retire::Keep,
-        (Domain::Kubernetes, _) => Retire::Delete,
-        (Domain::Vault, "Entity") => Retire::Disable,
-        (Domain::Vault, _) => Retire::Keep,
-        (Domain::Dns, _) => Retire::Keep,
-        (Domain::Ci | Domain::Forge | Domain::Portal, _) => Retire::Delete,
-        (Domain::Host, "Account") => Retire::Disable,
-        (Domain::Host, "GeneratedFile" | "SkeletonLink") => Retire::Delete,
-        (Domain::Host, _) => Retire::Keep,
-    }
-}
-
-/// Apply order within a target: a resource's dependencies always have a lower rank.
-pub fn kind_rank(id: &ResourceId) -> u8 {
-    match (id.domain, &*id.kind) {
-        (Domain::Kubernetes, "Namespace" | "ClusterRole") => 0,
-        (Domain::Kubernetes, "RoleBinding" | "ClusterRoleBinding") => 2,
-        (Domain::Kubernetes, _) => 1,
-        (Domain::Vault, "Policy") => 0,
-        (Domain::Vault, "Entity") => 1,
-        (Domain::Vault, "EntityAlias") => 2,
-        (Domain::Vault, _) => 0,
-        (Domain::Host, "Account") => 0,
-        (Domain::Host, "GeneratedFile" | "Port") => 1,
-        (Domain::Host, "Checkout" | "Kubeconfig" | "ManagedFile" | "SkeletonLink") => 1,
-        (Domain::Host, _) => 1,
-        (Domain::Dns | Domain::Ci | Domain::Forge | Domain::Portal, _) => 0,
-    }
-}
-
 /// Everything the roster asks for, sorted by id.
 #[derive(Debug, Clone, Default)]
 pub struct Desired {
@@ -113,6 +65,25 @@ pub struct Desired {
     resources: Vec<Resource>,
     /// Sticky ports by user and pool, including newly allocated ones.
     pub ports: BTreeMap<String, BTreeMap<String, u16>>,
+    /// Limits on how many objects one scope of a domain may hold.
+    pub budgets: Vec<ObjectBudget>,
+}
+
+/// At most `limit` objects of `domain` per scope (a DNS zone's record cap,
+/// SPEC §8.6), foreign objects included: exceeding it blocks the plan.
+#[derive(Debug, Clone)]
+pub struct ObjectBudget {
+    pub domain: Domain,
+    pub limit: u32,
+    /// The roster setting that sets it.
+    pub origin: Span,
+    /// Its name in messages: "record budget".
+    pub name: &'static str,
+    /// What a scope is ("zone") and what its objects are ("records").
+    pub scope_noun: &'static str,
+    pub object_noun: &'static str,
+    /// The fix, for a scope over budget.
+    pub help: fn(&str) -> String,
 }
 
 /// The order of desired resources: by id; ties only between identical
@@ -125,7 +96,7 @@ impl Desired {
     pub fn new(mut resources: Vec<Resource>, ports: BTreeMap<String, BTreeMap<String, u16>>) -> Desired {
         resources.sort_unstable_by(resource_order);
         resources.dedup_by(|a, b| a.id == b.id);
-        Desired { resources, ports }
+        Desired { resources, ports, budgets: Vec::new() }
     }
 
     /// From two parts derived on two threads: each is sorted on its own
@@ -159,7 +130,7 @@ impl Desired {
             }
         }
         resources.dedup_by(|a, b| a.id == b.id);
-        Desired { resources, ports }
+        Desired { resources, ports, budgets: Vec::new() }
     }
 
     pub fn resources(&self) -> &[Resource] {

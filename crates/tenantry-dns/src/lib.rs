@@ -16,17 +16,20 @@
 
 mod cloudflare;
 mod config;
+mod plugin;
 mod powerdns;
 mod rfc2136;
 
 pub use config::{CLOUDFLARE_API_URL, DnsConfig, Provider};
+pub use plugin::PLUGIN;
 
 use futures::future::join_all;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tenantry_core::{
-    Action, Change, Content, Destroyed, Domain, ObserveRequest, Observed, Owner, ResourceId, Target, TargetError,
+    Action, Applied, Change, Content, Destroyed, Domain, ObserveRequest, Observed, Owner, ResourceId, Snapshot, Target,
+    TargetError,
 };
 
 const NAME: &str = "dns";
@@ -61,9 +64,9 @@ impl Error {
     fn into_target(self, id: Option<&ResourceId>) -> TargetError {
         match (self, id) {
             (error @ (Error::Refused { .. } | Error::Unsupported(_)), Some(id)) => {
-                TargetError::Rejected { target: NAME.to_string(), id: id.to_string(), message: error.to_string() }
+                TargetError::rejected(id.to_string(), error.to_string())
             }
-            (error, _) => TargetError::Unavailable { target: NAME.to_string(), message: error.to_string() },
+            (error, _) => TargetError::unavailable(error.to_string()),
         }
     }
 }
@@ -193,7 +196,10 @@ impl DnsTarget {
 
     /// [`DnsTarget::connect`] with the environment given explicitly
     /// (`PDNS_API_KEY`, `CLOUDFLARE_API_TOKEN`), so tests need not mutate the process's.
-    pub async fn connect_with_env(config: &DnsConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<DnsTarget> {
+    pub async fn connect_with_env(
+        config: &DnsConfig,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<DnsTarget> {
         config.check()?;
         let backend = match config.provider {
             Provider::Rfc2136 => Backend::Rfc2136(rfc2136::Rfc2136::new(config).await?),
@@ -365,7 +371,7 @@ impl Target for DnsTarget {
         let listings = self.list_zones(self.zones.iter().map(String::as_str)).await.map_err(|e| e.into_target(None))?;
         let mut observed = Observed::default();
         for (zone, listing) in &listings {
-            observed.zone_records.insert(zone.clone(), listing.total());
+            observed.scope_totals.insert(zone.clone(), listing.total());
         }
         let mut by_name: HashMap<(&str, &str), Vec<&Found>> = HashMap::new();
         for (zone, listing) in &listings {
@@ -415,13 +421,13 @@ impl Target for DnsTarget {
         Ok(observed)
     }
 
-    async fn apply(&self, change: &Change) -> tenantry_core::target::Result<()> {
+    async fn apply(&self, change: &Change, _snapshot: &Snapshot) -> tenantry_core::target::Result<Applied> {
         let rejected = |e: Error| e.into_target(Some(&change.id));
         match change.action {
             Action::Create | Action::Update | Action::Adopt => {
                 self.managed_zone(&change.id).map_err(rejected)?;
                 let wanted = Wanted::from_change(change).map_err(rejected)?;
-                self.put(&wanted, change.action == Action::Create).await.map_err(rejected)
+                self.put(&wanted, change.action == Action::Create).await.map(|()| Applied::done()).map_err(rejected)
             }
             Action::Delete => {
                 let zone = self.managed_zone(&change.id).map_err(rejected)?.to_string();
@@ -435,13 +441,13 @@ impl Target for DnsTarget {
                         operation: format!("deleting {}", change.id),
                         message: note.clone(),
                     })),
-                    None => Ok(()),
+                    None => Ok(Applied::done()),
                 }
             }
             // The reversible cut leaves names resolving (DNS names hold data:
             // `retire_policy` keeps them); only the destroy stage removes them.
             Action::Cut | Action::Withheld | Action::Departing | Action::Kept | Action::Conflict | Action::NoOp => {
-                Ok(())
+                Ok(Applied::done())
             }
         }
     }
@@ -469,10 +475,8 @@ impl Target for DnsTarget {
             }
         }
         let text = serde_json::to_vec_pretty(&backup).unwrap_or_else(|_| b"[]".to_vec());
-        let path = backups.write(&format!("dns-{user}.json"), &text).map_err(|source| TargetError::Io {
-            target: NAME.to_string(),
-            context: format!("writing the backup into {}", backups.dir().display()),
-            source,
+        let path = backups.write(&format!("dns-{user}.json"), &text).map_err(|source| {
+            TargetError::io(format!("writing the backup into {}", backups.dir().display()), source)
         })?;
         let (removed, notes) = self.destroy_records(Some(user), resources).await.map_err(|e| e.into_target(None))?;
         Ok(Destroyed { backups: vec![path], removed, notes })

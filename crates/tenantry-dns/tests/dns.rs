@@ -67,7 +67,7 @@ fn engine(target: &Arc<DnsTarget>) -> Engine {
 async fn apply(engine: &Engine, roster: &tenantry_model::Roster, policy: Policy) -> (Prepared, ApplyReport) {
     let prepared = engine.prepare(roster, policy).await.unwrap();
     assert!(prepared.unavailable.is_empty(), "{:?}", prepared.unavailable);
-    let options = ApplyOptions { concurrency: 4, command: "test".into() };
+    let options = ApplyOptions { concurrency: 4, command: "test".into(), ..ApplyOptions::default() };
     let report = engine.apply(roster, &prepared, &options, &|_| {}).await.unwrap();
     (prepared, report)
 }
@@ -360,7 +360,7 @@ async fn record_budget(peer: Peer) {
     foreign(peer.config.provider, &fqdn(&id, "other"), RData::A(A::new(192, 0, 2, 1))).await;
     let target = Arc::new(DnsTarget::connect_with_env(&peer.config, &no_env).await.unwrap());
     let observed = target.observe(&ObserveRequest::default()).await.unwrap();
-    let total = observed.zone_records[ZONE];
+    let total = observed.scope_totals[ZONE];
     assert!(total >= 3, "NS, ns A and the foreign record at least: {total}");
 
     let engine = engine(&target);
@@ -424,7 +424,7 @@ async fn bind_wrong_tsig_key_names_the_key_and_the_server() {
     assert!(error.contains("BADKEY/BADSIG"), "{error}");
     assert!(!error.contains(&data_encoding_base64(&[7_u8; 32])), "never the secret: {error}");
     let name = fqdn(&run_id(), "w");
-    let error = target.apply(&create(&name, "w")).await.unwrap_err().to_string();
+    let error = target.apply(&create(&name, "w"), &tenantry_core::Snapshot::default()).await.unwrap_err().to_string();
     assert!(error.contains(&format!("TSIG key `{}`", bind.tsig_key_name)), "{error}");
     assert!(error.contains(&bind.addr.to_string()), "{error}");
     assert!(resolve(bind.addr, &name, RecordType::CNAME).await.is_empty(), "nothing was written");
@@ -494,7 +494,7 @@ async fn bind_a_zone_spanning_several_axfr_messages_is_observed_with_one_transfe
         .await;
     bulk_update(&names, RecordType::ANY).await;
     let observed = observed.unwrap();
-    assert!(observed.zone_records[ZONE] >= 1500, "{}", observed.zone_records[ZONE]);
+    assert!(observed.scope_totals[ZONE] >= 1500, "{}", observed.scope_totals[ZONE]);
     assert!(observed.get(&wanted).unwrap().content.as_str().contains("192.0.2.50"));
     assert_eq!(target.requests().reads, 1, "one AXFR, whatever the zone's size");
 }
@@ -626,7 +626,7 @@ async fn cloudflare_records_carry_the_owner_comment_and_follow_the_whole_lifecyc
         .await
         .unwrap();
     assert_eq!(observed.get(&id).unwrap().owner, Some(Owner::User("ax".into())));
-    assert_eq!(observed.zone_records[ZONE], 8);
+    assert_eq!(observed.scope_totals[ZONE], 8);
 
     // No-op: only the listing pages (the zone id is cached), no writes.
     fixture.clear_log();
@@ -673,20 +673,20 @@ async fn cloudflare_errors_are_quoted_and_rate_limits_are_waited_out() {
     fixture.throttle(2);
     let started = std::time::Instant::now();
     let observed = target.observe(&ObserveRequest::default()).await.unwrap();
-    assert_eq!(observed.zone_records[ZONE], 1);
+    assert_eq!(observed.scope_totals[ZONE], 1);
     assert!(started.elapsed() >= std::time::Duration::from_secs(2), "Retry-After honoured");
     assert_eq!(fixture.log().iter().filter(|(_, path)| path.starts_with("/client/v4/zones?")).count(), 3);
 
     // The API's error body is quoted with its code.
     let change = create(&fqdn("y", "busy"), "busyy");
-    let error = target.apply(&change).await.unwrap_err().to_string();
+    let error = target.apply(&change, &tenantry_core::Snapshot::default()).await.unwrap_err().to_string();
     assert!(error.contains("81053") && error.contains("already exists"), "{error}");
     assert_eq!(fixture.record(&fqdn("y", "busy")).unwrap()["type"], "A", "never overwritten");
 
     // A create retried after it succeeded is harmless.
     let fresh = create(&fqdn("y", "fresh"), "freshy");
-    target.apply(&fresh).await.unwrap();
-    target.apply(&fresh).await.unwrap();
+    target.apply(&fresh, &tenantry_core::Snapshot::default()).await.unwrap();
+    target.apply(&fresh, &tenantry_core::Snapshot::default()).await.unwrap();
     assert_eq!(fixture.record(&fqdn("y", "fresh")).unwrap()["comment"], "managed-by tenantry user=freshy");
     assert_eq!(fixture.count(), 2);
 

@@ -1,16 +1,23 @@
-//! Orchestration: facts from state → derive → observe → diff → apply.
+//! Orchestration: remembered facts → the targets' facts hooks → derive →
+//! observe → diff; then apply in waves, journalled, with each target's
+//! snapshot handed back and its after-apply work run last.
+//!
+//! The engine knows no domain: what a kind means comes from
+//! `tenantry_core::kinds`, what facts mean from `tenantry_core::facts`.
 
 use crate::clock::Clock;
-use crate::state::State;
+use crate::handle::StateHandle;
+use crate::report::{ApplyReport, Failure, Progress};
+use crate::state::{RunInfo, State};
 use crate::{Error, Result};
 use futures::stream::{self, StreamExt};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use tenantry_core::{
-    Action, Change, Desired, Facts, Inventory, ObserveRequest, ObservedByTarget, Owner, Plan, PlanProblem, Policy,
-    ResourceId, RetainedRoute, Routing, Settings, Target, derive, diff,
+    Action, Change, Desired, Facts, Inventory, Note, ObserveRequest, ObservedByTarget, Plan, PlanProblem, Policy,
+    Remembered, ResourceId, Routing, Settings, Snapshot, Target, TargetError, current_routes, derive, diff,
 };
-use tenantry_model::{Roster, Tier};
+use tenantry_model::Roster;
 
 /// A plan together with everything needed to apply it.
 #[derive(Debug)]
@@ -21,28 +28,10 @@ pub struct Prepared {
     pub policy: Policy,
     /// Targets whose observe failed: none of their changes are applied.
     pub unavailable: BTreeMap<String, String>,
-}
-
-/// What the destroy stage would remove for one departed user, per target.
-#[derive(Debug, Clone)]
-pub struct DestroyPlan {
-    pub user: String,
-    pub by_target: BTreeMap<String, Vec<ResourceId>>,
-}
-
-/// What the destroy stage did, per target.
-#[derive(Debug, Default)]
-pub struct DestroyReport {
-    pub run: i64,
-    pub targets: BTreeMap<String, std::result::Result<tenantry_core::Destroyed, String>>,
-    /// Ports and routes forgotten: everything of the user is gone.
-    pub released: bool,
-}
-
-impl DestroyReport {
-    pub fn is_success(&self) -> bool {
-        self.released
-    }
+    /// What each target's observe will need again at apply, by target.
+    pub snapshots: HashMap<String, Snapshot>,
+    /// What the targets' facts hooks said (a port only the host remembered).
+    pub notes: Vec<Note>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,57 +40,35 @@ pub struct ApplyOptions {
     pub concurrency: usize,
     /// The command line, for the run record.
     pub command: String,
+    /// Who runs it, for the run record.
+    pub actor: Option<String>,
+    /// SHA-256 of the roster text, for the run record.
+    pub roster_digest: Option<String>,
+    /// Run each target's after-apply work (the host's checkout refresh).
+    pub after_apply: bool,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { concurrency: 8, command: "apply".to_string() }
+        ApplyOptions {
+            concurrency: 8,
+            command: "apply".to_string(),
+            actor: None,
+            roster_digest: None,
+            after_apply: false,
+        }
     }
 }
 
-/// Progress events for a progress bar.
-#[derive(Debug, Clone)]
-pub enum Progress {
-    Started { total: usize },
-    Finished { id: ResourceId, owner: Owner, ok: bool },
-}
-
-/// A change that did not happen, and why.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Failure {
-    pub owner: Owner,
-    pub target: String,
-    pub id: String,
-    pub action: Action,
-    pub error: String,
-    /// True when it was not attempted because something it needs failed.
-    pub skipped: bool,
-}
-
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct ApplyReport {
-    pub run: i64,
-    pub applied: BTreeMap<Owner, usize>,
-    pub failures: Vec<Failure>,
-}
-
-impl ApplyReport {
-    pub fn failed_users(&self) -> BTreeSet<&Owner> {
-        self.failures.iter().map(|f| &f.owner).collect()
-    }
-
-    pub fn is_success(&self) -> bool {
-        self.failures.is_empty()
-    }
-
-    pub fn applied_total(&self) -> usize {
-        self.applied.values().sum()
+impl ApplyOptions {
+    fn run_info(&self) -> RunInfo {
+        RunInfo { command: self.command.clone(), actor: self.actor.clone(), roster_digest: self.roster_digest.clone() }
     }
 }
 
 pub struct Engine {
     targets: Vec<Arc<dyn Target>>,
-    state: Mutex<State>,
+    state: StateHandle,
     clock: Arc<dyn Clock>,
     settings: Settings,
 }
@@ -114,17 +81,35 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
+    /// Targets in routing order: the first registered for a domain applies it.
     pub fn new(targets: Vec<Arc<dyn Target>>, state: State, clock: Arc<dyn Clock>, settings: Settings) -> Engine {
-        Engine { targets, state: Mutex::new(state), clock, settings }
+        Engine { targets, state: StateHandle::new(state), clock, settings }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot corrupt SQLite; keep going.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub(crate) fn targets(&self) -> &[Arc<dyn Target>] {
+        &self.targets
     }
 
+    pub(crate) fn state(&self) -> &StateHandle {
+        &self.state
+    }
+
+    pub(crate) fn now(&self) -> String {
+        self.clock.now()
+    }
+
+    /// Use the state directly from synchronous code (tests, tools). Blocks.
     pub fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        f(&mut self.state())
+        self.state.blocking(f)
+    }
+
+    /// The shared state handle, for read-only views from async code.
+    pub fn state_handle(&self) -> StateHandle {
+        self.state.clone()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub fn routing(&self) -> Routing {
@@ -153,141 +138,55 @@ impl Engine {
             .collect()
     }
 
-    /// What the destroy stage would remove for `user`, per target, or why it
-    /// cannot run yet: the user must have left the roster and been cut.
-    pub async fn destroy_plan(&self, roster: &Roster, user: &str) -> Result<DestroyPlan> {
-        if roster.users.contains_key(user) {
-            return Err(Error::DestroyRefused(format!(
-                "`{user}` is still in the roster; remove them from it, apply the reversible cut (`tenantry offboard {user}`), then destroy"
-            )));
-        }
-        let inventory = self.state().inventory()?;
-        let owner = Owner::User(user.to_string());
-        let mut by_target: BTreeMap<String, Vec<ResourceId>> = BTreeMap::new();
-        for (id, entry) in &inventory.entries {
-            if entry.owner == owner {
-                by_target.entry(entry.target.clone()).or_default().push(id.clone());
-            }
-        }
-        if by_target.is_empty() && !self.state().ports()?.contains_key(user) {
-            return Err(Error::DestroyRefused(format!(
-                "tenantry has nothing recorded for `{user}`: no resources and no ports (already destroyed, or never applied)"
-            )));
-        }
-        let policy =
-            Policy { allow_revoke: false, offboard: true, only: Some([user.to_string()].into()), with_platform: true };
-        let prepared = self.prepare(roster, policy).await?;
-        let pending: Vec<String> = prepared
-            .plan
-            .changes
-            .iter()
-            .filter(|c| c.owner == owner && c.action.is_applied())
-            .map(|c| format!("{} {}", c.action.as_str(), c.id))
-            .collect();
-        if !pending.is_empty() {
-            return Err(Error::DestroyRefused(format!(
-                "the reversible cut of `{user}` is not complete ({} change(s) pending, e.g. {}); run `tenantry offboard {user}` first",
-                pending.len(),
-                pending[0]
-            )));
-        }
-        if let Some((target, message)) = prepared.unavailable.iter().next() {
-            return Err(Error::DestroyRefused(format!("target `{target}` is unavailable: {message}")));
-        }
-        for list in by_target.values_mut() {
-            list.sort();
-        }
-        Ok(DestroyPlan { user: user.to_string(), by_target })
+    /// What the state remembers (after recovering a killed run's intents).
+    async fn remembered(&self) -> Result<(Remembered, Inventory)> {
+        let now = self.now();
+        self.state
+            .call(move |s| {
+                s.recover(&now)?;
+                Ok((Remembered { ports: s.ports()?, routes: s.routes()? }, s.inventory()?))
+            })
+            .await
     }
 
-    /// Run the destroy stage planned by [`Engine::destroy_plan`]: each target
-    /// writes its backups under `backup_dir` and then removes what it holds
-    /// for the user. Journalled like apply; ports and routes are released only
-    /// when every target succeeded.
-    pub async fn destroy(
-        &self,
-        plan: &DestroyPlan,
-        backup_dir: &std::path::Path,
-        command: &str,
-    ) -> Result<DestroyReport> {
-        let owner = Owner::User(plan.user.clone());
-        let run = self.state().begin_run(command, &self.clock.now())?;
-        let mut report = DestroyReport { run, ..DestroyReport::default() };
-        let backups = crate::BackupDir::new(backup_dir);
+    /// The facts derivation needs, from the state alone.
+    pub async fn facts(&self, roster: &Roster, policy: &Policy) -> Result<Facts> {
+        let (remembered, inventory) = self.remembered().await?;
+        Ok(tenantry_core::facts(roster, policy, remembered, &inventory))
+    }
+
+    /// Everything the roster derives now (ports from the state), without
+    /// asking any target: for render, why and explain.
+    pub async fn desired(&self, roster: &Roster) -> Result<Desired> {
+        let facts = self.facts(roster, &Policy::default()).await?;
+        Ok(derive(roster, &self.settings, &facts))
+    }
+
+    /// Facts from the state, checked and completed by each target's facts
+    /// hook; what only a target remembered is written back to the state.
+    async fn reconciled_facts(&self, roster: &Roster, policy: &Policy) -> Result<(Facts, Inventory, Vec<Note>)> {
+        let (remembered, inventory) = self.remembered().await?;
+        let stored_ports = remembered.ports.clone();
+        let mut facts = tenantry_core::facts(roster, policy, remembered, &inventory);
+        let mut notes = Vec::new();
         for target in &self.targets {
-            let ids = plan.by_target.get(target.name()).cloned().unwrap_or_default();
-            if ids.is_empty() {
-                continue;
-            }
-            self.state().record_destroy_intents(run, target.name(), &owner, &ids, &self.clock.now())?;
-            let outcome = target.destroy(&plan.user, &ids, &backups).await;
-            let (removed, error) = match &outcome {
-                Ok(done) => (done.removed.clone(), None),
-                Err(error) => (Vec::new(), Some(error.to_string())),
-            };
-            self.state().record_destroy_outcomes(
-                run,
-                target.name(),
-                &ids,
-                &removed,
-                error.as_deref(),
-                &self.clock.now(),
-            )?;
-            report.targets.insert(target.name().to_string(), outcome.map_err(|e| e.to_string()));
+            let said = target
+                .reconcile_facts(roster, &mut facts)
+                .await
+                .map_err(|error| Error::Facts { target: target.name().to_string(), message: error.message })?;
+            notes.extend(said);
         }
-        for target in plan.by_target.keys().filter(|name| !self.targets.iter().any(|t| t.name() == name.as_str())) {
-            report.targets.insert(
-                target.clone(),
-                Err(format!("the `{target}` target is not configured in this run; nothing of it was destroyed")),
-            );
+        if facts.ports != stored_ports {
+            let ports = facts.ports.clone();
+            self.state.call(move |s| s.reserve_ports(&ports)).await?;
         }
-        let left = self.state().inventory()?.entries.values().filter(|e| e.owner == owner).count();
-        if left == 0 && report.targets.values().all(Result::is_ok) {
-            self.state().release_user(&plan.user)?;
-            report.released = true;
-        }
-        let summary = if report.released { "destroyed" } else { "destroy incomplete" };
-        self.state().finish_run(run, &self.clock.now(), summary)?;
-        Ok(report)
-    }
-
-    /// The facts derivation needs, from the state.
-    pub fn facts(&self, roster: &Roster, policy: &Policy) -> Result<Facts> {
-        let now = self.clock.now();
-        let mut state = self.state();
-        state.recover(&now)?;
-        let ports = state.ports()?;
-        let mut retained_routes = state.routes()?;
-        // Departed users being cut in this run lose their routes now.
-        if policy.offboard {
-            retained_routes.retain(|user, _| {
-                roster.users.contains_key(user) || policy.only.as_ref().is_some_and(|only| !only.contains(user))
-            });
-        }
-        let mut withheld_namespaces: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        if !policy.allow_revoke {
-            for (id, entry) in &state.inventory()?.entries {
-                let Some(user) = entry.owner.user().and_then(|u| roster.users.get(u)) else { continue };
-                if id.domain == tenantry_core::Domain::Kubernetes
-                    && &*id.kind == "Namespace"
-                    && !user.namespaces.iter().any(|n| *n.value == *id.name)
-                {
-                    withheld_namespaces.entry(user.key.clone()).or_default().push(id.name.to_string());
-                }
-            }
-            for list in withheld_namespaces.values_mut() {
-                list.sort();
-                list.dedup();
-            }
-        }
-        Ok(Facts { ports, retained_routes, withheld_namespaces })
+        Ok((facts, inventory, notes))
     }
 
     /// Derive, observe every target in parallel, and diff.
     pub async fn prepare(&self, roster: &Roster, policy: Policy) -> Result<Prepared> {
-        let facts = self.facts(roster, &policy)?;
+        let (facts, inventory, notes) = self.reconciled_facts(roster, &policy).await?;
         let desired = derive(roster, &self.settings, &facts);
-        let inventory = self.state().inventory()?;
         let routing = self.routing();
 
         let requests: Vec<(Arc<dyn Target>, ObserveRequest)> = self
@@ -312,18 +211,18 @@ impl Engine {
                 (Arc::clone(target), ObserveRequest { resources, desired: contents })
             })
             .collect();
-        let results = futures::future::join_all(
-            requests
-                .iter()
-                .map(|(target, request)| async move { (target.name().to_string(), target.observe(request).await) }),
-        )
+        let results = futures::future::join_all(requests.iter().map(|(target, request)| async move {
+            (target.name().to_string(), target.observe(request).await.map_err(|e| e.in_target(target.name())))
+        }))
         .await;
 
         let mut observed = ObservedByTarget::new();
         let mut unavailable = BTreeMap::new();
+        let mut snapshots = HashMap::new();
         for (name, result) in results {
             match result {
-                Ok(found) => {
+                Ok(mut found) => {
+                    snapshots.insert(name.clone(), std::mem::take(&mut found.snapshot));
                     observed.insert(name, found);
                 }
                 Err(error) => {
@@ -342,7 +241,7 @@ impl Engine {
                 });
             }
         }
-        Ok(Prepared { desired, plan, inventory, policy, unavailable })
+        Ok(Prepared { desired, plan, inventory, policy, unavailable, snapshots, notes })
     }
 
     /// Apply a prepared plan. One user's failure never stops the others:
@@ -356,32 +255,44 @@ impl Engine {
     ) -> Result<ApplyReport> {
         let plan = &prepared.plan;
         let run = {
-            let now = self.clock.now();
-            let mut state = self.state();
-            let run = state.begin_run(&options.command, &now)?;
-            state.reserve_ports(&prepared.desired.ports)?;
-            run
+            let (info, now, ports) = (options.run_info(), self.now(), prepared.desired.ports.clone());
+            self.state
+                .call(move |s| {
+                    let run = s.begin_run(&info, &now)?;
+                    s.reserve_ports(&ports)?;
+                    Ok(run)
+                })
+                .await?
         };
         let mut report = ApplyReport { run, ..ApplyReport::default() };
         let total = plan.changes.iter().filter(|c| c.action.is_applied()).count();
         progress(Progress::Started { total });
 
         let targets: BTreeMap<&str, &Arc<dyn Target>> = self.targets.iter().map(|t| (t.name(), t)).collect();
+        let no_snapshot = Snapshot::default();
         let mut failed_ids: HashSet<ResourceId> = HashSet::new();
+        let mut notes: Vec<(ResourceId, Note)> = Vec::new();
         for wave in plan.waves() {
-            let now = self.clock.now();
-            self.state().record_intents(run, &wave, &now)?;
+            {
+                let (changes, now): (Vec<Change>, String) = (wave.iter().map(|c| (*c).clone()).collect(), self.now());
+                self.state.call(move |s| s.record_intents(run, &changes.iter().collect::<Vec<_>>(), &now)).await?;
+            }
             let outcomes: Vec<(&Change, Outcome)> = stream::iter(wave.iter().copied())
                 .map(|change| {
                     let blocked = change.deps.iter().find(|dep| failed_ids.contains(*dep)).cloned();
                     let target = targets.get(change.target.as_str()).copied();
+                    let snapshot = prepared.snapshots.get(&change.target).unwrap_or(&no_snapshot);
                     async move {
                         let result = if let Some(dep) = blocked {
                             Err((format!("skipped: it needs {dep}, which failed"), true))
                         } else if change.action == Action::Conflict {
                             Err((change.reason.to_string(), false))
                         } else if let Some(target) = target {
-                            target.apply(change).await.map_err(|e| (e.to_string(), false))
+                            target
+                                .apply(change, snapshot)
+                                .await
+                                .map(|applied| applied.notes)
+                                .map_err(|e: TargetError| (e.in_target(target.name()).to_string(), false))
                         } else {
                             Err((format!("target `{}` is not configured", change.target), false))
                         };
@@ -397,14 +308,15 @@ impl Engine {
                 .collect()
                 .await;
 
-            let mut journal: Vec<(&Change, Option<String>)> = Vec::with_capacity(outcomes.len());
+            let mut journal: Vec<(Change, Option<String>)> = Vec::with_capacity(outcomes.len());
             for (change, result) in outcomes {
                 match result {
-                    Ok(()) => {
+                    Ok(said) => {
                         if change.action.is_change() {
                             *report.applied.entry(change.owner.clone()).or_default() += 1;
                         }
-                        journal.push((change, None));
+                        notes.extend(said.into_iter().map(|note| (change.id.clone(), note)));
+                        journal.push((change.clone(), None));
                     }
                     Err((error, skipped)) => {
                         failed_ids.insert(change.id.clone());
@@ -416,17 +328,23 @@ impl Engine {
                             error: error.clone(),
                             skipped,
                         });
-                        journal.push((change, Some(error)));
+                        journal.push((change.clone(), Some(error)));
                     }
                 }
             }
-            let now = self.clock.now();
-            self.state().record_outcomes(run, &journal, &now)?;
+            let now = self.now();
+            self.state
+                .call(move |s| {
+                    let outcomes: Vec<(&Change, Option<String>)> =
+                        journal.iter().map(|(change, error)| (change, error.clone())).collect();
+                    s.record_outcomes(run, &outcomes, &now)
+                })
+                .await?;
         }
+        // Notes in resource order, whatever order the changes finished in.
+        notes.sort_by(|a, b| a.0.cmp(&b.0));
+        report.notes = notes.into_iter().map(|(_, note)| note).collect();
 
-        let now = self.clock.now();
-        let mut state = self.state();
-        state.reconcile_inventory(&plan.record, &plan.forget, &now)?;
         let cut: Vec<String> = if prepared.policy.offboard {
             plan.departing
                 .iter()
@@ -436,33 +354,37 @@ impl Engine {
         } else {
             Vec::new()
         };
-        state.update_routes(&current_routes(roster), &cut)?;
         report.failures.sort_by(|a, b| (&a.owner, &a.id).cmp(&(&b.owner, &b.id)));
         let summary = format!("{} applied, {} failed", report.applied_total(), report.failures.len());
-        state.finish_run(run, &now, &summary)?;
+        {
+            let (record, forget, routes, now) =
+                (plan.record.clone(), plan.forget.clone(), current_routes(roster), self.now());
+            self.state
+                .call(move |s| {
+                    s.reconcile_inventory(&record, &forget, &now)?;
+                    s.update_routes(&routes, &cut)?;
+                    s.finish_run(run, &now, &summary)
+                })
+                .await?;
+        }
+        if options.after_apply {
+            let scoped = scoped_desired(prepared);
+            let desired = scoped.as_ref().unwrap_or(&prepared.desired);
+            for target in &self.targets {
+                report.notes.extend(target.after_apply(desired, options.concurrency).await);
+            }
+        }
         Ok(report)
     }
 }
 
-/// How one change ended: done, or the error and whether it was skipped.
-type Outcome = std::result::Result<(), (String, bool)>;
-
-/// Routing entries of present workstation users, remembered so a departed
-/// user keeps theirs until the reversible cut.
-fn current_routes(roster: &Roster) -> BTreeMap<String, RetainedRoute> {
-    roster
-        .users
-        .values()
-        .filter_map(|user| {
-            let station = user.workstation.as_ref().filter(|w| !w.parked)?;
-            Some((
-                user.key.clone(),
-                RetainedRoute {
-                    idp_user: station.idp_user.value.clone(),
-                    os_user: station.os_user.value.clone(),
-                    admin: user.tier.value == Tier::Admin,
-                },
-            ))
-        })
-        .collect()
+/// Under `--only`, only those users' resources (after-apply work such as
+/// the checkout refresh touches nobody else).
+fn scoped_desired(prepared: &Prepared) -> Option<Desired> {
+    let only = prepared.policy.only.as_ref()?;
+    let mine = prepared.desired.resources().iter().filter(|r| r.owner.user().is_some_and(|u| only.contains(u)));
+    Some(Desired::new(mine.cloned().collect(), Default::default()))
 }
+
+/// How one change ended: the notes it left, or the error and whether it was skipped.
+type Outcome = std::result::Result<Vec<Note>, (String, bool)>;

@@ -5,13 +5,21 @@
 
 mod backups;
 mod clock;
+mod destroy;
 mod engine;
+mod handle;
+mod lock;
+mod report;
 mod state;
 
 pub use backups::BackupDir;
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use engine::{ApplyOptions, ApplyReport, DestroyPlan, DestroyReport, Engine, Failure, Prepared, Progress};
-pub use state::{JournalEntry, State};
+pub use destroy::{DestroyPlan, DestroyReport};
+pub use engine::{ApplyOptions, Engine, Prepared};
+pub use handle::StateHandle;
+pub use lock::RunLock;
+pub use report::{ApplyReport, Failure, Progress};
+pub use state::{JournalEntry, RunInfo, RunRecord, SCHEMA_VERSION, State};
 
 /// Errors of the engine and its state database.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +45,28 @@ pub enum Error {
     DestroyRefused(String),
     #[error("port {port} is reserved for both `{first}` and `{second}`")]
     PortConflict { port: u16, first: String, second: String },
+    #[error(
+        "state database {path} was written by a newer tenantry (schema {found}; this build knows {known}); upgrade tenantry"
+    )]
+    NewerSchema { path: String, found: i64, known: i64 },
+    #[error("state database {path}: upgrading to schema {version} failed: {source}")]
+    Migration {
+        path: String,
+        version: usize,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A target's own copy of a fact disagrees with the state (the host's ports).
+    #[error("{message}")]
+    Facts { target: String, message: String },
+    #[error("{0}")]
+    Task(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -11,7 +11,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use tenantry_core::{Change, Inventory, Owner, ResourceId, RetainedRoute};
 
-const SCHEMA: &str = "
+/// The schema, as numbered migrations: migration `n` brings a database at
+/// `PRAGMA user_version = n - 1` to `n`. Never edit one that has shipped;
+/// add the next.
+const MIGRATIONS: &[&str] = &[
+    // 1: the schema of the first releases. They wrote it without a version
+    // (user_version 0), so every statement tolerates finding it in place.
+    "
 CREATE TABLE IF NOT EXISTS runs (
     run INTEGER PRIMARY KEY AUTOINCREMENT,
     command TEXT NOT NULL,
@@ -51,7 +57,46 @@ CREATE TABLE IF NOT EXISTS routes (
     os_user TEXT NOT NULL,
     admin INTEGER NOT NULL
 );
-";
+",
+    // 2: who started each run and from which roster (audit, `history`).
+    "
+ALTER TABLE runs ADD COLUMN actor TEXT;
+ALTER TABLE runs ADD COLUMN roster_digest TEXT;
+CREATE INDEX IF NOT EXISTS journal_by_run ON journal (run);
+",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Who starts a run and with what, for the run record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RunInfo {
+    /// The command line (or `serve` and what triggered it).
+    pub command: String,
+    /// Who ran it: the OS user, or the controller's identity.
+    pub actor: Option<String>,
+    /// SHA-256 of the roster text the run derived from.
+    pub roster_digest: Option<String>,
+}
+
+impl From<&str> for RunInfo {
+    fn from(command: &str) -> RunInfo {
+        RunInfo { command: command.to_string(), ..RunInfo::default() }
+    }
+}
+
+/// One run, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunRecord {
+    pub run: i64,
+    pub command: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub summary: Option<String>,
+    pub actor: Option<String>,
+    pub roster_digest: Option<String>,
+}
 
 /// One journal line, for `tenantry why`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -90,13 +135,41 @@ impl State {
         let wrap = |source| Error::State { path: path.clone(), source };
         conn.pragma_update(None, "journal_mode", "WAL").map_err(wrap)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(wrap)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(wrap)?;
-        conn.execute_batch(SCHEMA).map_err(wrap)?;
-        Ok(State { conn, path })
+        // Another process's short write transaction is waited for, not an error.
+        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(wrap)?;
+        let mut state = State { conn, path };
+        state.migrate()?;
+        Ok(state)
     }
 
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Bring the database to [`SCHEMA_VERSION`], one migration per
+    /// transaction (a killed upgrade leaves a consistent, older version).
+    fn migrate(&mut self) -> Result<()> {
+        let found = self.schema_version()?;
+        if found > SCHEMA_VERSION {
+            return Err(Error::NewerSchema { path: self.path.clone(), found, known: SCHEMA_VERSION });
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+            let version = index + 1;
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(migration).map_err(|source| Error::Migration {
+                path: self.path.clone(),
+                version,
+                source,
+            })?;
+            tx.pragma_update(None, "user_version", i64::try_from(version).unwrap_or(i64::MAX))?;
+            tx.commit()?;
+        }
+        Ok(())
     }
 
     /// Intents left without an outcome by a killed run. Their objects may
@@ -205,9 +278,31 @@ impl State {
         Ok(())
     }
 
-    pub fn begin_run(&mut self, command: &str, now: &str) -> Result<i64> {
-        self.conn.execute("INSERT INTO runs (command, started_at) VALUES (?1, ?2)", params![command, now])?;
+    pub fn begin_run(&mut self, run: &RunInfo, now: &str) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO runs (command, started_at, actor, roster_digest) VALUES (?1, ?2, ?3, ?4)",
+            params![run.command, now, run.actor, run.roster_digest],
+        )?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The most recent runs, newest first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
+        let mut statement = self.conn.prepare(
+            "SELECT run, command, started_at, finished_at, summary, actor, roster_digest FROM runs ORDER BY run DESC LIMIT ?1",
+        )?;
+        let rows = statement.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            Ok(RunRecord {
+                run: r.get(0)?,
+                command: r.get(1)?,
+                started_at: r.get(2)?,
+                finished_at: r.get(3)?,
+                summary: r.get(4)?,
+                actor: r.get(5)?,
+                roster_digest: r.get(6)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Error::from)
     }
 
     pub fn finish_run(&mut self, run: i64, now: &str, summary: &str) -> Result<()> {

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tenantry_core::{
-    Action, Change, Content, Domain, ObserveRequest, Observed, Owner, Policy, Settings, Target, TargetError,
+    Action, Applied, Change, Content, Domain, ObserveRequest, Observed, Owner, Policy, Settings, Snapshot, Target,
+    TargetError,
 };
 use tenantry_engine::{ApplyOptions, Engine, FixedClock, State};
 
@@ -36,15 +37,11 @@ impl Target for MemoryTarget {
         }
         Ok(observed)
     }
-    async fn apply(&self, change: &Change) -> tenantry_core::target::Result<()> {
+    async fn apply(&self, change: &Change, _snapshot: &Snapshot) -> tenantry_core::target::Result<Applied> {
         if let Some(user) = change.owner.user()
             && self.reject.iter().any(|r| r == user)
         {
-            return Err(TargetError::Rejected {
-                target: "memory".into(),
-                id: change.id.to_string(),
-                message: format!("admission webhook denied {user}"),
-            });
+            return Err(TargetError::rejected(change.id.to_string(), format!("admission webhook denied {user}")));
         }
         // Dependencies must already exist when a change runs.
         for dep in change.deps.iter() {
@@ -64,7 +61,7 @@ impl Target for MemoryTarget {
                 objects.insert(change.id.to_string(), change.after.clone().unwrap());
             }
         }
-        Ok(())
+        Ok(Applied::done())
     }
 }
 
@@ -90,7 +87,12 @@ async fn one_users_failure_never_stops_the_others() {
     let roster = roster(ROSTER);
     let prepared = engine.prepare(&roster, Policy::default()).await.unwrap();
     let report = engine
-        .apply(&roster, &prepared, &ApplyOptions { concurrency: 4, command: "test".into() }, &|_| {})
+        .apply(
+            &roster,
+            &prepared,
+            &ApplyOptions { concurrency: 4, command: "test".into(), ..ApplyOptions::default() },
+            &|_| {},
+        )
         .await
         .unwrap();
 
@@ -145,15 +147,11 @@ async fn a_failed_dependency_skips_its_dependents_and_says_why() {
         async fn observe(&self, request: &ObserveRequest) -> tenantry_core::target::Result<Observed> {
             self.0.observe(request).await
         }
-        async fn apply(&self, change: &Change) -> tenantry_core::target::Result<()> {
+        async fn apply(&self, change: &Change, _snapshot: &Snapshot) -> tenantry_core::target::Result<Applied> {
             if change.id.to_string() == "kubernetes/Namespace/-/bob" {
-                return Err(TargetError::Rejected {
-                    target: "memory".into(),
-                    id: change.id.to_string(),
-                    message: "quota on namespaces".into(),
-                });
+                return Err(TargetError::rejected(change.id.to_string(), "quota on namespaces"));
             }
-            self.0.apply(change).await
+            self.0.apply(change, &Snapshot::default()).await
         }
     }
     let target = Arc::new(RejectNamespace(MemoryTarget::default()));
@@ -204,11 +202,11 @@ async fn interrupted_intents_join_the_inventory_so_prune_still_finds_them() {
         let waves = prepared.plan.waves();
         let first: Vec<&Change> = waves[0].clone();
         engine.with_state(|s| {
-            let run = s.begin_run("killed", "t").unwrap();
+            let run = s.begin_run(&"killed".into(), "t").unwrap();
             s.record_intents(run, &first, "t").unwrap();
         });
         for change in &first {
-            target.apply(change).await.unwrap();
+            target.apply(change, &Snapshot::default()).await.unwrap();
         }
     }
     let mut state = State::open(&path).unwrap();

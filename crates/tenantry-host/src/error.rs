@@ -34,10 +34,8 @@ impl Error {
 
     pub(crate) fn into_target_error(self, id: &str) -> TargetError {
         match self {
-            Error::Io { context, source } => TargetError::Io { target: "host".to_string(), context, source },
-            other => {
-                TargetError::Rejected { target: "host".to_string(), id: id.to_string(), message: other.to_string() }
-            }
+            Error::Io { context, source } => TargetError::io(context, source),
+            other => TargetError::rejected(id.to_string(), other.to_string()),
         }
     }
 }

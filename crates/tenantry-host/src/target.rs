@@ -17,9 +17,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tenantry_core::{
-    Action, Change, Content, Desired, Domain, ObserveRequest, Observed, Owner, ResourceId, Target, TargetError,
+    Action, Applied, Change, Content, Desired, Domain, ErrorKind, Facts, Note, ObserveRequest, Observed, Owner,
+    ResourceId, Snapshot, Target, TargetError,
 };
 use tenantry_local::AtomicWriter;
+use tenantry_model::Roster;
 
 /// The first line of a managed file that tenantry may rewrite.
 const MANAGED_MARK: &str = "managed by tenantry";
@@ -45,7 +47,6 @@ struct Inner {
     accounts: Mutex<()>,
     /// One change per account at a time: its env file and checkouts are read, then rewritten.
     users: Mutex<HashMap<String, Arc<Mutex<()>>>>,
-    warnings: Mutex<Vec<String>>,
 }
 
 /// What a refresh did to one checkout.
@@ -85,7 +86,6 @@ impl HostTarget {
                 privileged: running_as_root(),
                 accounts: Mutex::new(()),
                 users: Mutex::new(HashMap::new()),
-                warnings: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -97,13 +97,6 @@ impl HostTarget {
     /// The content of every account tenantry recorded applying (present or departed users).
     pub(crate) fn account_records(&self) -> Vec<Value> {
         self.inner.records.read_kind("Account").into_iter().map(|record| record.content).collect()
-    }
-
-    /// Warnings of the changes applied so far (a tier group missing on the
-    /// host, a routed-away resource whose data is kept), drained. They are
-    /// also logged with `tracing`.
-    pub fn take_warnings(&self) -> Vec<String> {
-        std::mem::take(&mut *lock(&self.inner.warnings))
     }
 
     /// Exactly what applying `change` would run now, one line per step.
@@ -118,10 +111,9 @@ impl HostTarget {
     pub async fn refresh(&self, checkout: &Content) -> Result<RefreshOutcome, TargetError> {
         let inner = Arc::clone(&self.inner);
         let content = checkout.clone();
-        tokio::task::spawn_blocking(move || inner.refresh(&content)).await.map_err(|e| TargetError::Other {
-            target: "host".to_string(),
-            message: format!("refresh task failed: {e}"),
-        })?
+        tokio::task::spawn_blocking(move || inner.refresh(&content))
+            .await
+            .map_err(|e| TargetError::other(format!("refresh task failed: {e}")))?
     }
 
     /// Refresh every checkout the roster derives, `concurrency` at a time
@@ -172,11 +164,44 @@ impl Target for HostTarget {
         let resources = request.resources.clone();
         tokio::task::spawn_blocking(move || inner.observe(&resources))
             .await
-            .map_err(|e| TargetError::Other {
-                target: "host".to_string(),
-                message: format!("observer task failed: {e}"),
-            })?
-            .map_err(|e| TargetError::Unavailable { target: "host".to_string(), message: e.to_string() })
+            .map_err(|e| TargetError::other(format!("observer task failed: {e}")))?
+            .map_err(|e| TargetError::unavailable(e.to_string()))
+    }
+
+    /// The sticky ports: the state's reservations checked against the
+    /// dispatch map and the users' env files (`reconcile_ports`); a
+    /// reservation only the host remembers (a lost state database) is kept.
+    async fn reconcile_facts(&self, roster: &Roster, facts: &mut Facts) -> tenantry_core::target::Result<Vec<Note>> {
+        let this = self.clone();
+        let (roster, state) = (roster.clone(), facts.ports.clone());
+        let merged = tokio::task::spawn_blocking(move || this.reconcile_ports(&roster, &state))
+            .await
+            .map_err(|e| TargetError::other(format!("port reconciliation task failed: {e}")))?
+            .map_err(|conflict| {
+                TargetError::new(ErrorKind::Conflict, format!("port reservations disagree: {conflict}"))
+            })?;
+        facts.ports = merged;
+        Ok(Vec::new())
+    }
+
+    /// Fetch every checkout and fast-forward the ones that can be; what was
+    /// left alone or failed is reported and never fails the run (a remote
+    /// that is offline today is tried again next time).
+    async fn after_apply(&self, desired: &Desired, concurrency: usize) -> Vec<Note> {
+        let mut notes = Vec::new();
+        for (id, outcome) in self.refresh_all(desired, concurrency).await {
+            match outcome {
+                Ok(RefreshOutcome::FastForwarded { commits }) => {
+                    notes.push(Note::info(format!("refreshed {id}: fast-forwarded {commits} commit(s)")))
+                }
+                Ok(RefreshOutcome::UpToDate) => {}
+                Ok(RefreshOutcome::LeftAlone { reason }) => {
+                    notes.push(Note::warning(format!("{id} not refreshed: {reason}")))
+                }
+                Err(error) => notes.push(Note::warning(format!("{id} not refreshed: {}", error.in_target("host")))),
+            }
+        }
+        notes
     }
 
     fn describe(&self, change: &Change) -> Vec<String> {
@@ -202,11 +227,7 @@ impl Target for HostTarget {
         let config = HostConfig { backup_dir: Some(backups.dir().to_path_buf()), ..self.inner.config.clone() };
         let resources = resources.to_vec();
         let user = user.to_string();
-        let failed = |message: String| TargetError::Rejected {
-            target: "host".to_string(),
-            id: format!("host/Account (user {user})"),
-            message,
-        };
+        let failed = |message: String| TargetError::rejected(format!("host/Account (user {user})"), message);
         let task = tokio::task::spawn_blocking(move || {
             let mut done = tenantry_core::Destroyed::default();
             for id in resources.iter().filter(|id| Kind::of(id) == Some(Kind::Account)) {
@@ -229,15 +250,16 @@ impl Target for HostTarget {
         }
     }
 
-    async fn apply(&self, change: &Change) -> tenantry_core::target::Result<()> {
+    async fn apply(&self, change: &Change, _snapshot: &Snapshot) -> tenantry_core::target::Result<Applied> {
         let inner = Arc::clone(&self.inner);
         let change = change.clone();
         tokio::task::spawn_blocking(move || {
             let id = change.id.to_string();
-            inner.apply(&change).map_err(|e| e.into_target_error(&id))
+            let warnings = inner.apply(&change).map_err(|e| e.into_target_error(&id))?;
+            Ok(Applied { notes: warnings.into_iter().map(Note::warning).collect() })
         })
         .await
-        .map_err(|e| TargetError::Other { target: "host".to_string(), message: format!("apply task failed: {e}") })?
+        .map_err(|e| TargetError::other(format!("apply task failed: {e}")))?
     }
 }
 
@@ -708,7 +730,9 @@ impl Inner {
 
     // ---- apply ------------------------------------------------------------
 
-    fn apply(&self, change: &Change) -> Result<()> {
+    /// Apply one change; returns its warnings (a tier group missing on the
+    /// host, a routed-away resource whose data is kept).
+    fn apply(&self, change: &Change) -> Result<Vec<String>> {
         let content = change.after.as_ref().or(change.before.as_ref());
         let _accounts = (Kind::of(&change.id) == Some(Kind::Account)).then(|| lock(&self.accounts));
         let user_lock = content.and_then(spec::os_user_of).map(|u| self.user_lock(&u));
@@ -730,8 +754,9 @@ impl Inner {
         Ok(Some((entry.uid, entry.gid)))
     }
 
-    fn execute(&self, ops: &[Op]) -> Result<()> {
+    fn execute(&self, ops: &[Op]) -> Result<Vec<String>> {
         let mut etc: Option<Etc> = None;
+        let mut warnings = Vec::new();
         for op in ops {
             match op {
                 Op::Run(cmd) => {
@@ -793,13 +818,13 @@ impl Inner {
                 Op::Chmod { path, mode } => fsx::set_mode(path, *mode)?,
                 Op::Warn(message) => {
                     tracing::warn!(target: "tenantry::host", "{message}");
-                    lock(&self.warnings).push(message.clone());
+                    warnings.push(message.clone());
                 }
                 Op::Record { id, owner, content } => self.records.write(id, owner, content)?,
                 Op::Forget { id } => self.records.remove(id)?,
             }
         }
-        Ok(())
+        Ok(warnings)
     }
 
     fn run(&self, cmd: &Cmd) -> Result<String> {

@@ -149,7 +149,8 @@ impl Sandbox {
         let prepared = engine.prepare(roster, policy).await.unwrap();
         assert!(prepared.unavailable.is_empty(), "{:?}", prepared.unavailable);
         let report = engine.apply(roster, &prepared, &ApplyOptions::default(), &|_| {}).await.unwrap();
-        (report, target.take_warnings())
+        let warnings = report.notes.iter().map(|note| note.message.clone()).collect();
+        (report, warnings)
     }
 
     async fn apply(&self, roster: &Roster) -> ApplyReport {
@@ -555,7 +556,7 @@ async fn a_failed_write_leaves_the_good_file_intact() {
         Action::Update,
         serde_json::json!({ "path": path, "mode": "0644", "text": "partial" }),
     );
-    let error = target.apply(&bad).await.unwrap_err();
+    let error = target.apply(&bad, &tenantry_core::Snapshot::default()).await.unwrap_err();
     assert!(error.to_string().contains("writing"), "{error}");
     assert_eq!(std::fs::read_to_string(sandbox.path(&path)).unwrap(), "good\n");
     let leftovers: Vec<_> = std::fs::read_dir(sandbox.path("/etc"))
@@ -565,7 +566,7 @@ async fn a_failed_write_leaves_the_good_file_intact() {
         .collect();
     assert!(leftovers.is_empty());
     // The same content applies fine (nothing to write).
-    target.apply(&good).await.unwrap();
+    target.apply(&good, &tenantry_core::Snapshot::default()).await.unwrap();
 }
 
 // ---- checkouts --------------------------------------------------------------
@@ -639,13 +640,19 @@ async fn a_workspace_repo_applied_before_the_main_repo_still_migrates_it() {
     let prepared = sandbox.plan(&workspace, Policy::default()).await;
     let target = sandbox.target();
     // The engine runs both in one wave in any order; force the awkward one.
-    target.apply(change(&prepared, "host/Checkout/alice/tripit").unwrap()).await.unwrap();
+    target
+        .apply(change(&prepared, "host/Checkout/alice/tripit").unwrap(), &tenantry_core::Snapshot::default())
+        .await
+        .unwrap();
     let parked = sandbox.path("/home/alice/.tenantry-migrating-code");
     assert_eq!(std::fs::metadata(parked.join(".git")).unwrap().ino(), inode, "parked, as a killed migration leaves it");
     assert!(code.join("tripit/.git").exists());
     assert!(!code.join(".git").exists());
 
-    target.apply(change(&prepared, "host/Checkout/alice/infra").unwrap()).await.unwrap();
+    target
+        .apply(change(&prepared, "host/Checkout/alice/infra").unwrap(), &tenantry_core::Snapshot::default())
+        .await
+        .unwrap();
     assert_eq!(std::fs::metadata(code.join("infra/.git")).unwrap().ino(), inode);
     assert_eq!(std::fs::read_to_string(code.join("infra/wip.txt")).unwrap(), "unsaved\n");
     assert!(!parked.exists());

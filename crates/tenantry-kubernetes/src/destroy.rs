@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tenantry_core::{Backups, Destroyed, ResourceId, TargetError};
 
 fn failed(id: &str, message: impl Into<String>) -> TargetError {
-    TargetError::Rejected { target: "kubernetes".to_string(), id: id.to_string(), message: message.into() }
+    TargetError::rejected(id.to_string(), message.into())
 }
 
 /// Every object of every listable namespaced kind in `namespace`, without

@@ -15,10 +15,12 @@
 mod destroy;
 mod extract;
 mod kinds;
+mod plugin;
 mod tls;
 
 pub use extract::project_owned_fields;
 pub use kinds::{KINDS, KindInfo};
+pub use plugin::PLUGIN;
 
 use futures::future::join_all;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -26,11 +28,12 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tenantry_core::derive::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, owner_from_labels};
 use tenantry_core::target::Result;
 use tenantry_core::{
-    Action, Change, Content, Domain, ObserveRequest, Observed, PlanProblem, ResourceId, Target, TargetError,
+    Action, Applied, Change, Content, Domain, ErrorKind, ObserveRequest, Observed, PlanProblem, ResourceId, Snapshot,
+    Target, TargetError,
 };
 
 /// The field manager of every server-side apply tenantry makes.
@@ -50,11 +53,13 @@ pub struct KubernetesConfig {
 #[derive(Clone)]
 pub struct KubernetesTarget {
     client: kube::Client,
-    /// TLS sources read and parsed by the last observe, by `namespace/name`:
-    /// apply copies exactly what the plan checked, with one read per source
-    /// rather than one per copy.
-    sources: Arc<Mutex<HashMap<String, Arc<SourceRead>>>>,
 }
+
+/// The snapshot observe hands to apply: TLS sources it read and parsed, by
+/// `namespace/name`, so apply copies exactly what the plan checked, with one
+/// read per source rather than one per copy.
+#[derive(Debug, Default)]
+struct TlsSources(HashMap<String, Arc<SourceRead>>);
 
 /// A TLS source's `data` as served, and what checking it found.
 type SourceRead = (Value, SourceCheck);
@@ -66,7 +71,7 @@ impl std::fmt::Debug for KubernetesTarget {
 }
 
 fn unavailable(message: impl std::fmt::Display) -> TargetError {
-    TargetError::Unavailable { target: NAME.to_string(), message: message.to_string() }
+    TargetError::unavailable(message.to_string())
 }
 
 impl KubernetesTarget {
@@ -96,7 +101,7 @@ impl KubernetesTarget {
     }
 
     pub fn from_client(client: kube::Client) -> KubernetesTarget {
-        KubernetesTarget { client, sources: Arc::default() }
+        KubernetesTarget { client }
     }
 
     fn api(&self, info: &KindInfo, namespace: Option<&str>) -> Api<DynamicObject> {
@@ -128,10 +133,7 @@ impl KubernetesTarget {
     /// The Secret a `copyFrom` points at, as `data` to copy (base64 values, as served).
     async fn source_data(&self, source: &Value) -> Result<Value> {
         let (Some(namespace), Some(name)) = (source["namespace"].as_str(), source["name"].as_str()) else {
-            return Err(TargetError::Other {
-                target: NAME.to_string(),
-                message: "copyFrom needs namespace and name".to_string(),
-            });
+            return Err(TargetError::other("copyFrom needs namespace and name".to_string()));
         };
         let info = kinds::info("Secret").ok_or_else(|| unavailable("Secret kind missing"))?;
         let secret = self
@@ -155,11 +157,19 @@ fn not_served(info: &KindInfo) -> String {
 
 fn map_error(context: &str, error: kube::Error) -> TargetError {
     match error {
-        kube::Error::Api(status) => TargetError::Rejected {
-            target: NAME.to_string(),
-            id: context.to_string(),
-            message: format!("{} ({}, HTTP {})", status.message, status.reason, status.code),
-        },
+        kube::Error::Api(status) => {
+            let kind = match status.code {
+                403 | 401 => ErrorKind::Forbidden,
+                404 => ErrorKind::NotFound,
+                409 => ErrorKind::Conflict,
+                429 | 500..=599 => ErrorKind::Unavailable,
+                _ => ErrorKind::Invalid,
+            };
+            let message = format!("{} ({}, HTTP {})", status.message, status.reason, status.code);
+            TargetError::rejected(context.to_string(), message)
+                .with_kind(kind)
+                .retryable(matches!(kind, ErrorKind::Unavailable | ErrorKind::Conflict))
+        }
         other => unavailable(format!("{context}: {other}")),
     }
 }
@@ -228,7 +238,7 @@ impl Target for KubernetesTarget {
         }
         let read: HashMap<String, Arc<SourceRead>> =
             sources.read.into_iter().filter_map(|(reference, read)| Some((reference, Arc::new(read.ok()?)))).collect();
-        *self.sources.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = read;
+        observed.snapshot = Snapshot::new(TlsSources(read));
         observed.problems.extend(sources.findings.into_problems());
         Ok(observed)
     }
@@ -244,21 +254,16 @@ impl Target for KubernetesTarget {
         destroy::destroy(&self.client, user, resources, backups).await
     }
 
-    async fn apply(&self, change: &Change) -> Result<()> {
-        let info = kinds::info(&change.id.kind).ok_or_else(|| TargetError::Other {
-            target: NAME.to_string(),
-            message: format!("unknown kind {}", change.id.kind),
-        })?;
+    async fn apply(&self, change: &Change, snapshot: &Snapshot) -> Result<Applied> {
+        let info = kinds::info(&change.id.kind)
+            .ok_or_else(|| TargetError::other(format!("unknown kind {}", change.id.kind)))?;
         let namespace = (!change.id.is_global()).then_some(&*change.id.scope);
         let api = self.api(info, namespace);
         let name = &*change.id.name;
         match change.action {
             Action::Create | Action::Update | Action::Adopt | Action::Cut => {
                 let Some(after) = &change.after else {
-                    return Err(TargetError::Other {
-                        target: NAME.to_string(),
-                        message: format!("{} has no content", change.id),
-                    });
+                    return Err(TargetError::other(format!("{} has no content", change.id)));
                 };
                 let mut manifest = after.to_value();
                 let domains = tls::domains(&manifest["metadata"]["annotations"]);
@@ -271,18 +276,15 @@ impl Target for KubernetesTarget {
                         source["namespace"].as_str().unwrap_or("?"),
                         source["name"].as_str().unwrap_or("?")
                     );
-                    let cached = self.sources.lock().unwrap_or_else(|p| p.into_inner()).get(&reference).cloned();
-                    let read = match cached {
+                    // What observe read and checked; read now only when this
+                    // change comes without its plan's snapshot.
+                    let planned = snapshot.get::<TlsSources>().and_then(|s| s.0.get(&reference)).cloned();
+                    let read = match planned {
                         Some(read) => read,
                         None => {
                             let data = self.source_data(&source).await?;
                             let parsed = tls::parse(&data);
-                            let read = Arc::new((data, parsed));
-                            self.sources
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .insert(reference.clone(), Arc::clone(&read));
-                            read
+                            Arc::new((data, parsed))
                         }
                     };
                     let (data, parsed) = &*read;
@@ -295,11 +297,10 @@ impl Target for KubernetesTarget {
                             }
                         }
                         Err(error) => {
-                            return Err(TargetError::Rejected {
-                                target: NAME.to_string(),
-                                id: change.id.to_string(),
-                                message: format!("TLS source `{reference}` not copied: {error}; {}", tls::help(&error)),
-                            });
+                            return Err(TargetError::rejected(
+                                change.id.to_string(),
+                                format!("TLS source `{reference}` not copied: {error}; {}", tls::help(&error)),
+                            ));
                         }
                     }
                     object.insert("data".to_string(), data.clone());
@@ -307,25 +308,23 @@ impl Target for KubernetesTarget {
                 let params = PatchParams::apply(FIELD_MANAGER).force();
                 // A kind the cluster does not serve answers 404 without details
                 // ("404 page not found"); a missing namespace's 404 names `namespaces`.
-                api.patch(name, &params, &Patch::Apply(&manifest)).await.map(|_| ()).map_err(|e| match e {
+                api.patch(name, &params, &Patch::Apply(&manifest)).await.map(|_| Applied::done()).map_err(|e| match e {
                     kube::Error::Api(status)
                         if status.code == 404 && status.details.as_ref().is_none_or(|d| d.kind.is_empty()) =>
                     {
-                        TargetError::Rejected {
-                            target: NAME.to_string(),
-                            id: change.id.to_string(),
-                            message: not_served(info),
-                        }
+                        TargetError::rejected(change.id.to_string(), not_served(info))
                     }
                     other => map_error(&change.id.to_string(), other),
                 })
             }
             Action::Delete => match api.delete(name, &DeleteParams::default()).await {
-                Ok(_) => Ok(()),
-                Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+                Ok(_) => Ok(Applied::done()),
+                Err(kube::Error::Api(status)) if status.code == 404 => Ok(Applied::done()),
                 Err(error) => Err(map_error(&change.id.to_string(), error)),
             },
-            Action::Withheld | Action::Departing | Action::Kept | Action::Conflict | Action::NoOp => Ok(()),
+            Action::Withheld | Action::Departing | Action::Kept | Action::Conflict | Action::NoOp => {
+                Ok(Applied::done())
+            }
         }
     }
 }

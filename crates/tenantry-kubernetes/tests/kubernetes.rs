@@ -69,7 +69,12 @@ async fn apply(engine: &Engine, roster: &tenantry_model::Roster, policy: Policy)
     let prepared = engine.prepare(roster, policy).await.unwrap();
     assert!(prepared.unavailable.is_empty(), "{:?}", prepared.unavailable);
     let report = engine
-        .apply(roster, &prepared, &ApplyOptions { concurrency: 8, command: "test".into() }, &|_| {})
+        .apply(
+            roster,
+            &prepared,
+            &ApplyOptions { concurrency: 8, command: "test".into(), ..ApplyOptions::default() },
+            &|_| {},
+        )
         .await
         .unwrap();
     (prepared, report)

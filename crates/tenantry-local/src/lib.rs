@@ -8,13 +8,16 @@
 
 mod files;
 mod layout;
+mod plugin;
 
 pub use files::{AtomicWriter, remove_file_and_empty_parents};
 pub use layout::{Rendered, render};
+pub use plugin::PLUGIN;
 
 use std::path::{Path, PathBuf};
 use tenantry_core::{
-    Action, Change, Content, Domain, ObserveRequest, Observed, Owner, Target, TargetError, target::Result,
+    Action, Applied, Change, Content, Domain, ObserveRequest, Observed, Owner, Snapshot, Target, TargetError,
+    target::Result,
 };
 
 /// Settings of `[local]` in tenantry.toml.
@@ -65,7 +68,7 @@ impl LocalTarget {
     }
 
     fn io_error(&self, context: String, source: std::io::Error) -> TargetError {
-        TargetError::Io { target: "local".to_string(), context, source }
+        TargetError::io(context, source)
     }
 
     /// Read back one resource from its files; `None` when its main file is absent.
@@ -128,10 +131,7 @@ impl Target for LocalTarget {
             Ok(observed)
         })
         .await
-        .map_err(|e| TargetError::Other {
-            target: "local".to_string(),
-            message: format!("observer task failed: {e}"),
-        })?
+        .map_err(|e| TargetError::other(format!("observer task failed: {e}")))?
     }
 
     /// Rendered files hold no data of the user's: the destroy stage removes
@@ -161,16 +161,15 @@ impl Target for LocalTarget {
             Ok(done)
         })
         .await
-        .map_err(|e| TargetError::Other { target: "local".to_string(), message: format!("destroy task failed: {e}") })?
+        .map_err(|e| TargetError::other(format!("destroy task failed: {e}")))?
     }
 
-    async fn apply(&self, change: &Change) -> Result<()> {
+    async fn apply(&self, change: &Change, _snapshot: &Snapshot) -> Result<Applied> {
         let this = self.clone();
         let change = change.clone();
-        tokio::task::spawn_blocking(move || this.apply_blocking(&change)).await.map_err(|e| TargetError::Other {
-            target: "local".to_string(),
-            message: format!("writer task failed: {e}"),
-        })?
+        tokio::task::spawn_blocking(move || this.apply_blocking(&change).map(|()| Applied::done()))
+            .await
+            .map_err(|e| TargetError::other(format!("writer task failed: {e}")))?
     }
 }
 
@@ -179,10 +178,7 @@ impl LocalTarget {
         match change.action {
             Action::Create | Action::Update | Action::Adopt | Action::Cut => {
                 let Some(content) = &change.after else {
-                    return Err(TargetError::Other {
-                        target: "local".to_string(),
-                        message: format!("{} has no content to write", change.id),
-                    });
+                    return Err(TargetError::other(format!("{} has no content to write", change.id)));
                 };
                 for (relative, bytes) in render(&change.id, &change.owner, content).files {
                     let path = self.out_dir.join(&relative);

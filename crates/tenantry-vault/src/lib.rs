@@ -18,12 +18,14 @@ mod client;
 pub mod config;
 mod destroy;
 mod kv;
+mod plugin;
 pub mod project;
 
 pub use client::RequestCounts;
 pub use config::{Token, VaultConfig};
 pub use destroy::DestroyReport;
 pub use kv::read_kv_field;
+pub use plugin::{PLUGIN, load_config};
 
 use client::Client;
 use futures::stream::{self, StreamExt as _};
@@ -32,7 +34,8 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use tenantry_core::{
-    Action, Change, Content, Destroyed, Domain, ObserveRequest, Observed, Owner, ResourceId, Target, TargetError,
+    Action, Applied, Change, Content, Destroyed, Domain, ErrorKind, ObserveRequest, Observed, Owner, ResourceId,
+    Snapshot, Target, TargetError,
 };
 
 const NAME: &str = "vault";
@@ -93,14 +96,29 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 fn target_error(id: &ResourceId, error: Error) -> TargetError {
     match error {
         Error::Unreachable { .. } | Error::NoToken | Error::TokenRejected { .. } => {
-            TargetError::Unavailable { target: NAME.to_string(), message: error.to_string() }
+            TargetError::unavailable(error.to_string())
         }
-        other => TargetError::Rejected { target: NAME.to_string(), id: id.to_string(), message: other.to_string() },
+        other => {
+            let kind = match &other {
+                Error::PermissionDenied { .. } => ErrorKind::Forbidden,
+                Error::NoRoute { .. }
+                | Error::MissingPath { .. }
+                | Error::MissingKey { .. }
+                | Error::MissingAuthMount { .. }
+                | Error::MissingEntity(_) => ErrorKind::NotFound,
+                Error::Conflict(_) => ErrorKind::Conflict,
+                Error::Http { status, .. } if *status == 429 || *status >= 500 => ErrorKind::Unavailable,
+                _ => ErrorKind::Invalid,
+            };
+            // An entity created earlier in the same apply may lag; the alias is retried next run.
+            let retryable = matches!(kind, ErrorKind::Unavailable) || matches!(other, Error::MissingEntity(_));
+            TargetError::rejected(id.to_string(), other.to_string()).with_kind(kind).retryable(retryable)
+        }
     }
 }
 
 fn unavailable(error: Error) -> TargetError {
-    TargetError::Unavailable { target: NAME.to_string(), message: error.to_string() }
+    TargetError::unavailable(error.to_string())
 }
 
 /// The Vault/OpenBao target.
@@ -577,8 +595,8 @@ impl Target for VaultTarget {
         self.observe_inner(request).await.map_err(unavailable)
     }
 
-    async fn apply(&self, change: &Change) -> tenantry_core::target::Result<()> {
-        self.apply_inner(change).await.map_err(|e| target_error(&change.id, e))
+    async fn apply(&self, change: &Change, _snapshot: &Snapshot) -> tenantry_core::target::Result<Applied> {
+        self.apply_inner(change).await.map(|()| Applied::done()).map_err(|e| target_error(&change.id, e))
     }
 
     async fn destroy(
@@ -588,12 +606,8 @@ impl Target for VaultTarget {
         backups: &dyn tenantry_core::Backups,
     ) -> tenantry_core::target::Result<Destroyed> {
         let report = self.destroy_resources(user, resources, backups).await.map_err(|e| match e {
-            Error::Backup { path, source } => TargetError::Io {
-                target: NAME.to_string(),
-                context: format!("writing the backup {}", path.display()),
-                source,
-            },
-            other => TargetError::Other { target: NAME.to_string(), message: other.to_string() },
+            Error::Backup { path, source } => TargetError::io(format!("writing the backup {}", path.display()), source),
+            other => TargetError::other(other.to_string()),
         })?;
         Ok(Destroyed { backups: vec![report.backup], removed: report.removed, notes: report.notes })
     }

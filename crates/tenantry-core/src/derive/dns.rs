@@ -2,7 +2,8 @@
 
 use super::{Item, Out, Settings};
 use crate::id::{Domain, ResourceId};
-use crate::resource::Owner;
+use crate::kinds::kind;
+use crate::resource::{ObjectBudget, Owner};
 use serde_json::json;
 use tenantry_model::{DnsTarget, Roster};
 
@@ -20,8 +21,8 @@ pub(super) fn derive(roster: &Roster, settings: &Settings, out: &mut Out) {
         for domain in &user.domains {
             let Some(zone) = zone_of(&domain.value, zones.iter().copied()) else { continue };
             let (kind, content) = match &dns.target {
-                DnsTarget::Cname(target) => ("CNAME", target.clone()),
-                DnsTarget::A(address) => ("A", address.to_string()),
+                DnsTarget::Cname(target) => (kind::CNAME, target.clone()),
+                DnsTarget::A(address) => (kind::A, address.to_string()),
             };
             out.push(
                 Item::new(
@@ -41,4 +42,22 @@ pub(super) fn derive(roster: &Roster, settings: &Settings, out: &mut Out) {
             );
         }
     }
+}
+
+/// The provider's record cap per zone (`platform.dns.record_budget`), if set.
+pub(super) fn budgets(roster: &Roster) -> Vec<ObjectBudget> {
+    let Some(budget) = roster.platform.dns.as_ref().and_then(|d| d.record_budget.as_ref()) else { return Vec::new() };
+    vec![ObjectBudget {
+        domain: Domain::Dns,
+        limit: budget.value,
+        origin: budget.span,
+        name: "record budget",
+        scope_noun: "zone",
+        object_noun: "records",
+        help: |zone| {
+            format!(
+                "route users through one wildcard record (`*.{zone}` → the tunnel) instead of a record per domain, or raise `platform.dns.record_budget` if the provider allows it"
+            )
+        },
+    }]
 }

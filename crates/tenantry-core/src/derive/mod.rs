@@ -104,7 +104,9 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
         });
         (out, second, ports)
     });
-    Desired::from_parts(first.resources, second.resources, ports)
+    let mut desired = Desired::from_parts(first.resources, second.resources, ports);
+    desired.budgets = dns::budgets(roster);
+    desired
 }
 
 /// Collects resources while deriving.

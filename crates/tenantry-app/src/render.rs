@@ -1,8 +1,10 @@
-//! `tenantry render DIR`: every derived resource as files, for GitOps.
+//! `render DIR`: every derived resource as files, for GitOps.
 //!
-//! A manifest in DIR lists the files this command wrote, so a later render
+//! A manifest in DIR lists the files this use case wrote, so a later render
 //! removes exactly those it no longer produces and nothing else.
 
+use crate::error::{AppError, Result};
+use crate::session::Session;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use tenantry_core::Desired;
@@ -10,19 +12,49 @@ use tenantry_local::{AtomicWriter, remove_file_and_empty_parents, render};
 
 const MANIFEST: &str = ".tenantry-render.json";
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What a render did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RenderReport {
+    pub dir: String,
+    /// Resources rendered.
+    pub resources: usize,
     pub written: usize,
     pub unchanged: usize,
     pub removed: usize,
 }
 
-pub fn render_all(desired: &Desired, dir: &Path) -> std::io::Result<RenderReport> {
+impl RenderReport {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "format_version": crate::wire::FORMAT_VERSION,
+            "dir": self.dir,
+            "written": self.written,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+        })
+    }
+}
+
+impl Session {
+    /// Write everything the roster derives into `dir`.
+    pub async fn render(&self, dir: &Path) -> Result<RenderReport> {
+        let desired = self.engine().await?.desired(self.roster()).await?;
+        let target = dir.to_path_buf();
+        let mut report = tokio::task::spawn_blocking(move || render_all(&desired, &target))
+            .await
+            .map_err(|e| AppError::config(format!("rendering stopped: {e}"), "run again"))?
+            .map_err(|source| AppError::read(dir.display(), source))?;
+        report.dir = dir.display().to_string();
+        Ok(report)
+    }
+}
+
+fn render_all(desired: &Desired, dir: &Path) -> std::io::Result<RenderReport> {
     let previous: BTreeSet<PathBuf> = std::fs::read_to_string(dir.join(MANIFEST))
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default();
-    let mut report = RenderReport::default();
+    let mut report = RenderReport { resources: desired.len(), ..RenderReport::default() };
     let mut written = BTreeSet::new();
     for resource in desired.resources() {
         for (relative, bytes) in render(&resource.id, &resource.owner, &resource.content).files {
@@ -37,7 +69,7 @@ pub fn render_all(desired: &Desired, dir: &Path) -> std::io::Result<RenderReport
         }
     }
     for stale in previous.difference(&written) {
-        // Only relative paths inside DIR, as this command wrote them.
+        // Only relative paths inside DIR, as this use case wrote them.
         if stale.is_relative() && !stale.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
             remove_file_and_empty_parents(dir, stale)?;
             report.removed += 1;

@@ -1,0 +1,206 @@
+//! tenantry.toml: which targets are active, read through the registry.
+//!
+//! Each target crate owns its section (its config type, path resolution,
+//! how it connects, what it adds to settings and validation) and offers one
+//! `PLUGIN`; [`TARGETS`] lists them. Sections the spec names whose target
+//! this build does not include are refused rather than silently ignored.
+
+use crate::error::{AppError, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tenantry_core::plugin::{LoadContext, TargetPlugin, TargetSetup, list_in_words};
+use tenantry_core::{Settings, Target};
+use tenantry_local::LocalConfig;
+use tenantry_model::ValidationContext;
+
+/// Every target this build can apply, in routing order: the first one
+/// registered for a domain applies it; local (last) renders what is left.
+pub const TARGETS: &[&dyn TargetPlugin] = &[
+    &tenantry_host::PLUGIN,
+    &tenantry_kubernetes::PLUGIN,
+    &tenantry_vault::PLUGIN,
+    &tenantry_dns::PLUGIN,
+    &tenantry_local::PLUGIN,
+];
+
+/// Sections the spec defines whose target this build does not include yet.
+const NOT_BUILT: &[&str] = &["ci", "forge", "idp"];
+
+/// A loaded tenantry.toml.
+#[derive(Debug, Default)]
+pub struct Config {
+    /// `[local]`: where rendered files and the state database go.
+    pub local: LocalConfig,
+    /// The configured targets, in routing order, with their sections' names.
+    pub targets: Vec<(&'static str, Box<dyn TargetSetup>)>,
+    /// Raw sections, for readers besides the targets (a `vault://` roster source).
+    sections: toml::Table,
+    /// Where relative paths in the file are taken from.
+    pub context: LoadContext,
+    /// The file it came from, if any.
+    pub path: Option<PathBuf>,
+}
+
+impl Config {
+    /// Load from `explicit`, or ./tenantry.toml when present, or defaults.
+    /// `roster_dir` is where roster-relative paths (managed-file sources) start.
+    pub fn load(explicit: Option<&Path>, roster_dir: Option<&Path>) -> Result<Config> {
+        let path = match explicit {
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(PathBuf::from("tenantry.toml")).filter(|p| p.exists()),
+        };
+        let base = path.as_deref().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+        let context = LoadContext { base, roster_dir: roster_dir.map(Path::to_path_buf) };
+        let Some(path) = path else { return Config::parse("", "tenantry.toml", context) };
+        let text = std::fs::read_to_string(&path).map_err(|source| AppError::read(path.display(), source))?;
+        let mut config = Config::parse(&text, &path.display().to_string(), context)?;
+        config.path = Some(path);
+        Ok(config)
+    }
+
+    /// Parse the text of a tenantry.toml named `name`.
+    pub fn parse(text: &str, name: &str, context: LoadContext) -> Result<Config> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
+            AppError::config(
+                format!("{name}: {}", e.message()),
+                format!("at {}; see examples/tenantry.toml for every section", position(text, e.span())),
+            )
+        })?;
+        let known = || TARGETS.iter().map(|p| p.section()).chain(NOT_BUILT.iter().copied());
+        for (section, value) in &table {
+            if !known().any(|k| k == section) {
+                let help = match tenantry_model::did_you_mean(section, known()) {
+                    Some(candidate) => format!("did you mean `[{candidate}]`?"),
+                    None => format!("the sections are: {}", known().collect::<Vec<_>>().join(", ")),
+                };
+                return Err(AppError::config(format!("{name}: unknown section `[{section}]`"), help));
+            }
+            if !value.is_table() {
+                return Err(AppError::config(
+                    format!("{name}: `{section}` must be a table"),
+                    format!("write `[{section}]` on its own line"),
+                ));
+            }
+            if NOT_BUILT.contains(&section.as_str()) {
+                return Err(AppError::config(
+                    format!(
+                        "{name}: the `{section}` target is configured, but this build of tenantry cannot apply it yet"
+                    ),
+                    format!(
+                        "remove or comment out `[{section}]`; its resources are then rendered by the local target into the out_dir"
+                    ),
+                ));
+            }
+        }
+        let json = |section: &str| -> serde_json::Value {
+            table.get(section).and_then(|value| serde_json::to_value(value).ok()).unwrap_or_default()
+        };
+        let invalid = |plugin: &dyn TargetPlugin, error: String| {
+            AppError::config(
+                format!("{name}: [{}]: {error}", plugin.section()),
+                format!("[{}] takes {}", plugin.section(), list_in_words(plugin.keys())),
+            )
+        };
+        let local = LocalConfig::from_section(json("local"), &context)
+            .map_err(|error| invalid(&tenantry_local::PLUGIN, error))?;
+        let mut targets = Vec::new();
+        for plugin in TARGETS {
+            if !table.contains_key(plugin.section()) && !plugin.on_by_default() {
+                continue;
+            }
+            let setup = plugin.load(json(plugin.section()), &context).map_err(|error| invalid(*plugin, error))?;
+            if setup.enabled() {
+                targets.push((plugin.section(), setup));
+            }
+        }
+        Ok(Config { local, targets, sections: table, context, path: None })
+    }
+
+    /// What derivation needs from the configured targets (Vault mount
+    /// paths, DNS zones and whether records can be proxied).
+    pub fn settings(&self) -> Settings {
+        self.contributions().0
+    }
+
+    /// What roster validation needs to know from tenantry.toml.
+    pub fn validation_context(&self) -> ValidationContext {
+        self.contributions().1
+    }
+
+    fn contributions(&self) -> (Settings, ValidationContext) {
+        let mut settings = Settings::default();
+        let mut validation = ValidationContext::default();
+        for (_, setup) in &self.targets {
+            setup.contribute(&mut settings, &mut validation);
+        }
+        (settings, validation)
+    }
+
+    /// The `[vault]` settings, for reading a `vault://` roster source.
+    pub fn vault(&self) -> Result<Option<tenantry_vault::VaultConfig>> {
+        let Some(section) = self.sections.get("vault") else { return Ok(None) };
+        let value = serde_json::to_value(section).unwrap_or_default();
+        tenantry_vault::load_config(value, &self.context)
+            .map(Some)
+            .map_err(|error| AppError::config(format!("[vault]: {error}"), "see examples/tenantry.toml"))
+    }
+
+    /// Connect every configured target, in routing order.
+    pub async fn connect(&self) -> Result<Vec<Arc<dyn Target>>> {
+        let mut connected = Vec::with_capacity(self.targets.len());
+        for (section, setup) in &self.targets {
+            let target = setup.connect().await.map_err(|error| {
+                // The target's own words, without the engine's prefix: it is not running yet.
+                let message = if error.message.is_empty() { format!("[{section}]: {error}") } else { error.message };
+                AppError::config(message, setup.connect_help())
+            })?;
+            connected.push(target);
+        }
+        Ok(connected)
+    }
+}
+
+fn position(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else { return "an unknown position".to_string() };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
+    format!("line {line}, column {column}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, "t.toml", LoadContext::default())
+    }
+
+    #[test]
+    fn defaults_without_a_file_and_local_settings_with_one() {
+        let config = parse("[local]\nout_dir = \"out\"\n").unwrap();
+        assert_eq!(config.local.out_dir, PathBuf::from("out"));
+        assert_eq!(config.local.state, PathBuf::from(".tenantry/state.db"));
+        assert_eq!(config.targets.iter().map(|(s, _)| *s).collect::<Vec<_>>(), ["local"]);
+        let off = parse("[local]\nenabled = false\n").unwrap();
+        assert!(off.targets.is_empty(), "a disabled local target is not connected");
+    }
+
+    #[test]
+    fn unknown_and_unbuilt_sections_are_refused_with_a_fix() {
+        let Err(AppError::Config { help, .. }) = parse("[kubernets]\n") else { panic!() };
+        assert_eq!(help, "did you mean `[kubernetes]`?");
+        let Err(AppError::Config { message, .. }) = parse("[forge]\naddress = \"x\"\n") else { panic!() };
+        assert!(message.contains("cannot apply it yet"));
+        let Err(AppError::Config { message, help }) = parse("[local]\nout_dri = \"x\"\n") else { panic!() };
+        assert!(message.contains("unknown field `out_dri`"), "{message}");
+        assert_eq!(help, "[local] takes out_dir, state and enabled");
+    }
+
+    #[test]
+    fn every_registered_target_names_its_keys() {
+        for plugin in TARGETS {
+            assert!(!plugin.keys().is_empty(), "[{}] lists no keys", plugin.section());
+        }
+    }
+}

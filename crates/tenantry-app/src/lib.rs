@@ -1,0 +1,46 @@
+//! The composition root of tenantry, shared by every front end (the CLI,
+//! `serve`, the portal). No terminal and no argument parsing here.
+//!
+//! It owns tenantry.toml and the registry of targets ([`config`]), where
+//! the roster comes from ([`source`]), and a [`Session`] whose use cases —
+//! validate, plan, apply, render, why, explain, offboard, destroy,
+//! kubeconfig, setup script — return report types with a documented JSON
+//! form ([`wire`]). `import` needs no session.
+
+pub mod access;
+pub mod config;
+mod error;
+pub mod import;
+mod offboard;
+mod plan;
+mod provenance;
+mod render;
+mod session;
+mod setup;
+pub mod source;
+pub mod wire;
+
+pub use access::{SetupOs, write_new_kubeconfig};
+pub use config::{Config, TARGETS};
+pub use error::{AppError, Result};
+pub use import::{ImportOutcome, ImportRequest, import};
+pub use offboard::DestroyOutcome;
+pub use plan::{ApplyOutcome, ApplyRequest, PlanRequest, Planned};
+pub use provenance::{Derived, ExplainReport, Grant, WhyReport};
+pub use render::RenderReport;
+pub use session::{Session, SessionOptions, Waiting};
+
+pub use tenantry_engine::{
+    ApplyReport, Clock, DestroyPlan, DestroyReport, Failure, JournalEntry, Progress, SystemClock,
+};
+
+/// The roster's JSON Schema (`tenantry schema`).
+pub fn roster_schema() -> serde_json::Value {
+    tenantry_model::json_schema()
+}
+
+/// Validate a roster without connecting anything: the roster and its
+/// warnings, or every diagnostic (`AppError::Roster`).
+pub fn validate(options: SessionOptions) -> Result<Session> {
+    Session::open(options)
+}

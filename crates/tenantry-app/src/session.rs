@@ -1,0 +1,140 @@
+//! A session: one tenantry.toml, one roster, and (when a use case needs
+//! them) the connected targets and the state database, locked for the run.
+
+use crate::config::Config;
+use crate::error::{AppError, Result};
+use crate::source::{LoadedRoster, load_roster};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tenantry_engine::{Engine, RunLock, State, SystemClock};
+use tenantry_model::{Diagnostics, Roster};
+use tokio::sync::OnceCell;
+
+/// Told who holds the state database while a run waits for it.
+pub type Waiting = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What a front end says when it opens a session.
+#[derive(Clone)]
+pub struct SessionOptions {
+    /// A roster file, or `vault://<mount>/<path>#<key>`.
+    pub roster: String,
+    /// With a `vault://` roster: a roster file whose `platform:` block completes it.
+    pub platform_from: Option<PathBuf>,
+    /// tenantry.toml; default ./tenantry.toml when present.
+    pub config: Option<PathBuf>,
+    /// How this run is recorded (`tenantry apply --yes`, `serve: roster changed`).
+    pub command: String,
+    /// Who runs it.
+    pub actor: Option<String>,
+    /// Called when another run holds the state database and this one waits.
+    pub waiting: Waiting,
+}
+
+impl std::fmt::Debug for SessionOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionOptions")
+            .field("roster", &self.roster)
+            .field("config", &self.config)
+            .field("command", &self.command)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionOptions {
+    pub fn new(roster: impl Into<String>) -> SessionOptions {
+        SessionOptions {
+            roster: roster.into(),
+            platform_from: None,
+            config: None,
+            command: "tenantry".to_string(),
+            actor: None,
+            waiting: Arc::new(|_| {}),
+        }
+    }
+}
+
+/// The connected targets and the locked state.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub engine: Engine,
+    /// Held for the session: one run at a time per state database.
+    _lock: Option<RunLock>,
+}
+
+/// One roster under one configuration.
+#[derive(Debug)]
+pub struct Session {
+    pub(crate) options: SessionOptions,
+    pub(crate) config: Config,
+    pub(crate) loaded: LoadedRoster,
+    live: OnceCell<Live>,
+}
+
+impl Session {
+    /// Load tenantry.toml and the roster (validated; every problem at once).
+    pub fn open(options: SessionOptions) -> Result<Session> {
+        let config = Config::load(options.config.as_deref(), roster_dir(&options.roster).as_deref())?;
+        let loaded =
+            load_roster(&options.roster, &config.validation_context(), &config, options.platform_from.as_deref())?;
+        Ok(Session { options, config, loaded, live: OnceCell::new() })
+    }
+
+    pub fn roster(&self) -> &Roster {
+        &self.loaded.roster
+    }
+
+    /// The roster's text (diagnostics and provenance point into it).
+    pub fn roster_text(&self) -> &str {
+        &self.loaded.text
+    }
+
+    /// Warnings of the (valid) roster.
+    pub fn warnings(&self) -> &Diagnostics {
+        &self.loaded.warnings
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// SHA-256 of the roster text, hex.
+    pub fn roster_digest(&self) -> String {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(self.loaded.text.as_bytes());
+        digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    /// The engine with every configured target connected and the state
+    /// database locked for this session (waiting while another run holds it).
+    pub(crate) async fn live(&self) -> Result<&Live> {
+        self.live
+            .get_or_try_init(|| async {
+                let state_path = self.config.local.state.clone();
+                let holder = self.options.command.clone();
+                let waiting = Arc::clone(&self.options.waiting);
+                let (state, lock) = tokio::task::spawn_blocking(move || -> Result<(State, RunLock)> {
+                    let lock = RunLock::acquire(&state_path, &holder, &*waiting)?;
+                    Ok((State::open(&state_path)?, lock))
+                })
+                .await
+                .map_err(|e| AppError::config(format!("opening the state database stopped: {e}"), "run again"))??;
+                let targets = self.config.connect().await?;
+                let engine = Engine::new(targets, state, Arc::new(SystemClock), self.config.settings());
+                Ok(Live { engine, _lock: Some(lock) })
+            })
+            .await
+    }
+
+    pub(crate) async fn engine(&self) -> Result<&Engine> {
+        Ok(&self.live().await?.engine)
+    }
+}
+
+/// The directory of a roster file (managed-file sources are relative to it).
+fn roster_dir(roster: &str) -> Option<PathBuf> {
+    if roster.starts_with("vault://") {
+        return None;
+    }
+    let dir = Path::new(roster).parent().filter(|p| !p.as_os_str().is_empty());
+    Some(dir.map(Path::to_path_buf).unwrap_or_else(|| ".".into()))
+}

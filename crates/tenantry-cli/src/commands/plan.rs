@@ -1,0 +1,39 @@
+//! `tenantry plan`: what would change, grouped by user.
+
+use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, PolicyArgs};
+use crate::shell::Shell;
+use crate::{Result, exit};
+use tenantry_app::{PlanRequest, Planned, Session};
+
+pub(super) fn request(args: &PolicyArgs) -> PlanRequest {
+    PlanRequest {
+        allow_revoke: args.allow_revoke,
+        offboard: args.offboard,
+        only: args.only.clone(),
+        with_platform: args.with_platform,
+    }
+}
+
+/// The plan as the chosen format shows it.
+pub(super) fn show(planned: &Planned, session: &Session, global: &GlobalArgs, shell: &mut Shell) {
+    match global.output {
+        OutputFormat::Json => shell.json(&planned.to_json()),
+        OutputFormat::Human => {
+            let style = shell.out_style();
+            let text =
+                crate::output::plan_human(planned.plan(), session.roster(), &planned.targets, &planned.steps, style);
+            shell.print(&text);
+        }
+    }
+}
+
+pub async fn plan(global: &GlobalArgs, args: &PlanArgs, shell: &mut Shell) -> Result<i32> {
+    let session = super::session(global)?;
+    let planned = session.plan(&request(&args.policy)).await?;
+    show(&planned, &session, global, shell);
+    let plan = planned.plan();
+    if plan.is_blocked() || plan.has_conflicts() {
+        return Ok(exit::ERROR);
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() { exit::CHANGES } else { exit::OK })
+}

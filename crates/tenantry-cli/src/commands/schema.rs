@@ -1,0 +1,17 @@
+//! `tenantry schema` and `tenantry completions`.
+
+use crate::shell::Shell;
+use crate::{Result, exit};
+
+pub fn schema(shell: &mut Shell) -> Result<i32> {
+    shell.json(&tenantry_app::roster_schema());
+    Ok(exit::OK)
+}
+
+pub fn completions(kind: clap_complete::Shell, shell: &mut Shell) -> Result<i32> {
+    let mut command = <crate::Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(kind, &mut command, "tenantry", &mut script);
+    shell.print_bytes(&script);
+    Ok(exit::OK)
+}

@@ -1,0 +1,178 @@
+//! Every kind of resource tenantry manages, and the lifecycle rules of each,
+//! in one table: apply order, what taking it away means, what the reversible
+//! cut does to it, and whether it holds user data.
+//!
+//! Derivation, diff, the engine and the targets all read these rules here;
+//! kind names are named constants, never spelled again elsewhere.
+
+use crate::id::{Domain, ResourceId};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Kind names, as they appear in resource ids.
+pub mod kind {
+    // kubernetes
+    pub const NAMESPACE: &str = "Namespace";
+    pub const SERVICE_ACCOUNT: &str = "ServiceAccount";
+    pub const SECRET: &str = "Secret";
+    pub const CONFIG_MAP: &str = "ConfigMap";
+    pub const RESOURCE_QUOTA: &str = "ResourceQuota";
+    pub const LIMIT_RANGE: &str = "LimitRange";
+    pub const ROLE: &str = "Role";
+    pub const ROLE_BINDING: &str = "RoleBinding";
+    pub const CLUSTER_ROLE: &str = "ClusterRole";
+    pub const CLUSTER_ROLE_BINDING: &str = "ClusterRoleBinding";
+    pub const CERTIFICATE: &str = "Certificate";
+    // vault
+    pub const POLICY: &str = "Policy";
+    pub const ENTITY: &str = "Entity";
+    pub const ENTITY_ALIAS: &str = "EntityAlias";
+    pub const KUBERNETES_ROLE: &str = "KubernetesRole";
+    // dns (the record type is the kind)
+    pub const CNAME: &str = "CNAME";
+    pub const A: &str = "A";
+    // ci, forge, portal
+    pub const CI_ADMIN: &str = "Admin";
+    pub const COLLABORATOR: &str = "Collaborator";
+    pub const BRANCH_PUSH_WHITELIST: &str = "BranchPushWhitelist";
+    pub const USER_VIEW: &str = "UserView";
+    // host
+    pub const ACCOUNT: &str = "Account";
+    pub const PORT: &str = "Port";
+    pub const GENERATED_FILE: &str = "GeneratedFile";
+    pub const CHECKOUT: &str = "Checkout";
+    pub const KUBECONFIG: &str = "Kubeconfig";
+    pub const MANAGED_FILE: &str = "ManagedFile";
+    pub const SKELETON_LINK: &str = "SkeletonLink";
+}
+
+/// What taking a resource away means for its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retire {
+    /// Removing it takes away access only: delete.
+    Delete,
+    /// It holds data (a namespace, a home, a DNS name in use): kept until the destroy stage.
+    Keep,
+    /// The reversible cut disables it (a locked login, a disabled entity) and keeps it.
+    Disable,
+}
+
+/// The lifecycle rules of one kind.
+#[derive(Debug, Clone, Copy)]
+pub struct KindRule {
+    pub domain: Domain,
+    /// `None`: the rule for every kind of the domain not listed on its own.
+    pub kind: Option<&'static str>,
+    /// Apply order within a target: a resource's dependencies have a lower rank.
+    pub rank: u8,
+    pub retire: Retire,
+    /// For kinds retired by [`Retire::Disable`]: the fields the cut sets.
+    pub cut: Option<fn(&mut Map<String, Value>)>,
+    /// Its content is someone's data (a Secret, a ConfigMap): an existing
+    /// object of this kind whose content differs is never adopted over.
+    pub data_bearing: bool,
+}
+
+const fn rule(domain: Domain, kind: &'static str, rank: u8, retire: Retire) -> KindRule {
+    KindRule { domain, kind: Some(kind), rank, retire, cut: None, data_bearing: false }
+}
+
+const fn fallback(domain: Domain, rank: u8, retire: Retire) -> KindRule {
+    KindRule { domain, kind: None, rank, retire, cut: None, data_bearing: false }
+}
+
+const fn data(mut rule: KindRule) -> KindRule {
+    rule.data_bearing = true;
+    rule
+}
+
+fn disable_entity(fields: &mut Map<String, Value>) {
+    fields.insert("disabled".to_string(), Value::Bool(true));
+    fields.insert("policies".to_string(), Value::Array(Vec::new()));
+}
+
+fn lock_account(fields: &mut Map<String, Value>) {
+    fields.insert("locked".to_string(), Value::Bool(true));
+}
+
+use Domain::{Ci, Dns, Forge, Host, Kubernetes, Portal, Vault};
+use Retire::{Delete, Disable, Keep};
+
+/// The table. A domain's fallback comes after its listed kinds.
+pub const KINDS: &[KindRule] = &[
+    rule(Kubernetes, kind::NAMESPACE, 0, Keep),
+    rule(Kubernetes, kind::CLUSTER_ROLE, 0, Delete),
+    rule(Kubernetes, kind::SERVICE_ACCOUNT, 1, Keep),
+    data(rule(Kubernetes, kind::SECRET, 1, Keep)),
+    data(rule(Kubernetes, kind::CONFIG_MAP, 1, Keep)),
+    rule(Kubernetes, kind::RESOURCE_QUOTA, 1, Keep),
+    rule(Kubernetes, kind::LIMIT_RANGE, 1, Keep),
+    rule(Kubernetes, kind::CERTIFICATE, 1, Keep),
+    rule(Kubernetes, kind::ROLE, 1, Delete),
+    rule(Kubernetes, kind::ROLE_BINDING, 2, Delete),
+    rule(Kubernetes, kind::CLUSTER_ROLE_BINDING, 2, Delete),
+    fallback(Kubernetes, 1, Delete),
+    rule(Vault, kind::POLICY, 0, Keep),
+    KindRule { cut: Some(disable_entity), ..rule(Vault, kind::ENTITY, 1, Disable) },
+    rule(Vault, kind::ENTITY_ALIAS, 2, Keep),
+    rule(Vault, kind::KUBERNETES_ROLE, 0, Keep),
+    fallback(Vault, 0, Keep),
+    fallback(Dns, 0, Keep),
+    fallback(Ci, 0, Delete),
+    fallback(Forge, 0, Delete),
+    fallback(Portal, 0, Delete),
+    KindRule { cut: Some(lock_account), ..rule(Host, kind::ACCOUNT, 0, Disable) },
+    rule(Host, kind::GENERATED_FILE, 1, Delete),
+    rule(Host, kind::SKELETON_LINK, 1, Delete),
+    fallback(Host, 1, Keep),
+];
+
+const UNKNOWN: KindRule = fallback(Host, 1, Keep);
+
+/// The rule for a resource's kind.
+pub fn rule_of(id: &ResourceId) -> &'static KindRule {
+    KINDS.iter().find(|r| r.domain == id.domain && r.kind.is_none_or(|k| k == &*id.kind)).unwrap_or(&UNKNOWN)
+}
+
+/// How the reversible cut and `--allow-revoke` treat a resource of this kind.
+pub fn retire_policy(id: &ResourceId) -> Retire {
+    rule_of(id).retire
+}
+
+/// Apply order within a target: a resource's dependencies always have a lower rank.
+pub fn kind_rank(id: &ResourceId) -> u8 {
+    rule_of(id).rank
+}
+
+/// Whether the content of this kind is user data, never overwritten on adoption.
+pub fn is_data_bearing(id: &ResourceId) -> bool {
+    rule_of(id).data_bearing
+}
+
+/// Whether the resource is a Kubernetes namespace (grants that span a
+/// user's namespaces follow them).
+pub fn is_namespace(id: &ResourceId) -> bool {
+    id.domain == Kubernetes && &*id.kind == kind::NAMESPACE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_domain_has_a_fallback_after_its_kinds() {
+        for domain in Domain::ALL {
+            let rules: Vec<&KindRule> = KINDS.iter().filter(|r| r.domain == domain).collect();
+            assert!(rules.last().is_some_and(|r| r.kind.is_none()), "{domain} needs a fallback last");
+            assert_eq!(rules.iter().filter(|r| r.kind.is_none()).count(), 1, "{domain}");
+        }
+    }
+
+    #[test]
+    fn disabled_kinds_say_what_the_cut_sets() {
+        for rule in KINDS {
+            assert_eq!(rule.retire == Retire::Disable, rule.cut.is_some(), "{:?} {:?}", rule.domain, rule.kind);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! `[host]` in tenantry.toml.
+
+use crate::{HostConfig, HostTarget};
+use std::sync::Arc;
+use tenantry_core::plugin::{LoadContext, TargetPlugin, TargetSetup, struct_fields};
+use tenantry_core::{Target, TargetError};
+
+/// The workstation host target's entry in the registry.
+#[derive(Debug)]
+pub struct Plugin;
+
+pub static PLUGIN: Plugin = Plugin;
+
+impl TargetPlugin for Plugin {
+    fn section(&self) -> &'static str {
+        "host"
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        struct_fields::<HostConfig>()
+    }
+
+    fn load(&self, section: serde_json::Value, context: &LoadContext) -> Result<Box<dyn TargetSetup>, String> {
+        let mut config: HostConfig = serde_json::from_value(section).map_err(|e| e.to_string())?;
+        config.root = context.resolve(&config.root);
+        config.backup_dir = config.backup_dir.as_deref().map(|dir| context.resolve(dir));
+        // Managed-file sources are named relative to the roster unless configured.
+        config.source_dir = match config.source_dir.as_deref() {
+            Some(dir) => Some(context.resolve(dir)),
+            None => Some(context.roster_dir.clone().unwrap_or_else(|| ".".into())),
+        };
+        Ok(Box::new(config))
+    }
+}
+
+#[async_trait::async_trait]
+impl TargetSetup for HostConfig {
+    async fn connect(&self) -> Result<Arc<dyn Target>, TargetError> {
+        Ok(Arc::new(HostTarget::new(self.clone())))
+    }
+
+    fn connect_help(&self) -> String {
+        "check [host] root in tenantry.toml".to_string()
+    }
+}
