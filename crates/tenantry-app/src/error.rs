@@ -16,7 +16,8 @@ pub enum AppError {
     #[error("{message}")]
     Config { message: String, help: String },
     #[error(transparent)]
-    Engine(#[from] tenantry_engine::Error),
+    /// The run itself: the state database, the run lock, a target's own records.
+    Run(#[from] tenantry_engine::Error),
     /// The request itself cannot be done (an unknown user, a refused stage).
     #[error("{message}")]
     Usage { message: String, help: String },
@@ -43,10 +44,10 @@ impl AppError {
             AppError::Roster(..) => None,
             AppError::Read { .. } => Some("check the path, or pass --roster / --config".to_string()),
             AppError::Config { help, .. } | AppError::Usage { help, .. } => Some(help.clone()),
-            AppError::Engine(tenantry_engine::Error::Facts { target, .. }) => Some(format!(
+            AppError::Run(tenantry_engine::Error::Facts { target, .. }) => Some(format!(
                 "nothing was changed; the `{target}` target's own records disagree with the state database (both are named above): make them agree, then run again"
             )),
-            AppError::Engine(_) => Some(
+            AppError::Run(_) => Some(
                 "the state database is under [local] state (default .tenantry/state.db); it can be inspected with sqlite3"
                     .to_string(),
             ),

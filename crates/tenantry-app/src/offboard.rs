@@ -28,7 +28,7 @@ impl Session {
                 message,
                 "the destroy stage only follows the reversible cut of a user who left the roster",
             ),
-            other => AppError::Engine(other),
+            other => AppError::Run(other),
         })
     }
 

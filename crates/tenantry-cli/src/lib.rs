@@ -38,7 +38,7 @@ pub enum CliError {
     Config { message: String, help: String },
     #[error("{message}")]
     #[diagnostic(help("{help}"))]
-    Engine { message: String, help: String },
+    Run { message: String, help: String },
     #[error("{message}")]
     #[diagnostic(help("{help}"))]
     Usage { message: String, help: String },
@@ -55,7 +55,7 @@ impl From<tenantry_app::AppError> for CliError {
             AppError::Read { path, source } => CliError::Read { path, source },
             AppError::Config { message, help } => CliError::Config { message, help },
             AppError::Usage { message, help } => CliError::Usage { message, help },
-            engine @ AppError::Engine(_) => CliError::Engine { message: engine.to_string(), help },
+            failed @ AppError::Run(_) => CliError::Run { message: failed.to_string(), help },
         }
     }
 }

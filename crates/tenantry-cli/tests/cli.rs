@@ -758,3 +758,158 @@ users:
     );
     assert_eq!(gone.status.code(), Some(0), "{}", text(&gone));
 }
+
+#[test]
+fn two_applies_on_one_state_database_never_interleave() {
+    let roster = big_roster(120);
+    let reference = workdir(&roster);
+    assert_eq!(tenantry(reference.path(), &["apply", "--yes"]).status.code(), Some(0));
+    let expected = tree(&reference.path().join("tenantry-out"));
+
+    let dir = workdir(&roster);
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_tenantry"))
+            .args(["apply", "--yes", "--no-color", "--output", "json"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Both read at once: the one holding the lock may print more than a pipe holds.
+    let (first, second) = (spawn(), spawn());
+    let second = std::thread::spawn(move || second.wait_with_output().unwrap());
+    let first = first.wait_with_output().unwrap();
+    let second = second.join().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let waited: Vec<&Output> =
+        [&first, &second].into_iter().filter(|o| text(o).contains("waiting for the state database")).collect();
+    assert_eq!(waited.len(), 1, "exactly one run waits for the other:\n{}\n{}", text(&first), text(&second));
+    assert!(text(waited[0]).contains("apply --yes"), "it names what it waits for: {}", text(waited[0]));
+
+    // Whichever ran second found nothing to do: the result is one apply.
+    let applied = |o: &Output| {
+        let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        json["applied"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum::<u64>()
+    };
+    let mut counts = [applied(&first), applied(&second)];
+    counts.sort();
+    assert_eq!(counts[0], 0, "the second apply changes nothing");
+    assert!(counts[1] > 1000, "the first applies everything: {counts:?}");
+    assert_eq!(tree(&dir.path().join("tenantry-out")), expected, "the same files as one apply");
+
+    // The journal shows the runs one after the other, never interleaved.
+    let db = rusqlite::Connection::open(dir.path().join(".tenantry/state.db")).unwrap();
+    let span = |run: i64| -> (i64, i64) {
+        db.query_row("SELECT MIN(seq), MAX(seq) FROM journal WHERE run = ?1", [run], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get::<_, Option<i64>>(1)?.unwrap_or(0)))
+        })
+        .unwrap()
+    };
+    let runs: Vec<(i64, String, Option<String>)> = db
+        .prepare("SELECT run, started_at, finished_at FROM runs ORDER BY run")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|(_, _, finished)| finished.is_some()), "both runs finished: {runs:?}");
+    let (first_run, second_run) = (span(runs[0].0), span(runs[1].0));
+    assert!(
+        second_run == (0, 0) || first_run.1 < second_run.0,
+        "journal entries interleave: {first_run:?} {second_run:?}"
+    );
+}
+
+/// Every command that prints, with its standard output closed before it
+/// writes: the reader went away (`| head -1`), which is no reason to panic.
+#[test]
+fn every_printing_command_survives_a_closed_stdout() {
+    let dir = workdir(EXAMPLE);
+    assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
+    fs::write(
+        dir.path().join("k8s_users.json"),
+        r#"{"dana": {"role": "namespace-owner", "email": "dana@example.org", "namespaces": ["dana"]}}"#,
+    )
+    .unwrap();
+    let cases: &[(&[&str], i32)] = &[
+        (&["validate"], 0),
+        (&["validate", "--output", "json"], 0),
+        (&["plan"], 0),
+        (&["plan", "--output", "json"], 0),
+        (&["apply", "--yes"], 0),
+        (&["render", "gitops"], 0),
+        (&["why", "kubernetes/RoleBinding/bob/namespace-owner-bob"], 0),
+        (&["explain", "bob"], 0),
+        (&["explain", "bob", "--output", "json"], 0),
+        (&["kubeconfig", "bob"], 0),
+        (&["setup-script", "--os", "linux"], 0),
+        (&["schema"], 0),
+        (&["completions", "bash"], 0),
+        (&["import", "--k8s-users", "k8s_users.json"], 0),
+        (&["--help"], 0),
+        (&["--roster", "missing.yaml", "plan", "--output", "json"], 1),
+    ];
+    for (args, code) in cases {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+            .args(*args)
+            .arg("--no-color")
+            .current_dir(dir.path())
+            .env("RUST_BACKTRACE", "1")
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "tenantry {args:?} panicked on a closed pipe:\n{stderr}");
+        assert_eq!(output.status.code(), Some(*code), "tenantry {args:?}:\n{stderr}");
+    }
+}
+
+/// The CLI parses, calls a use case and renders: it never derives, diffs,
+/// touches the state or a target itself (that is tenantry-app's job, so
+/// `serve` and the portal do exactly the same).
+#[test]
+fn the_cli_only_calls_use_cases() {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    let dependencies = manifest.split("[dev-dependencies]").next().unwrap();
+    for forbidden in
+        ["tenantry-engine", "tenantry-kubernetes", "tenantry-vault", "tenantry-dns", "tenantry-host", "tenantry-local"]
+    {
+        assert!(!dependencies.contains(forbidden), "tenantry-cli depends on {forbidden}");
+    }
+    let mut sources = Vec::new();
+    let mut pending = vec![crate_dir.join("src")];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push(path);
+            }
+        }
+    }
+    assert!(sources.len() > 10, "{sources:?}");
+    for path in sources {
+        let code = fs::read_to_string(&path).unwrap();
+        for forbidden in [
+            "tenantry_core::derive",
+            "tenantry_core::diff",
+            "derive(&",
+            " diff(&",
+            "with_state",
+            "State::",
+            "Engine",
+            "Target::",
+            "facts(",
+        ] {
+            assert!(!code.contains(forbidden), "{} calls `{forbidden}`", path.display());
+        }
+    }
+}

@@ -261,3 +261,53 @@ async fn the_destroy_stage_never_forgets_what_a_target_it_cannot_reach_holds() {
     assert!(left.entries.keys().any(|id| id.to_string() == "kubernetes/Namespace/-/bob"), "nothing forgotten");
     assert!(target.objects.lock().unwrap().contains_key("kubernetes/Namespace/-/bob"), "nothing deleted");
 }
+
+/// A state database written by the first releases (schema without a
+/// version: `tests/fixtures/state-schema-0.sql` is a `sqlite3 .dump` of one,
+/// made by that release's `tenantry apply`) upgrades in place, nothing lost.
+#[test]
+fn a_state_database_of_the_first_schema_upgrades_with_nothing_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(include_str!("fixtures/state-schema-0.sql")).unwrap();
+        let version: i64 = old.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, 0, "the fixture is the unversioned first schema");
+    }
+    let mut state = State::open(&path).unwrap();
+    assert_eq!(state.schema_version().unwrap(), tenantry_engine::SCHEMA_VERSION);
+
+    let inventory = state.inventory().unwrap();
+    assert_eq!(inventory.entries.len(), 96, "every inventory entry survives");
+    assert!(inventory.contains(&"kubernetes/Namespace/-/alice-prod".parse().unwrap()), "withheld namespace kept");
+    let ports = state.ports().unwrap();
+    assert_eq!(ports["emo"]["terminal"], 3775, "a departed user keeps their port");
+    assert_eq!(ports.values().map(|p| p.len()).sum::<usize>(), 8);
+    let routes = state.routes().unwrap();
+    assert_eq!(routes["emo"].idp_user, "ebarzin");
+    assert!(routes["wizard"].admin);
+    let entry = &state.history(&"kubernetes/Namespace/-/alice".parse().unwrap(), 10).unwrap()[0];
+    assert_eq!((entry.run, entry.action.as_str(), entry.phase.as_str()), (1, "create", "done"));
+
+    // The old runs are there, without the new columns' values; new runs fill them.
+    let runs = state.runs(10).unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1].summary.as_deref(), Some("97 applied, 0 failed"));
+    assert_eq!(runs[1].actor, None);
+    let info = tenantry_engine::RunInfo {
+        command: "tenantry apply".into(),
+        actor: Some("wizard".into()),
+        roster_digest: Some("ab12".into()),
+    };
+    let run = state.begin_run(&info, "2026-12-01T00:00:00Z").unwrap();
+    assert_eq!(run, 3);
+    assert_eq!(state.runs(1).unwrap()[0].actor.as_deref(), Some("wizard"));
+    drop(state);
+
+    // Opening again is a no-op; a database from a newer release is refused, untouched.
+    assert_eq!(State::open(&path).unwrap().schema_version().unwrap(), tenantry_engine::SCHEMA_VERSION);
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    let error = State::open(&path).unwrap_err().to_string();
+    assert!(error.contains("newer tenantry (schema 99"), "{error}");
+}
