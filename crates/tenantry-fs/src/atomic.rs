@@ -2,7 +2,8 @@
 //! local target's output, the host records): a reader sees the old file or
 //! the new one, never half of one; and the sweep of a killed writer's leftovers.
 
-use crate::dir::{Dir, EntryKind, TEMP_PREFIX, WriteOptions};
+use crate::dir::{Dir, EntryKind};
+use crate::write::{TEMP_PREFIX, WriteOptions};
 use std::io;
 use std::path::Path;
 

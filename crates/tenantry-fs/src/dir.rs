@@ -3,17 +3,14 @@
 //! what a tenant renames or links in its place afterwards is never followed.
 
 use crate::error::{Error, Refusal, Result};
-use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, RenameFlags, Uid};
+use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Uid};
 use rustix::io::Errno;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::path::{Component, Path, PathBuf};
-
-/// Every temporary file tenantry creates starts with this; a killed writer's leftovers are swept by it.
-pub const TEMP_PREFIX: &str = ".tenantry-tmp-";
 
 /// A directory, opened with `O_DIRECTORY` and without following a link.
 const DIR_OPEN: OFlags =
@@ -21,14 +18,6 @@ const DIR_OPEN: OFlags =
 /// A file to read: a link is refused by the kernel, a FIFO never blocks the open, a tty never becomes ours.
 const READ_OPEN: OFlags =
     OFlags::RDONLY.union(OFlags::NOFOLLOW).union(OFlags::NONBLOCK).union(OFlags::CLOEXEC).union(OFlags::NOCTTY);
-/// A temporary file: a new inode or nothing (a planted link or file at the name fails the open).
-const TEMP_OPEN: OFlags = OFlags::WRONLY
-    .union(OFlags::CREATE)
-    .union(OFlags::EXCL)
-    .union(OFlags::NOFOLLOW)
-    .union(OFlags::CLOEXEC)
-    .union(OFlags::NOCTTY);
-
 /// The numeric owner to give what tenantry creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ids {
@@ -82,39 +71,17 @@ pub struct ReadRules {
     pub max_bytes: u64,
 }
 
-/// How a file is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriteOptions {
-    /// Exact permission bits, set on the descriptor; `None` leaves the creation
-    /// mode (0666 less the umask), for files in tenantry's own directories.
-    pub mode: Option<u32>,
-    /// Owner set on the descriptor before the file gets its name.
-    pub owner: Option<Ids>,
-    /// Replace what is at the name (`false`: a file that appeared meanwhile is kept).
-    pub replace: bool,
-}
-
-/// What a write did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Written {
-    /// The file already held these bytes, owner and mode; nothing was written.
-    Unchanged,
-    Written,
-    /// `replace: false` and something was already at the name: left as it was.
-    KeptExisting,
-}
-
 /// A verified directory: everything done through it happens in this very
 /// directory, whatever is renamed or linked at its path later.
 #[derive(Debug)]
 pub struct Dir {
-    fd: OwnedFd,
+    pub(crate) fd: OwnedFd,
     /// Where it was opened, for messages only.
-    path: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
 /// One plain path component, or a refusal.
-fn component<'a>(name: &'a OsStr, parent: &Path) -> Result<&'a OsStr> {
+pub(crate) fn component<'a>(name: &'a OsStr, parent: &Path) -> Result<&'a OsStr> {
     let bytes = name.as_bytes();
     if bytes.is_empty() || bytes == b"." || bytes == b".." || bytes.contains(&b'/') || bytes.contains(&0) {
         return Err(Error::refused(parent.join(name), Refusal::BadName));
@@ -133,21 +100,8 @@ pub(crate) fn components<'a>(relative: &'a Path, base: &Path) -> Result<Vec<&'a 
         .collect()
 }
 
-fn euid() -> u32 {
+pub(crate) fn euid() -> u32 {
     rustix::process::geteuid().as_raw()
-}
-
-/// A name nobody can guess: a tenant watching for tenantry's writes cannot plant anything there first.
-fn temp_name(name: &OsStr) -> std::io::Result<OsString> {
-    let mut random = [0u8; 8];
-    let mut filled = 0;
-    while filled < random.len() {
-        filled += rustix::rand::getrandom(&mut random[filled..], rustix::rand::GetRandomFlags::empty())?;
-    }
-    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let mut temp = format!("{TEMP_PREFIX}{hex}-").into_bytes();
-    temp.extend_from_slice(name.as_bytes());
-    Ok(OsString::from_vec(temp))
 }
 
 impl Dir {
@@ -179,12 +133,43 @@ impl Dir {
     }
 
     /// Refuses unless this directory is root's (or the running user's) and writable by nobody else.
+    /// (Group write is allowed for the root group only.)
     pub fn check_trusted(&self) -> Result<()> {
         let info = self.info()?;
-        if (info.uid != 0 && info.uid != euid()) || info.mode & 0o022 != 0 {
+        let owner_ok = info.uid == 0 || info.uid == euid();
+        let others_write = info.mode & 0o002 != 0 || (info.mode & 0o020 != 0 && info.gid != 0);
+        if !owner_ok || others_write {
             return Err(Error::refused(&self.path, Refusal::Untrusted { uid: info.uid, mode: info.mode }));
         }
         Ok(())
+    }
+
+    /// The trusted directory `name` below this trusted one; `None` when
+    /// absent. A link is followed only when it is root's own (only root can
+    /// have made it here, as this directory is writable by root only: say
+    /// `/home → /data/home`), and where it leads must be trusted too.
+    fn open_trusted_dir(&self, name: &OsStr) -> Result<Option<Dir>> {
+        let dir = match self.open_dir_if_exists(name) {
+            Err(Error::Refused { reason: Refusal::NotDirectory, .. })
+                if self
+                    .entry(name)?
+                    .is_some_and(|info| info.kind == EntryKind::Link && (info.uid == 0 || info.uid == euid())) =>
+            {
+                let path = self.path.join(name);
+                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOCTTY;
+                match rfs::openat(&self.fd, name, flags, Mode::empty()) {
+                    Ok(fd) => Some(Dir { fd, path }),
+                    Err(Errno::NOENT) => None,
+                    Err(Errno::NOTDIR) => return Err(Error::refused(path, Refusal::NotDirectory)),
+                    Err(e) => return Err(Error::io("opening the directory", path, e)),
+                }
+            }
+            other => other?,
+        };
+        if let Some(dir) = &dir {
+            dir.check_trusted()?;
+        }
+        Ok(dir)
     }
 
     /// The directory `name` directly below, never through a link; `None` when absent.
@@ -229,13 +214,27 @@ impl Dir {
 
     /// Like [`Dir::walk`], and every directory passed must be trusted
     /// ([`Dir::check_trusted`]): the way from the root to the homes, to `/etc`.
+    /// (Root's own links on the way are followed: see `open_trusted_dir`.)
     pub fn walk_trusted(&self, relative: &Path) -> Result<Dir> {
+        self.walk_trusted_if_exists(relative)?.ok_or_else(|| {
+            Error::io(
+                "opening the directory",
+                self.path.join(relative),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )
+        })
+    }
+
+    /// [`Dir::walk_trusted`]; `None` when a step is missing.
+    pub fn walk_trusted_if_exists(&self, relative: &Path) -> Result<Option<Dir>> {
         let mut current = self.try_clone()?;
         for name in components(relative, &self.path)? {
-            current = current.open_dir(name)?;
-            current.check_trusted()?;
+            match current.open_trusted_dir(name)? {
+                Some(next) => current = next,
+                None => return Ok(None),
+            }
         }
-        Ok(current)
+        Ok(Some(current))
     }
 
     /// The directory `name` below, created when missing with `owner` and
@@ -277,8 +276,10 @@ impl Dir {
     pub fn ensure_path_trusted(&self, relative: &Path, mode: u32) -> Result<Dir> {
         let mut current = self.try_clone()?;
         for name in components(relative, &self.path)? {
-            current = current.ensure_dir(name, mode, None)?;
-            current.check_trusted()?;
+            current = match current.open_trusted_dir(name)? {
+                Some(next) => next,
+                None => current.ensure_dir(name, mode, None)?,
+            };
         }
         Ok(current)
     }
@@ -296,10 +297,11 @@ impl Dir {
     /// A regular file's bytes under `rules`; `None` when absent. Never
     /// follows a link, never blocks on a FIFO, never reads past the limit.
     pub fn read_file(&self, name: &OsStr, rules: ReadRules) -> Result<Option<Vec<u8>>> {
-        Ok(self.read_with_info(name, rules)?.map(|(_, bytes)| bytes))
+        Ok(self.read_file_with_info(name, rules)?.map(|(_, bytes)| bytes))
     }
 
-    fn read_with_info(&self, name: &OsStr, rules: ReadRules) -> Result<Option<(EntryInfo, Vec<u8>)>> {
+    /// [`Dir::read_file`] with the file's type, owner and mode as opened.
+    pub fn read_file_with_info(&self, name: &OsStr, rules: ReadRules) -> Result<Option<(EntryInfo, Vec<u8>)>> {
         let name = component(name, &self.path)?;
         let path = self.path.join(name);
         let check = |info: &EntryInfo| -> Result<()> {
@@ -337,81 +339,6 @@ impl Dir {
             return Err(Error::refused(path, Refusal::TooLarge { limit: rules.max_bytes }));
         }
         Ok(Some((info, bytes)))
-    }
-
-    /// Whether `name` is a regular file already holding exactly this (bytes, owner, mode).
-    fn holds(&self, name: &OsStr, bytes: &[u8], options: &WriteOptions) -> bool {
-        let rules = ReadRules { owner: options.owner.map(|ids| ids.uid), max_bytes: bytes.len() as u64 };
-        match self.read_with_info(name, rules) {
-            Ok(Some((info, existing))) => {
-                existing == bytes
-                    && options.mode.is_none_or(|mode| info.mode == mode)
-                    && options.owner.is_none_or(|ids| info.gid == ids.gid)
-            }
-            // Absent, or something else (a link, a FIFO, another owner's): it gets replaced.
-            _ => false,
-        }
-    }
-
-    /// Write `name` atomically: a new file under a random name (created
-    /// with `O_EXCL|O_NOFOLLOW`), the bytes, owner and mode set on its
-    /// descriptor, fsync, rename into place relative to this handle, fsync
-    /// of the directory. A reader sees the old file or the new one.
-    pub fn write_file(&self, name: &OsStr, bytes: &[u8], options: WriteOptions) -> Result<Written> {
-        let name = component(name, &self.path)?;
-        if options.replace && self.holds(name, bytes, &options) {
-            return Ok(Written::Unchanged);
-        }
-        if !options.replace && self.entry(name)?.is_some() {
-            return Ok(Written::KeptExisting);
-        }
-        let (temp, fd) = self.create_temp(name, options.mode.is_some())?;
-        let result = self.finish(fd, &temp, name, bytes, &options);
-        if !matches!(result, Ok(Written::Written)) {
-            // Whatever is at our temp name now (ours, or a tenant's swap) goes; it is in this directory.
-            let _ = rfs::unlinkat(&self.fd, &temp, AtFlags::empty());
-        }
-        result
-    }
-
-    fn create_temp(&self, name: &OsStr, restricted: bool) -> Result<(OsString, OwnedFd)> {
-        // Until owner and mode are set on the descriptor, nobody else may open it.
-        let mode = Mode::from_raw_mode(if restricted { 0o600 } else { 0o666 });
-        for _ in 0..16 {
-            let temp = temp_name(name).map_err(|e| Error::io("drawing a random name", &self.path, e))?;
-            match rfs::openat(&self.fd, &temp, TEMP_OPEN, mode) {
-                Ok(fd) => return Ok((temp, fd)),
-                // Something sits at that name (planted): draw another.
-                Err(Errno::EXIST | Errno::LOOP) => continue,
-                Err(e) => return Err(Error::io("creating a temporary file", self.path.join(&temp), e)),
-            }
-        }
-        Err(Error::refused(self.path.join(name), Refusal::NoTempName))
-    }
-
-    fn finish(&self, fd: OwnedFd, temp: &OsStr, name: &OsStr, bytes: &[u8], options: &WriteOptions) -> Result<Written> {
-        let temp_path = self.path.join(temp);
-        let path = self.path.join(name);
-        let mut file = File::from(fd);
-        file.write_all(bytes).map_err(|e| Error::io("writing", &temp_path, e))?;
-        if let Some(ids) = options.owner {
-            rfs::fchown(&file, Some(Uid::from_raw(ids.uid)), Some(Gid::from_raw(ids.gid)))
-                .map_err(|e| Error::io("changing the owner of", &temp_path, e))?;
-        }
-        if let Some(mode) = options.mode {
-            rfs::fchmod(&file, Mode::from_raw_mode(mode))
-                .map_err(|e| Error::io("setting the mode of", &temp_path, e))?;
-        }
-        file.sync_all().map_err(|e| Error::io("syncing", &temp_path, e))?;
-        drop(file);
-        let flags = if options.replace { RenameFlags::empty() } else { RenameFlags::NOREPLACE };
-        match rfs::renameat_with(&self.fd, temp, &self.fd, name, flags) {
-            Ok(()) => {}
-            Err(Errno::EXIST) if !options.replace => return Ok(Written::KeptExisting),
-            Err(e) => return Err(Error::io("moving a temporary file into place at", path, e)),
-        }
-        rfs::fsync(&self.fd).map_err(|e| Error::io("syncing the directory", &self.path, e))?;
-        Ok(Written::Written)
     }
 
     /// Create the link `name → target`, owned by `owner` (set on the link

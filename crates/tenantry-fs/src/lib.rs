@@ -27,7 +27,9 @@
 mod atomic;
 mod dir;
 mod error;
+mod write;
 
 pub use atomic::{AtomicWriter, sweep_stale_temp_files};
-pub use dir::{Dir, EntryInfo, EntryKind, Ids, ReadRules, TEMP_PREFIX, WriteOptions, Written};
+pub use dir::{Dir, EntryInfo, EntryKind, Ids, ReadRules};
 pub use error::{Error, Refusal, Result};
+pub use write::{TEMP_PREFIX, WriteOptions, Written};

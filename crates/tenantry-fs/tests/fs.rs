@@ -251,6 +251,14 @@ fn the_homes_parent_must_be_roots_and_not_writable_by_others() {
     let anchor = Dir::open_anchor(scene.home.parent().unwrap()).unwrap();
     anchor.walk_trusted(Path::new("system")).unwrap();
     assert!(matches!(refusal(anchor.walk_trusted(Path::new("home"))), Refusal::Untrusted { uid: TENANT_UID, .. }));
+    // Root's own link (`/home → /data/home`) is followed to a trusted directory…
+    std::os::unix::fs::symlink("system", scene.home.parent().unwrap().join("linked")).unwrap();
+    anchor.walk_trusted(Path::new("linked")).unwrap();
+    // …a link of anyone else's is not, nor one leading to a tenant's directory.
+    std::os::unix::fs::lchown(scene.home.parent().unwrap().join("linked"), Some(TENANT.uid), None).unwrap();
+    assert_eq!(refusal(anchor.walk_trusted(Path::new("linked"))), Refusal::NotDirectory);
+    std::os::unix::fs::symlink("home", scene.home.parent().unwrap().join("to-home")).unwrap();
+    assert!(matches!(refusal(anchor.walk_trusted(Path::new("to-home"))), Refusal::Untrusted { .. }));
     std::fs::set_permissions(&scene.system, std::fs::Permissions::from_mode(0o777)).unwrap();
     assert!(matches!(refusal(anchor.walk_trusted(Path::new("system"))), Refusal::Untrusted { .. }));
 }
