@@ -124,7 +124,9 @@ impl Inner {
     }
 
     pub fn run(&self, cmd: &Cmd) -> Result<String> {
-        let output = self.runner.run(cmd).map_err(|e| Error::io(format!("running `{}`", cmd.program.display()), e))?;
+        // The program actually started (`setsid` for a command run as an account).
+        let started = cmd.argv().0;
+        let output = self.runner.run(cmd).map_err(|e| Error::io(format!("running `{}`", started.display()), e))?;
         if !output.success() {
             return Err(Error::Command {
                 command: cmd.to_string(),
