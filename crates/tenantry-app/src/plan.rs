@@ -50,7 +50,7 @@ impl Planned {
 
     /// The documented JSON form (`docs/OUTPUT.md`).
     pub fn to_json(&self) -> serde_json::Value {
-        wire::plan_json(self.plan(), &self.roster, &self.targets, &self.steps)
+        wire::plan_json(self.plan(), &self.roster, &self.targets, &self.steps, self.notes())
     }
 }
 

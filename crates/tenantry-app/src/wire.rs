@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use tenantry_core::{Change, Content, Owner, Plan, ResourceId};
+use tenantry_core::{Change, Content, Note, Owner, Plan, ResourceId};
 use tenantry_engine::{ApplyReport, DestroyPlan, DestroyReport};
 use tenantry_model::{Diagnostics, Span};
 
@@ -46,7 +46,7 @@ pub fn change_json(change: &Change, source: &str, steps: Option<&Vec<String>>) -
 }
 
 /// The JSON form of a plan.
-pub fn plan_json(plan: &Plan, source: &str, targets: &[String], steps: &Steps) -> Value {
+pub fn plan_json(plan: &Plan, source: &str, targets: &[String], steps: &Steps, notes: &[Note]) -> Value {
     let summary = plan.summary();
     let mut changes_by_owner: BTreeMap<&Owner, Vec<Value>> = BTreeMap::new();
     for change in &plan.changes {
@@ -72,6 +72,7 @@ pub fn plan_json(plan: &Plan, source: &str, targets: &[String], steps: &Steps) -
         "owners": owners,
         "unrouted": plan.unrouted.iter().map(|(d, n)| (d.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "problems": plan.problems,
+        "notes": notes,
     })
 }
 

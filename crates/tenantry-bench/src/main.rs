@@ -125,7 +125,7 @@ fn main() {
     let diff_noop_time = start.elapsed();
     let start = Instant::now();
     let noop_json =
-        tenantry_app::wire::plan_json(&noop_plan, &roster.source, &["local".to_string()], &Default::default())
+        tenantry_app::wire::plan_json(&noop_plan, &roster.source, &["local".to_string()], &Default::default(), &[])
             .to_string();
     let render_noop_time = start.elapsed();
 

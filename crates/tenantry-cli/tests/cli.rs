@@ -568,16 +568,30 @@ fn ports_survive_a_lost_state_database_and_disagreeing_sources_stop_the_run() {
     assert!(dispatch.contains(r#""wizard":{"os_user":"wizard","port":3774}"#), "{dispatch}");
     assert!(dispatch.contains(r#""aaron":{"os_user":"aaron","port":3775}"#), "{dispatch}");
 
-    // Someone hand-edits alice's env file onto wizard's port: nothing is applied.
+    // alice hand-edits her own env file onto wizard's port. The file is hers to edit, so it is
+    // only ever a hint: it is set aside with a warning (the state database decides), nobody's
+    // port moves, the run goes on and rewrites it. (It used to stop the run for everyone: #11.)
     let env = root.join("home/alice/.config/tenantry/ports.env");
     let edited = fs::read_to_string(&env).unwrap().replace("3773", "3774");
     fs::write(&env, edited).unwrap();
-    let before = fs::read(root.join("etc/t3-serve/dispatch.json")).unwrap();
+    let dispatch_path = root.join("etc/t3-serve/dispatch.json");
+    let before = fs::read(&dispatch_path).unwrap();
+    let set_aside = tenantry(dir.path(), &["apply", "--yes", "--no-refresh"]);
+    assert_eq!(set_aside.status.code(), Some(0), "{}", text(&set_aside));
+    assert!(text(&set_aside).contains("not used as a port source"), "{}", text(&set_aside));
+    assert!(text(&set_aside).contains("3774"), "{}", text(&set_aside));
+    assert_eq!(fs::read(&dispatch_path).unwrap(), before);
+    assert!(fs::read_to_string(&env).unwrap().contains("TENANTRY_PORT_TERMINAL=3773\n"));
+
+    // root's own sources disagreeing (the dispatch map edited onto another port): nothing is applied.
+    let moved = String::from_utf8(before.clone()).unwrap().replace(r#""port":3773"#, r#""port":3779"#);
+    fs::write(&dispatch_path, &moved).unwrap();
     let refused = tenantry(dir.path(), &["apply", "--yes", "--no-refresh"]);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     assert!(text(&refused).contains("port reservations disagree"), "{}", text(&refused));
-    assert!(text(&refused).contains("3774"), "{}", text(&refused));
-    assert_eq!(fs::read(root.join("etc/t3-serve/dispatch.json")).unwrap(), before);
+    assert!(text(&refused).contains("3779"), "{}", text(&refused));
+    assert_eq!(fs::read_to_string(&dispatch_path).unwrap(), moved);
+    fs::write(&dispatch_path, &before).unwrap();
 
     // A roster that fails to derive never replaces the good routing files.
     fs::write(&env, fs::read_to_string(&env).unwrap().replace("3774", "3773")).unwrap();

@@ -5,11 +5,48 @@ use crate::HostConfig;
 use crate::command::{Cmd, CommandRunner as _, SystemRunner};
 use crate::error::{Error, Result};
 use crate::etc::Etc;
-use crate::fsx::{self, under_root};
+use crate::home::under_root;
 use crate::records::{Records, remove_if_present};
+use crate::redact;
+use crate::spec::Kind;
 use std::fs::File;
-use std::path::PathBuf;
-use tenantry_core::{Domain, ResourceId};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tenantry_core::{Domain, ResourceId, TargetError};
+
+/// The destroy stage of the `Target` trait: every account among `resources`
+/// archived and deleted; a rerun after `userdel` finds nothing left to archive.
+pub(crate) async fn destroy_user(
+    config: &HostConfig,
+    user: &str,
+    resources: &[ResourceId],
+    backup_dir: &Path,
+) -> Result<tenantry_core::Destroyed, TargetError> {
+    // A home is streamed by tar into the backup directory, not held in memory.
+    let config = HostConfig { backup_dir: Some(backup_dir.to_path_buf()), ..config.clone() };
+    let resources = resources.to_vec();
+    let failed = |message: String| TargetError::rejected(format!("host/Account (user {user})"), message);
+    let task = tokio::task::spawn_blocking(move || {
+        let mut done = tenantry_core::Destroyed::default();
+        for id in resources.iter().filter(|id| Kind::of(id) == Some(Kind::Account)) {
+            let os_user = id.name.to_string();
+            let present = Etc::read(&config.root)?.user(&os_user).is_some();
+            if present {
+                done.backups.push(destroy_account(&config, &os_user)?);
+            } else {
+                done.notes.push(format!("account `{os_user}` was already gone; nothing to archive"));
+            }
+        }
+        done.removed = resources;
+        Ok::<_, Error>(done)
+    });
+    match task.await {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(error)) => Err(error.into_target_error("host/Account")),
+        Err(error) => Err(failed(format!("destroy task failed: {error}"))),
+    }
+}
 
 /// Archive `os_user`'s home as `<backup_dir>/<os_user>-home-<unix seconds>.tar.gz`,
 /// then delete the account and its home with `userdel --root <root> --remove`,
@@ -20,6 +57,9 @@ pub fn destroy_account(config: &HostConfig, os_user: &str) -> Result<PathBuf> {
     let entry = etc
         .user(os_user)
         .ok_or_else(|| Error::Refused(format!("account `{os_user}` does not exist on the host; nothing to destroy")))?;
+    if !etc.is_regular(entry) {
+        return Err(Error::Refused(etc.system_account_reason(entry)));
+    }
     let backup_dir = config.backup_dir.as_ref().ok_or_else(|| {
         Error::Refused(
             "the destroy stage writes a backup first: set `backup_dir` in [host] (or pass --backup DIR)".to_string(),
@@ -37,7 +77,8 @@ pub fn destroy_account(config: &HostConfig, os_user: &str) -> Result<PathBuf> {
     }
     if !backup_dir.exists() {
         std::fs::create_dir_all(backup_dir).map_err(|e| Error::io(format!("creating {}", backup_dir.display()), e))?;
-        fsx::set_mode(backup_dir, 0o700)?;
+        std::fs::set_permissions(backup_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(format!("setting the mode of {}", backup_dir.display()), e))?;
     }
 
     let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -60,11 +101,14 @@ pub fn destroy_account(config: &HostConfig, os_user: &str) -> Result<PathBuf> {
             home_parent.to_string_lossy().into_owned(),
             home_name.to_string_lossy().into_owned(),
         ],
-    );
-    let verify = Cmd::new(&config.tar, ["--list", "--gzip", "--file", &temp_text]);
+    )
+    .with_timeout(Duration::from_secs(config.archive_timeout_secs));
+    let verify = Cmd::new(&config.tar, ["--list", "--gzip", "--file", &temp_text])
+        .with_timeout(Duration::from_secs(config.archive_timeout_secs));
     let archived = run(&create).and_then(|_| run(&verify)).and_then(|_| {
         File::open(&temp).and_then(|f| f.sync_all()).map_err(|e| Error::io(format!("syncing {temp_text}"), e))?;
-        fsx::set_mode(&temp, 0o600)?;
+        std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(format!("setting the mode of {temp_text}"), e))?;
         std::fs::rename(&temp, &archive).map_err(|e| Error::io(format!("moving {temp_text} into place"), e))?;
         File::open(backup_dir).and_then(|d| d.sync_all()).map_err(|e| Error::io("syncing the backup directory", e))
     });
@@ -77,7 +121,8 @@ pub fn destroy_account(config: &HostConfig, os_user: &str) -> Result<PathBuf> {
     let account = ResourceId::global(Domain::Host, "Account", os_user);
     let user = records.read(&account).and_then(|r| r.content.get("user").and_then(|u| u.as_str()).map(str::to_string));
     let root_text = root.to_string_lossy().into_owned();
-    run(&Cmd::new(&config.userdel, ["--root", root_text.as_str(), "--remove", os_user]))?;
+    run(&Cmd::new(&config.userdel, ["--root", root_text.as_str(), "--remove", os_user])
+        .with_timeout(Duration::from_secs(config.command_timeout_secs)))?;
 
     records.remove(&account)?;
     for kind in ["Checkout", "Kubeconfig", "ManagedFile", "SkeletonLink"] {
@@ -97,7 +142,7 @@ fn run(cmd: &Cmd) -> Result<()> {
         Err(Error::Command {
             command: cmd.to_string(),
             status: output.status_text(),
-            stderr: output.stderr.trim().to_string(),
+            stderr: redact::urls(output.stderr.trim()),
         })
     }
 }

@@ -27,6 +27,17 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl From<tenantry_fs::Error> for Error {
+    fn from(error: tenantry_fs::Error) -> Error {
+        match error {
+            refused @ tenantry_fs::Error::Refused { .. } => Error::Refused(refused.to_string()),
+            tenantry_fs::Error::Io { context, path, source } => {
+                Error::Io { context: format!("{context} {}", path.display()), source }
+            }
+        }
+    }
+}
+
 impl Error {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io { context: context.into(), source }

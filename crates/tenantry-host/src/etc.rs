@@ -1,5 +1,10 @@
-//! The account databases of a root (`etc/passwd`, `etc/group`, `etc/shadow`),
-//! read directly: the sandbox has no NSS, and one read serves every account.
+//! The account databases of a root (`etc/passwd`, `etc/group`, `etc/shadow`,
+//! and the uid/gid ranges of `etc/login.defs`), read directly: the sandbox
+//! has no NSS, and one read serves every account.
+//!
+//! Only a *regular* account (uid within `UID_MIN..=UID_MAX`, never 0) is a
+//! tenant's: tenantry never adopts, changes, runs commands as, writes into the
+//! home of or routes a login to any other (root, daemons, service accounts).
 
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -29,12 +34,46 @@ pub struct ShadowEntry {
     pub expire: Option<i64>,
 }
 
+/// The ranges of `login.defs` that tell tenant accounts from system ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginDefs {
+    pub uid_min: u32,
+    pub uid_max: u32,
+    pub gid_min: u32,
+}
+
+impl Default for LoginDefs {
+    /// shadow-utils' own defaults, used when the file or a key is missing.
+    fn default() -> Self {
+        LoginDefs { uid_min: 1000, uid_max: 60000, gid_min: 1000 }
+    }
+}
+
+impl LoginDefs {
+    pub fn parse(text: &str) -> LoginDefs {
+        let mut defs = LoginDefs::default();
+        for line in text.lines() {
+            let mut words = line.split_whitespace();
+            let (Some(key), Some(value)) = (words.next(), words.next()) else { continue };
+            let Ok(value) = value.parse::<u32>() else { continue };
+            match key {
+                "UID_MIN" => defs.uid_min = value,
+                "UID_MAX" => defs.uid_max = value,
+                "GID_MIN" => defs.gid_min = value,
+                _ => {}
+            }
+        }
+        defs
+    }
+}
+
 /// Accounts and groups of one root at one moment.
 #[derive(Debug, Clone, Default)]
 pub struct Etc {
     users: HashMap<String, PasswdEntry>,
     groups: HashMap<String, GroupEntry>,
     shadow: HashMap<String, ShadowEntry>,
+    defs: LoginDefs,
 }
 
 fn read_optional(path: &Path) -> Result<String> {
@@ -51,7 +90,8 @@ impl Etc {
             .map_err(|e| Error::io(format!("reading {}", root.join("etc/passwd").display()), e))?;
         let group = read_optional(&root.join("etc/group"))?;
         let shadow = read_optional(&root.join("etc/shadow"))?;
-        Ok(Etc::parse(&passwd, &group, &shadow))
+        let defs = LoginDefs::parse(&read_optional(&root.join("etc/login.defs"))?);
+        Ok(Etc { defs, ..Etc::parse(&passwd, &group, &shadow) })
     }
 
     pub fn parse(passwd: &str, group: &str, shadow: &str) -> Etc {
@@ -90,6 +130,29 @@ impl Etc {
 
     pub fn user(&self, name: &str) -> Option<&PasswdEntry> {
         self.users.get(name)
+    }
+
+    pub fn defs(&self) -> LoginDefs {
+        self.defs
+    }
+
+    /// A tenant's account: uid within `UID_MIN..=UID_MAX`, and never root.
+    pub fn is_regular(&self, entry: &PasswdEntry) -> bool {
+        entry.uid != 0 && (self.defs.uid_min..=self.defs.uid_max).contains(&entry.uid)
+    }
+
+    /// The account `name` when it exists and is *not* a tenant's (root, a daemon, a service).
+    pub fn system_account(&self, name: &str) -> Option<&PasswdEntry> {
+        self.user(name).filter(|entry| !self.is_regular(entry))
+    }
+
+    /// Why tenantry leaves a system account alone, for messages.
+    pub fn system_account_reason(&self, entry: &PasswdEntry) -> String {
+        format!(
+            "`{}` is a system account (uid {}, outside UID_MIN {}..UID_MAX {} of /etc/login.defs); \
+             tenantry never adopts or changes it, runs nothing as it and routes no login to it",
+            entry.name, entry.uid, self.defs.uid_min, self.defs.uid_max
+        )
     }
 
     pub fn group(&self, name: &str) -> Option<&GroupEntry> {

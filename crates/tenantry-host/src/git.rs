@@ -1,36 +1,57 @@
 //! Reading a checkout without running git: is it one, and where do its remotes point.
 //!
 //! Observe reads `.git/config` directly: it must not fetch, and spawning git
-//! for each of thousands of checkouts would dominate a no-op run.
+//! for each of thousands of checkouts would dominate a no-op run. The
+//! checkout is the tenant's: it is read through the home's handles, only
+//! files of the account's are read (size-capped), and a `.git` file's
+//! `gitdir:` is followed only when it stays inside the checkout (a worktree
+//! elsewhere, or root's repository, is never read as root).
 
+use crate::error::{Error, Result};
+use crate::home::Home;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::path::{Component, Path};
+use tenantry_fs::{Dir, EntryKind};
 
-/// The git directory of a work tree (`.git`, or where a `.git` file points).
-pub fn git_dir(work_tree: &Path) -> Option<PathBuf> {
-    let dot_git = work_tree.join(".git");
-    let meta = std::fs::symlink_metadata(&dot_git).ok()?;
-    if meta.is_dir() {
-        return Some(dot_git);
+/// The git directory of the checkout at `path` (`.git`, or where a `.git`
+/// file inside the checkout points); `None` when it is not a checkout.
+/// An error when it cannot be looked at safely (a link on the way, a
+/// `gitdir:` pointing outside the checkout).
+pub fn git_dir(home: &Home, path: &Path) -> Result<Option<Dir>> {
+    let Some(work_tree) = home.open_dir(path)? else { return Ok(None) };
+    let dot_git = OsStr::new(".git");
+    match work_tree.entry(dot_git)?.map(|info| info.kind) {
+        Some(EntryKind::Dir) => Ok(Some(work_tree.open_dir(dot_git)?)),
+        Some(EntryKind::File) => {
+            let Some(bytes) = home.read(&path.join(".git"))? else { return Ok(None) };
+            let text = String::from_utf8_lossy(&bytes);
+            let Some(target) = text.trim().strip_prefix("gitdir:").map(str::trim) else { return Ok(None) };
+            let inside =
+                !target.is_empty() && Path::new(target).components().all(|c| matches!(c, Component::Normal(_)));
+            if !inside {
+                return Err(Error::Refused(format!(
+                    "{}/.git points outside the checkout (gitdir: {target}); tenantry does not follow it",
+                    path.display()
+                )));
+            }
+            Ok(work_tree.walk_if_exists(Path::new(target))?)
+        }
+        _ => Ok(None),
     }
-    if meta.is_file() {
-        let text = std::fs::read_to_string(&dot_git).ok()?;
-        let target = text.trim().strip_prefix("gitdir:")?.trim();
-        return Some(work_tree.join(target));
-    }
-    None
 }
 
-pub fn is_checkout(path: &Path) -> bool {
-    git_dir(path).is_some()
+/// Whether `path` is a checkout; anything that cannot be looked at safely is not.
+pub fn is_checkout(home: &Home, path: &Path) -> bool {
+    matches!(git_dir(home, path), Ok(Some(_)))
 }
 
-/// Each remote's (first) URL, from the checkout's own config.
-pub fn remotes(work_tree: &Path) -> BTreeMap<String, String> {
-    git_dir(work_tree)
-        .and_then(|dir| std::fs::read_to_string(dir.join("config")).ok())
-        .map(|text| parse_remotes(&text))
-        .unwrap_or_default()
+/// Each remote's (first) URL, from the checkout's own config (a file of the account's).
+pub fn remotes(home: &Home, path: &Path) -> Result<BTreeMap<String, String>> {
+    let Some(dir) = git_dir(home, path)? else { return Ok(BTreeMap::new()) };
+    let rules = tenantry_fs::ReadRules { owner: Some(home.uid()), max_bytes: crate::home::HOME_READ_LIMIT };
+    let text = dir.read_file(OsStr::new("config"), rules)?.unwrap_or_default();
+    Ok(parse_remotes(&String::from_utf8_lossy(&text)))
 }
 
 /// The `remote.<name>.url` entries of a git config file. Handles the forms

@@ -13,27 +13,38 @@
 //! What tenantry last applied is recorded under the root (see `records`),
 //! since accounts and files carry no labels.
 
+mod checkout;
 mod command;
 mod destroy;
 mod error;
 mod etc;
-mod fsx;
+mod execute;
 mod git;
+mod home;
+mod hooks;
+mod inner;
+mod observe;
 mod ops;
+mod plan;
 mod plugin;
 pub mod ports;
 mod records;
+mod redact;
+mod refresh;
+mod routing;
 mod sources;
 mod spec;
 mod target;
 
-pub use command::{Cmd, CmdOutput, CommandRunner, SystemRunner};
+pub use command::{Cmd, CmdOutput, CommandRunner, DEFAULT_TIMEOUT, SAFE_PATH, SystemRunner};
 pub use destroy::destroy_account;
 pub use error::{Error, Result};
 pub use plugin::PLUGIN;
-pub use ports::{DispatchSource, EnvFilePorts, PortClaim, PortConflict, reconcile_port_sources};
+pub use ports::{DispatchSource, EnvFilePorts, PortClaim, PortConflict, Reconciled, reconcile_port_sources};
+pub use redact::urls as redact_urls;
+pub use refresh::RefreshOutcome;
 pub use sources::Reservations;
-pub use target::{HostTarget, RefreshOutcome};
+pub use target::HostTarget;
 
 use std::path::PathBuf;
 
@@ -66,6 +77,12 @@ pub struct HostConfig {
     /// A git command (clone, fetch) taking longer is killed, so an offline remote never stalls a run.
     #[serde(default = "default_git_timeout_secs")]
     pub git_timeout_secs: u64,
+    /// Any other command (useradd, usermod, userdel, rm) taking longer is killed.
+    #[serde(default = "default_command_timeout_secs")]
+    pub command_timeout_secs: u64,
+    /// The destroy stage's `tar` of a home taking longer is killed (and nothing is deleted).
+    #[serde(default = "default_archive_timeout_secs")]
+    pub archive_timeout_secs: u64,
 }
 
 fn default_root() -> PathBuf {
@@ -92,6 +109,12 @@ fn default_tar() -> PathBuf {
 fn default_git_timeout_secs() -> u64 {
     300
 }
+fn default_command_timeout_secs() -> u64 {
+    120
+}
+fn default_archive_timeout_secs() -> u64 {
+    6 * 3600
+}
 
 impl Default for HostConfig {
     fn default() -> Self {
@@ -106,6 +129,8 @@ impl Default for HostConfig {
             git: default_git(),
             tar: default_tar(),
             git_timeout_secs: default_git_timeout_secs(),
+            command_timeout_secs: default_command_timeout_secs(),
+            archive_timeout_secs: default_archive_timeout_secs(),
         }
     }
 }

@@ -21,28 +21,24 @@ pub fn env_key(pool: &str) -> String {
     format!("TENANTRY_PORT_{upper}")
 }
 
-/// Every `TENANTRY_PORT_*` assignment in an env file, by variable name.
-pub fn parse_env(text: &str) -> BTreeMap<String, u16> {
-    text.lines()
+/// The ports of the given pools found in an env file, by pool. The file is
+/// the tenant's: every other line, and every variable of a pool tenantry does
+/// not know, is dropped.
+pub fn parse_ports_env<'a>(text: &str, pools: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, u16> {
+    let values: BTreeMap<&str, u16> = text
+        .lines()
         .filter_map(|line| {
             let (key, value) = line.trim().split_once('=')?;
-            let key = key.trim();
-            key.starts_with("TENANTRY_PORT_").then_some(())?;
-            Some((key.to_string(), value.trim().trim_matches('"').parse().ok()?))
+            Some((key.trim(), value.trim().trim_matches('"').parse().ok()?))
         })
-        .collect()
+        .collect();
+    pools.into_iter().filter_map(|pool| Some((pool.to_string(), *values.get(env_key(pool).as_str())?))).collect()
 }
 
-/// The ports of the given pools found in an env file, by pool.
-pub fn parse_ports_env<'a>(text: &str, pools: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, u16> {
-    let values = parse_env(text);
-    pools.into_iter().filter_map(|pool| Some((pool.to_string(), *values.get(&env_key(pool))?))).collect()
-}
-
-/// The env file with one variable set, others kept; sorted, so the bytes are stable.
-pub fn render_env(existing: &str, pool: &str, port: u16) -> String {
-    let mut values = parse_env(existing);
-    values.insert(env_key(pool), port);
+/// The env file of an account's ports (by pool): rendered from tenantry's own
+/// records only, never from what is in the file; sorted, so the bytes are stable.
+pub fn render_env(ports: &BTreeMap<String, u16>) -> String {
+    let values: BTreeMap<String, u16> = ports.iter().map(|(pool, port)| (env_key(pool), *port)).collect();
     let mut out = String::from(ENV_HEADER);
     for (key, port) in values {
         out.push_str(&format!("{key}={port}\n"));
@@ -122,32 +118,44 @@ impl fmt::Display for PortConflict {
 
 impl std::error::Error for PortConflict {}
 
+/// The reservations the sources agree on, and the claims of tenants' env
+/// files that were set aside (each names the file and why).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    pub reservations: BTreeMap<String, BTreeMap<String, u16>>,
+    pub ignored: Vec<PortConflict>,
+}
+
 /// Merge the reservations of the state database, the generated dispatch
-/// map and the users' env files, refusing when they disagree.
+/// map and the users' env files.
+///
+/// The state database and the dispatch map are root's: when they disagree
+/// nothing may be allocated, and that is an error. The env files are the
+/// tenants' own (anyone can edit theirs): a claim from one only ever fills a
+/// reservation the trusted sources lack (a lost state database), and only
+/// when no other source claims that slot or port. A claim that contradicts
+/// another source, or that two env files make for one port, is set aside in
+/// `ignored` (and the env file is rewritten by the next apply), so one tenant
+/// can neither stop a run nor take a port from anyone.
 ///
 /// `env_files` is keyed by roster user; it also tells which roster user an
 /// `os_user` in the dispatch map is (otherwise the os_user is taken as the
-/// user's key, the default). Returns every reservation, by user and pool.
+/// user's key, the default).
 pub fn reconcile_port_sources(
     state: &BTreeMap<String, BTreeMap<String, u16>>,
     dispatch: Option<&DispatchSource<'_>>,
     env_files: &BTreeMap<String, EnvFilePorts>,
-) -> Result<BTreeMap<String, BTreeMap<String, u16>>, PortConflict> {
+) -> Result<Reconciled, PortConflict> {
     let claim = |user: &str, pool: &str, port: u16, source: &str| PortClaim {
         user: user.to_string(),
         pool: pool.to_string(),
         port,
         source: source.to_string(),
     };
-    let mut claims: Vec<PortClaim> = Vec::new();
+    let mut trusted: Vec<PortClaim> = Vec::new();
     for (user, pools) in state {
         for (pool, port) in pools {
-            claims.push(claim(user, pool, *port, "the state database"));
-        }
-    }
-    for (user, file) in env_files {
-        for (pool, port) in &file.ports {
-            claims.push(claim(user, pool, *port, &file.path));
+            trusted.push(claim(user, pool, *port, "the state database"));
         }
     }
     if let Some(dispatch) = dispatch {
@@ -163,30 +171,80 @@ pub fn reconcile_port_sources(
                 return Err(unreadable(format!("entry `{idp_user}` lacks os_user or a valid port")));
             };
             let user = env_files.iter().find(|(_, file)| file.os_user == os_user).map_or(os_user, |(user, _)| user);
-            claims.push(claim(user, dispatch.pool, port, dispatch.path));
+            trusted.push(claim(user, dispatch.pool, port, dispatch.path));
         }
     }
 
-    let mut by_slot: BTreeMap<(String, String), PortClaim> = BTreeMap::new();
-    let mut by_port: BTreeMap<u16, PortClaim> = BTreeMap::new();
-    for claim in claims {
-        let slot = (claim.user.clone(), claim.pool.clone());
-        if let Some(held) = by_slot.get(&slot)
+    let mut accepted = Claims::default();
+    for claim in trusted {
+        if let Some(conflict) = accepted.conflicts(&claim).into_iter().next() {
+            return Err(conflict);
+        }
+        accepted.insert(claim);
+    }
+
+    // Env-file claims: against the trusted ones first, then against each other.
+    let mut ignored = Vec::new();
+    let mut candidates: Vec<PortClaim> = Vec::new();
+    for (user, file) in env_files {
+        for (pool, port) in &file.ports {
+            let claim = claim(user, pool, *port, &file.path);
+            let conflicts = accepted.conflicts(&claim);
+            if conflicts.is_empty() {
+                candidates.push(claim);
+            } else {
+                ignored.extend(conflicts);
+            }
+        }
+    }
+    for claim in &candidates {
+        let rival = candidates
+            .iter()
+            .find(|other| other.port == claim.port && (&other.user, &other.pool) != (&claim.user, &claim.pool));
+        match rival {
+            // Reported once, from the first of the two; neither gets the port.
+            Some(rival) if (&claim.user, &claim.pool) < (&rival.user, &rival.pool) => {
+                ignored.push(PortConflict::Shared { first: Box::new(claim.clone()), second: Box::new(rival.clone()) })
+            }
+            Some(_) => {}
+            None => accepted.insert(claim.clone()),
+        }
+    }
+
+    let mut reservations: BTreeMap<String, BTreeMap<String, u16>> = BTreeMap::new();
+    for ((user, pool), claim) in accepted.by_slot {
+        reservations.entry(user).or_default().insert(pool, claim.port);
+    }
+    Ok(Reconciled { reservations, ignored })
+}
+
+/// Claims accepted so far, by (user, pool) and by port.
+#[derive(Default)]
+struct Claims {
+    by_slot: BTreeMap<(String, String), PortClaim>,
+    by_port: BTreeMap<u16, PortClaim>,
+}
+
+impl Claims {
+    /// How `claim` contradicts what is accepted: its slot holds another port
+    /// (`Moved`), its port another slot (`Shared`), or both.
+    fn conflicts(&self, claim: &PortClaim) -> Vec<PortConflict> {
+        let mut found = Vec::new();
+        if let Some(held) = self.by_slot.get(&(claim.user.clone(), claim.pool.clone()))
             && held.port != claim.port
         {
-            return Err(PortConflict::Moved { first: Box::new(held.clone()), second: Box::new(claim) });
+            found.push(PortConflict::Moved { first: Box::new(held.clone()), second: Box::new(claim.clone()) });
         }
-        if let Some(holder) = by_port.get(&claim.port)
+        if let Some(holder) = self.by_port.get(&claim.port)
             && (holder.user != claim.user || holder.pool != claim.pool)
         {
-            return Err(PortConflict::Shared { first: Box::new(holder.clone()), second: Box::new(claim) });
+            found.push(PortConflict::Shared { first: Box::new(holder.clone()), second: Box::new(claim.clone()) });
         }
-        by_port.entry(claim.port).or_insert_with(|| claim.clone());
-        by_slot.entry(slot).or_insert(claim);
+        found
     }
-    let mut merged: BTreeMap<String, BTreeMap<String, u16>> = BTreeMap::new();
-    for ((user, pool), claim) in by_slot {
-        merged.entry(user).or_default().insert(pool, claim.port);
+
+    fn insert(&mut self, claim: PortClaim) {
+        self.by_port.entry(claim.port).or_insert_with(|| claim.clone());
+        self.by_slot.entry((claim.user.clone(), claim.pool.clone())).or_insert(claim);
     }
-    Ok(merged)
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use tenantry_core::{Content, Owner, ResourceId};
-use tenantry_local::AtomicWriter;
+use tenantry_fs::AtomicWriter;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Record {

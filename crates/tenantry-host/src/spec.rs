@@ -45,6 +45,8 @@ pub(crate) struct AccountSpec {
 
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct PortSpec {
+    /// The roster user holding the reservation (the records are by user).
+    pub user: String,
     pub pool: String,
     pub port: u16,
     pub os_user: String,

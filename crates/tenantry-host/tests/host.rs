@@ -1,7 +1,17 @@
 //! The host target against a sandbox root with the real `useradd --root`
 //! and real git on local bare repositories, driven by the real engine
 //! (derive → observe → diff → apply) on small rosters. Needs root.
+//!
+//! The attacks of a hostile tenant (issue #11), each reproduced against the
+//! target and shown blocked, are in `host/*.rs` (modules of this one binary).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "host/system_accounts.rs"]
+mod system_accounts;
+#[path = "host/tenant_files.rs"]
+mod tenant_files;
+#[path = "host/tenant_git.rs"]
+mod tenant_git;
 
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,7 +49,8 @@ const AGENTS_V1: &str = "<!-- managed by tenantry: edit files/AGENTS.md in the r
 
 /// A sandbox root, bare repositories and a roster directory in one tempdir.
 struct Sandbox {
-    _dir: tempfile::TempDir,
+    /// Owned by the test that made the sandbox; `None` in a child process reusing it.
+    _dir: Option<tempfile::TempDir>,
     base: PathBuf,
     root: PathBuf,
     repos: PathBuf,
@@ -62,6 +73,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 impl Sandbox {
+    /// The sandbox another process of this test made at `base`.
+    fn reopen(base: &Path) -> Sandbox {
+        Sandbox { _dir: None, base: base.to_path_buf(), root: base.join("root"), repos: base.join("repos") }
+    }
+
     fn new() -> Sandbox {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().to_path_buf();
@@ -107,10 +123,15 @@ impl Sandbox {
         // (`-c` does not reach the upload-pack of a file:// clone; the system config does.)
         std::fs::write(base.join("gitconfig"), "[safe]\n\tdirectory = *\n").unwrap();
         let wrapper = base.join("git");
-        let script = format!("#!/bin/sh\nGIT_CONFIG_SYSTEM={} exec git \"$@\"\n", base.join("gitconfig").display());
+        // tenantry sets GIT_CONFIG_NOSYSTEM=1 for every git it runs; this root-owned file stands
+        // for an admin's trusted system config and is the one thing the wrapper lets back in.
+        let script = format!(
+            "#!/bin/sh\nunset GIT_CONFIG_NOSYSTEM\nGIT_CONFIG_SYSTEM={} exec git \"$@\"\n",
+            base.join("gitconfig").display()
+        );
         std::fs::write(&wrapper, script).unwrap();
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Sandbox { _dir: dir, base, root, repos }
+        Sandbox { _dir: Some(dir), base, root, repos }
     }
 
     fn config(&self) -> HostConfig {
@@ -405,18 +426,27 @@ async fn ports_land_in_each_users_env_file_and_the_sources_must_agree() {
     let dispatch = DispatchSource { path: "/etc/t3-serve/dispatch.json", pool: "terminal", json: &dispatch_text };
     let mut env_files =
         BTreeMap::from([("alice".to_string(), read_env("alice")), ("bob".to_string(), read_env("bob"))]);
-    assert_eq!(reconcile_port_sources(&state, Some(&dispatch), &env_files).unwrap(), state);
+    let agreed = reconcile_port_sources(&state, Some(&dispatch), &env_files).unwrap();
+    assert_eq!((agreed.reservations, agreed.ignored), (state.clone(), Vec::new()));
 
-    // bob's env file claims alice's port: refused, naming both and where.
+    // bob's env file (his own to edit) claims alice's port: set aside, naming both and where;
+    // bob keeps his port and alice hers. (It used to stop the whole run: issue #11.)
     std::fs::write(env_path("bob"), "TENANTRY_PORT_TERMINAL=3773\nTENANTRY_PORT_BROWSER=8932\n").unwrap();
     env_files.insert("bob".to_string(), read_env("bob"));
-    let conflict = reconcile_port_sources(&BTreeMap::new(), Some(&dispatch), &env_files).unwrap_err();
+    let reconciled = reconcile_port_sources(&BTreeMap::new(), Some(&dispatch), &env_files).unwrap();
+    let conflict = reconciled.ignored.iter().find(|c| matches!(c, PortConflict::Shared { .. })).unwrap();
     let message = conflict.to_string();
-    assert!(matches!(conflict, PortConflict::Shared { .. }), "{message}");
     assert!(message.contains("3773") && message.contains("`alice`") && message.contains("`bob`"), "{message}");
     assert!(message.contains(&env_path("bob").display().to_string()), "{message}");
-    let moved = reconcile_port_sources(&state, None, &env_files).unwrap_err();
-    assert!(moved.to_string().contains("`bob`'s terminal port is 3774 in the state database but 3773 in"), "{moved}");
+    assert_eq!(reconciled.reservations["alice"]["terminal"], 3773);
+    assert_eq!(reconciled.reservations["bob"]["terminal"], 3774);
+    let reconciled = reconcile_port_sources(&state, None, &env_files).unwrap();
+    let moved: Vec<String> = reconciled.ignored.iter().map(ToString::to_string).collect();
+    assert!(
+        moved.iter().any(|m| m.contains("`bob`'s terminal port is 3774 in the state database but 3773 in")),
+        "{moved:#?}"
+    );
+    assert_eq!(reconciled.reservations, state);
 
     // Observe sees the edited file as drift; apply puts the sticky port back.
     let prepared = sandbox.plan(&roster, Policy::default()).await;
@@ -926,7 +956,11 @@ async fn the_dry_run_shows_what_apply_runs() {
 fn commands_print_as_a_shell_would_read_them() {
     let mut cmd = Cmd::new("usermod", ["--comment", "Alice O'Neil", "--expiredate", "", "alice"]);
     cmd.run_as = Some("alice".to_string());
-    assert_eq!(cmd.to_string(), r#"[as alice] usermod --comment 'Alice O'\''Neil' --expiredate '' alice"#);
+    // A command run as an account runs in a session of its own (no controlling terminal): shown as run.
+    assert_eq!(
+        cmd.to_string(),
+        r#"[as alice] setsid --wait usermod --comment 'Alice O'\''Neil' --expiredate '' alice"#
+    );
 }
 
 #[test]

@@ -23,6 +23,10 @@ pub(super) fn show(planned: &Planned, session: &Session, global: &GlobalArgs, sh
             let text =
                 crate::output::plan_human(planned.plan(), session.roster(), &planned.targets, &planned.steps, style);
             shell.print(&text);
+            // What targets said while gathering facts (a tenant's file set aside).
+            for note in planned.notes() {
+                shell.eprintln(&note.to_string());
+            }
         }
     }
 }
