@@ -162,7 +162,11 @@ impl Config {
 
     /// What roster validation needs to know from tenantry.toml.
     pub fn validation_context(&self) -> ValidationContext {
-        ValidationContext { dns_zones: self.dns.as_ref().map(DnsConfig::zones).unwrap_or_default() }
+        ValidationContext {
+            dns_zones: self.dns.as_ref().map(DnsConfig::zones).unwrap_or_default(),
+            // Lead: wire `[host] dispatch_path` (HostConfig) here once it exists.
+            ..ValidationContext::default()
+        }
     }
 }
 
