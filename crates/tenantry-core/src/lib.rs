@@ -14,6 +14,7 @@ pub mod kubeconfig;
 mod observed;
 mod plan;
 mod resource;
+pub mod setup;
 pub mod target;
 
 pub use content::Content;
