@@ -164,7 +164,7 @@ impl Config {
     pub fn validation_context(&self) -> ValidationContext {
         ValidationContext {
             dns_zones: self.dns.as_ref().map(DnsConfig::zones).unwrap_or_default(),
-            // Lead: wire `[host] dispatch_path` (HostConfig) here once it exists.
+            // `host_dispatch_path` is `[host] dispatch_path` once HostConfig has the field.
             ..ValidationContext::default()
         }
     }
