@@ -6,10 +6,12 @@
 //! grammar of the place it goes (and for control, line-separator and
 //! text-direction characters anywhere), and names that belong to the
 //! platform, the cluster or the host are refused ([`crate::reserved`]).
-//! `platform` checks live in [`platform`], per-user checks in [`users`].
+//! `platform` checks live in [`platform`], per-user checks in [`users`], and
+//! both kinds of workstation settings in [`workstation`].
 
 mod platform;
 mod users;
+mod workstation;
 
 use crate::Span;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};

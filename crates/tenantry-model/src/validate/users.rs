@@ -5,23 +5,23 @@ use super::{Checker, Claims, located, span};
 use crate::Span;
 use crate::names::*;
 use crate::raw::*;
-use crate::reserved::{RESERVED_USER_KEYS, builtin_namespace_reason, os_user_reason, vault_source_segments};
+use crate::reserved::{RESERVED_USER_KEYS, builtin_namespace_reason, vault_source_segments};
 use crate::roster::*;
 use crate::spanned_map::SpannedMap;
 use serde_saphyr::Spanned;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Names unique across users, each keyed as its consumer compares it.
 #[derive(Default)]
-struct AllClaims {
-    namespaces: Claims,
+pub(super) struct AllClaims {
+    pub(super) namespaces: Claims,
     /// Lowercased: OIDC providers and RBAC treat addresses case-insensitively.
-    emails: Claims,
-    domains: Claims,
-    os_users: Claims,
+    pub(super) emails: Claims,
+    pub(super) domains: Claims,
+    pub(super) os_users: Claims,
     /// Lowercased: identity providers match logins case-insensitively.
-    idp_users: Claims,
-    forge_users: Claims,
+    pub(super) idp_users: Claims,
+    pub(super) forge_users: Claims,
 }
 
 /// What every user is checked against.
@@ -209,8 +209,10 @@ fn check_user(
         );
     }
 
-    let workstation =
-        raw.workstation.as_ref().and_then(|w| check_workstation(checker, user_key, &email, w, rules.platform, claims));
+    let workstation = raw
+        .workstation
+        .as_ref()
+        .and_then(|w| super::workstation::check_user(checker, user_key, &email, w, rules.platform, claims));
 
     User {
         key: user_key.to_string(),
@@ -289,193 +291,6 @@ fn check_namespace(
         return false;
     }
     true
-}
-
-fn check_os_user(
-    checker: &mut Checker<'_>,
-    user_key: &str,
-    raw: &RawUserWorkstation,
-    at: Span,
-    platform: &Platform,
-) -> Option<Located<String>> {
-    let os_user = match &raw.os_user {
-        Some(name) => {
-            if !checker.plain(name, "`os_user`") {
-                return None;
-            }
-            if !is_valid_os_user(&name.value) {
-                checker.error(
-                    span(name),
-                    "invalid-os-user",
-                    format!("`{}` is not a valid host account name", name.value),
-                    "use `[a-z_][a-z0-9_-]*`, at most 32 characters",
-                );
-                return None;
-            }
-            located(name)
-        }
-        None => {
-            let sanitised = sanitize_os_user(user_key);
-            if !is_valid_os_user(&sanitised) {
-                checker.error(
-                    at,
-                    "invalid-os-user",
-                    format!("user key `{user_key}` does not give a valid host account name (`{sanitised}`)"),
-                    "set `workstation.os_user:` explicitly, starting with a letter",
-                );
-                return None;
-            }
-            Located::new(sanitised, at)
-        }
-    };
-    let tier_group = platform.workstation.tier_groups.values().flatten().any(|g| *g == os_user.value);
-    let reason = os_user_reason(&os_user.value).or_else(|| {
-        tier_group.then(|| format!("`{}` is a group in `tier_groups`; the account would share its name", os_user.value))
-    });
-    if let Some(reason) = reason {
-        let fix = if raw.os_user.is_some() {
-            "choose another `workstation.os_user:` for this user".to_string()
-        } else {
-            format!("the account name comes from the key `{user_key}`: set `workstation.os_user:` to another name")
-        };
-        checker.error(
-            os_user.span,
-            "reserved-os-user",
-            format!("host account `{}` is reserved: {reason}", os_user.value),
-            fix,
-        );
-        return None;
-    }
-    Some(os_user)
-}
-
-fn check_idp_user(
-    checker: &mut Checker<'_>,
-    user_key: &str,
-    email: &str,
-    raw: &RawUserWorkstation,
-    at: Span,
-    claims: &mut Claims,
-) -> Option<Located<String>> {
-    let idp_user = match &raw.idp_user {
-        Some(name) => {
-            if !checker.plain(name, "`idp_user`") {
-                return None;
-            }
-            located(name)
-        }
-        None => Located::new(email.split('@').next().unwrap_or(user_key).to_string(), at),
-    };
-    if !is_idp_login(&idp_user.value) {
-        let (message, help) = if raw.idp_user.is_some() {
-            (
-                format!("`{}` cannot be used as an identity-provider login", idp_user.value),
-                "set `workstation.idp_user:` to the login: letters, digits and `@ . + _ -`, no spaces, `=` or quotes",
-            )
-        } else {
-            (
-                format!("the email's local part `{}` cannot be used as an identity-provider login", idp_user.value),
-                "set `workstation.idp_user:` to the login: letters, digits and `@ . + _ -`",
-            )
-        };
-        checker.error(idp_user.span, "invalid-idp-user", message, help);
-        return None;
-    }
-    if let Some((other, earlier)) = claims.claim(&idp_user.value.to_ascii_lowercase(), user_key, idp_user.span) {
-        checker.error(
-            idp_user.span,
-            "duplicate-idp-user",
-            format!(
-                "identity-provider login `{}` is also used by user `{other}` ({}); logins compare without case",
-                idp_user.value,
-                checker.at(earlier)
-            ),
-            "the web terminal routes by this login; set a distinct `workstation.idp_user:`",
-        );
-        return None;
-    }
-    Some(idp_user)
-}
-
-fn check_workstation(
-    checker: &mut Checker<'_>,
-    user_key: &str,
-    email: &str,
-    raw: &Spanned<RawUserWorkstation>,
-    platform: &Platform,
-    claims: &mut AllClaims,
-) -> Option<Workstation> {
-    let at = span(raw);
-    let raw = &raw.value;
-    let os_user = check_os_user(checker, user_key, raw, at, platform)?;
-    if let Some((other, earlier)) = claims.os_users.claim(&os_user.value, user_key, os_user.span) {
-        checker.error(
-            os_user.span,
-            "os-user-collision",
-            format!("host account `{}` is also the account of user `{other}` ({})", os_user.value, checker.at(earlier)),
-            "set a distinct `workstation.os_user:` for one of them",
-        );
-    }
-    let idp_user = check_idp_user(checker, user_key, email, raw, at, &mut claims.idp_users);
-    let code_layout = raw.code_layout.as_ref().map(|l| l.value).unwrap_or_default();
-    let repos = check_repos(checker, user_key, raw, code_layout, platform);
-    if code_layout == CodeLayout::Workspace && !repos.is_empty() && platform.workstation.repo_base.is_none() {
-        checker.error(
-            at,
-            "missing-repo-base",
-            "workspace repositories need `platform.workstation.repo_base` to know where to clone from",
-            "add `repo_base: https://forge.example.org/ops/` under `platform.workstation`",
-        );
-    }
-    Some(Workstation { os_user, idp_user: idp_user?, code_layout, repos, parked: raw.parked, span: at })
-}
-
-fn check_repos(
-    checker: &mut Checker<'_>,
-    user_key: &str,
-    raw: &RawUserWorkstation,
-    code_layout: CodeLayout,
-    platform: &Platform,
-) -> Vec<Located<String>> {
-    let mut seen = BTreeSet::new();
-    let main_name = platform.workstation.main_repo.as_ref().map(|r| r.name.as_str());
-    let mut repos = Vec::new();
-    for repo in &raw.repos {
-        let at = span(repo);
-        if code_layout != CodeLayout::Workspace {
-            checker.error(
-                at,
-                "repos-need-workspace",
-                format!("`repos` is only used with `code_layout: workspace`; `{user_key}` uses `single`"),
-                "add `code_layout: workspace`, or remove `repos`",
-            );
-            break;
-        }
-        if !is_path_safe_repo(&repo.value) {
-            checker.error(
-                at,
-                "unsafe-repo-name",
-                format!("repository name `{}` is not safe as a directory name", repo.value),
-                "use letters, digits, `.`, `_` and `-`, not starting with `.` or `-`, no `/`",
-            );
-            continue;
-        }
-        if Some(repo.value.as_str()) == main_name {
-            checker.error(
-                at,
-                "duplicate-repo",
-                format!("`{}` is the platform's main repository, already at ~/code/{}", repo.value, repo.value),
-                "remove it from `repos`",
-            );
-            continue;
-        }
-        if !seen.insert(repo.value.clone()) {
-            checker.error(at, "duplicate-repo", format!("repository `{}` is listed twice", repo.value), "remove one");
-            continue;
-        }
-        repos.push(located(repo));
-    }
-    repos
 }
 
 /// Normalise a user domain to an FQDN inside the platform domain or a managed zone.
