@@ -6,13 +6,9 @@ use crate::error::{AppError, Result};
 use crate::session::Session;
 use std::io::Write as _;
 use std::path::Path;
+use tenantry_core::setup::SetupError;
 
-/// Operating systems the setup script supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SetupOs {
-    Linux,
-    Mac,
-}
+pub use tenantry_core::setup::SetupOs;
 
 impl Session {
     /// `user`'s kubeconfig, or an error saying what the roster lacks.
@@ -28,19 +24,23 @@ impl Session {
     }
 
     fn platform_kubeconfig(&self) -> Result<String> {
-        tenantry_core::kubeconfig::oidc_kubeconfig(&self.roster().platform).ok_or_else(|| {
-            AppError::usage(
-                "the roster has no `platform.api_server` or no `platform.oidc`, so there is no kubeconfig to give",
-                "add `api_server: https://…:6443` and `oidc: { issuer_url: …, client_id: … }` under `platform:`",
-            )
-        })
+        match tenantry_core::kubeconfig::oidc_kubeconfig(&self.roster().platform) {
+            Ok(Some(text)) => Ok(text),
+            Ok(None) => Err(setup_error(&SetupError::NoKubeconfig)),
+            Err(error) => Err(setup_error(&SetupError::Kubeconfig(error))),
+        }
     }
 
-    /// The setup script for `os`.
-    pub fn setup_script(&self, os: SetupOs) -> Result<String> {
-        let kubeconfig = self.platform_kubeconfig()?;
-        crate::setup::setup_script(&self.roster().platform.name, &kubeconfig, os)
+    /// The setup script for `os`. `nonce` makes its heredoc delimiter
+    /// unguessable (randomness is the caller's; the generator's safety
+    /// does not rest on it: it checks the delimiter against the content).
+    pub fn setup_script(&self, os: SetupOs, nonce: &str) -> Result<String> {
+        tenantry_core::setup::setup_script(&self.roster().platform, os, nonce).map_err(|e| setup_error(&e))
     }
+}
+
+fn setup_error(error: &SetupError) -> AppError {
+    AppError::usage(error.to_string(), error.help())
 }
 
 /// Write a kubeconfig to `path` only when nothing is there (mode 0600,

@@ -198,6 +198,17 @@ mod tests {
     }
 
     #[test]
+    fn the_host_dispatch_path_comes_from_tenantry_toml_and_must_be_absolute() {
+        let config = parse("[host]\nroot = \"/tmp/sandbox\"\ndispatch_path = \"/srv/t3/dispatch.json\"\n").unwrap();
+        assert_eq!(config.validation_context().host_dispatch_path.as_deref(), Some("/srv/t3/dispatch.json"));
+        let Err(AppError::Config { message, help }) = parse("[host]\ndispatch_path = \"dispatch.json\"\n") else {
+            panic!()
+        };
+        assert!(message.contains("must be absolute"), "{message}");
+        assert!(help.contains("dispatch_path"), "{help}");
+    }
+
+    #[test]
     fn every_registered_target_names_its_keys() {
         for plugin in TARGETS {
             assert!(!plugin.keys().is_empty(), "[{}] lists no keys", plugin.section());

@@ -16,7 +16,6 @@ mod plan;
 mod provenance;
 mod render;
 mod session;
-mod setup;
 pub mod source;
 pub mod wire;
 

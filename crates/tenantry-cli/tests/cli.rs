@@ -257,6 +257,84 @@ fn every_kind_of_bad_roster_exits_1_with_a_positioned_diagnostic() {
 }
 
 #[test]
+fn hostile_rosters_exit_1_naming_the_rule_and_the_position() {
+    // Issue #11: each attack of a careless or hostile roster author is refused before anything runs.
+    let user = |body: &str| format!("users:\n{body}");
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        (
+            "user keyed like a platform path",
+            user("  platform: { email: p@x.org, tier: namespace-owner, namespaces: [p] }\n"),
+            "reserved-user-key",
+            "roster.yaml:2:3",
+        ),
+        (
+            "platform namespace",
+            user("  a: { email: a@x.org, tier: namespace-owner, namespaces: [cert-manager] }\n"),
+            "reserved-namespace",
+            "roster.yaml:2:60",
+        ),
+        (
+            "client id carrying a command",
+            format!(
+                "platform:\n  oidc: {{ issuer_url: https://a.x.org/, client_id: \"k\\ntouch /tmp/pwned\" }}\n{}",
+                user("  a: { email: a@x.org, tier: admin }\n")
+            ),
+            "control-character",
+            "roster.yaml:2:52",
+        ),
+        (
+            "managed file outside the source directory",
+            format!(
+                "platform:\n  workstation:\n    managed_files: [{{ source: /root/.ssh/id_ed25519, dest: k }}]\n{}",
+                user("  a: { email: a@x.org, tier: admin }\n")
+            ),
+            "unsafe-path",
+            "roster.yaml:3:31",
+        ),
+        (
+            "dispatch file anywhere",
+            format!(
+                "platform:\n  workstation:\n    dispatch_path: /etc/sudoers.d/zz-dispatch\n{}",
+                user("  a: { email: a@x.org, tier: admin }\n")
+            ),
+            "host-path-not-allowed",
+            "roster.yaml:3:20",
+        ),
+        (
+            "root as a host account",
+            user("  a: { email: a@x.org, tier: admin, workstation: { os_user: root } }\n"),
+            "reserved-os-user",
+            "roster.yaml:2:61",
+        ),
+        (
+            "idp_user with a line separator",
+            user("  a: { email: a@x.org, tier: admin, workstation: { idp_user: \"a\\u2028b\" } }\n"),
+            "control-character",
+            "roster.yaml:2:62",
+        ),
+        (
+            "TLS source in a platform namespace",
+            format!(
+                "platform:\n  tls: {{ source: {{ namespace: cert-manager, name: ca-key-pair }} }}\n{}",
+                user("  a: { email: a@x.org, tier: admin }\n")
+            ),
+            "reserved-tls-source",
+            "roster.yaml:2:31",
+        ),
+    ];
+    for (kind, roster, code, position) in cases {
+        let dir = workdir(&roster);
+        let output = tenantry(dir.path(), &["validate"]);
+        let all = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{kind}: {all}");
+        assert!(all.contains(&format!("error[{code}]")), "{kind}: expected {code} in\n{all}");
+        assert!(all.contains(&format!("--> {position}\n")), "{kind}: expected {position} in\n{all}");
+        assert!(all.contains("help:"), "{kind}: no fix offered\n{all}");
+        assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(1), "{kind}");
+    }
+}
+
+#[test]
 fn validate_json_is_machine_readable() {
     let dir = workdir("users:\n  a:\n    email: a@x.org\n    tier: admn\n");
     let output = tenantry(dir.path(), &["validate", "--output", "json"]);
@@ -544,6 +622,130 @@ fn kubeconfig_and_setup_script_give_the_users_own_identity_and_never_overwrite()
     assert!(syntax.status.success(), "{}", text(&syntax));
 }
 
+/// kubectl (from the test environment) with a clean environment: only `PATH` and `HOME` as given.
+fn kubectl_in(path: &str, home: &Path, args: &[&str]) -> Output {
+    let kubectl = tenantry_testenv::kube().unwrap_or_else(|e| panic!("{e}")).kubectl;
+    let kubectl = kubectl.unwrap_or_else(|| panic!("$KUBECTL is not set: source target/testenv/env.sh"));
+    Command::new(kubectl).args(args).env_clear().env("PATH", path).env("HOME", home).output().unwrap()
+}
+
+/// The admin's kubectl against the test apiserver.
+fn kubectl_admin(args: &[&str]) -> String {
+    let kube = tenantry_testenv::kube().unwrap_or_else(|e| panic!("{e}"));
+    let output = Command::new(kube.kubectl.unwrap())
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&kube.kubeconfig)
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "kubectl {args:?}: {}", text(&output));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn the_generated_kubeconfig_logs_in_to_the_apiserver_through_kubectl_and_the_setup_script() {
+    use std::os::unix::fs::PermissionsExt as _;
+    // Issue #11, finding 10: the kubeconfig had lost its indentation and kubectl rejected it.
+    let kube = tenantry_testenv::kube().unwrap_or_else(|e| panic!("{e}"));
+    let env = tenantry_testenv::TestEnv::load();
+    let ca = fs::read_to_string(env.get("KUBE_CA_FILE").expect("KUBE_CA_FILE: source target/testenv/env.sh")).unwrap();
+    let id = run_id();
+    let namespace = format!("kc-{id}");
+    kubectl_admin(&["create", "namespace", &namespace]);
+    kubectl_admin(&["create", "serviceaccount", "whoami", "-n", &namespace]);
+    let token = kubectl_admin(&["create", "token", "whoami", "-n", &namespace, "--duration", "10m"]);
+    let identity = format!("system:serviceaccount:{namespace}:whoami");
+
+    let ca_block: String = ca.lines().map(|l| format!("    {l}\n")).collect();
+    let roster = format!(
+        "platform:\n  name: lab\n  api_server: {}\n  api_server_ca: |\n{ca_block}  oidc: {{ issuer_url: https://auth.lab.test/o/kubernetes/, client_id: kubernetes }}\nusers:\n  alice: {{ email: alice@lab.test, tier: admin }}\n",
+        kube.url
+    );
+    let dir = workdir(&roster);
+    let config = dir.path().join("alice.kubeconfig");
+    let write = tenantry(dir.path(), &["kubeconfig", "alice", "--write", config.to_str().unwrap()]);
+    assert_eq!(write.status.code(), Some(0), "{}", text(&write));
+
+    // kubelogin stands in as a plugin that records its arguments and returns a real token.
+    let bin = dir.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(kube.kubectl.clone().unwrap(), bin.join("kubectl")).unwrap();
+    let recorded = dir.path().join("plugin-args");
+    let plugin = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nprintf '%s' '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{}\"}}}}'\n",
+        recorded.display(),
+        token.trim()
+    );
+    fs::write(bin.join("kubectl-oidc_login"), plugin).unwrap();
+    fs::set_permissions(bin.join("kubectl-oidc_login"), fs::Permissions::from_mode(0o700)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let nowhere = dir.path().join("no-home");
+    fs::create_dir_all(&nowhere).unwrap();
+
+    let view = kubectl_in(
+        &path,
+        &nowhere,
+        &["config", "view", "--raw", "-o", "json", "--kubeconfig", config.to_str().unwrap()],
+    );
+    assert!(view.status.success(), "{}", text(&view));
+    let view: serde_json::Value = serde_json::from_slice(&view.stdout).unwrap();
+    assert_eq!(view["current-context"], "lab");
+    assert_eq!(view["clusters"][0]["cluster"]["server"], kube.url.as_str());
+    let whoami =
+        kubectl_in(&path, &nowhere, &["auth", "whoami", "-o", "json", "--kubeconfig", config.to_str().unwrap()]);
+    assert!(whoami.status.success(), "{}", text(&whoami));
+    let whoami: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    assert_eq!(whoami["status"]["userInfo"]["username"], identity.as_str());
+    assert_eq!(
+        fs::read_to_string(&recorded).unwrap(),
+        "get-token\n--oidc-issuer-url=https://auth.lab.test/o/kubernetes/\n--oidc-client-id=kubernetes\n--oidc-extra-scope=email\n",
+        "kubectl ran kubelogin with exactly the roster's OIDC settings"
+    );
+
+    // The setup script writes the same file into a fresh HOME, with bash and with sh, and kubectl uses it there.
+    let script = tenantry(dir.path(), &["setup-script", "--os", "linux"]);
+    assert_eq!(script.status.code(), Some(0), "{}", text(&script));
+    let script_path = dir.path().join("setup.sh");
+    fs::write(&script_path, &script.stdout).unwrap();
+    for shell in ["bash", "sh"] {
+        let home = dir.path().join(format!("home-{shell}"));
+        fs::create_dir_all(&home).unwrap();
+        let run =
+            Command::new(shell).arg(&script_path).env_clear().env("HOME", &home).env("PATH", &path).output().unwrap();
+        assert!(run.status.success(), "{shell}: {}", text(&run));
+        assert_eq!(fs::read(home.join(".kube/config")).unwrap(), fs::read(&config).unwrap(), "{shell}");
+        fs::remove_file(&recorded).unwrap();
+        let whoami = kubectl_in(&path, &home, &["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]);
+        assert!(whoami.status.success(), "{shell}: {}", text(&whoami));
+        assert_eq!(String::from_utf8_lossy(&whoami.stdout), identity, "{shell}");
+        assert!(recorded.exists(), "{shell}: the login went through the kubeconfig's exec plugin");
+    }
+    kubectl_admin(&["delete", "namespace", &namespace, "--wait=false"]);
+}
+
+#[test]
+fn a_roster_that_would_inject_into_kubeconfigs_or_scripts_gives_neither() {
+    // Issue #11, finding 4: a client id with a newline injected a command into the setup script.
+    for (field, line) in [
+        ("issuer_url: \"https://auth.lab.test/\\nrm -rf ~\", client_id: kubernetes", "roster.yaml:4:23"),
+        ("issuer_url: https://auth.lab.test/, client_id: \"k8s\\u2028$(touch /tmp/pwned)\"", "roster.yaml:4:58"),
+        ("issuer_url: https://auth.lab.test/, client_id: \"k8s'; touch /tmp/pwned; '\"", "roster.yaml:4:58"),
+    ] {
+        let roster = format!(
+            "platform:\n  name: lab\n  api_server: https://k8s.lab.test:6443\n  oidc: {{ {field} }}\nusers:\n  alice: {{ email: alice@lab.test, tier: admin }}\n"
+        );
+        let dir = workdir(&roster);
+        for args in [&["setup-script", "--os", "linux"][..], &["kubeconfig", "alice"][..]] {
+            let refused = tenantry(dir.path(), args);
+            assert_eq!(refused.status.code(), Some(1), "{args:?}: {}", text(&refused));
+            assert!(refused.stdout.is_empty(), "{args:?}: nothing is printed to run or save");
+            assert!(text(&refused).contains(line), "{args:?}: expected {line} in {}", text(&refused));
+            assert!(text(&refused).contains("help:"), "{}", text(&refused));
+        }
+    }
+}
+
 #[test]
 fn ports_survive_a_lost_state_database_and_disagreeing_sources_stop_the_run() {
     let dir = workdir(WORKSTATION_ROSTER);
@@ -698,6 +900,26 @@ fn the_roster_can_be_read_from_the_origins_k8s_users_in_vault() {
     let malformed = tenantry_with_vault(dir.path(), &["--roster", "vault://secret#k8s_users", "validate"]);
     assert_eq!(malformed.status.code(), Some(1), "{}", text(&malformed));
     assert!(text(&malformed).contains("vault://<kv-mount>/<path>#<key>"), "{}", text(&malformed));
+}
+
+#[test]
+fn a_vault_roster_refuses_a_user_keyed_like_its_own_path() {
+    // Issue #11, finding 3: keyed like the roster's path, a namespace-owner's policy
+    // (`secret/data/<key>/*`) covered the roster; their token rewrote it.
+    let id = run_id();
+    let segment = format!("tcli-{id}");
+    let k8s = format!(
+        "{{\n  \"alice\": {{\"role\": \"namespace-owner\", \"email\": \"alice@example.org\", \"namespaces\": [\"alice-{id}\"]}},\n  \"{segment}\": {{\"role\": \"namespace-owner\", \"email\": \"x@example.org\", \"namespaces\": [\"x-{id}\"]}}\n}}\n"
+    );
+    bao("POST", &format!("secret/data/{segment}"), serde_json::json!({ "data": { "k8s_users": k8s } }));
+    let dir = workdir("");
+    let source = format!("vault://secret/{segment}#k8s_users");
+    let validate = tenantry_with_vault(dir.path(), &["--roster", &source, "validate"]);
+    let all = text(&validate);
+    assert_eq!(validate.status.code(), Some(1), "{all}");
+    assert!(all.contains("error[reserved-user-key]"), "{all}");
+    assert!(all.contains(&format!("{source}:3:3")), "points at the key in the JSON: {all}");
+    assert!(all.contains(&format!("the roster itself is stored at `{source}`")), "{all}");
 }
 
 #[test]
@@ -918,7 +1140,8 @@ fn the_cli_only_calls_use_cases() {
             "derive(&",
             " diff(&",
             "with_state",
-            "State::",
+            "tenantry_engine",
+            "State::open",
             "Engine",
             "Target::",
             "facts(",

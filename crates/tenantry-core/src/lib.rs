@@ -17,6 +17,7 @@ mod observed;
 mod plan;
 pub mod plugin;
 mod resource;
+pub mod setup;
 pub mod target;
 
 pub use content::Content;

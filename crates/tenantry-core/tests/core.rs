@@ -359,3 +359,38 @@ fn desired_from_two_parts_is_the_same_as_from_one() {
     assert_eq!(ids(&merged), ids(&desired));
     assert_eq!(ids(&tenantry_core::Desired::new(all, Default::default())), ids(&desired));
 }
+
+/// The content of one derived resource, as JSON.
+fn content_of(desired: &Desired, id: &str) -> serde_json::Value {
+    let resource = desired.resources().iter().find(|r| r.id.to_string() == id).unwrap_or_else(|| panic!("no {id}"));
+    serde_json::from_str(&resource.content.to_string()).unwrap()
+}
+
+#[test]
+fn host_files_go_where_tenantry_toml_says_and_the_kubeconfig_is_the_serialized_one() {
+    // Issue #11, finding 6: the dispatch file's place is tenantry.toml's (`[host] dispatch_path`,
+    // through the validation context) or the roster's `.json` in /etc/t3-serve/; never other roster text.
+    let text = EXAMPLE.replace("/etc/t3-serve/dispatch.json", "/etc/t3-serve/lab.json");
+    let from_roster = derive(&roster(&text), &Settings::default(), &Facts::default());
+    assert_eq!(content_of(&from_roster, "host/GeneratedFile/-/dispatch.json")["path"], "/etc/t3-serve/lab.json");
+    let context = tenantry_model::ValidationContext {
+        host_dispatch_path: Some("/srv/t3/dispatch.json".to_string()),
+        ..Default::default()
+    };
+    let configured = tenantry_model::load("roster.yaml", text.as_bytes(), &context).unwrap();
+    let desired = derive(&configured, &Settings::default(), &Facts::default());
+    assert_eq!(content_of(&desired, "host/GeneratedFile/-/dispatch.json")["path"], "/srv/t3/dispatch.json");
+    let hostile = EXAMPLE.replace("/etc/t3-serve/dispatch.json", "/etc/sudoers.d/zz-dispatch");
+    let refused = tenantry_model::load("roster.yaml", hostile.as_bytes(), &Default::default()).unwrap_err();
+    assert_eq!(refused.items.iter().map(|d| d.code).collect::<Vec<_>>(), ["host-path-not-allowed"]);
+
+    // The workstation kubeconfig is the one generator's text, which kube-rs reads.
+    let example = roster(EXAMPLE);
+    let kubeconfig =
+        content_of(&derive(&example, &Settings::default(), &Facts::default()), "host/Kubeconfig/alice/config");
+    let text = kubeconfig["text"].as_str().unwrap();
+    assert_eq!(text, tenantry_core::kubeconfig::oidc_kubeconfig(&example.platform).unwrap().unwrap());
+    let parsed = kube::config::Kubeconfig::from_yaml(text).unwrap();
+    assert_eq!(parsed.current_context.as_deref(), Some("homelab"));
+    assert_eq!(parsed.clusters[0].cluster.as_ref().unwrap().server.as_deref(), Some("https://k8s.example.org:6443"));
+}

@@ -31,7 +31,7 @@ fn need<T>(peer: tenantry_testenv::Result<T>) -> T {
 }
 
 fn roster(text: &str) -> tenantry_model::Roster {
-    let context = tenantry_model::ValidationContext { dns_zones: vec![ZONE.to_string()] };
+    let context = tenantry_model::ValidationContext { dns_zones: vec![ZONE.to_string()], ..Default::default() };
     tenantry_model::load("roster.yaml", text.as_bytes(), &context).unwrap_or_else(|e| panic!("{e:?}"))
 }
 

@@ -61,6 +61,12 @@ pub struct HostConfig {
     /// The directory managed-file sources are relative to: the roster's directory.
     #[serde(default)]
     pub source_dir: Option<PathBuf>,
+    /// Where the dispatch map (`idp_user` → account and port) is written,
+    /// absolute, taken inside `root`. Set here it wins over the roster's
+    /// `platform.workstation.dispatch_path`, which may only name a file in
+    /// `/etc/t3-serve/`.
+    #[serde(default)]
+    pub dispatch_path: Option<String>,
     /// Where tenantry records what it applied; always taken inside `root`.
     #[serde(default = "default_records_dir")]
     pub records_dir: PathBuf,
@@ -122,6 +128,7 @@ impl Default for HostConfig {
             root: default_root(),
             backup_dir: None,
             source_dir: None,
+            dispatch_path: None,
             records_dir: default_records_dir(),
             useradd: default_useradd(),
             usermod: default_usermod(),

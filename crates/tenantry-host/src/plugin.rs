@@ -22,6 +22,11 @@ impl TargetPlugin for Plugin {
 
     fn load(&self, section: serde_json::Value, context: &LoadContext) -> Result<Box<dyn TargetSetup>, String> {
         let mut config: HostConfig = serde_json::from_value(section).map_err(|e| e.to_string())?;
+        if let Some(path) = &config.dispatch_path
+            && !path.starts_with('/')
+        {
+            return Err(format!("dispatch_path `{path}` must be absolute (it is taken inside root)"));
+        }
         config.root = context.resolve(&config.root);
         config.backup_dir = config.backup_dir.as_deref().map(|dir| context.resolve(dir));
         // Managed-file sources are named relative to the roster unless configured.
@@ -35,6 +40,11 @@ impl TargetPlugin for Plugin {
 
 #[async_trait::async_trait]
 impl TargetSetup for HostConfig {
+    /// Where the dispatch map goes, when tenantry.toml says (it wins over the roster).
+    fn contribute(&self, _settings: &mut tenantry_core::Settings, validation: &mut tenantry_model::ValidationContext) {
+        validation.host_dispatch_path = self.dispatch_path.clone();
+    }
+
     async fn connect(&self) -> Result<Arc<dyn Target>, TargetError> {
         Ok(Arc::new(HostTarget::new(self.clone())))
     }

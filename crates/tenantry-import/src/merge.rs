@@ -241,11 +241,10 @@ pub fn k8s_users_to_roster(
     context: &ValidationContext,
 ) -> Result<Roster> {
     let k8s = crate::parse_k8s_users(json, source)?;
-    let options = ImportOptions {
-        generated_at: "load time".to_string(),
-        output_name: source.to_string(),
-        context: context.clone(),
-    };
+    // The roster is validated as generated text: tell validation where it really lives,
+    // so user keys that would cover the roster's own Vault path are refused.
+    let context = ValidationContext { roster_vault_source: Some(source.to_string()), ..context.clone() };
+    let options = ImportOptions { generated_at: "load time".to_string(), output_name: source.to_string(), context };
     let platform = match platform_template {
         Some(template) => PlatformChoice::Template(template),
         None => PlatformChoice::Absent,

@@ -285,7 +285,7 @@ fn vault_source_gives_a_validated_roster_with_json_positions() {
     assert_eq!(diagnostic.span, Span::new(6, 5));
     // … and full names inside a configured zone work without one.
     let json = r#"{"a": {"role": "namespace-owner", "email": "a@example.org", "namespaces": ["a"], "domains": ["x.example.org"]}}"#;
-    let context = ValidationContext { dns_zones: vec!["example.org".to_string()] };
+    let context = ValidationContext { dns_zones: vec!["example.org".to_string()], ..ValidationContext::default() };
     let roster = k8s_users_to_roster(json, "vault://secret/platform#k8s_users", None, &context).unwrap();
     assert_eq!(roster.users["a"].domains[0].value, "x.example.org");
     assert_eq!(roster.users["a"].span, Span::new(1, 2));
@@ -327,4 +327,32 @@ fn hostile_inputs_are_errors_not_panics() {
     ] {
         assert!(parse_workstation_roster(yaml, "r").is_err(), "{yaml}");
     }
+}
+
+#[test]
+fn a_user_keyed_like_the_rosters_own_vault_path_is_refused_at_the_json_line() {
+    // Issue #11: a namespace-owner's policy covers `secret/data/<key>/*`. Keyed like the
+    // roster's own path, the user could rewrite the roster and grant themselves cluster-admin.
+    let json = concat!(
+        "{\n",
+        "  \"alice\": {\"role\": \"namespace-owner\", \"email\": \"a@example.org\", \"namespaces\": [\"alice\"]},\n",
+        "  \"teams\": {\"role\": \"namespace-owner\", \"email\": \"t@example.org\", \"namespaces\": [\"t\"]}\n",
+        "}\n",
+    );
+    let source = "vault://secret/teams/roster#k8s_users";
+    let error = k8s_users_to_roster(json, source, None, &ValidationContext::default()).unwrap_err();
+    let found = error.diagnostics().items;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].code, found[0].source.as_str(), found[0].span),
+        ("reserved-user-key", source, Span::new(3, 3))
+    );
+    assert!(found[0].message.contains("stored at `vault://secret/teams/roster#k8s_users`"), "{}", found[0]);
+    // `platform` is reserved wherever the roster lives; other keys are fine.
+    let json = r#"{"platform": {"role": "power-user", "email": "p@example.org"}}"#;
+    let error =
+        k8s_users_to_roster(json, "vault://kv/elsewhere#k8s_users", None, &ValidationContext::default()).unwrap_err();
+    assert_eq!(error.diagnostics().items[0].code, "reserved-user-key");
+    let json = r#"{"alice": {"role": "power-user", "email": "a@example.org"}}"#;
+    assert!(k8s_users_to_roster(json, source, None, &ValidationContext::default()).is_ok());
 }

@@ -25,13 +25,15 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// An error. Roster text quoted in `message` is escaped here: a hostile
+    /// value must not reach a terminal or CI log as control sequences.
     pub fn error(source: &str, span: Span, code: &'static str, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
-            source: source.to_string(),
+            source: escape_forbidden(source),
             span,
             code,
-            message: message.into(),
+            message: escape_forbidden(&message.into()),
             help: None,
         }
     }
@@ -41,7 +43,7 @@ impl Diagnostic {
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(escape_forbidden(&help.into()));
         self
     }
 
@@ -67,6 +69,16 @@ impl fmt::Display for Diagnostic {
         }
         Ok(())
     }
+}
+
+/// `text` with every character roster text may not hold written as an escape (`\u{1b}`).
+fn escape_forbidden(text: &str) -> String {
+    if !text.chars().any(crate::names::is_forbidden_char) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| if crate::names::is_forbidden_char(c) { c.escape_unicode().to_string() } else { c.to_string() })
+        .collect()
 }
 
 /// Every finding of one validation pass, errors and warnings, in source order.

@@ -9,9 +9,11 @@ pub mod names;
 mod parse;
 pub mod quantity;
 mod raw;
+pub mod reserved;
 mod roster;
 mod schema;
 mod spanned_map;
+mod urls;
 mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, did_you_mean};

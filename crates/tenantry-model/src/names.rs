@@ -21,16 +21,6 @@ pub fn is_domain_name(name: &str) -> bool {
     name.contains('.') && is_dns1123_subdomain(name)
 }
 
-/// Namespaces nobody may own: the cluster's own and tenantry's.
-pub fn reserved_namespace_reason(namespace: &str) -> Option<&'static str> {
-    match namespace {
-        "default" => Some("`default` belongs to the cluster"),
-        "tenantry" | "tenantry-system" => Some("it is tenantry's own namespace"),
-        _ if namespace.starts_with("kube-") => Some("`kube-*` namespaces belong to Kubernetes"),
-        _ => None,
-    }
-}
-
 /// A login name `useradd` accepts on Debian: `[a-z_][a-z0-9_-]*`, at most 32.
 pub fn is_valid_os_user(name: &str) -> bool {
     let bytes = name.as_bytes();
@@ -72,19 +62,108 @@ pub fn is_forge_login(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-/// An email address as an OIDC subject: `local@domain`, no spaces.
-pub fn is_plausible_email(email: &str) -> bool {
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-                && !email.chars().any(char::is_whitespace)
-        }
-        None => false,
-    }
+/// An email address as an OIDC subject: an ASCII `dot-atom@domain` (RFC 5322
+/// without quoted local parts or comments), at most 254 characters.
+///
+/// The address reaches RBAC subjects, Vault alias names and the host account's
+/// comment field (`/etc/passwd`), so `:`, `,`, spaces and quotes are refused.
+pub fn is_email(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else { return false };
+    let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b);
+    email.len() <= 254
+        && local.len() <= 64
+        && local.split('.').all(|atom| !atom.is_empty() && atom.bytes().all(atext))
+        && is_domain_name(&domain.to_ascii_lowercase())
+}
+
+/// An identity-provider login (Authentik, Keycloak and Django usernames):
+/// 1–150 of letters, digits and `@ . + _ -`, not starting with `-` or `.`.
+///
+/// It becomes a line `idp_user=os_user` in `/etc/ttyd-user-map` and a key of
+/// `dispatch.json`, so `=`, spaces and quotes are refused.
+pub fn is_idp_login(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 150
+        && !name.starts_with(['-', '.'])
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"@.+_-".contains(&b))
+}
+
+/// An OAuth/OIDC client id: 1–255 visible ASCII characters from the URL-safe
+/// set (`A-Z a-z 0-9 . _ ~ : @ / + = -`), as issued by Authentik, Keycloak,
+/// Dex and Google. It becomes a kubelogin argument in every kubeconfig.
+pub fn is_client_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 255
+        && !id.starts_with('-')
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~:@/+=-".contains(&b))
+}
+
+/// A branch name git accepts as one ref (`git check-ref-format --branch`),
+/// restricted to ASCII: no spaces, `~ ^ : ? * [ \`, `..`, `@{`, no leading
+/// `-` or `/`, no `.lock` or `/` at the end, no empty or dot-leading component.
+pub fn is_git_branch(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name != "@"
+        && !name.starts_with(['-', '/'])
+        && !name.ends_with(['/', '.'])
+        && !name.ends_with(".lock")
+        && !name.contains("..")
+        && !name.contains("@{")
+        && name.bytes().all(|b| b.is_ascii_graphic() && !b"~^:?*[\\".contains(&b))
+        && name.split('/').all(|part| !part.is_empty() && !part.starts_with('.') && !part.ends_with(".lock"))
+}
+
+/// An absolute path of plain components: `/`-separated names of
+/// `[A-Za-z0-9._+-]`, none empty, `.` or `..`.
+pub fn is_safe_absolute_path(path: &str) -> bool {
+    path.strip_prefix('/').is_some_and(|rest| {
+        rest.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+        })
+    })
+}
+
+/// The first character that must never appear in roster text, with its index
+/// in characters: a control character (C0, DEL, C1 — newline and tab
+/// included), a Unicode line or paragraph separator, a text-direction control
+/// ("Trojan Source"), or a byte-order mark. Any of them could end a line of a
+/// generated file, a shell command or a YAML scalar, or make a value read
+/// differently from what it is.
+pub fn forbidden_char(text: &str) -> Option<(usize, char)> {
+    text.chars().enumerate().find(|(_, c)| is_forbidden_char(*c))
+}
+
+/// See [`forbidden_char`].
+pub fn is_forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' // line and paragraph separators
+            | '\u{061C}' | '\u{200E}' | '\u{200F}' // direction marks
+            | '\u{202A}'..='\u{202E}' // direction embeddings and overrides
+            | '\u{2066}'..='\u{2069}' // direction isolates
+            | '\u{FEFF}' // byte-order mark / zero-width no-break space
+        )
+}
+
+/// A human name for a forbidden character, for diagnostics.
+pub fn describe_char(c: char) -> String {
+    let what = match c {
+        '\n' => "a line break",
+        '\r' => "a carriage return",
+        '\t' => "a tab",
+        '\u{2028}' => "a Unicode line separator",
+        '\u{2029}' => "a Unicode paragraph separator",
+        '\u{85}' => "a Unicode next-line character",
+        '\u{FEFF}' => "a byte-order mark",
+        c if c.is_control() => "a control character",
+        _ => "a text-direction control character",
+    };
+    format!("{what} (U+{:04X})", u32::from(c))
 }
 
 #[cfg(test)]
@@ -125,10 +204,56 @@ mod tests {
     }
 
     #[test]
-    fn reserved() {
-        assert!(reserved_namespace_reason("default").is_some());
-        assert!(reserved_namespace_reason("kube-system").is_some());
-        assert!(reserved_namespace_reason("tenantry").is_some());
-        assert!(reserved_namespace_reason("alice").is_none());
+    fn emails() {
+        for good in ["a@x.org", "Alice.Smith+k8s@Example.ORG", "o'brien@x.org"] {
+            assert!(is_email(good), "{good}");
+        }
+        for bad in ["not-an-email", "a@x", "a b@x.org", "a:b@x.org", "a,b@x.org", "a..b@x.org", ".a@x.org", "a@-x.org"]
+        {
+            assert!(!is_email(bad), "{bad}");
+        }
+        assert!(!is_email(&format!("{}@x.org", "a".repeat(65))));
+        assert!(!is_email("\u{e9}@x.org"));
+    }
+
+    #[test]
+    fn idp_logins_and_client_ids() {
+        assert!(is_idp_login("emil.barzin"));
+        assert!(is_idp_login("a+b@x.org"));
+        for bad in ["", "a=b", "a b", "-a", ".a", "a\"b", "a\tb"] {
+            assert!(!is_idp_login(bad), "{bad:?}");
+        }
+        assert!(is_client_id("kubernetes"));
+        assert!(is_client_id("123-abc.apps.googleusercontent.com"));
+        for bad in ["", "a b", "a\nb", "a'b", "a\"b", "$(id)", "`id`", "a;b", "-x"] {
+            assert!(!is_client_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn branches_and_absolute_paths() {
+        for good in ["master", "release/1.2", "feature-x_y"] {
+            assert!(is_git_branch(good), "{good}");
+        }
+        for bad in ["", "-f", "a..b", "a b", "a~1", "x.lock", "a/", "/a", "a//b", "a/.b", "@", "a@{1}", "a:b"] {
+            assert!(!is_git_branch(bad), "{bad:?}");
+        }
+        assert!(is_safe_absolute_path("/bin/zsh"));
+        assert!(is_safe_absolute_path("/usr/local/bin/fish"));
+        for bad in ["bin/sh", "/", "/bin/../tmp/x", "/bin//sh", "/bin/s h", "/bin/sh;id"] {
+            assert!(!is_safe_absolute_path(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn forbidden_characters() {
+        assert_eq!(forbidden_char("plain text, with spaces"), None);
+        assert_eq!(forbidden_char("caf\u{e9} \u{1F600}"), None, "ordinary Unicode is fine");
+        for (text, at) in [("a\nb", 1), ("\tx", 0), ("ab\u{2028}", 2), ("a\u{202E}b", 1), ("\u{85}", 0), ("x\u{7f}", 1)]
+        {
+            assert_eq!(forbidden_char(text).map(|(i, _)| i), Some(at), "{text:?}");
+        }
+        assert_eq!(describe_char('\n'), "a line break (U+000A)");
+        assert_eq!(describe_char('\u{202E}'), "a text-direction control character (U+202E)");
     }
 }

@@ -40,6 +40,13 @@ pub struct RawPlatform {
     /// Base domain appended to short domain names.
     #[schemars(with = "Option<String>")]
     pub domain: Option<Spanned<String>>,
+    /// Namespaces no user may own, besides tenantry's built-in list of platform
+    /// namespaces (`default`, `kube-*`, `*-system`, `cert-manager`, `vault`,
+    /// `flux-system`, `argocd`, `ingress-nginx`, `monitoring`, `tenantry`, …).
+    /// A name, or a prefix ending in `*` (`team-infra-*`).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub reserved_namespaces: Vec<Spanned<String>>,
     pub defaults: Option<RawDefaults>,
     #[schemars(with = "Option<RawDns>")]
     pub dns: Option<Spanned<RawDns>>,
@@ -163,7 +170,8 @@ pub struct RawProtectedBranch {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "PlatformWorkstation")]
 pub struct RawPlatformWorkstation {
-    /// Login shell of new accounts (default `/bin/bash`).
+    /// Login shell of new accounts (default `/bin/bash`): a program in `/bin`,
+    /// `/usr/bin`, `/usr/local/bin`, `/sbin` or `/usr/sbin`.
     #[schemars(with = "Option<String>")]
     pub shell: Option<Spanned<String>>,
     /// Host groups per tier (default `{admin: [sudo]}`); groups missing on the host are skipped.
@@ -176,9 +184,12 @@ pub struct RawPlatformWorkstation {
     pub repo_base: Option<Spanned<String>>,
     pub extra_remote: Option<RawRepo>,
     /// Where the web-terminal dispatch map is written (default `/etc/t3-serve/dispatch.json`).
+    /// Only a `.json` file directly in `/etc/t3-serve/`; any other place is set by
+    /// `[host] dispatch_path` in tenantry.toml, which also wins over this field.
     #[schemars(with = "Option<String>")]
     pub dispatch_path: Option<Spanned<String>>,
     /// Files copied into every home; a copy without tenantry's header is left alone.
+    /// `source` is relative to the host's source directory (no `..`, not absolute).
     #[serde(default)]
     pub managed_files: Vec<RawManagedFile>,
     /// Symlinks created in every home when absent (`link` relative to the home).

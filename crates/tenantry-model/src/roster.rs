@@ -101,6 +101,9 @@ pub struct Platform {
     pub api_server_ca: Option<String>,
     pub oidc: Option<Oidc>,
     pub domain: Option<String>,
+    /// `platform.reserved_namespaces` as written (names, or prefixes ending in `*`),
+    /// in addition to the built-in list in [`crate::reserved`].
+    pub reserved_namespaces: Vec<Located<String>>,
     pub default_quota: BTreeMap<String, Located<Quantity>>,
     pub dns: Option<Dns>,
     pub tls: Tls,
@@ -197,6 +200,8 @@ pub struct PlatformWorkstation {
     pub main_repo: Option<Repo>,
     pub repo_base: Option<String>,
     pub extra_remote: Option<Repo>,
+    /// Where the dispatch map is written: `[host] dispatch_path` from
+    /// tenantry.toml when set, else the roster's (checked) value, else the default.
     pub dispatch_path: String,
     pub managed_files: Vec<ManagedFile>,
     pub skeleton_links: Vec<SkeletonLink>,
@@ -235,5 +240,9 @@ pub const DEFAULT_QUOTA: &[(&str, &str)] =
 pub const DEFAULT_SHELL: &str = "/bin/bash";
 pub const DEFAULT_TLS_SECRET_NAME: &str = "tls-secret";
 pub const DEFAULT_DISPATCH_PATH: &str = "/etc/t3-serve/dispatch.json";
+/// The one directory the roster may name a dispatch file in (`<dir><name>.json`).
+pub const ROSTER_DISPATCH_DIR: &str = "/etc/t3-serve/";
+/// Directories a login shell may be taken from.
+pub const SHELL_DIRS: &[&str] = &["/bin/", "/usr/bin/", "/usr/local/bin/", "/sbin/", "/usr/sbin/"];
 pub const DEFAULT_PORT_POOLS: &[(&str, u16)] = &[("browser", 8931), ("terminal", 3773)];
 pub const DEFAULT_DNS_TTL: u32 = 300;

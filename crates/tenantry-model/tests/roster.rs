@@ -497,6 +497,551 @@ fn every_error_of_a_roster_is_reported_at_once_in_source_order() {
 }
 
 // ---------------------------------------------------------------------------
+// Hostile roster authors (issue #11): names that belong to the platform,
+// strings that reach generated files, host paths. Each attack is refused at
+// validation with a position and a fix.
+// ---------------------------------------------------------------------------
+
+/// The one error of a bad roster loaded under `source` with `context`.
+#[track_caller]
+fn refused_with(
+    source: &str,
+    context: &ValidationContext,
+    text: &str,
+    code: &str,
+    line: u32,
+    column: u32,
+) -> Diagnostic {
+    let found = match load(source, text.as_bytes(), context) {
+        Ok(_) => panic!("accepted a bad roster:\n{text}"),
+        Err(found) => found.errors().cloned().collect::<Vec<_>>(),
+    };
+    assert_eq!(found.len(), 1, "expected exactly one error, got:\n{}", render(&found));
+    let error = found.into_iter().next().unwrap();
+    assert_eq!((error.code, error.span.line, error.span.column), (code, line, column), "{error}");
+    assert_eq!(error.source, source);
+    assert!(error.help.is_some(), "no fix offered: {error}");
+    error
+}
+
+#[test]
+fn a_user_keyed_like_a_platform_path_is_refused() {
+    // Finding 3: a namespace-owner's Vault policy covers `secret/data/<key>/*`;
+    // keyed `platform`, it covered the origin's roster at `secret/platform`.
+    let e = refused(
+        users("  platform: { email: p@x.org, tier: namespace-owner, namespaces: [p] }\n"),
+        "reserved-user-key",
+        2,
+        3,
+    );
+    says(&e, &["user key `platform` is reserved", "secret/platform", "<kv>/data/platform/*"], &["choose another key"]);
+    let e = refused(users("  root: { email: r@x.org, tier: power-user }\n"), "reserved-user-key", 2, 3);
+    says(&e, &["`root` is reserved"], &["`root-user`"]);
+
+    // Read from vault://, every segment of the roster's own path is reserved too.
+    let roster = users(concat!(
+        "  alice: { email: a@x.org, tier: namespace-owner, namespaces: [a] }\n",
+        "  teams: { email: t@x.org, tier: namespace-owner, namespaces: [t] }\n",
+    ));
+    let source = "vault://secret/teams/k8s#k8s_users";
+    let e = refused_with(source, &ValidationContext::default(), &roster, "reserved-user-key", 3, 3);
+    says(
+        &e,
+        &["`teams` is reserved", "stored at `vault://secret/teams/k8s#k8s_users`", "rewrite the roster"],
+        &["`teams-user`"],
+    );
+    // The same through the context, for callers that validate the roster under another name (an import).
+    let context = ValidationContext { roster_vault_source: Some(source.to_string()), ..ValidationContext::default() };
+    let e = refused_with(SOURCE, &context, &roster, "reserved-user-key", 3, 3);
+    says(&e, &["stored at `vault://secret/teams/k8s#k8s_users`"], &["choose another key"]);
+    // From a file the segment is an ordinary key.
+    assert!(load_bytes(roster.as_bytes()).is_ok());
+}
+
+#[test]
+fn platform_namespaces_are_reserved_built_in_and_by_the_roster() {
+    for (namespace, reason) in [
+        ("cert-manager", "platform component"),
+        ("flux-system", "`*-system`"),
+        ("vault", "platform component"),
+        ("monitoring", "platform component"),
+        ("ingress-nginx", "platform component"),
+        ("openshift-config", "`openshift-*`"),
+        ("tenantry-portal", "tenantry's own"),
+    ] {
+        let e = refused(
+            users(&format!("  a: {{ email: a@x.org, tier: namespace-owner, namespaces: [{namespace}] }}\n")),
+            "reserved-namespace",
+            2,
+            60,
+        );
+        says(&e, &[&format!("namespace `{namespace}` is reserved"), reason], &["choose another name", "Secrets"]);
+    }
+    // The admin adds their own: names and `prefix*` patterns.
+    let roster = format!(
+        "platform:\n  reserved_namespaces: [billing, team-infra-*]\n{}",
+        users("  a: { email: a@x.org, tier: namespace-owner, namespaces: [ok, team-infra-db] }\n")
+    );
+    let e = refused(roster, "reserved-namespace", 4, 64);
+    says(
+        &e,
+        &["`team-infra-db` is reserved", "`platform.reserved_namespaces` as `team-infra-*` (line 2)"],
+        &["another name"],
+    );
+    let roster = format!(
+        "platform:\n  reserved_namespaces: [billing]\n{}",
+        users("  a:\n    email: a@x.org\n    tier: namespace-owner\n    namespaces:\n      - billing\n")
+    );
+    let e = refused(roster, "reserved-namespace", 8, 9);
+    says(&e, &["`billing` is reserved", "`billing` (line 2)"], &["another name"]);
+    let e =
+        refused("platform:\n  reserved_namespaces: [ok, Bad_Name]\nusers: {}\n", "invalid-reserved-namespace", 2, 29);
+    says(&e, &["`Bad_Name`"], &["`team-infra-*`"]);
+}
+
+#[test]
+fn a_tls_source_in_a_platform_namespace_is_refused() {
+    // Suspected finding: the source could name a CA key pair in cert-manager or kube-system.
+    for (namespace, column) in [("cert-manager", 31), ("kube-system", 31), ("vault", 31)] {
+        let roster =
+            format!("platform:\n  tls: {{ source: {{ namespace: {namespace}, name: ca-key-pair }} }}\nusers: {{}}\n");
+        let e = refused(roster, "reserved-tls-source", 2, column);
+        says(&e, &[&format!("is in `{namespace}`"), "never be copied into tenant namespaces"], &["`certs`"]);
+    }
+    let e = refused(
+        "platform:\n  tls: { issuer: { name: \"letsencrypt\\nprod\" } }\nusers: {}\n",
+        "control-character",
+        2,
+        26,
+    );
+    says(&e, &["the issuer name", "a line break (U+000A)"], &["single-line"]);
+}
+
+#[test]
+fn system_accounts_and_groups_are_not_host_accounts_for_tenants() {
+    // Finding 7: `os_user: root` was accepted.
+    let e = refused(
+        users("  a: { email: a@x.org, tier: power-user, workstation: { os_user: root } }\n"),
+        "reserved-os-user",
+        2,
+        66,
+    );
+    says(&e, &["host account `root` is reserved", "superuser"], &["choose another `workstation.os_user:`"]);
+    for (name, reason) in [
+        ("daemon", "system or service account"),
+        ("www-data", "system or service account"),
+        ("systemd-network", "`systemd-*`"),
+        ("_apt", "start"),
+        ("sudo", "privileged group"),
+        ("docker", "privileged group"),
+        ("ubuntu", "system or service account"),
+    ] {
+        let e = refused(
+            users(&format!("  a: {{ email: a@x.org, tier: power-user, workstation: {{ os_user: {name} }} }}\n")),
+            "reserved-os-user",
+            2,
+            66,
+        );
+        says(&e, &[&format!("`{name}` is reserved"), reason], &["os_user"]);
+    }
+    // The default account name comes from the key: the fix says so.
+    let e =
+        refused(users("  daemon: { email: d@x.org, tier: power-user, workstation: {} }\n"), "reserved-os-user", 2, 60);
+    says(&e, &["`daemon` is reserved"], &["comes from the key `daemon`", "set `workstation.os_user:`"]);
+    // A group the roster hands out is not an account name either.
+    let roster = format!(
+        "platform:\n  workstation:\n    tier_groups: {{ admin: [sudo, code-shared] }}\n{}",
+        users("  a: { email: a@x.org, tier: admin, workstation: { os_user: code-shared } }\n")
+    );
+    let e = refused(roster, "reserved-os-user", 5, 61);
+    says(&e, &["`code-shared` is a group in `tier_groups`"], &["another"]);
+}
+
+#[test]
+fn root_groups_are_only_for_admins() {
+    let e = refused(
+        "platform:\n  workstation:\n    tier_groups: { admin: [sudo], namespace-owner: [code, shadow] }\nusers: {}\n",
+        "privileged-group",
+        3,
+        52,
+    );
+    says(
+        &e,
+        &["`shadow` gives root", "`namespace-owner` users are not admins"],
+        &["remove `shadow` from `tier_groups.namespace-owner`"],
+    );
+    let e = refused(
+        "platform:\n  workstation:\n    tier_groups: { power-user: [\"a b\"] }\nusers: {}\n",
+        "invalid-group",
+        3,
+        32,
+    );
+    says(&e, &["`a b` is not a host group name"], &["[a-z_]"]);
+    // A daemon socket group is a deliberate choice on some hosts: a warning.
+    let found =
+        warnings("platform:\n  workstation:\n    tier_groups: { admin: [docker], power-user: [docker] }\nusers: {}\n");
+    assert_eq!(found.len(), 1, "{}", render(&found));
+    assert_eq!((found[0].code, found[0].span), ("root-equivalent-group", Span::new(3, 49)), "{}", found[0]);
+    says(&found[0], &["members of `docker` can become root", "every `power-user` user"], &["make sure"]);
+}
+
+#[test]
+fn oidc_values_cannot_carry_commands_into_kubeconfigs_and_scripts() {
+    // Finding 4: a client id with a newline passed validation and was spliced into the setup script.
+    let e = refused(
+        "platform:\n  oidc: { issuer_url: https://auth.x.org/, client_id: \"k8s\\ntouch /tmp/pwned\" }\nusers: {}\n",
+        "control-character",
+        2,
+        55,
+    );
+    says(&e, &["`client_id` `k8s\\ntouch /tmp/pwned`", "a line break (U+000A) at character 4"], &["single-line text"]);
+    let e = refused(
+        "platform:\n  oidc: { issuer_url: https://auth.x.org/, client_id: \"$(id)'\" }\nusers: {}\n",
+        "invalid-client-id",
+        2,
+        55,
+    );
+    says(&e, &["`$(id)'` is not an OAuth client id"], &["without spaces or quotes"]);
+    // URLs are parsed, not prefix-matched.
+    for (url, reason) in [
+        ("\"https://auth.x.org/ --exec=sh\"", "contains ` `"),
+        ("http://auth.x.org/", "scheme `http` is not allowed"),
+        ("\"https://user:pw@auth.x.org/\"", "password"),
+        ("https://", "not a URL"),
+        ("\"https://auth.x.org/\\u2028x\"", "Unicode line separator"),
+    ] {
+        let text = format!("platform:\n  oidc: {{ issuer_url: {url}, client_id: k }}\nusers: {{}}\n");
+        let found = errors(text.as_bytes());
+        assert_eq!(found.len(), 1, "{url}: {}", render(&found));
+        assert_eq!((found[0].span.line, found[0].span.column), (2, 23), "{}", found[0]);
+        assert!(["invalid-url", "control-character"].contains(&found[0].code), "{}", found[0]);
+        says(&found[0], &["`issuer_url`", reason], &[]);
+    }
+    let e = refused("platform:\n  api_server: \"https://k8s.x.org:6443\\tx\"\nusers: {}\n", "control-character", 2, 15);
+    says(&e, &["`api_server`", "a tab (U+0009)"], &[]);
+    let e = refused("platform:\n  api_server: \"https://k8s.x.org:6443?a=1\"\nusers: {}\n", "invalid-url", 2, 15);
+    says(&e, &["`?query`"], &["https://k8s.example.org:6443"]);
+    // The CA is PEM, and only PEM (it may span lines).
+    let e = refused(
+        "platform:\n  api_server_ca: |\n    -----BEGIN CERTIFICATE-----\n    not base64!\n    -----END CERTIFICATE-----\nusers: {}\n",
+        "invalid-ca",
+        3,
+        5,
+    );
+    says(&e, &["`not base64!` is not a base64 line"], &["-----BEGIN CERTIFICATE-----"]);
+    let e = refused(
+        "platform:\n  api_server_ca: \"-----BEGIN CERTIFICATE-----\\n\\e[2J\"\nusers: {}\n",
+        "control-character",
+        2,
+        18,
+    );
+    says(&e, &["a control character (U+001B)"], &[]);
+}
+
+#[test]
+fn identities_reaching_host_files_follow_their_grammar_and_compare_without_case() {
+    // Suspected finding: idp_user accepted tabs, CR, Unicode line separators and case variants.
+    for (written, what) in
+        [("a\\tb", "a tab"), ("a\\rb", "a carriage return"), ("a\\u2028b", "a Unicode line separator")]
+    {
+        let e = refused(
+            users(&format!("  a: {{ email: a@x.org, tier: admin, workstation: {{ idp_user: \"{written}\" }} }}\n")),
+            "control-character",
+            2,
+            62,
+        );
+        says(&e, &["`idp_user`", what], &["single-line"]);
+    }
+    let e = refused(
+        users("  a: { email: a@x.org, tier: admin, workstation: { idp_user: \"a=root\" } }\n"),
+        "invalid-idp-user",
+        2,
+        62,
+    );
+    says(&e, &["`a=root` cannot be used as an identity-provider login"], &["no spaces, `=` or quotes"]);
+    let e = refused(
+        users(concat!(
+            "  a: { email: a@x.org, tier: admin, workstation: { idp_user: alice } }\n",
+            "  b: { email: b@x.org, tier: admin, workstation: { idp_user: Alice } }\n",
+        )),
+        "duplicate-idp-user",
+        3,
+        62,
+    );
+    says(&e, &["`Alice` is also used by user `a` (roster.yaml:2:62)", "without case"], &["distinct"]);
+    // The default login (the email's local part) must fit too.
+    let e =
+        refused(users("  a: { email: \"o'brien@x.org\", tier: admin, workstation: {} }\n"), "invalid-idp-user", 2, 58);
+    says(&e, &["local part `o'brien`"], &["set `workstation.idp_user:`"]);
+    // Emails reach /etc/passwd comments and RBAC subjects: no `:`, no spaces, no line breaks.
+    let e = refused(users("  a: { email: \"a:0:0::/root:/bin/sh@x.org\", tier: admin }\n"), "invalid-email", 2, 15);
+    says(&e, &["is not an email address"], &["name@example.org"]);
+    let e =
+        refused(users("  a: { email: \"a@x.org\\nroot::0:0::/:/bin/sh\", tier: admin }\n"), "control-character", 2, 15);
+    says(&e, &["the email", "a line break"], &[]);
+    let e = refused(
+        users("  a: { email: Alice@X.org, tier: admin }\n  b: { email: alice@x.ORG, tier: admin }\n"),
+        "duplicate-email",
+        3,
+        15,
+    );
+    says(&e, &["already used by user `a`"], &[]);
+}
+
+#[test]
+fn managed_file_sources_stay_inside_the_source_directory() {
+    // Finding 5: an absolute or `..` source copied a root-only key into a tenant's home.
+    for (source, column) in
+        [("/root/.ssh/id_ed25519", 31), ("../../etc/shadow", 31), ("files/../../x", 31), ("\"files/a\\nb\"", 31)]
+    {
+        let text =
+            format!("platform:\n  workstation:\n    managed_files: [{{ source: {source}, dest: .x }}]\nusers: {{}}\n");
+        let found = errors(text.as_bytes());
+        assert_eq!(found.len(), 1, "{source}: {}", render(&found));
+        assert_eq!((found[0].span.line, found[0].span.column), (3, column), "{}", found[0]);
+        assert!(["unsafe-path", "control-character"].contains(&found[0].code), "{}", found[0]);
+    }
+    let e = refused(
+        "platform:\n  workstation:\n    managed_files: [{ source: /etc/shadow, dest: .x }]\nusers: {}\n",
+        "unsafe-path",
+        3,
+        31,
+    );
+    says(&e, &["`/etc/shadow` must be a path inside the host's source directory"], &["without `..`", "source_dir"]);
+}
+
+#[test]
+fn host_paths_come_from_tenantry_toml_not_from_the_roster() {
+    // Finding 6: `dispatch_path: /etc/sudoers.d/zz-dispatch` was created as root.
+    let e = refused(
+        "platform:\n  workstation:\n    dispatch_path: /etc/sudoers.d/zz-dispatch\nusers: {}\n",
+        "host-path-not-allowed",
+        3,
+        20,
+    );
+    says(
+        &e,
+        &["`/etc/sudoers.d/zz-dispatch` is outside /etc/t3-serve/", "as root"],
+        &["`[host] dispatch_path` in tenantry.toml"],
+    );
+    for path in
+        ["/etc/t3-serve/../sudoers.d/x.json", "/etc/t3-serve/sub/x.json", "/etc/t3-serve/x.conf", "/etc/t3-serve/.json"]
+    {
+        let text = format!("platform:\n  workstation:\n    dispatch_path: {path}\nusers: {{}}\n");
+        let found = errors(text.as_bytes());
+        assert_eq!(found.iter().map(|d| d.code).collect::<Vec<_>>(), ["host-path-not-allowed"], "{path}");
+    }
+    let ok = load_bytes(b"platform:\n  workstation:\n    dispatch_path: /etc/t3-serve/lab.json\nusers: {}\n").unwrap();
+    assert_eq!(ok.platform.workstation.dispatch_path, "/etc/t3-serve/lab.json");
+    // tenantry.toml's `[host] dispatch_path` wins; a different roster value is only a warning.
+    let context = ValidationContext {
+        host_dispatch_path: Some("/srv/t3/dispatch.json".to_string()),
+        ..ValidationContext::default()
+    };
+    let text = "platform:\n  workstation:\n    dispatch_path: /etc/sudoers.d/zz\nusers: {}\n";
+    let (roster, found) =
+        validate_with_warnings(SOURCE, parse_raw(SOURCE, text.as_bytes()).unwrap(), &context).unwrap();
+    assert_eq!(roster.platform.workstation.dispatch_path, "/srv/t3/dispatch.json");
+    assert_eq!((found.items[0].code, found.items[0].span), ("dispatch-path-overridden", Span::new(3, 20)));
+    says(&found.items[0], &["is ignored", "/srv/t3/dispatch.json"], &["remove `dispatch_path`"]);
+    let defaulted = validate(SOURCE, parse_raw(SOURCE, b"users: {}\n").unwrap(), &context).unwrap();
+    assert_eq!(defaulted.platform.workstation.dispatch_path, "/srv/t3/dispatch.json");
+}
+
+#[test]
+fn workstation_programs_and_remotes_are_the_platforms() {
+    let e = refused("platform:\n  workstation:\n    shell: /tmp/evil\nusers: {}\n", "unsafe-path", 3, 12);
+    says(&e, &["`/tmp/evil` is not a program in a system directory"], &["/bin/, /usr/bin/"]);
+    let e = refused("platform:\n  workstation:\n    shell: /bin/../tmp/evil\nusers: {}\n", "unsafe-path", 3, 12);
+    says(&e, &["`/bin/../tmp/evil`"], &["e.g. `/bin/zsh`"]);
+    let e = refused(
+        "platform:\n  workstation:\n    main_repo: { name: infra, url: \"ext::sh -c id\" }\nusers: {}\n",
+        "invalid-url",
+        3,
+        36,
+    );
+    says(&e, &["`main_repo.url`", "contains ` `"], &["https://forge.example.org/ops/infra.git"]);
+    let e = refused(
+        "platform:\n  workstation:\n    extra_remote: { name: forge, url: \"--upload-pack=id\" }\nusers: {}\n",
+        "invalid-url",
+        3,
+        39,
+    );
+    says(&e, &["`extra_remote.url`", "starts with `-`"], &[]);
+    let e = refused(
+        "platform:\n  workstation:\n    extra_remote: { name: -f, url: https://x.org/a.git }\nusers: {}\n",
+        "unsafe-repo-name",
+        3,
+        27,
+    );
+    says(&e, &["`-f`"], &["not starting with `.` or `-`"]);
+    let e = refused("platform:\n  workstation:\n    repo_base: https://x.org/ops\nusers: {}\n", "invalid-url", 3, 16);
+    says(&e, &["must end with `/`"], &[]);
+    let e = refused(
+        "platform:\n  forge:\n    protected_branches: [{ repo: ops/infra, branch: \"-f\" }]\nusers: {}\n",
+        "invalid-branch",
+        3,
+        53,
+    );
+    says(&e, &["`-f` is not a git branch name"], &["no leading `-`"]);
+}
+
+#[test]
+fn hostile_text_is_escaped_in_diagnostics() {
+    let found =
+        errors(users("  a: { email: a@x.org, tier: namespace-owner, namespaces: [\"x\\e]0;pwned\\a\"] }\n").as_bytes());
+    let shown = render(&found);
+    assert!(!shown.chars().any(|c| c == '\u{1b}' || c == '\u{7}'), "{shown:?}");
+    assert!(shown.contains("\\u{1b}]0;pwned\\u{7}"), "{shown}");
+}
+
+/// A roster that sets every string field, one scalar per line.
+const EVERY_FIELD: &str = r#"platform:
+  name: homelab
+  api_server: https://k8s.example.org:6443
+  api_server_ca: |
+    -----BEGIN CERTIFICATE-----
+    TUlJQ2JqQ0NBZFdnQXdJQkFnSUJBREFOQmdrcWhraUc5dzBCQVFzRkFEQVRNUkV3RHdZRFZRUUQ=
+    -----END CERTIFICATE-----
+  oidc:
+    issuer_url: https://auth.example.org/o/kubernetes/
+    client_id: kubernetes
+  domain: example.org
+  reserved_namespaces:
+    - billing
+    - team-infra-*
+  defaults:
+    quota:
+      pods: "20"
+  dns:
+    cname_target: tunnel.example.net
+  tls:
+    secret_name: tls-secret
+    source:
+      namespace: certs
+      name: wildcard-tls
+  ci:
+    extra_admins:
+      - ops-bot
+  forge:
+    repos:
+      - ops/infra
+    protected_branches:
+      - repo: ops/infra
+        branch: master
+        push_users:
+          - alice
+  workstation:
+    shell: /bin/zsh
+    tier_groups:
+      admin:
+        - sudo
+    port_pools:
+      terminal: 3773
+    main_repo:
+      name: infra
+      url: https://forge.example.org/ops/infra.git
+    repo_base: https://forge.example.org/ops/
+    extra_remote:
+      name: forge
+      url: git@forge.example.org:ops/infra.git
+    dispatch_path: /etc/t3-serve/dispatch.json
+    managed_files:
+      - source: files/AGENTS.md
+        dest: .codex/AGENTS.md
+    skeleton_links:
+      - link: .claude/skills
+        target: /opt/base/skills
+users:
+  alice:
+    email: alice@example.org
+    tier: namespace-owner
+    namespaces:
+      - alice
+    domains:
+      - budget.alice
+    quota:
+      pods: "30"
+    forge_user: alice
+    workstation:
+      os_user: alice
+      idp_user: alice
+      code_layout: workspace
+      repos:
+        - tripit
+"#;
+
+#[test]
+fn no_roster_string_may_hold_a_control_separator_or_direction_character() {
+    let roster = load_bytes(EVERY_FIELD.as_bytes()).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(roster.users["alice"].workstation.as_ref().unwrap().idp_user.value, "alice");
+    // Each scalar (value or key) on each line, one at a time, with each character appended.
+    let escapes = ["\\n", "\\r", "\\t", "\\e", "\\a", "\\x85", "\\u2028", "\\u2029", "\\u202E", "\\u2066", "\\uFEFF"];
+    let mut tried = 0;
+    for (index, line) in EVERY_FIELD.lines().enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        let body = &line[indent..];
+        let (prefix, key, value) = match body.strip_prefix("- ") {
+            Some(item) => match item.split_once(": ") {
+                Some((key, value)) => ("- ", key, value),
+                None => ("- ", "", item),
+            },
+            None => match body.split_once(": ") {
+                Some((key, value)) => ("", key, value),
+                None => ("", body.trim_end_matches(':'), ""),
+            },
+        };
+        if value.parse::<u16>().is_ok() {
+            continue; // a number field: a quoted string is read as the number or refused as one
+        }
+        if value == "|" || body.starts_with("-----") || body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'=') {
+            continue; // the CA block is checked as PEM
+        }
+        for escape in escapes {
+            let quoted = |text: &str| format!("\"{}{escape}\"", text.trim_matches('"'));
+            let mut variants = Vec::new();
+            if !value.is_empty() {
+                variants.push(format!(
+                    "{}{prefix}{key}{}{}",
+                    &line[..indent],
+                    if key.is_empty() { "" } else { ": " },
+                    quoted(value)
+                ));
+            }
+            if !key.is_empty() {
+                let rest = if value.is_empty() { ":".to_string() } else { format!(": {value}") };
+                variants.push(format!("{}{prefix}{}{rest}", &line[..indent], quoted(key)));
+            }
+            for variant in variants {
+                let text: String = EVERY_FIELD
+                    .lines()
+                    .enumerate()
+                    .map(|(i, l)| if i == index { format!("{variant}\n") } else { format!("{l}\n") })
+                    .collect();
+                let found = match load_bytes(text.as_bytes()) {
+                    Ok(_) => panic!("accepted {escape} in line {}: {variant}", index + 1),
+                    Err(found) => found,
+                };
+                assert!(
+                    found.errors().any(|d| d.span.line as usize == index + 1),
+                    "no error at line {} for {variant}:\n{}",
+                    index + 1,
+                    render(&found.items)
+                );
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 700, "only {tried} variants");
+    // In the CA block (positioned at its first line), only line breaks are text.
+    let text = EVERY_FIELD.replace("    -----END CERTIFICATE-----", "    -----END CERTIFICATE-----\u{2028}");
+    assert_eq!(
+        errors(text.as_bytes()).iter().map(|d| (d.code, d.span.line)).collect::<Vec<_>>(),
+        [("control-character", 5)]
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Hostile and mutated input.
 // ---------------------------------------------------------------------------
 
@@ -949,6 +1494,13 @@ proptest! {
     }
 }
 
+/// A user key that is neither reserved nor a host system account (`lp`, `man`, `root`…).
+fn free_key() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9]{0,10}".prop_filter("reserved", |key| {
+        reserved::os_user_reason(key).is_none() && !reserved::RESERVED_USER_KEYS.iter().any(|(name, _)| name == key)
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -972,7 +1524,7 @@ proptest! {
 
     #[test]
     fn generated_valid_rosters_load_and_read_the_same_twice(
-        people in prop::collection::btree_map("[a-z][a-z0-9]{0,10}", (0..3usize, any::<bool>(), 0..3usize), 1..12)
+        people in prop::collection::btree_map(free_key(), (0..3usize, any::<bool>(), 0..3usize), 1..12)
     ) {
         let mut text = String::from("platform:\n  domain: example.org\nusers:\n");
         for (key, (tier, workstation, domains)) in &people {
@@ -1010,7 +1562,12 @@ fn the_example_roster_is_valid_and_reads_the_same_twice() {
     assert_eq!(first.users.keys().collect::<Vec<_>>(), ["alice", "bob", "carol", "emo", "wizard"]);
     let alice = &first.users["alice"];
     assert_eq!(alice.namespaces.iter().map(|n| n.value.as_str()).collect::<Vec<_>>(), ["alice", "alice-prod"]);
-    assert_eq!(alice.namespaces[0].span, Span::new(30, 18));
+    let line = EXAMPLE.lines().position(|l| l.contains("namespaces: [alice, alice-prod]")).unwrap() + 1;
+    assert_eq!(alice.namespaces[0].span, Span::new(line as u32, 18));
+    assert_eq!(
+        first.platform.reserved_namespaces.iter().map(|n| n.value.as_str()).collect::<Vec<_>>(),
+        ["backups", "ops-*"]
+    );
     assert_eq!(alice.domains[0].value, "budget.alice.example.org");
     assert_eq!(alice.quota["pods"].value.as_str(), "30", "the user's own value wins");
     assert_eq!(alice.quota["limits.memory"].value.as_str(), "8Gi", "the platform default is merged in");

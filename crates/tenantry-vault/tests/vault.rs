@@ -631,6 +631,87 @@ async fn read_kv_field_reads_one_field_and_explains_each_failure() {
     assert!(denied.to_string().contains(&format!("secret/data/{path}")), "{denied}");
 }
 
+/// Issue #11, finding 3, on the real OpenBao. A namespace-owner's policy covers
+/// `secret/data/<key>/*`: keyed like the roster's own KV path, a user could rewrite the
+/// roster and grant themselves cluster-admin at the next apply.
+#[tokio::test]
+async fn a_user_keyed_like_the_rosters_vault_path_is_refused_and_accepted_users_cannot_write_the_roster() {
+    let id = run_id();
+    let config = config(&id);
+    mounts(&config).await;
+    let path = format!("vt-roster-{id}");
+    let source = format!("vault://secret/{path}#roster");
+    let store = |text: String| {
+        let path = path.clone();
+        async move { ok("POST", &format!("secret/data/{path}"), json!({ "data": { "roster": text } })).await }
+    };
+
+    // The attack, reproduced where validation cannot see the path (the same text read from a file):
+    // the policy tenantry derives for this key lets its token write the roster.
+    let hostile =
+        format!("users:\n  {path}: {{ email: {path}@example.org, tier: namespace-owner, namespaces: [{path}] }}\n");
+    store(hostile.clone()).await;
+    let engine = engine(vec![Arc::new(target(&config).await)], &config);
+    apply(&engine, &roster(&hostile), Policy::default()).await;
+    let token = policy_token(&format!("namespace-owner-{path}")).await;
+    let (status, _) =
+        bao_as(&token, "POST", &format!("secret/data/{path}"), Some(json!({ "data": { "roster": "rewritten" } })))
+            .await;
+    assert_eq!(status, 200, "the precondition: this key's policy covers the roster's entry");
+    store(hostile.clone()).await;
+
+    // Read from where it lives, the roster is refused at validation.
+    let text = kv_roster(&path).await;
+    let refused = tenantry_model::load(&source, text.as_bytes(), &Default::default()).unwrap_err();
+    let codes: Vec<_> = refused.items.iter().map(|d| (d.code, d.span.line, d.span.column)).collect();
+    assert_eq!(codes, [("reserved-user-key", 2, 3)], "{refused}");
+    assert!(refused.items[0].message.contains(&format!("stored at `{source}`")), "{refused}");
+
+    // An accepted roster at the same place: its user's token reaches their own subtree, never the roster.
+    let accepted = owners(&id, &["alice"]);
+    store(accepted.clone()).await;
+    let text = kv_roster(&path).await;
+    let roster = tenantry_model::load(&source, text.as_bytes(), &Default::default()).unwrap();
+    apply(&engine, &roster, Policy::default()).await;
+    let alice = format!("vt-alice-{id}");
+    let token = policy_token(&format!("namespace-owner-{alice}")).await;
+    let (own, _) =
+        bao_as(&token, "POST", &format!("secret/data/{alice}/app"), Some(json!({ "data": { "k": "v" } }))).await;
+    assert_eq!(own, 200, "the user's own subtree is writable: the token works");
+    for (method, target_path) in [
+        ("POST", format!("secret/data/{path}")),
+        ("PUT", format!("secret/data/{path}")),
+        ("DELETE", format!("secret/data/{path}")),
+        ("DELETE", format!("secret/metadata/{path}")),
+        ("POST", format!("secret/data/{path}/x")),
+        ("GET", format!("secret/data/{path}")),
+    ] {
+        let body = (method != "GET" && method != "DELETE").then(|| json!({ "data": { "roster": "rewritten" } }));
+        let (status, answer) = bao_as(&token, method, &target_path, body).await;
+        assert_eq!(status, 403, "{method} {target_path}: {answer}");
+    }
+    assert_eq!(kv_roster(&path).await, accepted, "the roster is untouched");
+}
+
+/// A token carrying exactly `policy` (what the user's entity carries at login).
+async fn policy_token(policy: &str) -> String {
+    let created =
+        ok("POST", "auth/token/create", json!({ "policies": [policy], "no_default_policy": true, "ttl": "10m" })).await;
+    created["auth"]["client_token"].as_str().unwrap().to_string()
+}
+
+/// The roster text at `secret/<path>`, read the way tenantry reads a `vault://` source
+/// (the token from a file only its owner reads).
+async fn kv_roster(path: &str) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, peer().token).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = VaultConfig { token_file: Some(file), ..VaultConfig::new(peer().addr) };
+    tenantry_vault::read_kv_field(&config, "secret", path, "roster").await.unwrap()
+}
+
 // ------------------------------------------------------------ end to end
 
 /// Kubernetes objects the secrets engine needs: a service account allowed to

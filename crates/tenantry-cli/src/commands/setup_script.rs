@@ -6,6 +6,14 @@ use crate::{Result, exit};
 
 pub fn setup_script(global: &GlobalArgs, os: SetupOs, shell: &mut Shell) -> Result<i32> {
     let session = super::session(global)?;
-    shell.print(&session.setup_script(os.into())?);
+    shell.print(&session.setup_script(os.into(), &heredoc_nonce())?);
     Ok(exit::OK)
+}
+
+/// 16 hex digits from the standard library's randomly keyed hasher: the
+/// script's heredoc delimiter is then not guessable in advance.
+fn heredoc_nonce() -> String {
+    use std::hash::BuildHasher as _;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("{:016x}", std::hash::RandomState::new().hash_one((now.as_nanos(), std::process::id())))
 }
