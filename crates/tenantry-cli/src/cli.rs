@@ -101,6 +101,10 @@ pub struct PolicyArgs {
     /// With --only: also update the shared platform resources (routing files, cluster roles).
     #[arg(long, requires = "only")]
     pub with_platform: bool,
+    /// Take over this existing object although it holds data that differs from the roster's
+    /// (it is replaced; repeatable; ids as `plan` prints them).
+    #[arg(long = "adopt", value_name = "ID")]
+    pub adopt: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -2,7 +2,7 @@
 
 use crate::content::Content;
 use crate::id::{Domain, ResourceId};
-use crate::kinds::{Retire, kind_rank, retire_policy};
+use crate::kinds::{Retire, is_data_bearing, kind_rank, retire_policy};
 use crate::observed::{Inventory, Observed};
 use crate::plan::{Action, Change, Plan, PlanProblem};
 use crate::resource::{Desired, Owner, Resource};
@@ -23,6 +23,9 @@ pub struct Policy {
     /// Under `only`, still bring the shared platform resources (routing files)
     /// in line: offboarding one user must unmap them from the routing.
     pub with_platform: bool,
+    /// Objects the admin asked to take over although they hold data that
+    /// differs from the roster's (`--adopt <id>`).
+    pub adopt: BTreeSet<ResourceId>,
 }
 
 impl Policy {
@@ -145,6 +148,12 @@ pub fn diff(
             plan.forget.push((target.to_string(), id.clone()));
             continue;
         };
+        if observed_on(target).foreign.contains_key(id) {
+            // Another platform's now (or never ours): never pruned or cut,
+            // and no longer ours to destroy.
+            plan.forget.push((target.to_string(), id.clone()));
+            continue;
+        }
         let renders_only = routing.renders_only(target);
         let (action, after, reason) = if desired.contains(id) {
             (Action::Delete, None, Cow::Owned(format!("now applied by target `{}`", routed_to.unwrap_or("none"))))
@@ -230,45 +239,45 @@ fn diff_desired<'a>(
         };
         let remembered = inventory.get(&resource.id).filter(|e| e.target == target);
         part.remembered_matches += usize::from(remembered.is_some());
-        let change = match observed_on(target).get(&resource.id) {
+        let on = observed_on(target);
+        let change = match on.get(&resource.id) {
             None => make(Action::Create, None, Cow::Borrowed("does not exist")),
-            Some(found) => match &found.owner {
-                Some(other) if *other != resource.owner => make(
-                    Action::Conflict,
-                    Some(found.content.clone()),
-                    format!(
-                        "already belongs to {} but the roster gives it to {}; tenantry will not take it over",
-                        describe(other),
-                        describe(&resource.owner)
-                    )
-                    .into(),
-                ),
-                owner => {
-                    if owner.is_none()
-                        && remembered.is_none()
-                        && !routing.renders_only(target)
-                        && observed_on(target).foreign.contains(&resource.id)
-                    {
-                        make(
-                            Action::Conflict,
-                            Some(found.content.clone()),
-                            "exists without tenantry's marks and points elsewhere; tenantry will not overwrite what it did not create"
-                                .into(),
+            Some(found) => {
+                let claimed = remembered.is_some();
+                let foreign = on.foreign.get(&resource.id).filter(|_| !routing.renders_only(target));
+                // Marks of an earlier version, or of another platform name,
+                // on an object this platform's inventory remembers creating.
+                let reclaimed = claimed && (on.legacy.contains(&resource.id) || foreign.is_some());
+                match (&found.owner, foreign) {
+                    (_, Some(reason)) if !claimed => {
+                        make(Action::Conflict, Some(found.content.clone()), Cow::Owned(reason.clone()))
+                    }
+                    (Some(other), _) if *other != resource.owner && !reclaimed => make(
+                        Action::Conflict,
+                        Some(found.content.clone()),
+                        format!(
+                            "already belongs to {} but the roster gives it to {}; tenantry will not take it over",
+                            describe(other),
+                            describe(&resource.owner)
                         )
-                    } else if owner.is_none() && remembered.is_none() {
-                        make(
-                            Action::Adopt,
-                            Some(found.content.clone()),
-                            "exists without tenantry's marks; it fits the roster and will be labelled and taken over"
-                                .into(),
-                        )
-                    } else if found.content != resource.content {
-                        make(
-                            Action::Update,
-                            Some(found.content.clone()),
-                            Cow::Borrowed("differs from the roster (drift or a roster edit)"),
-                        )
-                    } else {
+                        .into(),
+                    ),
+                    (owner, _) if (owner.is_none() || on.legacy.contains(&resource.id)) && !claimed => {
+                        adoption(resource, found, on.legacy.contains(&resource.id), policy, &make)
+                    }
+                    _ if reclaimed => make(
+                        Action::Update,
+                        Some(found.content.clone()),
+                        Cow::Borrowed(
+                            "carries an earlier version's or another platform name's marks, and this platform's inventory remembers it: it is marked as this platform's",
+                        ),
+                    ),
+                    _ if found.content != resource.content => make(
+                        Action::Update,
+                        Some(found.content.clone()),
+                        Cow::Borrowed("differs from the roster (drift or a roster edit)"),
+                    ),
+                    _ => {
                         if remembered.is_none() {
                             part.record.push((target.to_string(), resource.id.clone(), resource.owner.clone()));
                         }
@@ -276,11 +285,44 @@ fn diff_desired<'a>(
                         continue;
                     }
                 }
-            },
+            }
         };
         part.changes.push(change);
     }
     part
+}
+
+/// An object that exists without this platform's marks and that tenantry
+/// does not remember: taken over (adopted, labelled) when it fits — unless
+/// its content is someone's data that differs from what the roster wants,
+/// which is never overwritten without the admin naming it (`--adopt <id>`).
+fn adoption(
+    resource: &Resource,
+    found: &crate::observed::ObservedResource,
+    legacy: bool,
+    policy: &Policy,
+    make: &dyn Fn(Action, Option<Content>, Cow<'static, str>) -> Change,
+) -> Change {
+    let before = Some(found.content.clone());
+    if is_data_bearing(&resource.id) && found.content != resource.content && !policy.adopt.contains(&resource.id) {
+        return make(
+            Action::Conflict,
+            before,
+            format!(
+                "exists without tenantry's marks and holds data that differs from what the roster wants; tenantry never overwrites data it did not write: delete it, or replace it with `--adopt {}`",
+                resource.id
+            )
+            .into(),
+        );
+    }
+    let reason = match (legacy, policy.adopt.contains(&resource.id)) {
+        (_, true) => "adopted as asked (--adopt): it will be labelled and replaced by what the roster wants",
+        (true, false) => {
+            "carries an earlier version's marks but is not in this platform's inventory; it fits the roster and will be marked and taken over"
+        }
+        (false, false) => "exists without tenantry's marks; it fits the roster and will be labelled and taken over",
+    };
+    make(Action::Adopt, before, Cow::Borrowed(reason))
 }
 
 /// The action for a managed resource the roster no longer derives.

@@ -222,7 +222,7 @@ fn foreign_objects_are_never_deleted_and_unmarked_matches_are_adopted() {
         &observed,
         &Inventory::default(),
         &routing(),
-        &Policy { allow_revoke: true, offboard: true, only: None, with_platform: false },
+        &Policy { allow_revoke: true, offboard: true, only: None, with_platform: false, ..Policy::default() },
     );
     assert_eq!(action_of(&plan, "kubernetes/Namespace/-/alice"), Some(Action::Adopt));
     assert_eq!(action_of(&plan, "kubernetes/RoleBinding/alice/someone-elses"), None);
@@ -297,7 +297,7 @@ fn an_unmarked_dns_record_is_adopted_only_when_it_already_points_where_the_roste
         let mut observed = Observed::default();
         observed.insert(id.clone(), content.clone(), None);
         if content == &elsewhere {
-            observed.foreign.insert(id.clone());
+            observed.foreign.insert(id.clone(), "points elsewhere".to_string());
         }
         let observed = ObservedByTarget::from([("live".to_string(), observed)]);
         diff(&roster, &desired, &observed, inventory, routing, &Policy::default())

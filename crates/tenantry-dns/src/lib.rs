@@ -185,6 +185,7 @@ pub struct DnsTarget {
     zones: Vec<String>,
     backend: Backend,
     counters: Counters,
+    platform: String,
 }
 
 impl DnsTarget {
@@ -206,7 +207,24 @@ impl DnsTarget {
             Provider::Powerdns => Backend::PowerDns(powerdns::PowerDns::new(config, env)?),
             Provider::Cloudflare => Backend::Cloudflare(cloudflare::Cloudflare::new(config, env)?),
         };
-        Ok(DnsTarget { provider: config.provider, zones: config.zones(), backend, counters: Counters::default() })
+        Ok(DnsTarget {
+            provider: config.provider,
+            zones: config.zones(),
+            backend,
+            counters: Counters::default(),
+            platform: tenantry_core::DEFAULT_PLATFORM.to_string(),
+        })
+    }
+
+    /// The platform (roster `platform.name`) whose objects this target
+    /// manages: its marks are written on, and read from, every object.
+    pub fn with_platform(mut self, platform: &str) -> Self {
+        self.platform = platform.to_string();
+        self
+    }
+
+    pub fn platform(&self) -> &str {
+        &self.platform
     }
 
     pub fn provider(&self) -> Provider {
@@ -403,7 +421,10 @@ impl Target for DnsTarget {
                     && let Some(desired) = wanted.get(id)
                     && !same_target(&found, desired)
                 {
-                    observed.foreign.insert(id.clone());
+                    observed.foreign.insert(
+                        id.clone(),
+                        "exists without tenantry's marks and points elsewhere; tenantry will not overwrite what it did not create".to_string(),
+                    );
                 }
                 observed.insert(id.clone(), found, first.owner.clone());
             }

@@ -14,7 +14,6 @@ use crate::redact;
 use crate::spec::Kind;
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
-use tenantry_core::PlanProblem;
 use tenantry_core::{Content, Observed, Owner, ResourceId};
 
 /// The first line of a managed file that tenantry may rewrite.
@@ -37,12 +36,13 @@ impl Inner {
                 // Root, a daemon or a service account: someone else's, never adopted (a Conflict).
                 let content = json!({ "os_user": system.name, "uid": system.uid, "home": system.home });
                 observed.insert(id.clone(), Content::from_value(&content), None);
-                observed.foreign.insert(id.clone());
-                observed.problems.push(PlanProblem {
-                    message: format!("{id}: {}", etc.system_account_reason(system)),
-                    help: "give the user another `workstation.os_user` in the roster".to_string(),
-                    blocking: false,
-                });
+                observed.foreign.insert(
+                    id.clone(),
+                    format!(
+                        "{}; give the user another `workstation.os_user` in the roster",
+                        etc.system_account_reason(system)
+                    ),
+                );
                 continue;
             }
             let record = self.records.read(id);

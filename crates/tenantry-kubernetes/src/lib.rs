@@ -53,6 +53,7 @@ pub struct KubernetesConfig {
 #[derive(Clone)]
 pub struct KubernetesTarget {
     client: kube::Client,
+    platform: String,
 }
 
 /// The snapshot observe hands to apply: TLS sources it read and parsed, by
@@ -101,7 +102,18 @@ impl KubernetesTarget {
     }
 
     pub fn from_client(client: kube::Client) -> KubernetesTarget {
-        KubernetesTarget { client }
+        KubernetesTarget { client, platform: tenantry_core::DEFAULT_PLATFORM.to_string() }
+    }
+
+    /// The platform (roster `platform.name`) whose objects this target
+    /// manages: its marks are written on, and read from, every object.
+    pub fn with_platform(mut self, platform: &str) -> Self {
+        self.platform = platform.to_string();
+        self
+    }
+
+    pub fn platform(&self) -> &str {
+        &self.platform
     }
 
     fn api(&self, info: &KindInfo, namespace: Option<&str>) -> Api<DynamicObject> {

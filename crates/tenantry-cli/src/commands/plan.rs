@@ -11,6 +11,7 @@ pub(super) fn request(args: &PolicyArgs) -> PlanRequest {
         offboard: args.offboard,
         only: args.only.clone(),
         with_platform: args.with_platform,
+        adopt: args.adopt.clone(),
     }
 }
 

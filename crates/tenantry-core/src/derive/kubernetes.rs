@@ -1,8 +1,9 @@
 //! Kubernetes: namespaces, RBAC, quotas, limits, deployer roles, TLS.
 
-use super::{Item, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Out, SHARED_LABEL, USER_LABEL, labels};
+use super::{Item, Out, SHARED_LABEL, labels};
 use crate::content::{Content, ObjectWriter};
 use crate::id::{Domain, ResourceId};
+use crate::marks::{LABELS, MANAGED_BY_VALUE};
 use crate::resource::Owner;
 use serde_json::{Map, Value, json};
 use tenantry_model::{Roster, Tier, User};
@@ -21,8 +22,15 @@ fn id(kind: &str, namespace: Option<&str>, name: &str) -> ResourceId {
     ResourceId::new(Domain::Kubernetes, kind, namespace.unwrap_or(crate::id::GLOBAL_SCOPE), name)
 }
 
-fn metadata(name: &str, namespace: Option<&str>, owner: &Owner) -> Value {
-    let mut meta = json!({ "name": name, "labels": labels(owner) });
+/// Whose an object is: its owner, on which platform (the labels say both).
+#[derive(Clone, Copy)]
+struct Stamp<'a> {
+    owner: &'a Owner,
+    platform: &'a str,
+}
+
+fn metadata(name: &str, namespace: Option<&str>, stamp: Stamp<'_>) -> Value {
+    let mut meta = json!({ "name": name, "labels": labels(stamp.owner, stamp.platform) });
     if let (Some(ns), Some(object)) = (namespace, meta.as_object_mut()) {
         object.insert("namespace".to_string(), Value::String(ns.to_string()));
     }
@@ -30,12 +38,13 @@ fn metadata(name: &str, namespace: Option<&str>, owner: &Owner) -> Value {
 }
 
 /// `metadata` written directly: labels, name, namespace (sorted keys).
-fn write_metadata(o: &mut ObjectWriter<'_>, name: &str, namespace: Option<&str>, owner: &Owner) {
+fn write_metadata(o: &mut ObjectWriter<'_>, name: &str, namespace: Option<&str>, stamp: Stamp<'_>) {
     o.object("metadata", |m| {
         m.object("labels", |l| {
-            l.str(MANAGED_BY_LABEL, MANAGED_BY_VALUE);
-            match owner {
-                Owner::User(user) => l.str(USER_LABEL, user),
+            // Keys in order: managed-by, then tenantry.dev/{platform,shared,user}.
+            l.str(LABELS.managed_by, MANAGED_BY_VALUE).str(LABELS.platform, stamp.platform);
+            match stamp.owner {
+                Owner::User(user) => l.str(LABELS.user, user),
                 Owner::Platform => l.str(SHARED_LABEL, "true"),
             };
         })
@@ -47,10 +56,10 @@ fn write_metadata(o: &mut ObjectWriter<'_>, name: &str, namespace: Option<&str>,
 }
 
 /// A namespaced object with only type and metadata (Namespace, ServiceAccount).
-fn bare_object(api_version: &str, kind: &str, name: &str, namespace: Option<&str>, owner: &Owner) -> Content {
+fn bare_object(api_version: &str, kind: &str, name: &str, namespace: Option<&str>, stamp: Stamp<'_>) -> Content {
     Content::object(200, |o| {
         o.str("apiVersion", api_version).str("kind", kind);
-        write_metadata(o, name, namespace, owner);
+        write_metadata(o, name, namespace, stamp);
     })
 }
 
@@ -59,13 +68,13 @@ fn binding(
     kind: &str,
     name: &str,
     namespace: Option<&str>,
-    owner: &Owner,
+    stamp: Stamp<'_>,
     role: (&str, &str),
     subject: (&str, &str, Option<&str>),
 ) -> Content {
     Content::object(400, |o| {
         o.str("apiVersion", RBAC_API).str("kind", kind);
-        write_metadata(o, name, namespace, owner);
+        write_metadata(o, name, namespace, stamp);
         o.object("roleRef", |r| {
             r.str("apiGroup", RBAC_GROUP).str("kind", role.0).str("name", role.1);
         })
@@ -92,6 +101,7 @@ pub(super) fn derive(roster: &Roster, part: usize, parts: usize, out: &mut Out) 
     if needs(Tier::NamespaceOwner) {
         cluster_role(
             out,
+            &roster.platform.name,
             NAMESPACE_OWNER_READONLY,
             namespace_owner_rules(),
             "namespace-owners see the cluster read-only",
@@ -100,13 +110,14 @@ pub(super) fn derive(roster: &Roster, part: usize, parts: usize, out: &mut Out) 
     if needs(Tier::PowerUser) {
         cluster_role(
             out,
+            &roster.platform.name,
             POWER_USER_READONLY,
             power_user_rules(),
             "power-users read the whole cluster, no secrets, no exec",
         );
     }
     for user in roster.users.values().skip(part).step_by(parts.max(1)) {
-        cluster_role_binding(out, user);
+        cluster_role_binding(out, &roster.platform.name, user);
         if user.tier.value == Tier::NamespaceOwner {
             // The same for each of the user's namespaces: computed once.
             let limits = Content::canonical_text(&json!([limit_defaults(user)]));
@@ -117,19 +128,21 @@ pub(super) fn derive(roster: &Roster, part: usize, parts: usize, out: &mut Out) 
     }
 }
 
-fn cluster_role(out: &mut Out, name: &str, rules: Value, rule: &'static str) {
+fn cluster_role(out: &mut Out, platform: &str, name: &str, rules: Value, rule: &'static str) {
     let owner = Owner::Platform;
+    let stamp = Stamp { owner: &owner, platform };
     let content = json!({
         "apiVersion": RBAC_API,
         "kind": "ClusterRole",
-        "metadata": metadata(name, None, &owner),
+        "metadata": metadata(name, None, stamp),
         "rules": rules,
     });
     out.push(Item::new(id("ClusterRole", None, name), &owner, tenantry_model::Span::UNKNOWN, rule), &content);
 }
 
-fn cluster_role_binding(out: &mut Out, user: &User) {
+fn cluster_role_binding(out: &mut Out, platform: &str, user: &User) {
     let owner = Owner::User(user.key.clone());
+    let stamp = Stamp { owner: &owner, platform };
     let (name, role, rule) = match user.tier.value {
         Tier::Admin => (format!("oidc-admin-{}", user.key), "cluster-admin", "admins are cluster-admin"),
         Tier::PowerUser => (
@@ -143,8 +156,7 @@ fn cluster_role_binding(out: &mut Out, user: &User) {
             "namespace-owners see the cluster read-only",
         ),
     };
-    let content =
-        binding("ClusterRoleBinding", &name, None, &owner, ("ClusterRole", role), ("User", &user.email, None));
+    let content = binding("ClusterRoleBinding", &name, None, stamp, ("ClusterRole", role), ("User", &user.email, None));
     let mut item = Item::new(id("ClusterRoleBinding", None, &name), &owner, user.tier.span, rule);
     if role != "cluster-admin" {
         item = item.after(id("ClusterRole", None, role));
@@ -160,13 +172,14 @@ fn namespace_resources(
     out: &mut Out,
 ) {
     let owner = Owner::User(user.key.clone());
+    let stamp = Stamp { owner: &owner, platform: &roster.platform.name };
     let ns = namespace.value.as_str();
     let at = namespace.span;
     let ns_id = id("Namespace", None, ns);
 
     out.push_content(
         Item::new(ns_id.clone(), &owner, at, "each namespace of a namespace-owner"),
-        bare_object("v1", "Namespace", ns, None, &owner),
+        bare_object("v1", "Namespace", ns, None, stamp),
     );
 
     let owner_binding = format!("namespace-owner-{}", user.key);
@@ -178,7 +191,7 @@ fn namespace_resources(
             "namespace-owners are admin in their namespaces",
         )
         .after(ns_id.clone()),
-        binding("RoleBinding", &owner_binding, Some(ns), &owner, ("ClusterRole", "admin"), ("User", &user.email, None)),
+        binding("RoleBinding", &owner_binding, Some(ns), stamp, ("ClusterRole", "admin"), ("User", &user.email, None)),
     );
 
     let quota_origin = user.quota.values().map(|q| q.span).find(|s| s.is_known()).unwrap_or(at);
@@ -192,7 +205,7 @@ fn namespace_resources(
         .after(ns_id.clone()),
         Content::object(400, |o| {
             o.str("apiVersion", "v1").str("kind", "ResourceQuota");
-            write_metadata(o, "user-quota", Some(ns), &owner);
+            write_metadata(o, "user-quota", Some(ns), stamp);
             o.object("spec", |spec| {
                 spec.object("hard", |hard| {
                     // The quota map is a BTreeMap: already in key order.
@@ -209,7 +222,7 @@ fn namespace_resources(
             .after(ns_id.clone()),
         Content::object(400, |o| {
             o.str("apiVersion", "v1").str("kind", "LimitRange");
-            write_metadata(o, "user-limits", Some(ns), &owner);
+            write_metadata(o, "user-limits", Some(ns), stamp);
             o.object("spec", |spec| {
                 spec.raw("limits", limits);
             });
@@ -223,14 +236,14 @@ fn namespace_resources(
             .after(ns_id.clone()),
         Content::object(400, |o| {
             o.str("apiVersion", RBAC_API).str("kind", "Role");
-            write_metadata(o, &deployer, Some(ns), &owner);
+            write_metadata(o, &deployer, Some(ns), stamp);
             o.raw("rules", DEPLOYER_RULES);
         }),
     );
     let account_id = id("ServiceAccount", Some(ns), &deployer);
     out.push_content(
         Item::new(account_id.clone(), &owner, at, "the deployer's in-cluster identity").after(ns_id.clone()),
-        bare_object("v1", "ServiceAccount", &deployer, Some(ns), &owner),
+        bare_object("v1", "ServiceAccount", &deployer, Some(ns), stamp),
     );
     out.push_content(
         Item::new(
@@ -245,7 +258,7 @@ fn namespace_resources(
             "RoleBinding",
             &deployer,
             Some(ns),
-            &owner,
+            stamp,
             ("Role", &deployer),
             ("ServiceAccount", &deployer, Some(ns)),
         ),
@@ -253,7 +266,7 @@ fn namespace_resources(
 
     let tls = &roster.platform.tls;
     if let Some(source) = &tls.source {
-        let mut meta = metadata(&tls.secret_name, Some(ns), &owner);
+        let mut meta = metadata(&tls.secret_name, Some(ns), stamp);
         let mut annotations = Map::new();
         annotations.insert(COPIED_FROM.to_string(), Value::String(format!("{}/{}", source.namespace, source.name)));
         // The domains the copied certificate must cover, for the target to
@@ -301,7 +314,7 @@ fn namespace_resources(
             &json!({
                 "apiVersion": "cert-manager.io/v1",
                 "kind": "Certificate",
-                "metadata": metadata(&tls.secret_name, Some(ns), &owner),
+                "metadata": metadata(&tls.secret_name, Some(ns), stamp),
                 "spec": {
                     "secretName": tls.secret_name,
                     "dnsNames": names,

@@ -14,7 +14,7 @@ mod vault;
 use crate::content::Content;
 use crate::id::ResourceId;
 use crate::resource::{Desired, Owner, Resource};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use tenantry_model::{Roster, Span};
 
@@ -22,12 +22,14 @@ pub use host::{allocate_ports, dispatch_pool};
 pub use kubernetes::{COPIED_FROM, TLS_DOMAINS};
 
 /// Label every managed object carries.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY_VALUE: &str = "tenantry";
+pub const MANAGED_BY_LABEL: &str = crate::marks::LABELS.managed_by;
+pub const MANAGED_BY_VALUE: &str = crate::marks::MANAGED_BY_VALUE;
 /// Label naming the user an object exists for (absent on shared objects).
-pub const USER_LABEL: &str = "tenantry.dev/user";
+pub const USER_LABEL: &str = crate::marks::LABELS.user;
 /// Label marking an object shared by the whole platform.
 pub const SHARED_LABEL: &str = "tenantry.dev/shared";
+/// Label naming the platform (the roster's `platform.name`) that applied an object.
+pub const PLATFORM_LABEL: &str = crate::marks::LABELS.platform;
 
 /// Settings from tenantry.toml that change what is derived (not where it goes).
 #[derive(Debug, Clone)]
@@ -170,12 +172,9 @@ impl Item {
     }
 }
 
-/// tenantry's labels for an owner.
-pub(crate) fn labels(owner: &Owner) -> Value {
-    match owner {
-        Owner::User(user) => json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE, USER_LABEL: user }),
-        Owner::Platform => json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE, SHARED_LABEL: "true" }),
-    }
+/// tenantry's labels for an owner on a platform.
+pub(crate) fn labels(owner: &Owner, platform: &str) -> Value {
+    Value::Object(crate::marks::LABELS.write(owner, platform))
 }
 
 /// The owner an object's labels name, if it carries tenantry's marks.
