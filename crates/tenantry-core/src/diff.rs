@@ -2,7 +2,8 @@
 
 use crate::content::Content;
 use crate::id::{Domain, ResourceId};
-use crate::kinds::{Retire, is_data_bearing, kind_rank, retire_policy};
+use crate::kinds::{Retire, data_differs, kind_rank, retire_policy};
+use crate::marks::same_but_marks;
 use crate::observed::{Inventory, Observed};
 use crate::plan::{Action, Change, Plan, PlanProblem};
 use crate::resource::{Desired, Owner, Resource};
@@ -87,7 +88,8 @@ pub fn diff(
     // At thousands of users the desired side is most of the work: two halves
     // on two threads, merged in order (the result is the same either way).
     let resources = desired.resources();
-    let desired_side = |part| diff_desired(part, observed, inventory, routing, policy);
+    let platform: std::sync::Arc<str> = std::sync::Arc::from(roster.platform.name.as_str());
+    let desired_side = |part| diff_desired(part, observed, inventory, routing, policy, &platform);
     let parts = if resources.len() > 20_000 {
         let (first, second) = resources.split_at(resources.len() / 2);
         std::thread::scope(|scope| {
@@ -173,6 +175,7 @@ pub fn diff(
             deps: std::sync::Arc::from([]),
             sensitive: false,
             rank: kind_rank(id),
+            platform: std::sync::Arc::clone(&platform),
         });
     }
 
@@ -204,6 +207,7 @@ fn diff_desired<'a>(
     inventory: &Inventory,
     routing: &Routing,
     policy: &Policy,
+    platform: &std::sync::Arc<str>,
 ) -> DesiredPart<'a> {
     let mut part = DesiredPart {
         // A first apply changes everything: no regrowth copies at 10,000 users.
@@ -236,6 +240,7 @@ fn diff_desired<'a>(
             deps: std::sync::Arc::clone(&resource.deps),
             sensitive: resource.sensitive,
             rank: kind_rank(&resource.id),
+            platform: std::sync::Arc::clone(platform),
         };
         let remembered = inventory.get(&resource.id).filter(|e| e.target == target);
         part.remembered_matches += usize::from(remembered.is_some());
@@ -249,6 +254,15 @@ fn diff_desired<'a>(
                 // on an object this platform's inventory remembers creating.
                 let reclaimed = claimed && (on.legacy.contains(&resource.id) || foreign.is_some());
                 match (&found.owner, foreign) {
+                    (_, Some(_))
+                        if resource.owner == Owner::Platform && same_but_marks(&found.content, &resource.content) =>
+                    {
+                        // A shared object of another platform (a ClusterRole two
+                        // rosters on one cluster both derive) that is already
+                        // exactly what this platform needs: used as it is, never touched.
+                        *part.unchanged.entry(&resource.owner).or_default() += 1;
+                        continue;
+                    }
                     (_, Some(reason)) if !claimed => {
                         make(Action::Conflict, Some(found.content.clone()), Cow::Owned(reason.clone()))
                     }
@@ -304,7 +318,7 @@ fn adoption(
     make: &dyn Fn(Action, Option<Content>, Cow<'static, str>) -> Change,
 ) -> Change {
     let before = Some(found.content.clone());
-    if is_data_bearing(&resource.id) && found.content != resource.content && !policy.adopt.contains(&resource.id) {
+    if data_differs(&resource.id, &found.content, &resource.content) && !policy.adopt.contains(&resource.id) {
         return make(
             Action::Conflict,
             before,

@@ -5,6 +5,7 @@
 //! Derivation, diff, the engine and the targets all read these rules here;
 //! kind names are named constants, never spelled again elsewhere.
 
+use crate::content::Content;
 use crate::id::{Domain, ResourceId};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -69,21 +70,22 @@ pub struct KindRule {
     pub retire: Retire,
     /// For kinds retired by [`Retire::Disable`]: the fields the cut sets.
     pub cut: Option<fn(&mut Map<String, Value>)>,
-    /// Its content is someone's data (a Secret, a ConfigMap): an existing
-    /// object of this kind whose content differs is never adopted over.
-    pub data_bearing: bool,
+    /// For kinds whose content is someone's data (a Secret, a ConfigMap):
+    /// the top-level fields that hold it. An existing object of this kind
+    /// whose data fields differ from the roster's is never adopted over.
+    pub data_fields: Option<&'static [&'static str]>,
 }
 
 const fn rule(domain: Domain, kind: &'static str, rank: u8, retire: Retire) -> KindRule {
-    KindRule { domain, kind: Some(kind), rank, retire, cut: None, data_bearing: false }
+    KindRule { domain, kind: Some(kind), rank, retire, cut: None, data_fields: None }
 }
 
 const fn fallback(domain: Domain, rank: u8, retire: Retire) -> KindRule {
-    KindRule { domain, kind: None, rank, retire, cut: None, data_bearing: false }
+    KindRule { domain, kind: None, rank, retire, cut: None, data_fields: None }
 }
 
-const fn data(mut rule: KindRule) -> KindRule {
-    rule.data_bearing = true;
+const fn data(mut rule: KindRule, fields: &'static [&'static str]) -> KindRule {
+    rule.data_fields = Some(fields);
     rule
 }
 
@@ -104,8 +106,9 @@ pub const KINDS: &[KindRule] = &[
     rule(Kubernetes, kind::NAMESPACE, 0, Keep),
     rule(Kubernetes, kind::CLUSTER_ROLE, 0, Delete),
     rule(Kubernetes, kind::SERVICE_ACCOUNT, 1, Keep),
-    data(rule(Kubernetes, kind::SECRET, 1, Keep)),
-    data(rule(Kubernetes, kind::CONFIG_MAP, 1, Keep)),
+    // A TLS copy's data is observed as `copyFrom` (its source, when equal).
+    data(rule(Kubernetes, kind::SECRET, 1, Keep), &["type", "data", "stringData", "copyFrom"]),
+    data(rule(Kubernetes, kind::CONFIG_MAP, 1, Keep), &["data", "binaryData"]),
     rule(Kubernetes, kind::RESOURCE_QUOTA, 1, Keep),
     rule(Kubernetes, kind::LIMIT_RANGE, 1, Keep),
     rule(Kubernetes, kind::CERTIFICATE, 1, Keep),
@@ -145,9 +148,12 @@ pub fn kind_rank(id: &ResourceId) -> u8 {
     rule_of(id).rank
 }
 
-/// Whether the content of this kind is user data, never overwritten on adoption.
-pub fn is_data_bearing(id: &ResourceId) -> bool {
-    rule_of(id).data_bearing
+/// Whether `found` holds other data than `wanted`, for a kind whose content
+/// is user data (never overwritten on adoption); false for other kinds.
+pub fn data_differs(id: &ResourceId, found: &Content, wanted: &Content) -> bool {
+    let Some(fields) = rule_of(id).data_fields else { return false };
+    let (found, wanted) = (found.to_value(), wanted.to_value());
+    fields.iter().any(|field| found.get(field) != wanted.get(field))
 }
 
 /// Whether the resource is a Kubernetes namespace (grants that span a

@@ -123,6 +123,23 @@ impl Mark {
     }
 }
 
+/// Whether two contents are the same object apart from whose it is: the
+/// label marks (`metadata.labels`) removed from both. Another platform's
+/// shared object that is exactly what this platform wants (a ClusterRole
+/// two rosters on one cluster both derive) is used as it is, not a conflict.
+pub fn same_but_marks(a: &crate::Content, b: &crate::Content) -> bool {
+    let strip = |content: &crate::Content| {
+        let mut value = content.to_value();
+        if let Some(labels) = value.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+            for key in [LABELS.managed_by, LABELS.user, LABELS.platform].into_iter().chain(LABELS.shared) {
+                labels.remove(key);
+            }
+        }
+        value
+    };
+    strip(a) == strip(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,6 +123,8 @@ pub struct ObserveRequest {
     /// The desired content of what this target is to apply, for checks a
     /// target can make before anything exists (a TLS source before its first copy).
     pub desired: Vec<(ResourceId, crate::content::Content)>,
+    /// The platform (roster `platform.name`) whose marks count as ours.
+    pub platform: String,
 }
 
 /// What a target read while observing and needs again to apply the plan it

@@ -185,7 +185,6 @@ pub struct DnsTarget {
     zones: Vec<String>,
     backend: Backend,
     counters: Counters,
-    platform: String,
 }
 
 impl DnsTarget {
@@ -207,24 +206,7 @@ impl DnsTarget {
             Provider::Powerdns => Backend::PowerDns(powerdns::PowerDns::new(config, env)?),
             Provider::Cloudflare => Backend::Cloudflare(cloudflare::Cloudflare::new(config, env)?),
         };
-        Ok(DnsTarget {
-            provider: config.provider,
-            zones: config.zones(),
-            backend,
-            counters: Counters::default(),
-            platform: tenantry_core::DEFAULT_PLATFORM.to_string(),
-        })
-    }
-
-    /// The platform (roster `platform.name`) whose objects this target
-    /// manages: its marks are written on, and read from, every object.
-    pub fn with_platform(mut self, platform: &str) -> Self {
-        self.platform = platform.to_string();
-        self
-    }
-
-    pub fn platform(&self) -> &str {
-        &self.platform
+        Ok(DnsTarget { provider: config.provider, zones: config.zones(), backend, counters: Counters::default() })
     }
 
     pub fn provider(&self) -> Provider {

@@ -41,11 +41,8 @@ impl TargetSetup for DnsConfig {
         validation.dns_zones = self.zones();
     }
 
-    async fn connect(&self, platform: &str) -> Result<Arc<dyn Target>, TargetError> {
-        let target = DnsTarget::connect(self)
-            .await
-            .map_err(|e| TargetError::unavailable(e.to_string()))?
-            .with_platform(platform);
+    async fn connect(&self) -> Result<Arc<dyn Target>, TargetError> {
+        let target = DnsTarget::connect(self).await.map_err(|e| TargetError::unavailable(e.to_string()))?;
         Ok(Arc::new(target))
     }
 

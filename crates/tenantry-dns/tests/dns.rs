@@ -452,6 +452,7 @@ fn create(name: &str, user: &str) -> tenantry_core::Change {
         deps: Arc::from([]),
         sensitive: false,
         rank: 0,
+        platform: tenantry_core::DEFAULT_PLATFORM.into(),
     }
 }
 

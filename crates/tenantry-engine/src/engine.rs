@@ -208,7 +208,10 @@ impl Engine {
                         resources.push((id.clone(), entry.owner.clone()));
                     }
                 }
-                (Arc::clone(target), ObserveRequest { resources, desired: contents })
+                (
+                    Arc::clone(target),
+                    ObserveRequest { resources, desired: contents, platform: roster.platform.name.clone() },
+                )
             })
             .collect();
         let results = futures::future::join_all(requests.iter().map(|(target, request)| async move {

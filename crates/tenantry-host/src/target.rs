@@ -38,25 +38,8 @@ impl HostTarget {
                 privileged: rustix::process::geteuid().is_root(),
                 accounts: Mutex::new(()),
                 users: Mutex::new(HashMap::new()),
-                platform: tenantry_core::DEFAULT_PLATFORM.to_string(),
             }),
         }
-    }
-
-    /// The platform (roster `platform.name`) whose records this target
-    /// manages; set before the target is shared.
-    pub fn with_platform(self, platform: &str) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.platform = platform.to_string();
-                HostTarget { inner: Arc::new(inner) }
-            }
-            Err(inner) => HostTarget { inner },
-        }
-    }
-
-    pub fn platform(&self) -> &str {
-        &self.inner.platform
     }
 
     pub fn config(&self) -> &HostConfig {

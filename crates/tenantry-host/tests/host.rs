@@ -565,6 +565,7 @@ fn hand_change(id: &str, action: Action, after: serde_json::Value) -> Change {
         deps: Arc::from([]),
         sensitive: false,
         rank: 1,
+        platform: tenantry_core::DEFAULT_PLATFORM.into(),
     }
 }
 

@@ -12,6 +12,9 @@ use tenantry_core::{Action, Policy, Settings};
 use tenantry_engine::{ApplyOptions, ApplyReport, Engine, FixedClock, Prepared, State};
 use tenantry_kubernetes::KubernetesTarget;
 
+#[path = "kubernetes/ownership.rs"]
+mod ownership;
+
 /// The admin kubeconfig written by testenv, or a clear failure saying how to start it.
 fn kubeconfig_path() -> std::path::PathBuf {
     if let Some(path) = std::env::var_os("KUBECONFIG") {

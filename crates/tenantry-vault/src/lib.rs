@@ -126,7 +126,6 @@ fn unavailable(error: Error) -> TargetError {
 pub struct VaultTarget {
     client: Client,
     config: VaultConfig,
-    platform: String,
 }
 
 /// What one observe read is for.
@@ -186,18 +185,7 @@ impl VaultTarget {
             }
             Err(other) => return Err(other),
         }
-        Ok(VaultTarget { client, config: config.clone(), platform: tenantry_core::DEFAULT_PLATFORM.to_string() })
-    }
-
-    /// The platform (roster `platform.name`) whose objects this target
-    /// manages: its marks are written on, and read from, every object.
-    pub fn with_platform(mut self, platform: &str) -> Self {
-        self.platform = platform.to_string();
-        self
-    }
-
-    pub fn platform(&self) -> &str {
-        &self.platform
+        Ok(VaultTarget { client, config: config.clone() })
     }
 
     pub fn config(&self) -> &VaultConfig {
