@@ -36,6 +36,8 @@ pub struct GlobalArgs {
 pub enum OutputFormat {
     Human,
     Json,
+    /// `plan` only: a compact summary for a pull-request comment.
+    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,12 +114,19 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Save the plan for `tenantry apply FILE`, which applies exactly it or refuses.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub policy: PolicyArgs,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
+    /// A plan saved by `plan --out`: apply exactly it, or refuse when the roster or
+    /// anything it observed changed since (its flags are the plan's own).
+    #[arg(value_name = "PLANFILE", conflicts_with_all = ["allow_revoke", "offboard", "only", "with_platform", "adopt"])]
+    pub plan: Option<PathBuf>,
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,

@@ -23,6 +23,12 @@ use tenantry_app::{Session, SessionOptions};
 /// Run one parsed command line.
 pub fn run(cli: crate::Cli, shell: &mut Shell) -> Result<i32> {
     let global = &cli.global;
+    if global.output == OutputFormat::Markdown && !matches!(cli.command, Command::Plan(_)) {
+        return Err(CliError::Usage {
+            message: "`--output markdown` is for `tenantry plan` only".to_string(),
+            help: "use `--output human` or `--output json` with this command".to_string(),
+        });
+    }
     match &cli.command {
         Command::Schema => schema::schema(shell),
         Command::Completions { shell: kind } => schema::completions(*kind, shell),
@@ -48,7 +54,7 @@ pub fn report_error(error: CliError, global: &GlobalArgs, shell: &mut Shell) -> 
     if let CliError::Roster(diagnostics, text) = &error {
         match global.output {
             OutputFormat::Json => shell.json(&tenantry_app::wire::diagnostics_json(diagnostics)),
-            OutputFormat::Human => {
+            OutputFormat::Human | OutputFormat::Markdown => {
                 let style = shell.err_style();
                 shell.eprint(&crate::output::diagnostics_human(diagnostics, text.as_deref(), style))
             }
