@@ -24,6 +24,9 @@ pub mod kind {
     pub const CLUSTER_ROLE: &str = "ClusterRole";
     pub const CLUSTER_ROLE_BINDING: &str = "ClusterRoleBinding";
     pub const CERTIFICATE: &str = "Certificate";
+    pub const NETWORK_POLICY: &str = "NetworkPolicy";
+    pub const VALIDATING_ADMISSION_POLICY: &str = "ValidatingAdmissionPolicy";
+    pub const VALIDATING_ADMISSION_POLICY_BINDING: &str = "ValidatingAdmissionPolicyBinding";
     // vault
     pub const POLICY: &str = "Policy";
     pub const ENTITY: &str = "Entity";
@@ -113,6 +116,10 @@ pub const KINDS: &[KindRule] = &[
     rule(Kubernetes, kind::LIMIT_RANGE, 1, Keep),
     rule(Kubernetes, kind::CERTIFICATE, 1, Keep),
     rule(Kubernetes, kind::ROLE, 1, Delete),
+    // Isolation stays while a cut user's namespace exists; removed with it.
+    rule(Kubernetes, kind::NETWORK_POLICY, 1, Keep),
+    rule(Kubernetes, kind::VALIDATING_ADMISSION_POLICY, 0, Delete),
+    rule(Kubernetes, kind::VALIDATING_ADMISSION_POLICY_BINDING, 1, Delete),
     rule(Kubernetes, kind::ROLE_BINDING, 2, Delete),
     rule(Kubernetes, kind::CLUSTER_ROLE_BINDING, 2, Delete),
     fallback(Kubernetes, 1, Delete),

@@ -32,7 +32,8 @@ use std::sync::Arc;
 use tenantry_core::derive::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use tenantry_core::target::Result;
 use tenantry_core::{
-    Action, Applied, Change, Domain, ErrorKind, ObserveRequest, Observed, ResourceId, Snapshot, Target, TargetError,
+    Action, Applied, Change, Domain, ErrorKind, Facts, Note, ObserveRequest, Observed, ResourceId, Snapshot, Target,
+    TargetError,
 };
 
 /// The field manager of every server-side apply tenantry makes.
@@ -189,6 +190,15 @@ impl Target for KubernetesTarget {
 
     fn domains(&self) -> &[Domain] {
         &[Domain::Kubernetes]
+    }
+
+    /// The cluster's version, to which tenant namespaces' Pod Security
+    /// labels are pinned (one request).
+    async fn reconcile_facts(&self, _roster: &tenantry_model::Roster, facts: &mut Facts) -> Result<Vec<Note>> {
+        let version =
+            self.client.apiserver_version().await.map_err(|e| unavailable(format!("read the version: {e}")))?;
+        facts.cluster_version = Some(version.git_version);
+        Ok(Vec::new())
     }
 
     async fn observe(&self, request: &ObserveRequest) -> Result<Observed> {

@@ -99,6 +99,17 @@ pub(crate) async fn observe(target: &KubernetesTarget, request: &ObserveRequest)
         observed.insert_marked(id.clone(), Content::from_value(&projected), mark, true);
     }
 
+    // Pod Security labels about to be set on a namespace that exists: the
+    // server says (by a dry run) which of its workloads they would refuse.
+    for (id, content) in &request.desired {
+        if let Some(found) = observed.get(id).filter(|_| tenantry_core::kinds::is_namespace(id))
+            && enforces_more(&found.content, content)
+            && let Some(problem) = target.pod_security_preview(id, content).await
+        {
+            observed.problems.push(problem);
+        }
+    }
+
     // A copy that does not exist yet is checked too, from its desired
     // annotations, so the plan shows a bad source before the first apply.
     for (id, content) in &request.desired {
@@ -236,7 +247,48 @@ async fn project_secret_copy(
     projected
 }
 
+const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+
+/// Whether the wanted namespace sets a Pod Security `enforce` level the
+/// existing one does not have.
+fn enforces_more(found: &Content, wanted: &Content) -> bool {
+    let label = |content: &Content| content.to_value()["metadata"]["labels"][ENFORCE].as_str().map(str::to_string);
+    let wanted = label(wanted);
+    wanted.is_some() && label(found) != wanted
+}
+
 impl KubernetesTarget {
+    /// Dry-run the namespace's labels and collect the server's warnings: the
+    /// pods already there that the new Pod Security level would refuse.
+    async fn pod_security_preview(&self, id: &ResourceId, wanted: &Content) -> Option<PlanProblem> {
+        let request = kube::core::Request::new("/api/v1/namespaces")
+            .patch(
+                &id.name,
+                &kube::api::PatchParams::apply(FIELD_MANAGER).force().dry_run(),
+                &kube::api::Patch::Apply(&wanted.to_value()),
+            )
+            .ok()?;
+        let response = self.client.send(request.map(kube::client::Body::from)).await.ok()?;
+        let warnings: Vec<String> = response
+            .headers()
+            .get_all("warning")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            // `299 - "text"`: the text, unquoted.
+            .map(|value| value.splitn(3, ' ').nth(2).unwrap_or(value).trim_matches('"').to_string())
+            .collect();
+        (!warnings.is_empty()).then(|| PlanProblem {
+            message: format!(
+                "namespace `{}` has workloads that Pod Security `baseline` would refuse once tenantry labels it: {}",
+                id.name,
+                warnings.join("; ")
+            ),
+            help: "fix those workloads, or keep the platform on `isolation: none` until they are fixed; existing pods keep running, new ones are refused"
+                .to_string(),
+            blocking: false,
+        })
+    }
+
     /// One object by name, `None` when it does not exist.
     async fn get_unlisted(&self, id: &ResourceId) -> Result<Option<Value>> {
         let Some(info) = kinds::info(&id.kind) else { return Ok(None) };

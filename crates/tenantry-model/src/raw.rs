@@ -48,6 +48,15 @@ pub struct RawPlatform {
     #[schemars(with = "Vec<String>")]
     pub reserved_namespaces: Vec<Spanned<String>>,
     pub defaults: Option<RawDefaults>,
+    /// How tenants are kept apart: `standard` (the default: Pod Security,
+    /// admission policies, a default-deny network policy, complete quotas)
+    /// or `none` (the origin platform's behaviour: admin in one's namespaces
+    /// and a quota, nothing else).
+    #[schemars(with = "Option<String>")]
+    pub isolation: Option<Spanned<String>>,
+    /// Finer switches of `isolation: standard`.
+    #[schemars(with = "Option<RawIsolationOptions>")]
+    pub isolation_options: Option<Spanned<RawIsolationOptions>>,
     #[schemars(with = "Option<RawDns>")]
     pub dns: Option<Spanned<RawDns>>,
     #[schemars(with = "Option<RawTls>")]
@@ -66,6 +75,38 @@ pub struct RawOidc {
     pub issuer_url: Spanned<String>,
     #[schemars(with = "String")]
     pub client_id: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "IsolationOptions")]
+pub struct RawIsolationOptions {
+    /// Let tenants create NodePort Services (default false).
+    #[serde(default)]
+    pub allow_node_ports: bool,
+    /// Let tenants create LoadBalancer Services (default false).
+    #[serde(default)]
+    pub allow_load_balancers: bool,
+    /// The namespace of the ingress controller, whose pods may reach tenants' pods (default `ingress-nginx`).
+    #[schemars(with = "Option<String>")]
+    pub ingress_namespace: Option<Spanned<String>>,
+    /// Address ranges tenants' pods may reach besides their own namespace and cluster DNS (e.g. `0.0.0.0/0` for the internet).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub egress_cidrs: Vec<Spanned<String>>,
+    /// Cluster-scoped objects namespace-owners may still read: `namespaces`, `nodes` (default none).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub cluster_reads: Vec<Spanned<String>>,
+    /// Who may change or delete the objects tenantry places in tenant namespaces, besides
+    /// cluster admins (`system:masters`, the roster's admins), the control plane and tenantry's
+    /// own service account (`system:serviceaccount:tenantry:tenantry`).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub trusted_users: Vec<Spanned<String>>,
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub trusted_groups: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

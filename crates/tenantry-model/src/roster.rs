@@ -105,11 +105,52 @@ pub struct Platform {
     /// in addition to the built-in list in [`crate::reserved`].
     pub reserved_namespaces: Vec<Located<String>>,
     pub default_quota: BTreeMap<String, Located<Quantity>>,
+    pub isolation: Isolation,
     pub dns: Option<Dns>,
     pub tls: Tls,
     pub ci: Option<Ci>,
     pub forge: Option<Forge>,
     pub workstation: PlatformWorkstation,
+}
+
+/// How tenants are kept apart (SPEC §11.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsolationLevel {
+    /// Pod Security, admission policies, default-deny network policy, complete quotas.
+    Standard,
+    /// The origin's behaviour: admin in one's namespaces and a quota.
+    None,
+}
+
+impl IsolationLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IsolationLevel::Standard => "standard",
+            IsolationLevel::None => "none",
+        }
+    }
+}
+
+/// `platform.isolation` and its options.
+#[derive(Debug, Clone)]
+pub struct Isolation {
+    pub level: IsolationLevel,
+    pub allow_node_ports: bool,
+    pub allow_load_balancers: bool,
+    pub ingress_namespace: String,
+    pub egress_cidrs: Vec<String>,
+    /// `namespaces`, `nodes`: what namespace-owners may still read cluster-wide.
+    pub cluster_reads: Vec<String>,
+    pub trusted_users: Vec<String>,
+    pub trusted_groups: Vec<String>,
+    /// The roster position of `platform.isolation` (unknown when defaulted).
+    pub span: Span,
+}
+
+impl Isolation {
+    pub fn is_standard(&self) -> bool {
+        self.level == IsolationLevel::Standard
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +278,25 @@ pub struct Workstation {
 /// The quota every namespace gets when the roster sets none (SPEC §2.1).
 pub const DEFAULT_QUOTA: &[(&str, &str)] =
     &[("limits.memory", "8Gi"), ("pods", "20"), ("requests.cpu", "2"), ("requests.memory", "4Gi")];
+/// Quota bounds `isolation: standard` adds for keys the platform defaults do
+/// not set: ephemeral storage and object counts (NodePort and LoadBalancer
+/// counts are 0 unless allowed).
+pub const ISOLATION_QUOTA: &[(&str, &str)] = &[
+    ("configmaps", "50"),
+    ("limits.ephemeral-storage", "8Gi"),
+    ("persistentvolumeclaims", "10"),
+    ("replicationcontrollers", "0"),
+    ("requests.ephemeral-storage", "4Gi"),
+    ("resourcequotas", "1"),
+    ("secrets", "50"),
+    ("services", "20"),
+    ("services.loadbalancers", "0"),
+    ("services.nodeports", "0"),
+];
+/// The ingress controller's namespace when `isolation_options` does not name one.
+pub const DEFAULT_INGRESS_NAMESPACE: &str = "ingress-nginx";
+/// Cluster-scoped objects namespace-owners may be allowed to read under `isolation: standard`.
+pub const CLUSTER_READS: &[&str] = &["namespaces", "nodes"];
 pub const DEFAULT_SHELL: &str = "/bin/bash";
 pub const DEFAULT_TLS_SECRET_NAME: &str = "tls-secret";
 pub const DEFAULT_DISPATCH_PATH: &str = "/etc/t3-serve/dispatch.json";

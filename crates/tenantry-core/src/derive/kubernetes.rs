@@ -1,15 +1,17 @@
 //! Kubernetes: namespaces, RBAC, quotas, limits, deployer roles, TLS.
 
-use super::{Item, Out, SHARED_LABEL, labels};
+use super::{Facts, Item, Out, SHARED_LABEL, isolation, labels};
 use crate::content::{Content, ObjectWriter};
 use crate::id::{Domain, ResourceId};
 use crate::marks::{LABELS, MANAGED_BY_VALUE};
 use crate::resource::Owner;
 use serde_json::{Map, Value, json};
-use tenantry_model::{Roster, Tier, User};
+use tenantry_model::{Isolation, Roster, Tier, User};
 
 pub const NAMESPACE_OWNER_READONLY: &str = "oidc-namespace-owner-readonly";
 pub const POWER_USER_READONLY: &str = "oidc-power-user-readonly";
+/// Under `isolation: standard`: only the cluster-scoped reads the platform grants.
+pub const NAMESPACE_OWNER_CLUSTER_READ: &str = "tenantry-namespace-owner-cluster-read";
 /// Annotation of a copied TLS Secret: the `namespace/name` of its source.
 pub const COPIED_FROM: &str = "tenantry.dev/copied-from";
 /// Annotation of a copied TLS Secret: the owner's domains, comma-separated,
@@ -39,14 +41,29 @@ fn metadata(name: &str, namespace: Option<&str>, stamp: Stamp<'_>) -> Value {
 
 /// `metadata` written directly: labels, name, namespace (sorted keys).
 fn write_metadata(o: &mut ObjectWriter<'_>, name: &str, namespace: Option<&str>, stamp: Stamp<'_>) {
+    write_metadata_with(o, name, namespace, stamp, &[]);
+}
+
+/// `metadata` with `extra` labels besides the marks (any order; written sorted).
+fn write_metadata_with(
+    o: &mut ObjectWriter<'_>,
+    name: &str,
+    namespace: Option<&str>,
+    stamp: Stamp<'_>,
+    extra: &[(&str, &str)],
+) {
+    let mut all: Vec<(&str, &str)> = vec![(LABELS.managed_by, MANAGED_BY_VALUE), (LABELS.platform, stamp.platform)];
+    match stamp.owner {
+        Owner::User(user) => all.push((LABELS.user, user)),
+        Owner::Platform => all.push((SHARED_LABEL, "true")),
+    }
+    all.extend_from_slice(extra);
+    all.sort_unstable();
     o.object("metadata", |m| {
         m.object("labels", |l| {
-            // Keys in order: managed-by, then tenantry.dev/{platform,shared,user}.
-            l.str(LABELS.managed_by, MANAGED_BY_VALUE).str(LABELS.platform, stamp.platform);
-            match stamp.owner {
-                Owner::User(user) => l.str(LABELS.user, user),
-                Owner::Platform => l.str(SHARED_LABEL, "true"),
-            };
+            for (key, value) in &all {
+                l.str(key, value);
+            }
         })
         .str("name", name);
         if let Some(namespace) = namespace {
@@ -96,16 +113,16 @@ const DEPLOYER_RULES: &str = r#"[{"apiGroups":["apps"],"resources":["deployments
 /// Derive the share `part` of `parts` of the users (by position), so the
 /// largest domain can be derived on several threads; part 0 also derives the
 /// shared ClusterRoles.
-pub(super) fn derive(roster: &Roster, part: usize, parts: usize, out: &mut Out) {
+pub(super) fn derive(roster: &Roster, facts: &Facts, part: usize, parts: usize, out: &mut Out) {
     let needs = |tier: Tier| part == 0 && roster.users.values().any(|u| u.tier.value == tier);
+    let isolation = &roster.platform.isolation;
     if needs(Tier::NamespaceOwner) {
-        cluster_role(
-            out,
-            &roster.platform.name,
-            NAMESPACE_OWNER_READONLY,
-            namespace_owner_rules(),
-            "namespace-owners see the cluster read-only",
-        );
+        if let Some((name, rules, rule)) = namespace_owner_reads(isolation) {
+            cluster_role(out, &roster.platform.name, name, rules, rule);
+        }
+        if isolation.is_standard() {
+            isolation::admission_policies(roster, out);
+        }
     }
     if needs(Tier::PowerUser) {
         cluster_role(
@@ -116,16 +133,46 @@ pub(super) fn derive(roster: &Roster, part: usize, parts: usize, out: &mut Out) 
             "power-users read the whole cluster, no secrets, no exec",
         );
     }
+    let shared = Shared {
+        pod_security: isolation
+            .is_standard()
+            .then(|| isolation::pod_security_version(facts.cluster_version.as_deref())),
+        network: isolation.is_standard().then(|| isolation::NetworkPolicies::new(isolation)),
+    };
     for user in roster.users.values().skip(part).step_by(parts.max(1)) {
-        cluster_role_binding(out, &roster.platform.name, user);
+        cluster_role_binding(out, &roster.platform.name, isolation, user);
         if user.tier.value == Tier::NamespaceOwner {
             // The same for each of the user's namespaces: computed once.
-            let limits = Content::canonical_text(&json!([limit_defaults(user)]));
+            let limits = Content::canonical_text(&json!([limit_defaults(user, isolation.is_standard())]));
             for namespace in &user.namespaces {
-                namespace_resources(roster, user, namespace, &limits, out);
+                namespace_resources(roster, user, namespace, &limits, &shared, out);
             }
         }
     }
+}
+
+/// What every tenant namespace of a run shares, computed once per derivation.
+struct Shared {
+    /// Pod Security version for the namespace labels (under `standard`).
+    pod_security: Option<String>,
+    network: Option<isolation::NetworkPolicies>,
+}
+
+/// The ClusterRole namespace-owners read the cluster through, if any: the
+/// origin's wide read (`isolation: none`), or under `standard` only the
+/// cluster-scoped objects `isolation_options.cluster_reads` grants.
+fn namespace_owner_reads(isolation: &Isolation) -> Option<(&'static str, Value, &'static str)> {
+    if !isolation.is_standard() {
+        return Some((NAMESPACE_OWNER_READONLY, namespace_owner_rules(), "namespace-owners see the cluster read-only"));
+    }
+    if isolation.cluster_reads.is_empty() {
+        return None;
+    }
+    Some((
+        NAMESPACE_OWNER_CLUSTER_READ,
+        json!([{ "apiGroups": [""], "resources": isolation.cluster_reads, "verbs": ["get", "list", "watch"] }]),
+        "namespace-owners read the cluster-scoped objects platform.isolation_options.cluster_reads names",
+    ))
 }
 
 fn cluster_role(out: &mut Out, platform: &str, name: &str, rules: Value, rule: &'static str) {
@@ -140,10 +187,14 @@ fn cluster_role(out: &mut Out, platform: &str, name: &str, rules: Value, rule: &
     out.push(Item::new(id("ClusterRole", None, name), &owner, tenantry_model::Span::UNKNOWN, rule), &content);
 }
 
-fn cluster_role_binding(out: &mut Out, platform: &str, user: &User) {
+fn cluster_role_binding(out: &mut Out, platform: &str, isolation: &Isolation, user: &User) {
     let owner = Owner::User(user.key.clone());
     let stamp = Stamp { owner: &owner, platform };
     let (name, role, rule) = match user.tier.value {
+        Tier::NamespaceOwner if isolation.is_standard() => {
+            let Some((role, _, rule)) = namespace_owner_reads(isolation) else { return };
+            (format!("tenantry-ns-owner-cluster-read-{}", user.key), role, rule)
+        }
         Tier::Admin => (format!("oidc-admin-{}", user.key), "cluster-admin", "admins are cluster-admin"),
         Tier::PowerUser => (
             format!("oidc-power-user-readonly-{}", user.key),
@@ -169,6 +220,7 @@ fn namespace_resources(
     user: &User,
     namespace: &tenantry_model::Located<String>,
     limits: &str,
+    shared: &Shared,
     out: &mut Out,
 ) {
     let owner = Owner::User(user.key.clone());
@@ -179,8 +231,17 @@ fn namespace_resources(
 
     out.push_content(
         Item::new(ns_id.clone(), &owner, at, "each namespace of a namespace-owner"),
-        bare_object("v1", "Namespace", ns, None, stamp),
+        match &shared.pod_security {
+            None => bare_object("v1", "Namespace", ns, None, stamp),
+            Some(version) => Content::object(400, |o| {
+                o.str("apiVersion", "v1").str("kind", "Namespace");
+                write_metadata_with(o, ns, None, stamp, &isolation::namespace_labels(version));
+            }),
+        },
     );
+    if let Some(network) = &shared.network {
+        network.push(out, ns, &owner, &roster.platform.name, at);
+    }
 
     let owner_binding = format!("namespace-owner-{}", user.key);
     out.push_content(
@@ -327,18 +388,21 @@ fn namespace_resources(
 
 /// Container defaults: requests so quota'd pods schedule, a memory limit
 /// (and a CPU limit when the quota limits CPU) so limit quotas admit them.
-fn limit_defaults(user: &User) -> Value {
+fn limit_defaults(user: &User, ephemeral: bool) -> Value {
     let mut default = json!({ "memory": "256Mi" });
+    let mut request = json!({ "cpu": "100m", "memory": "128Mi" });
     if user.quota.contains_key("limits.cpu")
         && let Some(object) = default.as_object_mut()
     {
         object.insert("cpu".to_string(), Value::String("500m".to_string()));
     }
-    json!({
-        "type": "Container",
-        "defaultRequest": { "cpu": "100m", "memory": "128Mi" },
-        "default": default,
-    })
+    // Under isolation the quota bounds ephemeral storage: pods without their
+    // own request and limit must still be admitted.
+    if ephemeral && let (Some(limit), Some(request)) = (default.as_object_mut(), request.as_object_mut()) {
+        limit.insert("ephemeral-storage".to_string(), Value::String("1Gi".to_string()));
+        request.insert("ephemeral-storage".to_string(), Value::String("256Mi".to_string()));
+    }
+    json!({ "type": "Container", "defaultRequest": request, "default": default })
 }
 
 fn namespace_owner_rules() -> Value {

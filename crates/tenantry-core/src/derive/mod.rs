@@ -7,6 +7,7 @@ mod ci;
 mod dns;
 mod forge;
 mod host;
+pub mod isolation;
 mod kubernetes;
 mod portal;
 mod vault;
@@ -68,6 +69,10 @@ pub struct Facts {
     /// Namespaces removed from a present user's list whose removal is withheld
     /// (no `--allow-revoke`): grants that span namespaces keep covering them.
     pub withheld_namespaces: BTreeMap<String, Vec<String>>,
+    /// The cluster's Kubernetes version (`v1.37.2`), from the Kubernetes
+    /// target's facts hook: Pod Security labels are pinned to its minor
+    /// version. Unknown when no cluster is configured (`latest`).
+    pub cluster_version: Option<String>,
 }
 
 /// A departed user's place in the host routing files.
@@ -86,12 +91,12 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
     let (first, second, ports) = std::thread::scope(|scope| {
         let second = scope.spawn(|| {
             let mut out = Out::default();
-            kubernetes::derive(roster, 1, 2, &mut out);
+            kubernetes::derive(roster, facts, 1, 2, &mut out);
             vault::derive(roster, settings, facts, &mut out);
             out
         });
         let mut out = Out::default();
-        kubernetes::derive(roster, 0, 2, &mut out);
+        kubernetes::derive(roster, facts, 0, 2, &mut out);
         dns::derive(roster, settings, &mut out);
         ci::derive(roster, &mut out);
         forge::derive(roster, &mut out);
@@ -100,7 +105,7 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
         let second = second.join().unwrap_or_else(|_| {
             // A panic in derivation is a bug; derive again here to surface it.
             let mut out = Out::default();
-            kubernetes::derive(roster, 1, 2, &mut out);
+            kubernetes::derive(roster, facts, 1, 2, &mut out);
             vault::derive(roster, settings, facts, &mut out);
             out
         });

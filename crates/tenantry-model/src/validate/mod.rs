@@ -9,6 +9,7 @@
 //! `platform` checks live in [`platform`], per-user checks in [`users`], and
 //! both kinds of workstation settings in [`workstation`].
 
+mod isolation;
 mod platform;
 mod users;
 mod workstation;

@@ -74,6 +74,8 @@ pub(super) fn check(
         // An explicit default quota replaces the built-in one rather than merging into it.
         default_quota = check_quota(checker, quota);
     }
+    let isolation = super::isolation::check(checker, raw);
+    super::isolation::complete_quota(&mut default_quota, &isolation);
 
     let dns = raw.and_then(|p| p.dns.as_ref()).and_then(|dns| check_dns(checker, dns));
     let tls = check_tls(checker, raw.and_then(|p| p.tls.as_ref()));
@@ -101,6 +103,7 @@ pub(super) fn check(
         domain,
         reserved_namespaces,
         default_quota,
+        isolation,
         dns,
         tls,
         ci,
