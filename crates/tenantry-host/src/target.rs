@@ -72,9 +72,12 @@ impl HostTarget {
         Arc::clone(&self.inner)
     }
 
-    /// The content of every account tenantry recorded applying (present or departed users).
+    /// The content of every account this platform (or an earlier version)
+    /// recorded applying (present or departed users); another platform's
+    /// accounts are not this platform's to read ports from.
     pub(crate) fn account_records(&self) -> Vec<Value> {
-        self.inner.records.read_kind("Account").into_iter().map(|record| record.content).collect()
+        let platform = self.platform();
+        self.inner.records.read_kind("Account").into_iter().filter(|r| r.is_for(platform)).map(|r| r.content).collect()
     }
 }
 
@@ -153,7 +156,7 @@ impl Target for HostTarget {
         resources: &[ResourceId],
         backups: &dyn tenantry_core::Backups,
     ) -> tenantry_core::target::Result<tenantry_core::Destroyed> {
-        crate::destroy::destroy_user(self.config(), user, resources, backups.dir()).await
+        crate::destroy::destroy_user(self.config(), self.platform(), user, resources, backups.dir()).await
     }
 
     async fn apply(&self, change: &Change, _snapshot: &Snapshot) -> tenantry_core::target::Result<Applied> {
