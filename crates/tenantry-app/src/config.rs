@@ -145,11 +145,11 @@ impl Config {
             .map_err(|error| AppError::config(format!("[vault]: {error}"), "see examples/tenantry.toml"))
     }
 
-    /// Connect every configured target, in routing order.
-    pub async fn connect(&self) -> Result<Vec<Arc<dyn Target>>> {
+    /// Connect every configured target, in routing order, for `platform`.
+    pub async fn connect(&self, platform: &str) -> Result<Vec<Arc<dyn Target>>> {
         let mut connected = Vec::with_capacity(self.targets.len());
         for (section, setup) in &self.targets {
-            let target = setup.connect().await.map_err(|error| {
+            let target = setup.connect(platform).await.map_err(|error| {
                 // The target's own words, without the engine's prefix: it is not running yet.
                 let message = if error.message.is_empty() { format!("[{section}]: {error}") } else { error.message };
                 AppError::config(message, setup.connect_help())

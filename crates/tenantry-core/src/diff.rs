@@ -277,7 +277,11 @@ fn diff_desired<'a>(
                         .into(),
                     ),
                     (owner, _) if (owner.is_none() || on.legacy.contains(&resource.id)) && !claimed => {
-                        adoption(resource, found, on.legacy.contains(&resource.id), policy, &make)
+                        // Legacy without an owner: a peer where earlier versions
+                        // wrote no marks at all (RFC 2136 DNS records); outside
+                        // the inventory it is simply unmarked.
+                        let legacy = on.legacy.contains(&resource.id) && owner.is_some();
+                        adoption(resource, found, legacy, policy, &make)
                     }
                     _ if reclaimed => make(
                         Action::Update,

@@ -83,6 +83,7 @@ impl Inner {
                         .records
                         .read_named("Port", user)
                         .into_iter()
+                        .filter(|r| r.is_for(&self.platform))
                         .filter(|r| r.content.get("os_user").and_then(|o| o.as_str()) == Some(os_user.as_str()))
                         .filter_map(|r| {
                             let pool = r.content.get("pool")?.as_str()?.to_string();
@@ -135,7 +136,7 @@ impl Inner {
                     tracing::warn!(target: "tenantry::host", "{message}");
                     warnings.push(message.clone());
                 }
-                Op::Record { id, owner, content } => self.records.write(id, owner, content)?,
+                Op::Record { id, owner, content } => self.records.write(id, owner, &self.platform, content)?,
                 Op::Forget { id } => self.records.remove(id)?,
             }
         }

@@ -45,8 +45,8 @@ impl TargetSetup for HostConfig {
         validation.host_dispatch_path = self.dispatch_path.clone();
     }
 
-    async fn connect(&self) -> Result<Arc<dyn Target>, TargetError> {
-        Ok(Arc::new(HostTarget::new(self.clone())))
+    async fn connect(&self, platform: &str) -> Result<Arc<dyn Target>, TargetError> {
+        Ok(Arc::new(HostTarget::new(self.clone()).with_platform(platform)))
     }
 
     fn connect_help(&self) -> String {

@@ -30,6 +30,10 @@ impl HostTarget {
 
     /// With another command runner (tests, or a runner that logs every command).
     pub fn with_runner(config: HostConfig, runner: Arc<dyn CommandRunner>) -> HostTarget {
+        HostTarget::build(config, runner, tenantry_core::DEFAULT_PLATFORM)
+    }
+
+    fn build(config: HostConfig, runner: Arc<dyn CommandRunner>, platform: &str) -> HostTarget {
         HostTarget {
             inner: Arc::new(Inner {
                 records: Records::new(config.records_path()),
@@ -38,8 +42,19 @@ impl HostTarget {
                 privileged: rustix::process::geteuid().is_root(),
                 accounts: Mutex::new(()),
                 users: Mutex::new(HashMap::new()),
+                platform: platform.to_string(),
             }),
         }
+    }
+
+    /// The platform (roster `platform.name`) whose records this target
+    /// manages; the composition root sets it from the roster at connect.
+    pub fn with_platform(self, platform: &str) -> Self {
+        HostTarget::build(self.inner.config.clone(), Arc::clone(&self.inner.runner), platform)
+    }
+
+    pub fn platform(&self) -> &str {
+        &self.inner.platform
     }
 
     pub fn config(&self) -> &HostConfig {
@@ -55,9 +70,12 @@ impl HostTarget {
         Arc::clone(&self.inner)
     }
 
-    /// The content of every account tenantry recorded applying (present or departed users).
+    /// The content of every account this platform (or an earlier version)
+    /// recorded applying (present or departed users); another platform's
+    /// accounts are not this platform's to read ports from.
     pub(crate) fn account_records(&self) -> Vec<Value> {
-        self.inner.records.read_kind("Account").into_iter().map(|record| record.content).collect()
+        let platform = self.platform();
+        self.inner.records.read_kind("Account").into_iter().filter(|r| r.is_for(platform)).map(|r| r.content).collect()
     }
 }
 
@@ -136,7 +154,7 @@ impl Target for HostTarget {
         resources: &[ResourceId],
         backups: &dyn tenantry_core::Backups,
     ) -> tenantry_core::target::Result<tenantry_core::Destroyed> {
-        crate::destroy::destroy_user(self.config(), user, resources, backups.dir()).await
+        crate::destroy::destroy_user(self.config(), self.platform(), user, resources, backups.dir()).await
     }
 
     async fn apply(&self, change: &Change, _snapshot: &Snapshot) -> tenantry_core::target::Result<Applied> {

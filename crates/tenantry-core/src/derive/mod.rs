@@ -21,6 +21,7 @@ use tenantry_model::{Roster, Span};
 
 pub use host::{allocate_ports, dispatch_pool};
 pub use kubernetes::{COPIED_FROM, TLS_DOMAINS};
+pub use vault::{POLICY_HEADER, policy_header, policy_mark};
 
 /// Label every managed object carries.
 pub const MANAGED_BY_LABEL: &str = crate::marks::LABELS.managed_by;
