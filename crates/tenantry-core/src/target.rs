@@ -123,6 +123,9 @@ pub struct ObserveRequest {
     /// The desired content of what this target is to apply, for checks a
     /// target can make before anything exists (a TLS source before its first copy).
     pub desired: Vec<(ResourceId, crate::content::Content)>,
+    /// The roster position each desired resource came from, so a problem a
+    /// target finds (a login missing at the peer) can name the roster line.
+    pub origins: Vec<(ResourceId, tenantry_model::Span)>,
 }
 
 /// What a target read while observing and needs again to apply the plan it

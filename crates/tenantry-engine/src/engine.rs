@@ -197,10 +197,12 @@ impl Engine {
                 let mut seen = HashSet::new();
                 let mut resources = Vec::new();
                 let mut contents = Vec::new();
+                let mut origins = Vec::new();
                 for resource in desired.resources() {
                     if routing.target_for(resource.id.domain) == Some(name) && seen.insert(&resource.id) {
                         resources.push((resource.id.clone(), resource.owner.clone()));
                         contents.push((resource.id.clone(), resource.content.clone()));
+                        origins.push((resource.id.clone(), resource.origin));
                     }
                 }
                 for (id, entry) in &inventory.entries {
@@ -208,7 +210,7 @@ impl Engine {
                         resources.push((id.clone(), entry.owner.clone()));
                     }
                 }
-                (Arc::clone(target), ObserveRequest { resources, desired: contents })
+                (Arc::clone(target), ObserveRequest { resources, desired: contents, origins })
             })
             .collect();
         let results = futures::future::join_all(requests.iter().map(|(target, request)| async move {

@@ -5,7 +5,7 @@ use crate::content::{Content, ObjectWriter};
 use crate::id::{Domain, ResourceId};
 use crate::resource::Owner;
 use serde_json::{Map, Value, json};
-use tenantry_model::{Roster, Tier, User};
+use tenantry_model::{RbacSubjects, Roster, Tier, User};
 
 pub const NAMESPACE_OWNER_READONLY: &str = "oidc-namespace-owner-readonly";
 pub const POWER_USER_READONLY: &str = "oidc-power-user-readonly";
@@ -105,8 +105,18 @@ pub(super) fn derive(roster: &Roster, part: usize, parts: usize, out: &mut Out) 
             "power-users read the whole cluster, no secrets, no exec",
         );
     }
+    let per_user = roster.platform.rbac_subjects == RbacSubjects::Users;
+    if !per_user && part == 0 {
+        for tier in Tier::ALL {
+            if roster.users.values().any(|u| u.tier.value == tier) {
+                tier_binding(roster, tier, out);
+            }
+        }
+    }
     for user in roster.users.values().skip(part).step_by(parts.max(1)) {
-        cluster_role_binding(out, user);
+        if per_user {
+            cluster_role_binding(out, user);
+        }
         if user.tier.value == Tier::NamespaceOwner {
             // The same for each of the user's namespaces: computed once.
             let limits = Content::canonical_text(&json!([limit_defaults(user)]));
@@ -128,21 +138,47 @@ fn cluster_role(out: &mut Out, name: &str, rules: Value, rule: &'static str) {
     out.push(Item::new(id("ClusterRole", None, name), &owner, tenantry_model::Span::UNKNOWN, rule), &content);
 }
 
+/// A tier's ClusterRoleBinding: name prefix (the per-user name is `<prefix>-<user>`), ClusterRole, rule.
+fn tier_role(tier: Tier) -> (&'static str, &'static str, &'static str) {
+    match tier {
+        Tier::Admin => ("oidc-admin", "cluster-admin", "admins are cluster-admin"),
+        Tier::PowerUser => {
+            ("oidc-power-user-readonly", POWER_USER_READONLY, "power-users read the whole cluster, no secrets, no exec")
+        }
+        Tier::NamespaceOwner => {
+            ("oidc-ns-owner-readonly", NAMESPACE_OWNER_READONLY, "namespace-owners see the cluster read-only")
+        }
+    }
+}
+
+/// `rbac_subjects: groups`: one binding per tier, to the tier's identity-provider groups.
+fn tier_binding(roster: &Roster, tier: Tier, out: &mut Out) {
+    let owner = Owner::Platform;
+    let (name, role, rule) = tier_role(tier);
+    let groups: Vec<&tenantry_model::Located<String>> =
+        roster.platform.idp.iter().flat_map(|idp| idp.tier_groups.get(&tier)).flatten().collect();
+    let origin = groups.first().map(|g| g.span).unwrap_or(tenantry_model::Span::UNKNOWN);
+    let content = Content::object(400, |o| {
+        o.str("apiVersion", RBAC_API).str("kind", "ClusterRoleBinding");
+        write_metadata(o, name, None, &owner);
+        o.object("roleRef", |r| {
+            r.str("apiGroup", RBAC_GROUP).str("kind", "ClusterRole").str("name", role);
+        })
+        .objects("subjects", groups.iter(), |s, group| {
+            s.str("apiGroup", RBAC_GROUP).str("kind", "Group").str("name", &group.value);
+        });
+    });
+    let mut item = Item::new(id("ClusterRoleBinding", None, name), &owner, origin, rule);
+    if role != "cluster-admin" {
+        item = item.after(id("ClusterRole", None, role));
+    }
+    out.push_content(item, content);
+}
+
 fn cluster_role_binding(out: &mut Out, user: &User) {
     let owner = Owner::User(user.key.clone());
-    let (name, role, rule) = match user.tier.value {
-        Tier::Admin => (format!("oidc-admin-{}", user.key), "cluster-admin", "admins are cluster-admin"),
-        Tier::PowerUser => (
-            format!("oidc-power-user-readonly-{}", user.key),
-            POWER_USER_READONLY,
-            "power-users read the whole cluster, no secrets, no exec",
-        ),
-        Tier::NamespaceOwner => (
-            format!("oidc-ns-owner-readonly-{}", user.key),
-            NAMESPACE_OWNER_READONLY,
-            "namespace-owners see the cluster read-only",
-        ),
-    };
+    let (prefix, role, rule) = tier_role(user.tier.value);
+    let name = format!("{prefix}-{}", user.key);
     let content =
         binding("ClusterRoleBinding", &name, None, &owner, ("ClusterRole", role), ("User", &user.email, None));
     let mut item = Item::new(id("ClusterRoleBinding", None, &name), &owner, user.tier.span, rule);
