@@ -213,4 +213,50 @@ impl Keycloak {
         };
         Ok(Tokens { id_token: field("id_token")?, access_token: field("access_token")? })
     }
+
+    /// What a browser does in the authorization code flow: open `auth_url`
+    /// (Keycloak's login page), post the login form with `username` and
+    /// `password`, and return the redirect Keycloak answers with (the client's
+    /// `redirect_uri?code=…&state=…`). Cookies are carried by hand.
+    pub async fn browser_sign_in(&self, auth_url: &str, username: &str, password: &str) -> Result<String> {
+        let pem = self.ca_pem()?;
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| KEYCLOAK.invalid(format!("KEYCLOAK_CA_FILE is not PEM: {e}")))?;
+        let http = reqwest::Client::builder()
+            .tls_certs_merge(certs)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| KEYCLOAK.client(format!("building an HTTP client: {e}")))?;
+        let page = http.get(auth_url).send().await.map_err(|e| KEYCLOAK.client(format!("login page: {e}")))?;
+        let cookies: Vec<String> = page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .map(str::to_owned)
+            .collect();
+        let html = page.text().await.map_err(|e| KEYCLOAK.client(format!("login page: {e}")))?;
+        let form = html
+            .find("id=\"kc-form-login\"")
+            .map(|at| &html[at..])
+            .and_then(|rest| rest.split_once("action=\"").map(|(_, after)| after))
+            .and_then(|rest| rest.split_once('"').map(|(action, _)| action.replace("&amp;", "&")))
+            .ok_or_else(|| KEYCLOAK.client(format!("no login form in the page at {auth_url}")))?;
+        let answer = http
+            .post(&form)
+            .header("Cookie", cookies.join("; "))
+            .form(&[("username", username), ("password", password), ("credentialId", "")])
+            .send()
+            .await
+            .map_err(|e| KEYCLOAK.client(format!("posting the login form: {e}")))?;
+        let status = answer.status();
+        answer
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| KEYCLOAK.client(format!("the login form answered HTTP {status} without a redirect")))
+    }
 }
