@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 #[path = "cli/oidc.rs"]
 mod oidc;
+#[path = "cli/setup.rs"]
+mod setup;
 
 const EXAMPLE: &str = include_str!("../../../examples/roster.yaml");
 
