@@ -9,6 +9,9 @@ use tenantry_core::{
 };
 use tenantry_model::Roster;
 
+#[path = "core/idp.rs"]
+mod idp;
+
 const EXAMPLE: &str = include_str!("../../../examples/roster.yaml");
 
 fn roster(text: &str) -> Roster {
