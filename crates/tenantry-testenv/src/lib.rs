@@ -505,6 +505,8 @@ mod tests {
         assert!(err.contains("`testenv/up bind`"), "{err}");
         let err = powerdns_from(&env).unwrap_err().to_string();
         assert!(err.contains("`testenv/up pdns`"), "{err}");
+        let err = keycloak_from(&env).unwrap_err().to_string();
+        assert!(err.contains("Keycloak is not running") && err.contains("`testenv/up keycloak`"), "{err}");
     }
 
     #[test]
