@@ -196,6 +196,8 @@ up_keycloak() {
     --db=dev-file \
     "--db-url=jdbc:h2:file:$KEYCLOAK_DIR/h2/keycloakdb;NON_KEYWORDS=VALUE" \
     --cache=local
+  # The command line holds the bootstrap admin's password.
+  chmod 600 "$TESTENV_RUN/keycloak.cmd"
   wait_for keycloak 400 keycloak_ready
   readlink "/proc/$(proc_pid keycloak)/exe" >"$TESTENV_RUN/keycloak.exe"
   keycloak_setup_realm
