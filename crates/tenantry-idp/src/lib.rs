@@ -83,6 +83,9 @@ fn target_error(id: &ResourceId, error: Error) -> TargetError {
     TargetError::rejected(id.to_string(), error.to_string()).with_kind(kind).retryable(retryable)
 }
 
+/// One group's listing: its name, and its id and members when it exists.
+type Listing = (String, Option<(String, Vec<Account>)>);
+
 /// What observe learnt and apply needs again: group ids and accounts by email.
 #[derive(Debug, Default)]
 struct Seen {
@@ -131,16 +134,15 @@ impl IdpTarget {
                 env,
             )?),
         };
-        let (base, provider): (String, fn(Http, String, String) -> Arc<dyn Directory>) = match config.provider {
-            Provider::Keycloak => (format!("{url}/admin/realms/{realm}"), |http, url, realm| {
-                Arc::new(keycloak::Keycloak { http, url, realm })
-            }),
-            Provider::Authentik => {
-                (format!("{url}/api/v3"), |http, url, _| Arc::new(authentik::Authentik { http, url }))
-            }
+        let base = match config.provider {
+            Provider::Keycloak => format!("{url}/admin/realms/{realm}"),
+            Provider::Authentik => format!("{url}/api/v3"),
         };
         let http = Http::new(base, auth, config.ca_file.as_deref())?;
-        let directory = provider(http.clone(), url, realm);
+        let directory: Arc<dyn Directory> = match config.provider {
+            Provider::Keycloak => Arc::new(keycloak::Keycloak { http: http.clone(), url, realm }),
+            Provider::Authentik => Arc::new(authentik::Authentik { http: http.clone(), url }),
+        };
         directory.check().await?;
         Ok(IdpTarget { directory, http, config: config.clone() })
     }
@@ -179,16 +181,15 @@ impl IdpTarget {
         let mut seen = Seen::default();
         // One lookup and one (paged) member listing per group.
         let directory = &self.directory;
-        let listings: Vec<Result<(String, Option<(String, Vec<Account>)>)>> =
-            stream::iter(groups.into_iter().map(str::to_string))
-                .map(move |group: String| async move {
-                    let Some(id) = directory.find_group(&group).await? else { return Ok((group, None)) };
-                    let found = directory.members(&id, &group).await?;
-                    Ok((group, Some((id, found))))
-                })
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await;
+        let listings: Vec<Result<Listing>> = stream::iter(groups.into_iter().map(str::to_string))
+            .map(move |group: String| async move {
+                let Some(id) = directory.find_group(&group).await? else { return Ok((group, None)) };
+                let found = directory.members(&id, &group).await?;
+                Ok((group, Some((id, found))))
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
         for listing in listings {
             let (group, found) = listing?;
             let group = group.as_str();

@@ -169,7 +169,7 @@ async fn handle(
             (StatusCode::CREATED, axum::Json(created)).into_response()
         }
         (verb @ ("GET" | "PATCH" | "DELETE"), ["core", "users", pk]) => {
-            let Some(index) = inner.users.iter().position(|u| u["pk"].to_string() == *pk) else {
+            let Some(index) = inner.users.iter().position(|u| pk.parse::<u64>().is_ok_and(|p| u["pk"] == p)) else {
                 return detail(StatusCode::NOT_FOUND, "No User matches the given query.");
             };
             match verb {
