@@ -275,10 +275,8 @@ async fn keycloak_issues_id_tokens_the_apiserver_accepts() {
     let mut config = kube.config().await.unwrap();
     config.auth_info = kube::config::AuthInfo { token: Some(tokens.id_token.into()), ..Default::default() };
     let client = kube::Client::try_from(config).unwrap();
-    let review: SelfSubjectReview = Api::all(client.clone())
-        .create(&PostParams::default(), &from_json(json!({ "metadata": {} })))
-        .await
-        .unwrap();
+    let review: SelfSubjectReview =
+        Api::all(client.clone()).create(&PostParams::default(), &from_json(json!({ "metadata": {} }))).await.unwrap();
     let user = review.status.and_then(|s| s.user_info).unwrap();
     assert_eq!(user.username.as_deref(), Some(email.as_str()));
     // Authenticated, and nothing granted: a 403, not a 401.
