@@ -20,11 +20,12 @@ pub const TARGETS: &[&dyn TargetPlugin] = &[
     &tenantry_kubernetes::PLUGIN,
     &tenantry_vault::PLUGIN,
     &tenantry_dns::PLUGIN,
+    &tenantry_idp::PLUGIN,
     &tenantry_local::PLUGIN,
 ];
 
 /// Sections the spec defines whose target this build does not include yet.
-const NOT_BUILT: &[&str] = &["ci", "forge", "idp"];
+const NOT_BUILT: &[&str] = &["ci", "forge"];
 
 /// A loaded tenantry.toml.
 #[derive(Debug, Default)]

@@ -354,6 +354,10 @@ fn retire(
     renders_only: bool,
 ) -> (Action, Option<Content>, Cow<'static, str>) {
     let user = match owner {
+        // A shared object that may hold what others put there (an identity-provider group) stays.
+        Owner::Platform if retire_policy(id) == Retire::Keep && !renders_only => {
+            return (Action::Kept, None, Cow::Borrowed("shared and may hold others' data; never deleted by tenantry"));
+        }
         Owner::Platform => return (Action::Delete, None, Cow::Borrowed("no longer needed by any user")),
         Owner::User(user) => user,
     };

@@ -48,6 +48,10 @@ pub mod kind {
     pub const KUBECONFIG: &str = "Kubeconfig";
     pub const MANAGED_FILE: &str = "ManagedFile";
     pub const SKELETON_LINK: &str = "SkeletonLink";
+    // idp
+    pub const IDP_GROUP: &str = "Group";
+    pub const IDP_ACCOUNT: &str = "Account";
+    pub const IDP_GROUP_MEMBER: &str = "GroupMember";
 }
 
 /// What taking a resource away means for its kind.
@@ -101,7 +105,16 @@ fn lock_account(fields: &mut Map<String, Value>) {
     fields.insert("locked".to_string(), Value::Bool(true));
 }
 
-use Domain::{Ci, Dns, Forge, Host, Kubernetes, Portal, Vault};
+/// An identity-provider account is disabled by the cut only where the
+/// `[idp]` target is configured to (`disable_on_cut`); the setting travels
+/// in the content, so the plan shows exactly what the cut does.
+fn disable_idp_account(fields: &mut Map<String, Value>) {
+    if fields.get("disable_on_cut").and_then(Value::as_bool) == Some(true) {
+        fields.insert("enabled".to_string(), Value::Bool(false));
+    }
+}
+
+use Domain::{Ci, Dns, Forge, Host, Idp, Kubernetes, Portal, Vault};
 use Retire::{Delete, Disable, Keep};
 
 /// The table. A domain's fallback comes after its listed kinds.
@@ -136,6 +149,11 @@ pub const KINDS: &[KindRule] = &[
     rule(Host, kind::GENERATED_FILE, 1, Delete),
     rule(Host, kind::SKELETON_LINK, 1, Delete),
     fallback(Host, 1, Keep),
+    // A group may hold people tenantry does not manage: it is never deleted.
+    rule(Idp, kind::IDP_GROUP, 0, Keep),
+    KindRule { cut: Some(disable_idp_account), ..rule(Idp, kind::IDP_ACCOUNT, 0, Disable) },
+    rule(Idp, kind::IDP_GROUP_MEMBER, 1, Delete),
+    fallback(Idp, 1, Delete),
 ];
 
 const UNKNOWN: KindRule = fallback(Host, 1, Keep);

@@ -125,6 +125,9 @@ pub struct ObserveRequest {
     pub desired: Vec<(ResourceId, crate::content::Content)>,
     /// The platform (roster `platform.name`) whose marks count as ours.
     pub platform: String,
+    /// The roster position each desired resource came from, so a problem a
+    /// target finds (a login missing at the peer) can name the roster line.
+    pub origins: Vec<(ResourceId, tenantry_model::Span)>,
 }
 
 /// What a target read while observing and needs again to apply the plan it

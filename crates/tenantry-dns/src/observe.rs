@@ -190,6 +190,7 @@ mod tests {
             resources: Vec::new(),
             desired: ["new", "marked", "theirs", "legacy"].map(|n| (id(n), content.clone())).to_vec(),
             platform: tenantry_core::DEFAULT_PLATFORM.to_string(),
+            origins: Vec::new(),
         };
         let zone_marks: HashMap<&str, &str> = HashMap::from([("marked.lab.test", "managed-by=tenantry")]);
         let marks = HashMap::from([("lab.test", zone_marks)]);

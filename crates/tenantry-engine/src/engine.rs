@@ -197,10 +197,12 @@ impl Engine {
                 let mut seen = HashSet::new();
                 let mut resources = Vec::new();
                 let mut contents = Vec::new();
+                let mut origins = Vec::new();
                 for resource in desired.resources() {
                     if routing.target_for(resource.id.domain) == Some(name) && seen.insert(&resource.id) {
                         resources.push((resource.id.clone(), resource.owner.clone()));
                         contents.push((resource.id.clone(), resource.content.clone()));
+                        origins.push((resource.id.clone(), resource.origin));
                     }
                 }
                 for (id, entry) in &inventory.entries {
@@ -210,7 +212,7 @@ impl Engine {
                 }
                 (
                     Arc::clone(target),
-                    ObserveRequest { resources, desired: contents, platform: roster.platform.name.clone() },
+                    ObserveRequest { resources, desired: contents, platform: roster.platform.name.clone(), origins },
                 )
             })
             .collect();

@@ -1,7 +1,8 @@
 //! The vault target against the real OpenBao dev server (`testenv/up vault`),
 //! and end to end with the real kube-apiserver (`testenv/up kube`): a user
 //! logs in, mints a deployer token through the kubernetes secrets engine,
-//! and reaches exactly their own namespace and KV subtree.
+//! and reaches exactly their own namespace and KV subtree. `vault/oidc.rs`
+//! signs a person in through Keycloak (`testenv/up keycloak`) for real.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "vault/platforms.rs"]
@@ -12,6 +13,9 @@ use std::sync::Arc;
 use tenantry_core::{Action, Policy, Settings, Target};
 use tenantry_engine::{ApplyOptions, ApplyReport, Engine, FixedClock, Prepared, State};
 use tenantry_vault::{Error, VaultConfig, VaultTarget};
+
+#[path = "vault/oidc.rs"]
+mod oidc;
 
 fn peer() -> tenantry_testenv::Vault {
     tenantry_testenv::vault().unwrap_or_else(|e| panic!("{e}"))
@@ -853,10 +857,11 @@ async fn end_to_end_a_login_mints_a_deployer_token_for_exactly_the_users_namespa
     let kube = tenantry_testenv::kube().unwrap_or_else(|e| panic!("{e}"));
     let admin = kube.client().await.unwrap();
 
-    // The login mount is AppRole here (OIDC needs an identity provider in the
-    // loop, and userpass refuses `@` in names); its alias name is the role_id,
+    // The login mount is AppRole here, to keep this deployer-token test
+    // independent of the identity provider; its alias name is the role_id,
     // set to the email, so a login resolves through the alias tenantry manages
-    // on its `oidc_mount` exactly as an OIDC login with the email claim would.
+    // on its `oidc_mount` as an OIDC login with the email claim does. The real
+    // OIDC sign-in through Keycloak and its adoption are in `vault/oidc.rs`.
     let config = VaultConfig { oidc_mount: format!("vt-login-{id}"), ..config(&id) };
     enable_auth(&config.oidc_mount, "approle").await;
     enable_secrets(&config.kubernetes_secrets_mount, "kubernetes").await;

@@ -7,6 +7,7 @@ mod ci;
 mod dns;
 mod forge;
 mod host;
+pub mod idp;
 pub mod isolation;
 mod kubernetes;
 mod portal;
@@ -45,6 +46,9 @@ pub struct Settings {
     /// cannot (RFC 2136, PowerDNS) records are derived unproxied — SPEC §3
     /// "proxied where supported" — so they do not look like drift forever.
     pub dns_proxy_supported: bool,
+    /// Whether the `[idp]` target disables an account at the reversible cut
+    /// (`disable_on_cut`); carried in each account's content.
+    pub idp_disable_on_cut: bool,
 }
 
 impl Default for Settings {
@@ -55,6 +59,7 @@ impl Default for Settings {
             vault_oidc_mount: "oidc".to_string(),
             dns_zones: Vec::new(),
             dns_proxy_supported: true,
+            idp_disable_on_cut: false,
         }
     }
 }
@@ -101,6 +106,7 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
         dns::derive(roster, settings, &mut out);
         ci::derive(roster, &mut out);
         forge::derive(roster, &mut out);
+        idp::derive(roster, settings, &mut out);
         let ports = host::derive(roster, facts, &mut out);
         portal::derive(roster, &mut out);
         let second = second.join().unwrap_or_else(|_| {

@@ -94,6 +94,8 @@ pub(super) fn check(
     });
     let forge = raw.and_then(|p| p.forge.as_ref()).map(|forge| check_forge(checker, forge));
     let workstation = super::workstation::check_platform(checker, raw.and_then(|p| p.workstation.as_ref()), context);
+    let idp = super::idp::check_platform(checker, raw.and_then(|p| p.idp.as_ref()));
+    let rbac_subjects = raw.and_then(|p| p.rbac_subjects.as_ref()).map(|r| r.value).unwrap_or_default();
 
     Platform {
         name: name.map(|n| n.value.clone()).unwrap_or_else(|| "kubernetes".to_string()),
@@ -109,6 +111,8 @@ pub(super) fn check(
         ci,
         forge,
         workstation,
+        idp,
+        rbac_subjects,
     }
 }
 
