@@ -75,6 +75,8 @@ declare -A PEER_PROCS=(
   [pdns]="pdns"
 )
 ALL_PEERS="kube vault bind pdns"
+# shellcheck source=testenv/gitea.sh
+source "$TESTENV_SRC/gitea.sh"
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
 die() {
@@ -96,7 +98,8 @@ expand_peers() {
       dns) out+=(bind pdns) ;;
       bind | bind9 | named) out+=(bind) ;;
       pdns | powerdns) out+=(pdns) ;;
-      *) die "unknown peer '$a' (known: kube vault dns bind pdns, or all)" ;;
+      gitea | forge | forgejo) out+=(gitea) ;;
+      *) die "unknown peer '$a' (known: kube vault dns bind pdns gitea, or all)" ;;
     esac
   done
   # dedupe, keep order
@@ -201,6 +204,7 @@ write_env() {
       q PDNS_DNS_ADDR "127.0.0.1:$PDNS_PORT"
       q PDNS_ZONE "$DNS_ZONE"
     fi
+    gitea_env
   } >"$f.tmp"
   mv "$f.tmp" "$f"
 }
