@@ -12,6 +12,7 @@ mod diff;
 mod facts;
 mod id;
 pub mod kinds;
+mod minted;
 pub mod kubeconfig;
 mod observed;
 mod plan;
@@ -30,5 +31,6 @@ pub use observed::{Inventory, InventoryEntry, Observed, ObservedResource};
 pub use plan::{Action, Change, Plan, PlanProblem, UserSummary};
 pub use resource::{Desired, ObjectBudget, Owner, Resource};
 pub use target::{
-    Applied, Backups, Destroyed, ErrorKind, Note, NoteLevel, ObserveRequest, Snapshot, Target, TargetError,
+    Applied, Backups, Destroyed, ErrorKind, Minted, MintedSecret, Note, NoteLevel, ObserveRequest, Snapshot, Target,
+    TargetError,
 };

@@ -351,7 +351,9 @@ fn desired_from_two_parts_is_the_same_as_from_one() {
     let desired = derive(&roster, &Settings::default(), &Facts::default());
     let all: Vec<_> = desired.resources().to_vec();
     // Interleave into two unsorted halves, with one resource in both.
-    let mut first: Vec<_> = all.iter().rev().step_by(2).cloned().collect();
+    // Even indices, reversed (`rev().step_by(2)` took the odd ones when the
+    // count was even, leaving half of the resources out of both halves).
+    let mut first: Vec<_> = all.iter().step_by(2).rev().cloned().collect();
     let second: Vec<_> = all.iter().skip(1).step_by(2).cloned().collect();
     first.push(all[3].clone());
     let merged = tenantry_core::Desired::from_parts(first, second, Default::default());

@@ -128,6 +128,16 @@ fn cluster_role(out: &mut Out, name: &str, rules: Value, rule: &'static str) {
     out.push(Item::new(id("ClusterRole", None, name), &owner, tenantry_model::Span::UNKNOWN, rule), &content);
 }
 
+/// The id of a user's ClusterRoleBinding (every tier has one).
+pub(super) fn cluster_binding_id(user: &User) -> ResourceId {
+    let prefix = match user.tier.value {
+        Tier::Admin => "oidc-admin",
+        Tier::PowerUser => "oidc-power-user-readonly",
+        Tier::NamespaceOwner => "oidc-ns-owner-readonly",
+    };
+    id("ClusterRoleBinding", None, &format!("{prefix}-{}", user.key))
+}
+
 fn cluster_role_binding(out: &mut Out, user: &User) {
     let owner = Owner::User(user.key.clone());
     let (name, role, rule) = match user.tier.value {

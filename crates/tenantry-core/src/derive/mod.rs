@@ -8,6 +8,7 @@ mod dns;
 mod forge;
 mod host;
 mod kubernetes;
+mod order;
 mod portal;
 mod vault;
 
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use tenantry_model::{Roster, Span};
 
+pub use forge::{CONTRIBUTE_TOKEN_SCOPES, DEFAULT_TRACKED_BRANCH, contribute_token_name};
 pub use host::{allocate_ports, dispatch_pool};
 pub use kubernetes::{COPIED_FROM, TLS_DOMAINS};
 
@@ -41,6 +43,12 @@ pub struct Settings {
     /// cannot (RFC 2136, PowerDNS) records are derived unproxied — SPEC §3
     /// "proxied where supported" — so they do not look like drift forever.
     pub dns_proxy_supported: bool,
+    /// `[forge] url` when a forge target applies. With `host_applies`,
+    /// workstation users get contribute access: a token minted on the
+    /// forge, written into their `~/.git-credentials`.
+    pub forge_url: Option<String>,
+    /// Whether a host target applies (not only renders) the workstation.
+    pub host_applies: bool,
 }
 
 impl Default for Settings {
@@ -51,6 +59,8 @@ impl Default for Settings {
             vault_oidc_mount: "oidc".to_string(),
             dns_zones: Vec::new(),
             dns_proxy_supported: true,
+            forge_url: None,
+            host_applies: false,
         }
     }
 }
@@ -92,7 +102,7 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
         kubernetes::derive(roster, 0, 2, &mut out);
         dns::derive(roster, settings, &mut out);
         ci::derive(roster, &mut out);
-        forge::derive(roster, &mut out);
+        forge::derive(roster, settings, &mut out);
         let ports = host::derive(roster, facts, &mut out);
         portal::derive(roster, &mut out);
         let second = second.join().unwrap_or_else(|_| {
