@@ -20,11 +20,13 @@ pub const TARGETS: &[&dyn TargetPlugin] = &[
     &tenantry_kubernetes::PLUGIN,
     &tenantry_vault::PLUGIN,
     &tenantry_dns::PLUGIN,
+    &tenantry_ci::PLUGIN,
+    &tenantry_forge::PLUGIN,
     &tenantry_local::PLUGIN,
 ];
 
 /// Sections the spec defines whose target this build does not include yet.
-const NOT_BUILT: &[&str] = &["ci", "forge", "idp"];
+const NOT_BUILT: &[&str] = &["idp"];
 
 /// A loaded tenantry.toml.
 #[derive(Debug, Default)]

@@ -145,7 +145,7 @@ impl Target for HostTarget {
         tokio::task::spawn_blocking(move || {
             let id = change.id.to_string();
             let warnings = inner.apply(&change).map_err(|e| e.into_target_error(&id))?;
-            Ok(Applied { notes: warnings.into_iter().map(Note::warning).collect() })
+            Ok(Applied { notes: warnings.into_iter().map(Note::warning).collect(), minted: None })
         })
         .await
         .map_err(|e| TargetError::other(format!("apply task failed: {e}")))?

@@ -29,6 +29,9 @@ use hickory_proto::runtime::TokioRuntimeProvider;
 use hickory_proto::tcp::TcpClientStream;
 use hickory_proto::udp::UdpClientStream;
 
+mod gitea;
+pub use gitea::{Gitea, gitea, gitea_from};
+
 /// What went wrong finding or reaching a peer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
