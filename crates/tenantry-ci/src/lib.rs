@@ -31,7 +31,7 @@ use tenantry_core::{
 use tenantry_model::Span;
 use tenantry_rest::{RestClient, RestError, Scheme, segment};
 
-/// Users per listing page (Woodpecker's default).
+/// Users asked for per listing page (Woodpecker's default).
 const PER_PAGE: usize = 50;
 const MAX_PAGES: usize = 2000;
 
@@ -120,13 +120,14 @@ impl CiTarget {
         for page in 1..=MAX_PAGES {
             let reply = self.rest.get(&format!("/users?page={page}&perPage={PER_PAGE}")).await.map_err(rest_error)?;
             let batch = reply.body.as_array().cloned().unwrap_or_default();
-            let short = batch.len() < PER_PAGE;
+            // The server may cap `perPage` lower than asked: only an empty page ends the list.
+            let done = batch.is_empty();
             for user in batch {
                 if let Some(login) = user.get("login").and_then(Value::as_str) {
                     users.insert(login.to_ascii_lowercase(), user.clone());
                 }
             }
-            if short {
+            if done {
                 break;
             }
         }

@@ -52,8 +52,16 @@ impl Api {
                 other => other.get("data").and_then(Value::as_array).cloned().unwrap_or_default(),
             };
             let short = batch.len() < PAGE;
+            let empty = batch.is_empty();
             items.extend(batch);
-            if short || reply.total_count.is_some_and(|total| items.len() as u64 >= total) {
+            // With `X-Total-Count` (Gitea sends it) the count decides, since
+            // the server may cap `limit` below what was asked; without it a
+            // short page ends the list.
+            let done = match reply.total_count {
+                Some(total) => empty || items.len() as u64 >= total,
+                None => short,
+            };
+            if done {
                 return Ok(Some(items));
             }
         }
