@@ -88,9 +88,11 @@ impl Api {
 
     /// The branch protections of a repository; `None` when the repository is absent.
     pub(crate) async fn protections(&self, repo: &str) -> Result<Option<Vec<Value>>, RestError> {
-        Ok(self.rest.get_optional(&format!("{}/branch_protections", repo_path(repo))).await?.map(|reply| match reply.body {
-            Value::Array(items) => items,
-            _ => Vec::new(),
+        Ok(self.rest.get_optional(&format!("{}/branch_protections", repo_path(repo))).await?.map(|reply| {
+            match reply.body {
+                Value::Array(items) => items,
+                _ => Vec::new(),
+            }
         }))
     }
 
@@ -160,7 +162,9 @@ impl Api {
     }
 
     pub(crate) async fn remove_team_member(&self, team: i64, login: &str) -> Result<(), RestError> {
-        ignore_absent(self.rest.send(Method::DELETE, &format!("/teams/{team}/members/{}", segment(login)), None, None).await)
+        ignore_absent(
+            self.rest.send(Method::DELETE, &format!("/teams/{team}/members/{}", segment(login)), None, None).await,
+        )
     }
 
     pub(crate) async fn create_protection(&self, repo: &str, settings: &Value) -> Result<(), RestError> {

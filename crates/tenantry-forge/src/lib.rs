@@ -101,14 +101,9 @@ pub struct ForgeTarget {
 impl ForgeTarget {
     /// Read the token and check it belongs to a site administrator.
     pub async fn connect(config: &ForgeConfig, env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Result<ForgeTarget> {
-        let token = tenantry_secret::secret(
-            config.token_file.as_deref(),
-            &["FORGE_TOKEN"],
-            "forge token",
-            "token_file",
-            env,
-        )
-        .map_err(|e| TargetError::new(ErrorKind::Forbidden, e.to_string()))?;
+        let token =
+            tenantry_secret::secret(config.token_file.as_deref(), &["FORGE_TOKEN"], "forge token", "token_file", env)
+                .map_err(|e| TargetError::new(ErrorKind::Forbidden, e.to_string()))?;
         let timeout = Duration::from_secs(config.timeout_secs.unwrap_or(30));
         let rest = RestClient::new(&format!("{}/api/v1", config.base_url()), token, Scheme::Token, timeout)
             .map_err(TargetError::unavailable)?;
@@ -124,7 +119,11 @@ impl ForgeTarget {
                 ),
             ));
         }
-        Ok(ForgeTarget { api: Api { rest, admin: login }, provider: config.provider, protection_locks: Mutex::default() })
+        Ok(ForgeTarget {
+            api: Api { rest, admin: login },
+            provider: config.provider,
+            protection_locks: Mutex::default(),
+        })
     }
 
     /// Requests sent so far (a no-op plan costs only list requests).
@@ -142,7 +141,10 @@ impl ForgeTarget {
             return Ok(*id);
         }
         self.api.team_id(team).await.map_err(rest_error)?.ok_or_else(|| {
-            TargetError::new(ErrorKind::NotFound, format!("team `{team}` does not exist on the {}", self.provider.as_str()))
+            TargetError::new(
+                ErrorKind::NotFound,
+                format!("team `{team}` does not exist on the {}", self.provider.as_str()),
+            )
         })
     }
 
@@ -221,7 +223,9 @@ impl ForgeTarget {
                     self.api.create_protection(repo, &create).await
                 }
             }
-            Kind::WhitelistEntry { repo, branch } => return self.edit_whitelist(repo, branch, login, !remove).await.map(|()| applied),
+            Kind::WhitelistEntry { repo, branch } => {
+                return self.edit_whitelist(repo, branch, login, !remove).await.map(|()| applied);
+            }
             Kind::Token { name } => {
                 let existing = self.api.tokens(login).await.map_err(rest_error)?.unwrap_or_default();
                 for token in existing.iter().filter(|t| &t.name == name) {
@@ -269,12 +273,18 @@ impl Target for ForgeTarget {
             (Kind::Collaborator { repo }, true) => format!("DELETE {}/collaborators/{login}", repo_path(repo)),
             (Kind::TeamMember { team }, false) => format!("PUT /teams/<{team}>/members/{login}"),
             (Kind::TeamMember { team }, true) => format!("DELETE /teams/<{team}>/members/{login}"),
-            (Kind::Protection { repo, branch }, false) => format!(
-                "protect {branch} of {repo}: pushes and merges by whitelist, force pushes refused"
-            ),
-            (Kind::Protection { repo, branch }, true) => format!("DELETE {}/branch_protections/{branch}", repo_path(repo)),
-            (Kind::WhitelistEntry { repo, branch }, false) => format!("add {login} to the push and merge whitelists of {repo}@{branch}"),
-            (Kind::WhitelistEntry { repo, branch }, true) => format!("remove {login} from the push and merge whitelists of {repo}@{branch}"),
+            (Kind::Protection { repo, branch }, false) => {
+                format!("protect {branch} of {repo}: pushes and merges by whitelist, force pushes refused")
+            }
+            (Kind::Protection { repo, branch }, true) => {
+                format!("DELETE {}/branch_protections/{branch}", repo_path(repo))
+            }
+            (Kind::WhitelistEntry { repo, branch }, false) => {
+                format!("add {login} to the push and merge whitelists of {repo}@{branch}")
+            }
+            (Kind::WhitelistEntry { repo, branch }, true) => {
+                format!("remove {login} from the push and merge whitelists of {repo}@{branch}")
+            }
             (Kind::Token { name }, false) => format!(
                 "revoke {login}'s token `{name}` if present and mint a new one; its secret goes only to the workstation's ~/.git-credentials"
             ),

@@ -27,14 +27,25 @@ pub(crate) fn protection_content(repo: &str, branch: &str, found: &Value) -> Con
 
 /// The usernames of one whitelist of a protection.
 pub(crate) fn whitelist(found: &Value, key: &str) -> Vec<String> {
-    found.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
+    found
+        .get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
 }
 
 fn protected_branch(found: &Value) -> Option<&str> {
     found.get("rule_name").or_else(|| found.get("branch_name")).and_then(Value::as_str)
 }
 
-pub(crate) async fn observe(api: &Api, provider: &str, request: &ObserveRequest) -> tenantry_core::target::Result<Observed> {
+pub(crate) async fn observe(
+    api: &Api,
+    provider: &str,
+    request: &ObserveRequest,
+) -> tenantry_core::target::Result<Observed> {
     let wanted: Vec<(ResourceId, Parsed)> =
         request.resources.iter().filter_map(|(id, _)| Parsed::of(id).map(|p| (id.clone(), p))).collect();
     let mut collab_repos = BTreeSet::new();
@@ -45,7 +56,9 @@ pub(crate) async fn observe(api: &Api, provider: &str, request: &ObserveRequest)
         match &parsed.kind {
             Kind::Collaborator { repo } => drop(collab_repos.insert(repo.clone())),
             Kind::TeamMember { team } => drop(teams.insert(team.clone())),
-            Kind::Protection { repo, .. } | Kind::WhitelistEntry { repo, .. } => drop(protect_repos.insert(repo.clone())),
+            Kind::Protection { repo, .. } | Kind::WhitelistEntry { repo, .. } => {
+                drop(protect_repos.insert(repo.clone()))
+            }
             Kind::Token { .. } => drop(token_logins.insert(parsed.login.clone())),
         }
     }
@@ -170,17 +183,16 @@ pub(crate) async fn observe(api: &Api, provider: &str, request: &ObserveRequest)
             *entry = (parsed.login.clone(), span, user);
         }
     }
-    let lookups = join_all(unseen.keys().map(|login| async move { (login.clone(), api.user_exists(login).await) })).await;
+    let lookups =
+        join_all(unseen.keys().map(|login| async move { (login.clone(), api.user_exists(login).await) })).await;
     for (login, exists) in lookups {
         if exists.map_err(rest_error)? {
             continue;
         }
         let Some((spelled, span, user)) = unseen.get(&login) else { continue };
         let whose = user.as_deref().map(|u| format!(" of user `{u}`")).unwrap_or_default();
-        let message = format!(
-            "forge login `{spelled}`{whose} (roster line {}) does not exist on the {provider}",
-            span.line
-        );
+        let message =
+            format!("forge login `{spelled}`{whose} (roster line {}) does not exist on the {provider}", span.line);
         observed.problems.push(PlanProblem {
             message: message.clone(),
             help: format!(
@@ -197,7 +209,9 @@ pub(crate) async fn observe(api: &Api, provider: &str, request: &ObserveRequest)
 
 fn missing_repo(provider: &str, repo: &str) -> PlanProblem {
     PlanProblem {
-        message: format!("repository `{repo}` (platform.forge) does not exist on the {provider}, or the token cannot see it"),
+        message: format!(
+            "repository `{repo}` (platform.forge) does not exist on the {provider}, or the token cannot see it"
+        ),
         help: format!("create it on the {provider} or fix the roster; until then its changes fail at apply"),
         blocking: false,
     }
