@@ -97,7 +97,8 @@ impl CiTarget {
         .map_err(|e| TargetError::new(ErrorKind::Forbidden, e.to_string()))?;
         let timeout = Duration::from_secs(config.timeout_secs.unwrap_or(30));
         let base = format!("{}/api", config.url.trim_end_matches('/'));
-        let rest = RestClient::new(&base, token, Scheme::Bearer, timeout).map_err(TargetError::unavailable)?.with_retry(retry);
+        let rest =
+            RestClient::new(&base, token, Scheme::Bearer, timeout).map_err(TargetError::unavailable)?.with_retry(retry);
         let me = rest.get("/user").await.map_err(rest_error)?.body;
         if me.get("admin").and_then(Value::as_bool) != Some(true) {
             let login = me.get("login").and_then(Value::as_str).unwrap_or("?");
@@ -164,7 +165,11 @@ impl Target for CiTarget {
             let login = id.name.to_ascii_lowercase();
             match users.get(&login) {
                 Some(user) if user.get("admin").and_then(Value::as_bool) == Some(true) => {
-                    observed.insert(id.clone(), Content::from_value(&json!({ "login": &*id.name, "admin": true })), None);
+                    observed.insert(
+                        id.clone(),
+                        Content::from_value(&json!({ "login": &*id.name, "admin": true })),
+                        None,
+                    );
                 }
                 Some(_) => {}
                 None if desired.contains(id) => {

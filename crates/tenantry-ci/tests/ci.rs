@@ -87,15 +87,20 @@ async fn grant_no_op_adopt_and_cut() {
     assert_eq!((after.requests - before.requests, after.writes - before.writes), (4, 0));
 
     // Bob leaves: departing without --offboard, admin dropped with it.
-    let without_bob = ROSTER.replace("  bob: { email: bob@example.org, tier: namespace-owner, namespaces: [bob] }\n", "");
+    let without_bob =
+        ROSTER.replace("  bob: { email: bob@example.org, tier: namespace-owner, namespaces: [bob] }\n", "");
     let (prepared, _) = apply(&engine, &roster(&without_bob), Policy::default()).await;
     assert_eq!(action(&prepared, "ci/Admin/-/bob"), Some(Action::Departing));
     assert_eq!(fixture.user("bob").unwrap()["admin"], true);
-    let (prepared, report) = apply(&engine, &roster(&without_bob), Policy { offboard: true, ..Policy::default() }).await;
+    let (prepared, report) =
+        apply(&engine, &roster(&without_bob), Policy { offboard: true, ..Policy::default() }).await;
     assert!(report.is_success(), "{:?}", report.failures);
     assert_eq!(action(&prepared, "ci/Admin/-/bob"), Some(Action::Delete));
     let bob = fixture.user("bob").unwrap();
-    assert_eq!((bob["admin"].clone(), bob["email"].clone()), (serde_json::json!(false), serde_json::json!("bob@example.org")));
+    assert_eq!(
+        (bob["admin"].clone(), bob["email"].clone()),
+        (serde_json::json!(false), serde_json::json!("bob@example.org"))
+    );
     assert!(!engine.prepare(&roster(&without_bob), Policy::default()).await.unwrap().plan.has_changes());
 }
 
@@ -108,9 +113,13 @@ async fn a_login_woodpecker_does_not_know_is_a_plan_problem_with_its_roster_line
     let engine = engine(&ci);
     let (prepared, report) = apply(&engine, &roster(ROSTER), Policy::default()).await;
     let messages: Vec<&str> = prepared.plan.problems.iter().map(|p| p.message.as_str()).collect();
-    assert!(messages.contains(&"forge login `bob` of user `bob` (roster line 5) is not a Woodpecker user"), "{messages:?}");
     assert!(
-        messages.contains(&"forge login `ops-bot` in platform.ci.extra_admins (roster line 2) is not a Woodpecker user"),
+        messages.contains(&"forge login `bob` of user `bob` (roster line 5) is not a Woodpecker user"),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .contains(&"forge login `ops-bot` in platform.ci.extra_admins (roster line 2) is not a Woodpecker user"),
         "{messages:?}"
     );
     // Those two fail at apply, each with the reason; alice's grant is applied.

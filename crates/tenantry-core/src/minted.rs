@@ -13,20 +13,26 @@ use crate::resource::{Desired, Resource};
 use std::borrow::Cow;
 
 /// Add the missing half of each (minting, consuming) pair to the plan.
-pub(crate) fn pair(desired: &Desired, observed: &ObservedByTarget, routing: &Routing, policy: &Policy, plan: &mut Plan) {
+pub(crate) fn pair(
+    desired: &Desired,
+    observed: &ObservedByTarget,
+    routing: &Routing,
+    policy: &Policy,
+    plan: &mut Plan,
+) {
     let mut added: Vec<Change> = Vec::new();
     for consumer in desired.resources() {
         for minter in consumer.deps.iter().filter(|dep| mints_secret(dep)).filter_map(|dep| desired.get(dep)) {
             if !policy.includes(&consumer.owner) || !policy.includes(&minter.owner) {
                 continue;
             }
-            let action = |id: &ResourceId| {
-                plan.changes.iter().chain(added.iter()).find(|c| &c.id == id).map(|c| c.action)
-            };
+            let action =
+                |id: &ResourceId| plan.changes.iter().chain(added.iter()).find(|c| &c.id == id).map(|c| c.action);
             let writes = |a: Option<Action>| matches!(a, Some(Action::Create | Action::Update | Action::Adopt));
             let (minted, consumed) = (action(&minter.id), action(&consumer.id));
             if writes(minted) && consumed.is_none() {
-                let reason = "its token is minted anew in this apply (the forge shows a token only once): written again";
+                let reason =
+                    "its token is minted anew in this apply (the forge shows a token only once): written again";
                 added.extend(update(consumer, observed, routing, reason));
             } else if writes(consumed) && minted.is_none() {
                 let reason = "revoked and minted anew: the forge shows a token only once, and it is written again";

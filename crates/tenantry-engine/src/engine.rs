@@ -14,8 +14,9 @@ use futures::stream::{self, StreamExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tenantry_core::{
-    Action, Change, Desired, Facts, Inventory, Minted, MintedSecret, Note, ObserveRequest, ObservedByTarget, Plan, PlanProblem, Policy,
-    Remembered, ResourceId, Routing, Settings, Snapshot, Target, TargetError, current_routes, derive, diff,
+    Action, Change, Desired, Facts, Inventory, Minted, MintedSecret, Note, ObserveRequest, ObservedByTarget, Plan,
+    PlanProblem, Policy, Remembered, ResourceId, Routing, Settings, Snapshot, Target, TargetError, current_routes,
+    derive, diff,
 };
 use tenantry_model::Roster;
 

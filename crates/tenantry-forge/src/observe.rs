@@ -54,12 +54,18 @@ pub(crate) async fn observe(
     let mut token_logins = BTreeSet::new();
     for (_, parsed) in &wanted {
         match &parsed.kind {
-            Kind::Collaborator { repo } => drop(collab_repos.insert(repo.clone())),
-            Kind::TeamMember { team } => drop(teams.insert(team.clone())),
-            Kind::Protection { repo, .. } | Kind::WhitelistEntry { repo, .. } => {
-                drop(protect_repos.insert(repo.clone()))
+            Kind::Collaborator { repo } => {
+                collab_repos.insert(repo.clone());
             }
-            Kind::Token { .. } => drop(token_logins.insert(parsed.login.clone())),
+            Kind::TeamMember { team } => {
+                teams.insert(team.clone());
+            }
+            Kind::Protection { repo, .. } | Kind::WhitelistEntry { repo, .. } => {
+                protect_repos.insert(repo.clone());
+            }
+            Kind::Token { .. } => {
+                token_logins.insert(parsed.login.clone());
+            }
         }
     }
 

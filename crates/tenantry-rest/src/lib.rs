@@ -232,7 +232,12 @@ impl RestClient {
                 continue;
             }
             if !(200..300).contains(&status) {
-                return Err(RestError::Status { method, path: path.to_string(), status, message: error_message(&text) });
+                return Err(RestError::Status {
+                    method,
+                    path: path.to_string(),
+                    status,
+                    message: error_message(&text),
+                });
             }
             let body = if text.trim().is_empty() {
                 Value::Null
@@ -288,7 +293,10 @@ mod tests {
     fn segments_are_percent_encoded_and_messages_quoted() {
         assert_eq!(segment("ops/infra x"), "ops%2Finfra%20x");
         assert_eq!(segment("a.b_c-d"), "a.b_c-d");
-        assert_eq!(error_message(r#"{"message":"user does not exist [uid: 0, name: x]"}"#), "user does not exist [uid: 0, name: x]");
+        assert_eq!(
+            error_message(r#"{"message":"user does not exist [uid: 0, name: x]"}"#),
+            "user does not exist [uid: 0, name: x]"
+        );
         assert_eq!(error_message("user not found\n"), "user not found");
         assert_eq!(error_message(""), "(empty answer)");
     }

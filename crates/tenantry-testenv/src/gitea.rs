@@ -86,7 +86,9 @@ impl Gitea {
 
     /// An organization owned by the administrator.
     pub async fn create_org(&self, org: &str) -> Result<()> {
-        self.call(reqwest::Method::POST, "/orgs", Some(json!({ "username": org, "visibility": "public" }))).await.map(drop)
+        self.call(reqwest::Method::POST, "/orgs", Some(json!({ "username": org, "visibility": "public" })))
+            .await
+            .map(drop)
     }
 
     /// A repository of `org` with one commit on `branch`.
@@ -102,6 +104,8 @@ impl Gitea {
             "units": ["repo.code", "repo.issues", "repo.pulls"],
         });
         let team = self.call(reqwest::Method::POST, &format!("/orgs/{org}/teams"), Some(body)).await?;
-        team.get("id").and_then(Value::as_i64).ok_or_else(|| GITEA.client(format!("team {org}/{name}: no id in {team}")))
+        team.get("id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| GITEA.client(format!("team {org}/{name}: no id in {team}")))
     }
 }

@@ -113,7 +113,8 @@ async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, headers:
             let login = path.trim_start_matches("/api/users/").to_string();
             if let Some(status) = inner.failures.get_mut(&login).and_then(VecDeque::pop_front) {
                 let status = StatusCode::from_u16(status).unwrap();
-                let mut response = text(status, &format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")));
+                let mut response =
+                    text(status, &format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")));
                 if status == StatusCode::TOO_MANY_REQUESTS {
                     response.headers_mut().insert("retry-after", "0".parse().unwrap());
                 }

@@ -35,7 +35,12 @@ pub(super) fn derive(roster: &Roster, settings: &Settings, out: &mut Out) {
             collaborators.insert((login, repo.value.as_str()), id.clone());
             out.push(
                 with_deps(
-                    Item::new(id, &owner, user.forge_user.span, "non-admin users are write collaborators on the platform repositories"),
+                    Item::new(
+                        id,
+                        &owner,
+                        user.forge_user.span,
+                        "non-admin users are write collaborators on the platform repositories",
+                    ),
                     &after,
                 ),
                 &json!({ "repo": repo.value, "login": login }),

@@ -80,7 +80,11 @@ pub(super) fn check(checker: &mut Checker<'_>, forge: &RawForge) -> Forge {
             seen.insert(key, entry.branch.clone());
         }
     }
-    Forge { repos: forge.repos.iter().map(located).collect(), protected_branches: protected, team: forge.team.as_ref().map(located) }
+    Forge {
+        repos: forge.repos.iter().map(located).collect(),
+        protected_branches: protected,
+        team: forge.team.as_ref().map(located),
+    }
 }
 
 /// `owner/name`: both parts forge names (a repository's name also path-safe).
