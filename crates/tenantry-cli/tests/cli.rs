@@ -6,6 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "cli/forge_ci.rs"]
+mod forge_ci;
+
 const EXAMPLE: &str = include_str!("../../../examples/roster.yaml");
 
 fn tenantry(dir: &Path, args: &[&str]) -> Output {
