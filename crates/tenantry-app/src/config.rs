@@ -192,8 +192,12 @@ mod tests {
     fn unknown_and_unbuilt_sections_are_refused_with_a_fix() {
         let Err(AppError::Config { help, .. }) = parse("[kubernets]\n") else { panic!() };
         assert_eq!(help, "did you mean `[kubernetes]`?");
-        let Err(AppError::Config { message, .. }) = parse("[forge]\naddress = \"x\"\n") else { panic!() };
+        let Err(AppError::Config { message, .. }) = parse("[idp]\nurl = \"x\"\n") else { panic!() };
         assert!(message.contains("cannot apply it yet"));
+        // [forge] is built now: a wrong key is named, with the section's keys.
+        let Err(AppError::Config { message, help }) = parse("[forge]\naddress = \"x\"\n") else { panic!() };
+        assert!(message.contains("unknown field `address`"), "{message}");
+        assert!(help.contains("url") && help.contains("token_file"), "{help}");
         let Err(AppError::Config { message, help }) = parse("[local]\nout_dri = \"x\"\n") else { panic!() };
         assert!(message.contains("unknown field `out_dri`"), "{message}");
         assert_eq!(help, "[local] takes out_dir, state and enabled");

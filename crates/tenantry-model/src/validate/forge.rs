@@ -109,3 +109,43 @@ fn check_branch(checker: &mut Checker<'_>, branch: &Spanned<String>) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Span, ValidationContext, load};
+
+    fn codes(text: &str) -> Vec<(&'static str, Span)> {
+        match load("roster.yaml", text.as_bytes(), &ValidationContext::default()) {
+            Ok(_) => Vec::new(),
+            Err(found) => found.items.iter().map(|d| (d.code, d.span)).collect(),
+        }
+    }
+
+    #[test]
+    fn the_spec_form_expands_to_one_protection_per_repository() {
+        let text = "platform:\n  forge:\n    repos: [ops/infra, ops/apps]\n    protected_branch: master\n    push_users: [alice]\n    team: ops/contributors\nusers:\n  alice: { email: a@example.org, tier: power-user }\n";
+        let roster = load("roster.yaml", text.as_bytes(), &ValidationContext::default()).unwrap();
+        let forge = roster.platform.forge.unwrap();
+        let protected: Vec<String> =
+            forge.protected_branches.iter().map(|b| format!("{}@{}", b.repo.value, b.branch.value)).collect();
+        assert_eq!(protected, ["ops/infra@master", "ops/apps@master"]);
+        assert_eq!(forge.team.unwrap().value, "ops/contributors");
+    }
+
+    #[test]
+    fn whitelists_need_a_branch_teams_are_org_slash_team_and_a_branch_is_protected_once() {
+        let base = "users:\n  alice: { email: a@example.org, tier: power-user }\n";
+        let no_branch = format!("platform:\n  forge:\n    repos: [ops/infra]\n    push_users: [alice]\n{base}");
+        assert_eq!(codes(&no_branch), [("push-users-without-branch", Span::new(4, 18))]);
+        let team = format!("platform:\n  forge:\n    team: contributors\n{base}");
+        assert_eq!(codes(&team), [("invalid-team", Span::new(3, 11))]);
+        let twice = format!(
+            "platform:\n  forge:\n    repos: [ops/infra]\n    protected_branch: master\n    protected_branches: [{{ repo: ops/infra, branch: master }}]\n{base}"
+        );
+        assert_eq!(codes(&twice), [("duplicate-protected-branch", Span::new(5, 53))]);
+        let unknown = format!(
+            "platform:\n  forge:\n    repos: [ops/infra, ops/apps]\n    protected_branch: master\n    push_users: [bob]\n{base}"
+        );
+        assert_eq!(codes(&unknown), [("unknown-user", Span::new(5, 18))], "reported once, not per repository");
+    }
+}
