@@ -18,7 +18,7 @@ fn one_apply_runs_vault_then_the_cluster_then_ci_and_the_forge_and_a_failed_enti
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let ci = runtime.block_on(woodpecker::Woodpecker::start());
     let (ann, ben) = (format!("ann{id}"), format!("ben{id}"));
-    let (ann_login, ben_login) = (format!("e{id}ann"), format!("e{id}ben"));
+    let (ann_login, ben_login, pat_login) = (format!("e{id}ann"), format!("e{id}ben"), format!("e{id}pat"));
     let org = format!("e{id}org");
     ci.add_user(&ann_login, false);
     ci.add_user(&ben_login, false);
@@ -27,6 +27,7 @@ fn one_apply_runs_vault_then_the_cluster_then_ci_and_the_forge_and_a_failed_enti
         gitea.create_repo(&org, "infra", "master").await.unwrap();
         gitea.create_user(&ann_login).await.unwrap();
         gitea.create_user(&ben_login).await.unwrap();
+        gitea.create_user(&pat_login).await.unwrap();
     });
     bao("POST", &format!("sys/auth/e2e-oidc-{id}"), serde_json::json!({ "type": "oidc" }));
     bao("POST", &format!("sys/mounts/e2e-k8s-{id}"), serde_json::json!({ "type": "kubernetes" }));
@@ -37,8 +38,11 @@ fn one_apply_runs_vault_then_the_cluster_then_ci_and_the_forge_and_a_failed_enti
         serde_json::json!({ "metadata": { "managed-by": "tenantry", "tenantry-user": "someone-else" } }),
     );
 
+    // The cluster is shared with other tests: a power-user keeps the shared
+    // ClusterRole `oidc-power-user-readonly` wanted (a roster without one
+    // would delete it, as the platform's own object no user needs).
     let roster = format!(
-        "platform:\n  name: lab\n  ci: {{ extra_admins: [] }}\n  forge: {{ repos: [{org}/infra] }}\nusers:\n  {ann}: {{ email: {ann}@lab.test, tier: namespace-owner, namespaces: [{ann}], forge_user: {ann_login} }}\n  {ben}: {{ email: {ben}@lab.test, tier: namespace-owner, namespaces: [{ben}], forge_user: {ben_login} }}\n"
+        "platform:\n  name: lab\n  ci: {{ extra_admins: [] }}\n  forge: {{ repos: [{org}/infra] }}\nusers:\n  {ann}: {{ email: {ann}@lab.test, tier: namespace-owner, namespaces: [{ann}], forge_user: {ann_login} }}\n  {ben}: {{ email: {ben}@lab.test, tier: namespace-owner, namespaces: [{ben}], forge_user: {ben_login} }}\n  pat{id}: {{ email: pat{id}@lab.test, tier: power-user, forge_user: {pat_login} }}\n"
     );
     let dir = workdir(&roster);
     let ci_token = dir.path().join("woodpecker.token");
@@ -73,7 +77,9 @@ fn one_apply_runs_vault_then_the_cluster_then_ci_and_the_forge_and_a_failed_enti
     let logins = |list: serde_json::Value| {
         list.as_array().unwrap().iter().map(|u| u["login"].as_str().unwrap().to_string()).collect::<Vec<_>>()
     };
-    assert_eq!(logins(collaborators(&format!("{org}/infra"))), vec![ann_login.clone()]);
+    let mut first_collaborators = logins(collaborators(&format!("{org}/infra")));
+    first_collaborators.sort();
+    assert_eq!(first_collaborators, vec![ann_login.clone(), pat_login.clone()]);
     // Ben: the cluster is his (no Vault in the way), CI and the forge wait for his entity.
     let namespaces = Command::new(kube.kubectl.clone().unwrap_or_else(|| "kubectl".into()))
         .args(["--kubeconfig", kube.kubeconfig.to_str().unwrap(), "get", "namespace", &ben, "-o", "name"])
@@ -91,7 +97,7 @@ fn one_apply_runs_vault_then_the_cluster_then_ci_and_the_forge_and_a_failed_enti
     assert_eq!(ci.user(&ben_login).unwrap()["admin"], true);
     let mut both = logins(collaborators(&format!("{org}/infra")));
     both.sort();
-    assert_eq!(both, vec![ann_login.clone(), ben_login.clone()]);
+    assert_eq!(both, vec![ann_login.clone(), ben_login.clone(), pat_login.clone()]);
     let plan = tenantry_with_vault(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "a second plan has nothing to do: {}", text(&plan));
 }
