@@ -75,6 +75,8 @@ declare -A PEER_PROCS=(
   [pdns]="pdns"
 )
 ALL_PEERS="keycloak kube vault bind pdns"
+# shellcheck source=testenv/gitea.sh
+source "$TESTENV_SRC/gitea.sh"
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
 die() {
@@ -97,7 +99,8 @@ expand_peers() {
       bind | bind9 | named) out+=(bind) ;;
       pdns | powerdns) out+=(pdns) ;;
       keycloak | kc | idp) out+=(keycloak) ;;
-      *) die "unknown peer '$a' (known: keycloak kube vault dns bind pdns, or all)" ;;
+      gitea | forge | forgejo) out+=(gitea) ;;
+      *) die "unknown peer '$a' (known: keycloak kube vault dns bind pdns gitea, or all)" ;;
     esac
   done
   # dedupe, keep order; keycloak first (kube's OIDC flags point at it)
@@ -203,6 +206,7 @@ write_env() {
       q PDNS_ZONE "$DNS_ZONE"
     fi
     if peer_running keycloak; then keycloak_env; fi
+    gitea_env
   } >"$f.tmp"
   mv "$f.tmp" "$f"
 }

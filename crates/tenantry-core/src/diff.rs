@@ -30,7 +30,7 @@ pub struct Policy {
 }
 
 impl Policy {
-    fn includes(&self, owner: &Owner) -> bool {
+    pub(crate) fn includes(&self, owner: &Owner) -> bool {
         match (&self.only, owner) {
             (None, _) => true,
             (Some(users), Owner::User(key)) => users.contains(key),
@@ -179,6 +179,7 @@ pub fn diff(
         });
     }
 
+    crate::minted::pair(desired, observed, routing, policy, &mut plan, &platform);
     check_budgets(desired, observed, &mut plan);
     // Problems the targets found while observing, in target order so the plan is stable.
     let mut targets: Vec<&String> = observed.keys().collect();

@@ -43,17 +43,20 @@ impl Accounts<'_> {
 impl Inner {
     /// Apply one change; returns its warnings (a tier group missing on the
     /// host, a routing entry left out, a routed-away resource whose data is kept).
-    pub fn apply(&self, change: &Change) -> Result<Vec<String>> {
+    ///
+    /// `minted`: the secret a dependency minted in this apply (the forge
+    /// token of a `ContributeAccess`).
+    pub fn apply_minted(&self, change: &Change, minted: Option<&str>) -> Result<Vec<String>> {
         let content = change.after.as_ref().or(change.before.as_ref());
         let _accounts = (Kind::of(&change.id) == Some(Kind::Account)).then(|| lock(&self.accounts));
         let user_lock = content.and_then(spec::os_user_of).map(|u| self.user_lock(&u));
         let _user = user_lock.as_ref().map(|l| lock(l));
         let etc = Etc::read(self.root())?;
         let ops = self.ops_for(change, &etc)?;
-        self.execute(&ops)
+        self.execute(&ops, minted)
     }
 
-    fn execute(&self, ops: &[Op]) -> Result<Vec<String>> {
+    fn execute(&self, ops: &[Op], minted: Option<&str>) -> Result<Vec<String>> {
         let mut accounts = Accounts { inner: self, etc: None };
         let mut warnings = Vec::new();
         for op in ops {
@@ -131,6 +134,10 @@ impl Inner {
                         return Err(Error::Refused(format!("{} is not the home of `{owner}`", path.display())));
                     }
                     home.dir().set_mode(*mode)?;
+                }
+                Op::WriteCredential { path, owner, url, login } => {
+                    let home = accounts.home(owner)?;
+                    self.write_credential(&home, path, url, login, minted)?;
                 }
                 Op::Warn(message) => {
                     tracing::warn!(target: "tenantry::host", "{message}");

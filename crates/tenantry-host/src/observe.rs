@@ -168,6 +168,10 @@ impl Inner {
                 value["extra_remotes"] = Value::Object(extras);
                 Some(value)
             }
+            Kind::ContributeAccess => {
+                let home = self.observed_home(etc, recorded)?;
+                self.observe_contribute(recorded, &home)
+            }
             Kind::Kubeconfig | Kind::SkeletonLink => {
                 let home = self.observed_home(etc, recorded)?;
                 matches!(home.entry(&path?), Ok(Some(_))).then(|| recorded.clone())

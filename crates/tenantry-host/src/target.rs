@@ -12,8 +12,8 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tenantry_core::{
-    Applied, Change, Desired, Domain, ErrorKind, Facts, Note, ObserveRequest, Observed, ResourceId, Snapshot, Target,
-    TargetError,
+    Applied, Change, Desired, Domain, ErrorKind, Facts, Minted, Note, ObserveRequest, Observed, ResourceId, Snapshot,
+    Target, TargetError,
 };
 use tenantry_model::Roster;
 
@@ -157,13 +157,26 @@ impl Target for HostTarget {
         crate::destroy::destroy_user(self.config(), self.platform(), user, resources, backups.dir()).await
     }
 
-    async fn apply(&self, change: &Change, _snapshot: &Snapshot) -> tenantry_core::target::Result<Applied> {
+    async fn apply(&self, change: &Change, snapshot: &Snapshot) -> tenantry_core::target::Result<Applied> {
+        self.apply_with(change, snapshot, &Minted::default()).await
+    }
+
+    /// A `ContributeAccess` receives the forge token its dependency minted.
+    async fn apply_with(
+        &self,
+        change: &Change,
+        _snapshot: &Snapshot,
+        minted: &Minted,
+    ) -> tenantry_core::target::Result<Applied> {
         let inner = Arc::clone(&self.inner);
         let change = change.clone();
+        let secret = change.deps.iter().find_map(|dep| minted.get(dep)).cloned();
         tokio::task::spawn_blocking(move || {
             let id = change.id.to_string();
-            let warnings = inner.apply(&change).map_err(|e| e.into_target_error(&id))?;
-            Ok(Applied { notes: warnings.into_iter().map(Note::warning).collect() })
+            let warnings = inner
+                .apply_minted(&change, secret.as_ref().map(|s| s.expose()))
+                .map_err(|e| e.into_target_error(&id))?;
+            Ok(Applied { notes: warnings.into_iter().map(Note::warning).collect(), minted: None })
         })
         .await
         .map_err(|e| TargetError::other(format!("apply task failed: {e}")))?

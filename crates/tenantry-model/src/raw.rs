@@ -207,7 +207,18 @@ pub struct RawForge {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub repos: Vec<Spanned<String>>,
-    /// Protected branches whose push whitelist tenantry manages.
+    /// A branch protected on every repository of `repos`: pushes only by the
+    /// users of `push_users`, force pushes refused.
+    #[schemars(with = "Option<String>")]
+    pub protected_branch: Option<Spanned<String>>,
+    /// Roster user keys allowed to push (and merge) to `protected_branch`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub push_users: Vec<Spanned<String>>,
+    /// A team (`org/team`) every non-admin user is a member of.
+    #[schemars(with = "Option<String>")]
+    pub team: Option<Spanned<String>>,
+    /// Protected branches one by one, each with its own push whitelist.
     #[serde(default)]
     pub protected_branches: Vec<RawProtectedBranch>,
 }

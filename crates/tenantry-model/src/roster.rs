@@ -224,13 +224,18 @@ pub struct Ci {
 #[derive(Debug, Clone)]
 pub struct Forge {
     pub repos: Vec<Located<String>>,
+    /// Every protected branch with its whitelist: `protected_branch` on each
+    /// of `repos` (with `push_users`), then the `protected_branches` entries.
     pub protected_branches: Vec<ProtectedBranch>,
+    /// `org/team` whose members are the non-admin users.
+    pub team: Option<Located<String>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ProtectedBranch {
     pub repo: Located<String>,
-    pub branch: String,
+    pub branch: Located<String>,
+    /// Roster user keys on the push (and merge) whitelist.
     pub push_users: Vec<Located<String>>,
 }
 

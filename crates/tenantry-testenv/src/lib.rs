@@ -31,6 +31,8 @@ use hickory_proto::udp::UdpClientStream;
 
 mod keycloak;
 pub use keycloak::{Keycloak, Tokens, keycloak, keycloak_from};
+mod gitea;
+pub use gitea::{Gitea, gitea, gitea_from};
 
 /// What went wrong finding or reaching a peer.
 #[derive(Debug, thiserror::Error)]

@@ -241,6 +241,20 @@ fn tier_binding(roster: &Roster, tier: Tier, out: &mut Out) {
     out.push_content(item, content);
 }
 
+/// The id of the binding through which a user reaches the cluster: their
+/// ClusterRoleBinding, or for a namespace-owner without one (isolation
+/// without cluster reads, or bindings by group) the owner binding in their
+/// first namespace. Later grants (CI, forge) are applied after it (SPEC §8.7).
+pub(super) fn cluster_binding_id(roster: &Roster, user: &User) -> Option<ResourceId> {
+    if roster.platform.rbac_subjects == RbacSubjects::Users
+        && let Some((prefix, _, _)) = tier_role(user.tier.value, &roster.platform.isolation)
+    {
+        return Some(id("ClusterRoleBinding", None, &format!("{prefix}-{}", user.key)));
+    }
+    let namespace = user.namespaces.first()?;
+    Some(id("RoleBinding", Some(&namespace.value), &format!("namespace-owner-{}", user.key)))
+}
+
 fn cluster_role_binding(out: &mut Out, platform: &str, isolation: &Isolation, user: &User) {
     let owner = Owner::User(user.key.clone());
     let stamp = Stamp { owner: &owner, platform };

@@ -10,6 +10,7 @@ mod host;
 pub mod idp;
 pub mod isolation;
 mod kubernetes;
+mod order;
 mod portal;
 mod vault;
 
@@ -20,6 +21,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use tenantry_model::{Roster, Span};
 
+pub use forge::{CONTRIBUTE_TOKEN_SCOPES, DEFAULT_TRACKED_BRANCH, contribute_token_name};
 pub use host::{allocate_ports, dispatch_pool};
 pub use kubernetes::{COPIED_FROM, TLS_DOMAINS};
 pub use vault::{POLICY_HEADER, policy_header, policy_mark};
@@ -49,6 +51,12 @@ pub struct Settings {
     /// Whether the `[idp]` target disables an account at the reversible cut
     /// (`disable_on_cut`); carried in each account's content.
     pub idp_disable_on_cut: bool,
+    /// `[forge] url` when a forge target applies. With `host_applies`,
+    /// workstation users get contribute access: a token minted on the
+    /// forge, written into their `~/.git-credentials`.
+    pub forge_url: Option<String>,
+    /// Whether a host target applies (not only renders) the workstation.
+    pub host_applies: bool,
 }
 
 impl Default for Settings {
@@ -60,6 +68,8 @@ impl Default for Settings {
             dns_zones: Vec::new(),
             dns_proxy_supported: true,
             idp_disable_on_cut: false,
+            forge_url: None,
+            host_applies: false,
         }
     }
 }
@@ -105,7 +115,7 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
         kubernetes::derive(roster, facts, 0, 2, &mut out);
         dns::derive(roster, settings, &mut out);
         ci::derive(roster, &mut out);
-        forge::derive(roster, &mut out);
+        forge::derive(roster, settings, &mut out);
         idp::derive(roster, settings, &mut out);
         let ports = host::derive(roster, facts, &mut out);
         portal::derive(roster, &mut out);

@@ -62,11 +62,21 @@ fn rbac_by_group_binds_each_tier_once_to_its_groups() {
     let by_group = TEAM
         .replace("platform:\n", "platform:\n  rbac_subjects: groups\n")
         .replace("power-user: [readers] }", "power-user: [readers, auditors], admin: [platform-admins] }");
-    let desired = derive(&roster(&by_group), &Settings::default(), &Facts::default());
-    let bindings: Vec<String> =
-        ids(&desired).into_iter().filter(|id| id.starts_with("kubernetes/ClusterRoleBinding/")).collect();
+    let tier_bindings = |desired: &Desired| -> Vec<String> {
+        ids(desired).into_iter().filter(|id| id.starts_with("kubernetes/ClusterRoleBinding/")).collect()
+    };
+    // Under the default isolation namespace-owners read nothing cluster-wide,
+    // so their tier has no binding at all.
+    let isolated = derive(&roster(&by_group), &Settings::default(), &Facts::default());
     assert_eq!(
-        bindings,
+        tier_bindings(&isolated),
+        ["kubernetes/ClusterRoleBinding/-/oidc-admin", "kubernetes/ClusterRoleBinding/-/oidc-power-user-readonly"]
+    );
+    // The origin's layout (`isolation: none`) binds every tier.
+    let by_group = by_group.replace("platform:\n", "platform:\n  isolation: none\n");
+    let desired = derive(&roster(&by_group), &Settings::default(), &Facts::default());
+    assert_eq!(
+        tier_bindings(&desired),
         [
             "kubernetes/ClusterRoleBinding/-/oidc-admin",
             "kubernetes/ClusterRoleBinding/-/oidc-ns-owner-readonly",

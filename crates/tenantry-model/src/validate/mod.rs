@@ -10,6 +10,7 @@
 //! both kinds of workstation settings in [`workstation`], and the
 //! identity-provider groups in [`idp`].
 
+mod forge;
 mod idp;
 mod isolation;
 mod platform;
@@ -138,9 +139,11 @@ impl Claims {
 
 fn check_platform_references(checker: &mut Checker<'_>, platform: &Platform, users: &BTreeMap<String, User>) {
     let branches = platform.forge.as_ref().map(|forge| forge.protected_branches.as_slice()).unwrap_or_default();
+    // `push_users` of `protected_branch` is shared by every repository: one error each.
+    let mut reported = std::collections::BTreeSet::new();
     for branch in branches {
         for user in &branch.push_users {
-            if !users.contains_key(&user.value) {
+            if !users.contains_key(&user.value) && reported.insert((user.span.line, user.span.column)) {
                 let help = match did_you_mean(&user.value, users.keys().map(String::as_str)) {
                     Some(candidate) => format!("did you mean `{candidate}`?"),
                     None => "list roster user keys here".to_string(),
