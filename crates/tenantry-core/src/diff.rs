@@ -105,6 +105,7 @@ pub fn diff(
     // Inventory entries matched by a desired resource on the same target:
     // when they account for the whole inventory, nothing is left over.
     let mut remembered_matches = 0_usize;
+    plan.changes.reserve_exact(parts.iter().map(|part| part.changes.len()).sum());
     for part in parts {
         plan.changes.extend(part.changes);
         plan.record.extend(part.record);
@@ -211,8 +212,10 @@ fn diff_desired<'a>(
     platform: &std::sync::Arc<str>,
 ) -> DesiredPart<'a> {
     let mut part = DesiredPart {
-        // A first apply changes everything: no regrowth copies at 10,000 users.
-        changes: Vec::with_capacity(resources.len()),
+        // A first apply (nothing remembered) changes everything: no regrowth
+        // copies at 10,000 users. Otherwise most resources are no-ops, and
+        // room for all of them would be most of a no-op plan's memory.
+        changes: Vec::with_capacity(if inventory.entries.is_empty() { resources.len() } else { 0 }),
         record: Vec::new(),
         unrouted: BTreeMap::new(),
         unchanged: rustc_hash::FxHashMap::default(),

@@ -76,9 +76,34 @@ pub struct ResourceId {
 
 pub const GLOBAL_SCOPE: &str = "-";
 
+/// Kind names and the global scope, allocated once: a derivation makes
+/// hundreds of thousands of ids from a few dozen such names.
+static SHARED_NAMES: std::sync::LazyLock<Vec<Arc<str>>> = std::sync::LazyLock::new(|| {
+    let mut names: Vec<Arc<str>> =
+        crate::kinds::kind::ALL.iter().chain([&GLOBAL_SCOPE]).map(|name| Arc::from(*name)).collect();
+    names.sort();
+    names.dedup();
+    names
+});
+
+/// `name` as a shared allocation when it is a kind name or the global scope.
+fn shared_name(name: &str) -> Arc<str> {
+    match SHARED_NAMES.binary_search_by(|shared| (**shared).cmp(name)) {
+        Ok(found) => SHARED_NAMES.get(found).cloned().unwrap_or_else(|| Arc::from(name)),
+        Err(_) => Arc::from(name),
+    }
+}
+
 impl ResourceId {
     pub fn new(domain: Domain, kind: &str, scope: &str, name: &str) -> Self {
-        ResourceId { domain, kind: Arc::from(kind), scope: Arc::from(scope), name: Arc::from(name) }
+        let scope = if scope == GLOBAL_SCOPE { shared_name(GLOBAL_SCOPE) } else { Arc::from(scope) };
+        ResourceId::in_scope(domain, kind, scope, name)
+    }
+
+    /// An id in a scope the caller already holds (the dozen objects of one
+    /// namespace share its name instead of allocating it each).
+    pub fn in_scope(domain: Domain, kind: &str, scope: Arc<str>, name: &str) -> Self {
+        ResourceId { domain, kind: shared_name(kind), scope, name: Arc::from(name) }
     }
 
     pub fn global(domain: Domain, kind: &str, name: &str) -> Self {
@@ -121,6 +146,21 @@ impl FromStr for ResourceId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_names_and_the_global_scope_are_shared_not_copied() {
+        let a = ResourceId::new(Domain::Kubernetes, "RoleBinding", "-", "a");
+        let b = ResourceId::new(Domain::Kubernetes, &String::from("RoleBinding"), "-", "b");
+        assert!(Arc::ptr_eq(&a.kind, &b.kind) && Arc::ptr_eq(&a.scope, &b.scope));
+        // Any other text is its own allocation, equal by value.
+        let c = ResourceId::new(Domain::Host, "SomethingNew", "ns", "c");
+        assert_eq!((&*c.kind, &*c.scope), ("SomethingNew", "ns"));
+        for rule in crate::kinds::KINDS {
+            if let Some(kind) = rule.kind {
+                assert!(crate::kinds::kind::ALL.contains(&kind), "kind::ALL lacks {kind}");
+            }
+        }
+    }
 
     #[test]
     fn ids_round_trip_through_text() {

@@ -56,6 +56,48 @@ pub mod kind {
     pub const IDP_ACCOUNT: &str = "Account";
     pub const IDP_GROUP_MEMBER: &str = "GroupMember";
     pub const CONTRIBUTE_ACCESS: &str = "ContributeAccess";
+
+    /// Every kind name above (resource ids share one allocation per name).
+    pub const ALL: &[&str] = &[
+        NAMESPACE,
+        SERVICE_ACCOUNT,
+        SECRET,
+        CONFIG_MAP,
+        RESOURCE_QUOTA,
+        LIMIT_RANGE,
+        ROLE,
+        ROLE_BINDING,
+        CLUSTER_ROLE,
+        CLUSTER_ROLE_BINDING,
+        CERTIFICATE,
+        NETWORK_POLICY,
+        VALIDATING_ADMISSION_POLICY,
+        VALIDATING_ADMISSION_POLICY_BINDING,
+        POLICY,
+        ENTITY,
+        ENTITY_ALIAS,
+        KUBERNETES_ROLE,
+        CNAME,
+        A,
+        CI_ADMIN,
+        COLLABORATOR,
+        TEAM_MEMBER,
+        BRANCH_PROTECTION,
+        PUSH_WHITELIST_ENTRY,
+        ACCESS_TOKEN,
+        USER_VIEW,
+        ACCOUNT,
+        PORT,
+        GENERATED_FILE,
+        CHECKOUT,
+        KUBECONFIG,
+        MANAGED_FILE,
+        SKELETON_LINK,
+        IDP_GROUP,
+        IDP_ACCOUNT,
+        IDP_GROUP_MEMBER,
+        CONTRIBUTE_ACCESS,
+    ];
 }
 
 /// What taking a resource away means for its kind.

@@ -13,6 +13,7 @@ use crate::kinds::kind;
 use crate::marks::LABELS;
 use crate::resource::Owner;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use tenantry_model::{Isolation, Roster, Span, Tier};
 
 /// Label on tenant namespaces under `standard`: the admission policies select on it.
@@ -120,16 +121,15 @@ impl NetworkPolicies {
     }
 
     /// Push the policies of `namespace` (after the namespace itself).
-    pub(super) fn push(&self, out: &mut Out, namespace: &str, owner: &Owner, platform: &str, at: Span) {
+    pub(super) fn push(&self, out: &mut Out, namespace: &Arc<str>, owner: &Owner, platform: &str, at: Span) {
         let namespace_id = ResourceId::global(Domain::Kubernetes, kind::NAMESPACE, namespace);
+        let labels = Content::canonical_text(&labels(owner, platform));
         for (name, rule, spec) in &self.policies {
-            let id = ResourceId::new(Domain::Kubernetes, kind::NETWORK_POLICY, namespace, name);
+            let id = ResourceId::in_scope(Domain::Kubernetes, kind::NETWORK_POLICY, namespace.clone(), name);
             let content = Content::object(600, |o| {
                 o.str("apiVersion", NETWORK_API).str("kind", kind::NETWORK_POLICY);
                 o.object("metadata", |m| {
-                    m.raw("labels", &Content::canonical_text(&labels(owner, platform)))
-                        .str("name", name)
-                        .str("namespace", namespace);
+                    m.raw("labels", &labels).str("name", name).str("namespace", namespace);
                 });
                 o.raw("spec", spec);
             });

@@ -281,6 +281,9 @@ fn namespace_resources(
     let ns = namespace.value.as_str();
     let at = namespace.span;
     let ns_id = id("Namespace", None, ns);
+    // The namespace's objects share one allocation of its name as their scope.
+    let scope: std::sync::Arc<str> = std::sync::Arc::from(ns);
+    let in_namespace = |kind: &str, name: &str| ResourceId::in_scope(Domain::Kubernetes, kind, scope.clone(), name);
 
     out.push_content(
         Item::new(ns_id.clone(), &owner, at, "each namespace of a namespace-owner"),
@@ -293,13 +296,13 @@ fn namespace_resources(
         },
     );
     if let Some(network) = &shared.network {
-        network.push(out, ns, &owner, &roster.platform.name, at);
+        network.push(out, &scope, &owner, &roster.platform.name, at);
     }
 
     let owner_binding = format!("namespace-owner-{}", user.key);
     out.push_content(
         Item::new(
-            id("RoleBinding", Some(ns), &owner_binding),
+            in_namespace("RoleBinding", &owner_binding),
             &owner,
             at,
             "namespace-owners are admin in their namespaces",
@@ -311,7 +314,7 @@ fn namespace_resources(
     let quota_origin = user.quota.values().map(|q| q.span).find(|s| s.is_known()).unwrap_or(at);
     out.push_content(
         Item::new(
-            id("ResourceQuota", Some(ns), "user-quota"),
+            in_namespace("ResourceQuota", "user-quota"),
             &owner,
             quota_origin,
             "platform default quota merged with the user's quota",
@@ -332,7 +335,7 @@ fn namespace_resources(
     );
 
     out.push_content(
-        Item::new(id("LimitRange", Some(ns), "user-limits"), &owner, at, "container defaults so pods fit the quota")
+        Item::new(in_namespace("LimitRange", "user-limits"), &owner, at, "container defaults so pods fit the quota")
             .after(ns_id.clone()),
         Content::object(400, |o| {
             o.str("apiVersion", "v1").str("kind", "LimitRange");
@@ -344,7 +347,7 @@ fn namespace_resources(
     );
 
     let deployer = format!("{ns}-deployer");
-    let role_id = id("Role", Some(ns), &deployer);
+    let role_id = in_namespace("Role", &deployer);
     out.push_content(
         Item::new(role_id.clone(), &owner, at, "a deployer role per namespace for CI and Vault-minted tokens")
             .after(ns_id.clone()),
@@ -354,14 +357,14 @@ fn namespace_resources(
             o.raw("rules", DEPLOYER_RULES);
         }),
     );
-    let account_id = id("ServiceAccount", Some(ns), &deployer);
+    let account_id = in_namespace("ServiceAccount", &deployer);
     out.push_content(
         Item::new(account_id.clone(), &owner, at, "the deployer's in-cluster identity").after(ns_id.clone()),
         bare_object("v1", "ServiceAccount", &deployer, Some(ns), stamp),
     );
     out.push_content(
         Item::new(
-            id("RoleBinding", Some(ns), &deployer),
+            in_namespace("RoleBinding", &deployer),
             &owner,
             at,
             "the deployer service account holds the deployer role",
@@ -398,7 +401,7 @@ fn namespace_resources(
         }
         out.push(
             Item::new(
-                id("Secret", Some(ns), &tls.secret_name),
+                in_namespace("Secret", &tls.secret_name),
                 &owner,
                 tls.span,
                 "the platform TLS certificate, copied into each namespace",
@@ -419,7 +422,7 @@ fn namespace_resources(
         let names: Vec<&str> = user.domains.iter().map(|d| d.value.as_str()).collect();
         out.push(
             Item::new(
-                id("Certificate", Some(ns), &tls.secret_name),
+                in_namespace("Certificate", &tls.secret_name),
                 &owner,
                 tls.span,
                 "a cert-manager certificate for the user's domains",
