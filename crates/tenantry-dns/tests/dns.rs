@@ -171,14 +171,24 @@ async fn foreign(provider: Provider, name: &str, rdata: RData) {
             };
             let patch = json!({ "rrsets": [{ "name": format!("{name}."), "type": rtype, "ttl": 60, "changetype": "REPLACE",
                 "records": [{ "content": content, "disabled": false }] }] });
-            let response = pdns
-                .http()
-                .unwrap()
-                .patch(pdns.url("servers/localhost/zones/lab.test."))
-                .json(&patch)
-                .send()
-                .await
-                .unwrap();
+            // PowerDNS on SQLite answers concurrent writes (other tests on
+            // the shared zone) with 500 "database is locked": try again.
+            let mut attempt = 0;
+            let response = loop {
+                let response = pdns
+                    .http()
+                    .unwrap()
+                    .patch(pdns.url("servers/localhost/zones/lab.test."))
+                    .json(&patch)
+                    .send()
+                    .await
+                    .unwrap();
+                attempt += 1;
+                if response.status() != reqwest::StatusCode::INTERNAL_SERVER_ERROR || attempt == 10 {
+                    break response;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+            };
             assert!(response.status().is_success(), "{}", response.text().await.unwrap());
         }
         Provider::Cloudflare => unreachable!("the fixture is seeded directly"),
