@@ -10,9 +10,29 @@ fn main() {
     let cli = Cli::parse();
     let global = cli.global.clone();
     let mut shell = Shell::stdio(global.no_color);
+    init_logging(&mut shell);
     let code = match commands::run(cli, &mut shell) {
         Ok(code) => code,
         Err(error) => commands::report_error(error, &global, &mut shell),
     };
     std::process::exit(code);
+}
+
+/// `TENANTRY_LOG=<filter>` (tracing's syntax: `debug`, `tenantry_vault=trace`,
+/// …) logs what the targets do to stderr; unset, nothing is logged.
+/// Secrets are never logged, at any level.
+fn init_logging(shell: &mut Shell) {
+    let Ok(filter) = std::env::var("TENANTRY_LOG") else { return };
+    match tracing_subscriber::EnvFilter::try_new(&filter) {
+        Ok(filter) => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(shell.err_is_terminal())
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+        Err(error) => shell.eprintln(&format!(
+            "warning: TENANTRY_LOG=`{filter}` is not a log filter ({error}); logging is off. Try TENANTRY_LOG=debug"
+        )),
+    }
 }

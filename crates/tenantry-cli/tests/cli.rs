@@ -10,6 +10,8 @@ use std::process::{Command, Output};
 mod forge_ci;
 #[path = "cli/oidc.rs"]
 mod oidc;
+#[path = "cli/secrets.rs"]
+mod secrets;
 #[path = "cli/setup.rs"]
 mod setup;
 
