@@ -8,6 +8,7 @@
 //! form ([`wire`]). `import` needs no session.
 
 pub mod access;
+pub mod audit;
 pub mod config;
 mod error;
 pub mod import;
