@@ -490,7 +490,7 @@ impl State {
     /// before they finished (`interrupted`, once a later start recovered
     /// them) or, while that run is still going or was just killed, `intent`.
     pub fn unfinished(&self) -> Result<(Option<RunRecord>, Vec<ChangeRecord>)> {
-        let last: Option<i64> = self.conn.query_row("SELECT MAX(run) FROM journal", [], |r| r.get(0))?;
+        let last: Option<i64> = self.conn.query_row("SELECT MAX(run) FROM runs", [], |r| r.get(0))?;
         let Some(last) = last else { return Ok((None, Vec::new())) };
         let changes = self.changes("WHERE journal.run = ?1 AND phase IN ('intent', 'interrupted')", params![last])?;
         let run = self.runs(usize::MAX)?.into_iter().find(|r| r.run == last);

@@ -2,7 +2,9 @@
 //! `tenantry_app`, call it, render its report, and give the exit code.
 
 mod apply;
+mod doctor;
 mod explain;
+mod history;
 mod import;
 mod kubeconfig;
 mod offboard;
@@ -42,6 +44,10 @@ pub fn run(cli: crate::Cli, shell: &mut Shell) -> Result<i32> {
         Command::Render { dir } => runtime()?.block_on(render::render(global, dir, shell)),
         Command::Why { resource } => runtime()?.block_on(why::why(global, resource, shell)),
         Command::Explain { user } => runtime()?.block_on(explain::explain(global, user, shell)),
+        Command::Doctor { user } => runtime()?.block_on(doctor::doctor(global, user.as_deref(), shell)),
+        Command::History { user, since } => {
+            runtime()?.block_on(history::history(global, user.as_deref(), since.as_deref(), shell))
+        }
     }
 }
 
