@@ -148,6 +148,11 @@ fn quota(resource: &Resource, value: &Value) -> Vec<Finding> {
     let used = &value["status"]["used"];
     let mut found = Vec::new();
     for (key, limit) in &hard {
+        // A quota counts itself: `resourcequotas: 1` (isolation's bound, so
+        // tenants add none) is always 1/1 and says nothing about the tenant.
+        if key == "resourcequotas" {
+            continue;
+        }
         let (Some(limit), Some(usage)) = (limit.as_str(), used[key].as_str()) else { continue };
         let Some(ratio) = quota_ratio(usage, limit) else { continue };
         if ratio < QUOTA_WARNING {

@@ -10,10 +10,8 @@ use tenantry_core::{Owner, Resource, kind};
 
 pub const IDENTITY: &str = "vault-identity";
 
-pub const CHECKS: &[CheckInfo] = &[CheckInfo {
-    name: IDENTITY,
-    about: "each user's Vault entity, its policy, and its alias on the OIDC mount",
-}];
+pub const CHECKS: &[CheckInfo] =
+    &[CheckInfo { name: IDENTITY, about: "each user's Vault entity, its policy, and its alias on the OIDC mount" }];
 
 fn apply_fix(owner: &Owner) -> String {
     match owner.user() {
@@ -23,7 +21,14 @@ fn apply_fix(owner: &Owner) -> String {
 }
 
 fn strings(value: &Value) -> Vec<String> {
-    value.as_array().into_iter().flatten().filter_map(Value::as_str).filter(|s| !s.is_empty()).map(String::from).collect()
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 impl VaultTarget {
@@ -52,9 +57,14 @@ impl VaultTarget {
         let owner = resource.owner.clone();
         let Some(entity) = self.client.read(&format!("identity/entity/name/{name}")).await? else {
             diagnosis.found(
-                Finding::problem(IDENTITY, owner.clone(), format!("Vault entity `{name}` does not exist"), apply_fix(&owner))
-                    .about(&resource.id)
-                    .evidence(format!("GET identity/entity/name/{name} → 404")),
+                Finding::problem(
+                    IDENTITY,
+                    owner.clone(),
+                    format!("Vault entity `{name}` does not exist"),
+                    apply_fix(&owner),
+                )
+                .about(&resource.id)
+                .evidence(format!("GET identity/entity/name/{name} → 404")),
             );
             return Ok(());
         };
@@ -99,7 +109,12 @@ impl VaultTarget {
         Ok(())
     }
 
-    async fn check_alias(&self, resource: &Resource, accessor: Option<String>, diagnosis: &mut Diagnosis) -> Result<()> {
+    async fn check_alias(
+        &self,
+        resource: &Resource,
+        accessor: Option<String>,
+        diagnosis: &mut Diagnosis,
+    ) -> Result<()> {
         let (mount, email) = (resource.id.scope.trim_matches('/'), &resource.id.name);
         let owner = resource.owner.clone();
         let wanted_entity = resource.content.to_value()["entity"].as_str().unwrap_or_default().to_string();

@@ -82,7 +82,7 @@ fn session(global: &GlobalArgs) -> Result<Session> {
     options.platform_from = global.platform_from.clone();
     options.config = global.config.clone();
     options.command = std::env::args().collect::<Vec<_>>().join(" ");
-    options.actor = std::env::var("SUDO_USER").ok().or_else(|| std::env::var("USER").ok());
+    options.actor = ["SUDO_USER", "USER"].iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
     options.waiting = Arc::new(|holder: &str| {
         // Straight to standard error: this runs on a blocking thread, and
         // a closed stderr is nothing to stop for.
