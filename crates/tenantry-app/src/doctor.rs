@@ -184,6 +184,13 @@ impl Session {
             Some(user) => owner.user() == Some(user),
             None => true,
         };
+        let emails: BTreeMap<String, String> = self
+            .roster()
+            .users
+            .values()
+            .filter(|u| user.is_none_or(|wanted| wanted == u.key))
+            .map(|u| (u.key.clone(), u.email.value.clone()))
+            .collect();
         let diagnoses = futures::future::join_all(targets.iter().map(|(section, target)| {
             let request = DiagnoseRequest {
                 platform: self.roster().platform.name.clone(),
@@ -194,6 +201,7 @@ impl Session {
                     .cloned()
                     .collect(),
                 now,
+                emails: emails.clone(),
             };
             async move {
                 let result = tokio::time::timeout(DIAGNOSE_TIMEOUT, target.diagnose(&request)).await;

@@ -115,6 +115,10 @@ pub struct DiagnoseRequest {
     pub desired: Vec<Resource>,
     /// Now, for expiry checks.
     pub now: SystemTime,
+    /// Roster key → email of the users asked about: how a check tells
+    /// whose an account on a peer is (a forge login that belongs to
+    /// someone else, the person's account under another login).
+    pub emails: BTreeMap<String, String>,
 }
 
 /// A target's answer: which of its checks ran, which it skipped and why,
@@ -234,6 +238,26 @@ pub struct Listener {
     pub inode: u64,
 }
 
+impl Listener {
+    /// The local address, decoded from the kernel's hex (IPv4: one
+    /// little-endian word; IPv6: four of them); `None` when it is neither.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        let words: Option<Vec<u32>> = (0..self.address.len() / 8)
+            .map(|i| self.address.get(i * 8..i * 8 + 8).and_then(|w| u32::from_str_radix(w, 16).ok()))
+            .collect();
+        let bytes: Vec<u8> = words?.iter().flat_map(|w| w.to_le_bytes()).collect();
+        match (self.address.len(), bytes.len()) {
+            (8, 4) => Some(std::net::IpAddr::from([bytes[0], bytes[1], bytes[2], bytes[3]])),
+            (32, 16) => {
+                let mut octets = [0u8; 16];
+                octets.copy_from_slice(&bytes);
+                Some(std::net::IpAddr::from(octets))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The listening sockets in the text of `/proc/net/tcp` or `/proc/net/tcp6`
 /// (state `0A`); lines that do not parse are ignored.
 pub fn listeners(proc_net_tcp: &str) -> Vec<Listener> {
@@ -304,5 +328,10 @@ mod tests {
             [Listener { port: 3773, uid: 1001, address: "0100007F".into(), inode: 43210 }],
             "only the LISTEN line (state 0A) counts"
         );
+        assert_eq!(listeners(text)[0].ip(), Some(std::net::Ipv4Addr::LOCALHOST.into()));
+        let v6 = "sl local\n 0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 0:0 0:0 0 1002 0 77 1\n";
+        let found = listeners(v6);
+        assert_eq!((found[0].port, found[0].uid), (8080, 1002));
+        assert_eq!(found[0].ip(), Some(std::net::Ipv6Addr::LOCALHOST.into()));
     }
 }
