@@ -228,6 +228,84 @@ pub fn classify_checkout(state: &CheckoutState, default_branch: &str) -> Vec<Che
     issues
 }
 
+/// What a forge or CI server knows about one roster user's login there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginSeen<'a> {
+    /// The login the roster gives the user (`forge_user`).
+    pub login: &'a str,
+    /// The roster's email of the user.
+    pub email: Option<&'a str>,
+    /// `None`: no account has that login; `Some(email)`: the account, with
+    /// its email when the server shows one.
+    pub account: Option<Option<&'a str>>,
+    /// The login of the account holding the roster's email, when one does.
+    pub email_holder: Option<&'a str>,
+}
+
+/// Whether a roster user's login on `peer` (`Gitea`, `Woodpecker`) is
+/// missing or differs from the account that is theirs by email (pure).
+/// `missing_fix` says how an account comes to exist on that peer.
+pub fn login_finding(
+    check: &str,
+    owner: &Owner,
+    peer: &str,
+    seen: &LoginSeen<'_>,
+    missing_fix: &str,
+) -> Option<Finding> {
+    let user = owner.as_label();
+    let login = seen.login;
+    let email = seen.email.unwrap_or("(none)");
+    let apply = format!("tenantry apply --only {user}");
+    let set_login = |holder: &str| format!("set `users.{user}.forge_user: {holder}` in the roster, then `{apply}`");
+    let holder = seen.email_holder.filter(|holder| !holder.eq_ignore_ascii_case(login));
+    match (seen.account, holder) {
+        (None, Some(holder)) => Some(
+            Finding::problem(
+                check,
+                owner.clone(),
+                format!("forge login `{login}` of `{user}` does not exist on the {peer}; their account is `{holder}`"),
+                set_login(holder),
+            )
+            .evidence(format!("no account `{login}`; `{holder}` has the roster's email {email}")),
+        ),
+        (None, None) => Some(
+            Finding::problem(
+                check,
+                owner.clone(),
+                format!("forge login `{login}` of `{user}` does not exist on the {peer}"),
+                format!("{missing_fix}, or set `users.{user}.forge_user` to their login; then `{apply}`"),
+            )
+            .evidence(format!("no account `{login}`, and none with the roster's email {email}")),
+        ),
+        (Some(found), Some(holder)) => Some(
+            Finding::problem(
+                check,
+                owner.clone(),
+                format!("forge login `{login}` of `{user}` is not their account on the {peer}: `{holder}` is"),
+                set_login(holder),
+            )
+            .evidence(format!("`{holder}` has the roster's email {email}"))
+            .evidence(format!("`{login}` has {}", found.filter(|e| !e.is_empty()).unwrap_or("no email shown"))),
+        ),
+        (Some(Some(found)), None)
+            if !found.is_empty() && seen.email.is_some_and(|wanted| !wanted.eq_ignore_ascii_case(found)) =>
+        {
+            Some(
+                Finding::warning(
+                    check,
+                    owner.clone(),
+                    format!("forge login `{login}` of `{user}` has another email on the {peer} than in the roster"),
+                    format!(
+                        "if `{login}` is not `{user}`'s account, set `users.{user}.forge_user` to theirs; if it is, make the emails agree (roster or {peer})"
+                    ),
+                )
+                .evidence(format!("`{login}`: {found}; roster: {email}")),
+            )
+        }
+        _ => None,
+    }
+}
+
 /// One listening TCP socket from `/proc/net/tcp` or `/proc/net/tcp6`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
@@ -315,6 +393,28 @@ mod tests {
             [CheckoutIssue::NotOnDefault { branch: None, default: "master".into() }]
         );
         assert_eq!(classify_checkout(&state(Some("master"), 0, None), "master"), [CheckoutIssue::NoUpstream]);
+    }
+
+    #[test]
+    fn logins_are_checked_against_the_account_holding_the_roster_email() {
+        let owner = Owner::User("ann".into());
+        let seen =
+            |account, holder| LoginSeen { login: "ann", email: Some("ann@x.org"), account, email_holder: holder };
+        let check = |seen: LoginSeen<'_>| login_finding("forge-login", &owner, "Gitea", &seen, "create it");
+        assert_eq!(check(seen(Some(Some("ANN@x.org")), Some("ann"))), None, "hers, emails agree");
+        assert_eq!(check(seen(Some(None), None)), None, "an email the server does not show is no finding");
+        let missing = check(seen(None, None)).unwrap();
+        assert_eq!(missing.severity, Severity::Problem);
+        assert_eq!(
+            missing.fix,
+            "create it, or set `users.ann.forge_user` to their login; then `tenantry apply --only ann`"
+        );
+        let moved = check(seen(None, Some("ann2"))).unwrap();
+        assert_eq!(moved.fix, "set `users.ann.forge_user: ann2` in the roster, then `tenantry apply --only ann`");
+        let other = check(seen(Some(Some("bob@x.org")), Some("ann2"))).unwrap();
+        assert_eq!(other.cause, "forge login `ann` of `ann` is not their account on the Gitea: `ann2` is");
+        let unsure = check(seen(Some(Some("bob@x.org")), None)).unwrap();
+        assert_eq!(unsure.severity, Severity::Warning);
     }
 
     #[test]
