@@ -39,14 +39,11 @@ impl Session {
             actor: self.options.actor.clone(),
             roster_digest: Some(self.roster_digest()),
         };
-        let report = self.engine().await?.destroy(plan, backup, run).await?;
+        let mut report = self.engine().await?.destroy(plan, backup, run).await?;
         let time = self.now();
         let roster = self.roster_ref();
         let events = crate::audit::destroy_events(plan, &report, &self.run_context(&time, &roster));
-        // The destroy report has no notes: what the audit could not record goes to the log.
-        for note in self.record_audit(&events).await {
-            tracing::warn!("{}", note.message);
-        }
+        report.notes.extend(self.record_audit(&events).await);
         Ok(DestroyOutcome { plan, report })
     }
 }
