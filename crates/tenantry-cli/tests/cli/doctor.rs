@@ -326,3 +326,153 @@ fn every_apply_posts_one_slack_message_and_a_failing_or_hanging_webhook_never_ho
     assert!(text(&apply).contains("no answer within 2 s"), "{}", text(&apply));
     assert!(dir.path().join("tenantry-out").exists(), "the apply itself happened");
 }
+
+/// What a run killed after writing its intents leaves in the journal,
+/// through the engine's own API (begin the run, record the intent, stop).
+fn leave_a_killed_run(state: &Path, id: &str) -> i64 {
+    let mut state = tenantry_engine::State::open(state).unwrap();
+    let info = tenantry_engine::RunInfo {
+        command: "tenantry apply --yes".to_string(),
+        actor: Some("ada-admin".to_string()),
+        roster_digest: None,
+    };
+    let run = state.begin_run(&info, "2026-12-01T10:00:00Z").unwrap();
+    let change = tenantry_core::Change {
+        target: "local".to_string(),
+        id: id.parse().unwrap(),
+        owner: tenantry_core::Owner::User("ada".to_string()),
+        action: tenantry_core::Action::Create,
+        before: None,
+        after: Some(tenantry_core::Content::from_value(&json!({ "metadata": { "name": "cm" } }))),
+        reason: "test".into(),
+        origin: tenantry_model::Span::UNKNOWN,
+        rule: "test",
+        deps: std::sync::Arc::from([]),
+        sensitive: false,
+        rank: 1,
+        platform: tenantry_core::DEFAULT_PLATFORM.into(),
+    };
+    state.record_intents(run, &[&change], "2026-12-01T10:00:01Z").unwrap();
+    run
+}
+
+#[test]
+fn doctor_names_a_killed_runs_changes_and_an_unreachable_target_with_their_fixes_and_never_hangs() {
+    let dir = workdir("users:\n  ada: { email: ada@example.org, tier: namespace-owner, namespaces: [ada] }\n");
+    let apply = tenantry(dir.path(), &["apply", "--yes"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let healthy = tenantry(dir.path(), &["doctor", "--output", "json"]);
+    let report: Value = serde_json::from_slice(&healthy.stdout).unwrap_or_else(|_| panic!("{}", text(&healthy)));
+    assert_eq!(healthy.status.code(), Some(0), "{report:#}");
+
+    let run = leave_a_killed_run(&dir.path().join(".tenantry/state.db"), "kubernetes/ConfigMap/ada/cm");
+    let killed = tenantry(dir.path(), &["doctor", "--output", "json"]);
+    let report: Value = serde_json::from_slice(&killed.stdout).unwrap_or_else(|_| panic!("{}", text(&killed)));
+    assert_eq!(killed.status.code(), Some(3), "{report:#}");
+    let state: Vec<&Value> = report["findings"].as_array().unwrap().iter().filter(|f| f["check"] == "state").collect();
+    assert_eq!(state.len(), 1, "{report:#}");
+    assert_eq!(state[0]["target"], "tenantry");
+    assert_eq!(
+        state[0]["cause"],
+        format!(
+            "run {run} (`tenantry apply --yes`, started 2026-12-01T10:00:00Z) left 1 change(s) without an outcome: it was killed or is still running"
+        )
+    );
+    assert_eq!(state[0]["evidence"], json!(["create kubernetes/ConfigMap/ada/cm [local]: intent"]));
+    assert_eq!(
+        state[0]["fix"],
+        "when no tenantry run is going on, run `tenantry plan`, then `tenantry apply`: a rerun converges"
+    );
+    // Doing what it says: the rerun recovers the intent, and doctor is quiet again.
+    let rerun = tenantry(dir.path(), &["apply", "--yes"]);
+    assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
+    assert_eq!(tenantry(dir.path(), &["doctor"]).status.code(), Some(0));
+
+    // A target that cannot be reached: Vault at a closed port on 127.0.0.1.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    fs::write(
+        dir.path().join("tenantry.toml"),
+        format!("[vault]\naddress = \"http://127.0.0.1:{closed}\"\noidc_mount = \"oidc\"\n"),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let unreachable = tenantry_with_env(dir.path(), &["doctor", "--output", "json"], &[("VAULT_TOKEN", "root")]);
+    let took = started.elapsed();
+    let report: Value =
+        serde_json::from_slice(&unreachable.stdout).unwrap_or_else(|_| panic!("{}", text(&unreachable)));
+    assert_eq!(unreachable.status.code(), Some(3), "{report:#}");
+    assert!(took < Duration::from_secs(60), "doctor took {took:?} on a closed port");
+    let targets: Vec<&Value> =
+        report["findings"].as_array().unwrap().iter().filter(|f| f["check"] == "targets").collect();
+    assert_eq!(targets.len(), 1, "{report:#}");
+    assert_eq!(targets[0]["severity"], "problem");
+    assert_eq!(targets[0]["owner"], "(platform)");
+    assert_eq!(targets[0]["cause"], "target `vault` cannot be reached");
+    assert_eq!(targets[0]["fix"], "check [vault] address and the token (VAULT_TOKEN or token_file, mode 0600)");
+    assert!(targets[0]["evidence"][0].as_str().unwrap().contains(&format!("127.0.0.1:{closed}")), "{report:#}");
+    // Its checks did not run: skipped with the reason, never passed.
+    let identity = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "vault-identity").unwrap();
+    assert_eq!(identity["status"], "skipped");
+    assert_eq!(identity["reason"], "its target cannot be reached (see the `targets` finding)");
+}
+
+#[test]
+fn a_destroy_whose_audit_cannot_be_announced_says_so_in_its_report() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let id = run_id();
+    let vault = vault_env();
+    bao("POST", &format!("sys/auth/dn-oidc-{id}"), json!({ "type": "oidc" }));
+    bao("POST", &format!("sys/mounts/dn-k8s-{id}"), json!({ "type": "kubernetes" }));
+    let (dee, dex) = (format!("dee{id}"), format!("dex{id}"));
+    let dir = workdir(&format!(
+        "users:\n  {dee}: {{ email: {dee}@lab.test, tier: namespace-owner, namespaces: [{dee}] }}\n  {dex}: {{ email: {dex}@lab.test, tier: namespace-owner, namespaces: [{dex}] }}\n"
+    ));
+    let config = format!(
+        "[vault]\naddress = \"{}\"\noidc_mount = \"dn-oidc-{id}\"\nkubernetes_secrets_mount = \"dn-k8s-{id}\"\n",
+        vault.addr
+    );
+    fs::write(dir.path().join("tenantry.toml"), &config).unwrap();
+    assert_eq!(tenantry_with_vault(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
+    fs::write(dir.path().join("roster.yaml"), "users: {}\n").unwrap();
+    for user in [&dee, &dex] {
+        let cut = tenantry_with_vault(dir.path(), &["offboard", user, "--yes"]);
+        assert_eq!(cut.status.code(), Some(0), "{}", text(&cut));
+    }
+
+    // The webhook URL file may be read by others: refused, so the webhook is not told.
+    let hook = dir.path().join("hook.url");
+    fs::write(&hook, "http://127.0.0.1:9/hook\n").unwrap();
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(dir.path().join("tenantry.toml"), format!("{config}\n[audit]\nwebhook_url_file = \"hook.url\"\n"))
+        .unwrap();
+    let backups = dir.path().join("backups");
+    let args = ["offboard", &dee, "--stage", "destroy", "--backup", backups.to_str().unwrap(), "--yes"];
+    let destroy = tenantry_with_vault(dir.path(), &[&args[..], &["--output", "json"]].concat());
+    let report: Value = serde_json::from_slice(&destroy.stdout).unwrap_or_else(|_| panic!("{}", text(&destroy)));
+    assert_eq!(destroy.status.code(), Some(0), "the audit never fails a destroy: {report:#}");
+    assert_eq!(report["success"], true);
+    let notes = report["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{report:#}");
+    assert_eq!(notes[0]["level"], "warning");
+    let message = notes[0]["message"].as_str().unwrap();
+    assert!(message.starts_with("the audit webhook was not told: "), "{message}");
+    assert!(message.contains("run `chmod 600"), "{message}");
+    // The audit log has the destroy all the same.
+    let audit = fs::read_to_string(dir.path().join(".tenantry/audit.jsonl")).unwrap();
+    let destroyed: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["action"] == "destroy" && e["owner"] == dee.as_str())
+        .collect();
+    assert!(!destroyed.is_empty() && destroyed.iter().all(|e| e["outcome"] == "done"), "{audit}");
+
+    // The human form prints the warning to standard error, after the report.
+    let human = tenantry_with_vault(
+        dir.path(),
+        &["offboard", &dex, "--stage", "destroy", "--backup", backups.to_str().unwrap(), "--yes"],
+    );
+    assert_eq!(human.status.code(), Some(0), "{}", text(&human));
+    assert!(String::from_utf8_lossy(&human.stdout).contains(&format!("Destroyed {dex}")), "{}", text(&human));
+    let stderr = String::from_utf8_lossy(&human.stderr);
+    assert!(stderr.contains("warning: the audit webhook was not told: "), "{stderr}");
+}
