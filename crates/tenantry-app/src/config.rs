@@ -26,9 +26,14 @@ pub const TARGETS: &[&dyn TargetPlugin] = &[
     &tenantry_local::PLUGIN,
 ];
 
+/// Sections of tenantry.toml that configure tenantry itself, not a target.
+pub const OWN_SECTIONS: &[&str] = &["audit"];
+
 /// A loaded tenantry.toml.
 #[derive(Debug, Default)]
 pub struct Config {
+    /// `[audit]`: the optional webhook announcing every apply.
+    pub audit: crate::audit::AuditConfig,
     /// `[local]`: where rendered files and the state database go.
     pub local: LocalConfig,
     /// The configured targets, in routing order, with their sections' names.
@@ -66,7 +71,7 @@ impl Config {
                 format!("at {}; see examples/tenantry.toml for every section", position(text, e.span())),
             )
         })?;
-        let known = || TARGETS.iter().map(|p| p.section());
+        let known = || TARGETS.iter().map(|p| p.section()).chain(OWN_SECTIONS.iter().copied());
         for (section, value) in &table {
             if !known().any(|k| k == section) {
                 let help = match tenantry_model::did_you_mean(section, known()) {
@@ -91,6 +96,16 @@ impl Config {
                 format!("[{}] takes {}", plugin.section(), list_in_words(plugin.keys())),
             )
         };
+        let mut audit: crate::audit::AuditConfig = match table.get("audit") {
+            None => Default::default(),
+            Some(section) => serde_json::to_value(section).and_then(serde_json::from_value).map_err(|e| {
+                AppError::config(
+                    format!("{name}: [audit]: {e}"),
+                    format!("[audit] takes {}", list_in_words(crate::audit::AuditConfig::keys())),
+                )
+            })?,
+        };
+        audit.webhook_url_file = audit.webhook_url_file.as_deref().map(|path| context.resolve(path));
         let local = LocalConfig::from_section(json("local"), &context)
             .map_err(|error| invalid(&tenantry_local::PLUGIN, error))?;
         let mut targets = Vec::new();
@@ -103,7 +118,7 @@ impl Config {
                 targets.push((plugin.section(), setup));
             }
         }
-        Ok(Config { local, targets, sections: table, context, path: None })
+        Ok(Config { audit, local, targets, sections: table, context, path: None })
     }
 
     /// What derivation needs from the configured targets (Vault mount
@@ -147,6 +162,31 @@ impl Config {
             connected.push(target);
         }
         Ok(connected)
+    }
+}
+
+impl Config {
+    /// Connect each configured target on its own: doctor reports the ones
+    /// that fail and checks the others.
+    pub async fn connect_each(
+        &self,
+        platform: &str,
+    ) -> Vec<(&'static str, std::result::Result<Arc<dyn Target>, (String, String)>)> {
+        let mut connected = Vec::with_capacity(self.targets.len());
+        for (section, setup) in &self.targets {
+            let result = setup.connect(platform).await.map_err(|error| {
+                let message = if error.message.is_empty() { format!("[{section}]: {error}") } else { error.message };
+                (message, setup.connect_help())
+            });
+            connected.push((*section, result));
+        }
+        connected
+    }
+
+    /// Where the audit log goes: next to the state database.
+    pub fn audit_log(&self) -> PathBuf {
+        let dir = self.local.state.parent().map(Path::to_path_buf).unwrap_or_default();
+        dir.join(crate::audit::AUDIT_LOG)
     }
 }
 
@@ -198,6 +238,16 @@ mod tests {
         };
         assert!(message.contains("must be absolute"), "{message}");
         assert!(help.contains("dispatch_path"), "{help}");
+    }
+
+    #[test]
+    fn the_audit_section_is_known_and_checked() {
+        let config = parse("[audit]\nwebhook_url_file = \"hook.url\"\nwebhook_timeout_seconds = 3\n").unwrap();
+        assert!(config.audit.webhook_url_file.as_deref().is_some_and(|p| p.is_absolute() && p.ends_with("hook.url")));
+        assert_eq!(config.audit.timeout(), std::time::Duration::from_secs(3));
+        let Err(AppError::Config { message, help }) = parse("[audit]\nwebhook_url = \"https://x\"\n") else { panic!() };
+        assert!(message.contains("unknown field `webhook_url`"), "{message}");
+        assert_eq!(help, "[audit] takes webhook_url_file and webhook_timeout_seconds");
     }
 
     #[test]

@@ -4,12 +4,15 @@
 //! It owns tenantry.toml and the registry of targets ([`config`]), where
 //! the roster comes from ([`source`]), and a [`Session`] whose use cases —
 //! validate, plan, apply, render, why, explain, offboard, destroy,
-//! kubeconfig, setup script — return report types with a documented JSON
+//! kubeconfig, setup script, doctor, history — return report types with a documented JSON
 //! form ([`wire`]). `import` needs no session.
 
 pub mod access;
+pub mod audit;
 pub mod config;
+mod doctor;
 mod error;
+mod history;
 pub mod import;
 mod offboard;
 mod plan;
@@ -22,7 +25,9 @@ pub mod wire;
 
 pub use access::{SetupOs, write_new_kubeconfig};
 pub use config::{Config, TARGETS};
+pub use doctor::{CheckOutcome, CheckStatus, DoctorReport};
 pub use error::{AppError, Result};
+pub use history::{HistoryReport, HistoryRun, outcome as change_outcome, parse_since};
 pub use import::{ImportOutcome, ImportRequest, import};
 pub use offboard::DestroyOutcome;
 pub use plan::{ApplyOutcome, ApplyRequest, PlanRequest, Planned};
@@ -31,8 +36,10 @@ pub use render::RenderReport;
 pub use saved::{SavedChange, SavedPlan, SavedRequest};
 pub use session::{Session, SessionOptions, Waiting};
 
+pub use tenantry_core::doctor::{Finding, Severity};
 pub use tenantry_engine::{
-    ApplyReport, Clock, DestroyPlan, DestroyReport, Failure, JournalEntry, Progress, SystemClock,
+    ApplyReport, ChangeRecord, Clock, DestroyPlan, DestroyReport, Failure, JournalEntry, Progress, RunRecord,
+    SystemClock,
 };
 
 /// The roster's JSON Schema (`tenantry schema`).

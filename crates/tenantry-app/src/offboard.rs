@@ -39,7 +39,11 @@ impl Session {
             actor: self.options.actor.clone(),
             roster_digest: Some(self.roster_digest()),
         };
-        let report = self.engine().await?.destroy(plan, backup, run).await?;
+        let mut report = self.engine().await?.destroy(plan, backup, run).await?;
+        let time = self.now();
+        let roster = self.roster_ref();
+        let events = crate::audit::destroy_events(plan, &report, &self.run_context(&time, &roster));
+        report.notes.extend(self.record_audit(&events).await);
         Ok(DestroyOutcome { plan, report })
     }
 }

@@ -114,7 +114,11 @@ impl Session {
             roster_digest: Some(self.roster_digest()),
             after_apply: request.after_apply,
         };
-        let report = engine.apply(self.roster(), &planned.prepared, &options, progress).await?;
+        let mut report = engine.apply(self.roster(), &planned.prepared, &options, progress).await?;
+        let time = self.now();
+        let roster = self.roster_ref();
+        let events = crate::audit::apply_events(planned.plan(), &report, &self.run_context(&time, &roster));
+        report.notes.extend(self.record_audit(&events).await);
         Ok(ApplyOutcome { report, planned })
     }
 

@@ -6,7 +6,7 @@ use crate::error::{AppError, Result};
 use crate::source::{LoadedRoster, load_roster};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tenantry_engine::{Engine, RunLock, State, SystemClock};
+use tenantry_engine::{Clock, Engine, RunLock, State, SystemClock};
 use tenantry_model::{Diagnostics, Roster};
 use tokio::sync::OnceCell;
 
@@ -24,8 +24,12 @@ pub struct SessionOptions {
     pub config: Option<PathBuf>,
     /// How this run is recorded (`tenantry apply --yes`, `serve: roster changed`).
     pub command: String,
-    /// Who runs it.
+    /// Who runs it: the OS user for the CLI, `controller` for `serve`
+    /// (the run record and every audit event name it).
     pub actor: Option<String>,
+    /// Now, for run records, audit events and doctor's expiry checks
+    /// (tests pass a fixed one).
+    pub clock: Arc<dyn Clock>,
     /// Called when another run holds the state database and this one waits.
     pub waiting: Waiting,
 }
@@ -48,6 +52,7 @@ impl SessionOptions {
             config: None,
             command: "tenantry".to_string(),
             actor: None,
+            clock: Arc::new(SystemClock),
             waiting: Arc::new(|_| {}),
         }
     }
@@ -119,10 +124,64 @@ impl Session {
                 .await
                 .map_err(|e| AppError::config(format!("opening the state database stopped: {e}"), "run again"))??;
                 let targets = self.config.connect(&self.loaded.roster.platform.name).await?;
-                let engine = Engine::new(targets, state, Arc::new(SystemClock), self.config.settings());
+                let engine = Engine::new(targets, state, Arc::clone(&self.options.clock), self.config.settings());
                 Ok(Live { engine, _lock: Some(lock) })
             })
             .await
+    }
+
+    /// Now, as RFC 3339 text (UTC, seconds).
+    pub fn now(&self) -> String {
+        self.options.clock.now()
+    }
+
+    /// Who runs this session, for the audit trail.
+    pub fn who(&self) -> &str {
+        self.options.actor.as_deref().unwrap_or("unknown")
+    }
+
+    /// The roster this session derived from: source, digest, git revision.
+    pub fn roster_ref(&self) -> crate::audit::RosterRef {
+        let source = self.roster().source.clone();
+        let revision = (!self.options.roster.starts_with("vault://"))
+            .then(|| crate::audit::git_revision(Path::new(&self.options.roster)))
+            .flatten();
+        crate::audit::RosterRef { source, digest: self.roster_digest(), revision }
+    }
+
+    pub(crate) fn run_context<'a>(
+        &'a self,
+        time: &'a str,
+        roster: &'a crate::audit::RosterRef,
+    ) -> crate::audit::RunContext<'a> {
+        crate::audit::RunContext { time, who: self.who(), command: &self.options.command, roster }
+    }
+
+    /// Write a run's audit events and announce them (`[audit]`); what
+    /// failed comes back as warnings, never as an error.
+    pub(crate) async fn record_audit(&self, events: &[crate::audit::AuditEvent]) -> Vec<tenantry_core::Note> {
+        let mut notes = Vec::new();
+        let secret = match &self.config.audit.webhook_url_file {
+            None => None,
+            Some(path) => {
+                match tenantry_secret::secret(
+                    Some(path),
+                    &[],
+                    "audit webhook URL file",
+                    "[audit] webhook_url_file",
+                    &|_| None,
+                ) {
+                    Ok(secret) => Some(secret),
+                    Err(error) => {
+                        notes.push(tenantry_core::Note::warning(format!("the audit webhook was not told: {error}")));
+                        None
+                    }
+                }
+            }
+        };
+        let webhook = secret.as_ref().map(|secret| (secret, self.config.audit.timeout()));
+        notes.extend(crate::audit::record(&self.config.audit_log(), webhook, events).await);
+        notes
     }
 
     pub(crate) async fn engine(&self) -> Result<&Engine> {

@@ -130,5 +130,6 @@ pub fn destroy_json(plan: &DestroyPlan, report: &DestroyReport) -> Value {
         "success": report.is_success(),
         "planned": plan.by_target.iter().map(|(t, ids)| (t.clone(), json!(ids.iter().map(ToString::to_string).collect::<Vec<_>>()))).collect::<serde_json::Map<_, _>>(),
         "targets": targets,
+        "notes": report.notes,
     })
 }

@@ -10,7 +10,9 @@
 //! avatar it is given); the cut sets `admin: false`. An existing admin is
 //! adopted (Woodpecker users carry no marks: the inventory says what is
 //! tenantry's). 429 and 5xx answers are retried with backoff, then fail
-//! that change alone with the server's words.
+//! that change alone with the server's words. `tenantry doctor` checks
+//! each admin's login against the Woodpecker user holding their roster
+//! email (`ci-login`).
 
 mod plugin;
 
@@ -30,6 +32,14 @@ use tenantry_core::{
 };
 use tenantry_model::Span;
 use tenantry_rest::{RestClient, RestError, Scheme, segment};
+
+pub const CI_LOGIN: &str = "ci-login";
+
+/// The checks of the CI target.
+pub const CHECKS: &[tenantry_core::doctor::CheckInfo] = &[tenantry_core::doctor::CheckInfo {
+    name: CI_LOGIN,
+    about: "each CI admin's login is a Woodpecker user, and the one with the roster's email",
+}];
 
 /// Users asked for per listing page (Woodpecker's default).
 const PER_PAGE: usize = 50;
@@ -194,6 +204,42 @@ impl Target for CiTarget {
         }
         observed.snapshot = Snapshot::new(missing);
         Ok(observed)
+    }
+
+    /// Each user's admin login against Woodpecker's users (one listing).
+    async fn diagnose(
+        &self,
+        request: &tenantry_core::doctor::DiagnoseRequest,
+    ) -> Result<tenantry_core::doctor::Diagnosis> {
+        use tenantry_core::doctor::{Diagnosis, LoginSeen, login_finding};
+        let mut diagnosis = Diagnosis::default();
+        diagnosis.ran(CI_LOGIN);
+        let admins: Vec<_> =
+            request.desired.iter().filter(|r| &*r.id.kind == kind::CI_ADMIN && r.owner.user().is_some()).collect();
+        if admins.is_empty() {
+            return Ok(diagnosis);
+        }
+        let users = self.users().await?;
+        let email_of = |user: &Value| user.get("email").and_then(Value::as_str).map(str::to_string);
+        for resource in admins {
+            let login = &*resource.id.name;
+            let email = resource.owner.user().and_then(|u| request.emails.get(u)).map(String::as_str);
+            let holder = email.and_then(|wanted| {
+                users
+                    .values()
+                    .find(|u| email_of(u).is_some_and(|e| e.eq_ignore_ascii_case(wanted)))
+                    .and_then(|u| u.get("login").and_then(Value::as_str))
+            });
+            let account = users.get(&login.to_ascii_lowercase());
+            let account_email = account.map(email_of);
+            let seen =
+                LoginSeen { login, email, account: account_email.as_ref().map(Option::as_deref), email_holder: holder };
+            let missing = "Woodpecker creates a user at their first sign-in through the forge: have them sign in once";
+            if let Some(finding) = login_finding(CI_LOGIN, &resource.owner, "Woodpecker", &seen, missing) {
+                diagnosis.found(finding.about(&resource.id));
+            }
+        }
+        Ok(diagnosis)
     }
 
     async fn apply(&self, change: &Change, snapshot: &Snapshot) -> Result<Applied> {

@@ -20,6 +20,10 @@ impl TargetPlugin for Plugin {
         struct_fields::<CiConfig>()
     }
 
+    fn checks(&self) -> &'static [tenantry_core::doctor::CheckInfo] {
+        crate::CHECKS
+    }
+
     fn load(&self, section: serde_json::Value, context: &LoadContext) -> Result<Box<dyn TargetSetup>, String> {
         let mut config: CiConfig = serde_json::from_value(section).map_err(|e| e.to_string())?;
         config.check()?;

@@ -156,3 +156,50 @@ async fn server_errors_and_rate_limits_are_retried_with_backoff_then_fail_only_t
     let alice_tries = fixture.requests().iter().filter(|(_, path)| path == "/api/users/alice-dev").count();
     assert_eq!(alice_tries, 4, "two failed reads, one read, one PATCH");
 }
+
+/// `tenantry doctor`'s CI check against the fixture: a login Woodpecker
+/// does not know (with and without a user holding the roster's email), a
+/// login that is someone else's, and a healthy admin who reports nothing.
+#[tokio::test]
+async fn doctor_names_a_ci_login_missing_or_not_the_users_own() {
+    let fixture = Woodpecker::start().await;
+    // The fixture's users have `<login>@example.org`.
+    for login in ["alice-dev", "bob", "bob-real", "dan-real"] {
+        fixture.add_user(login, false);
+    }
+    let text = "platform:
+  ci: {}
+users:
+  alice: { email: alice-dev@example.org, tier: namespace-owner, namespaces: [alice], forge_user: alice-dev }
+  bob: { email: bob-real@example.org, tier: namespace-owner, namespaces: [bob] }
+  cat: { email: cat@example.org, tier: namespace-owner, namespaces: [cat] }
+  dan: { email: dan-real@example.org, tier: namespace-owner, namespaces: [dan], forge_user: dan-old }
+";
+    let roster = roster(text);
+    let dir = tempfile::tempdir().unwrap();
+    let ci = target(&fixture, &dir).await;
+    let prepared = engine(&ci).prepare(&roster, Policy::default()).await.unwrap();
+    let request = tenantry_core::doctor::DiagnoseRequest {
+        platform: "default".to_string(),
+        desired: prepared.desired.resources().to_vec(),
+        now: std::time::SystemTime::now(),
+        emails: roster.users.values().map(|u| (u.key.clone(), u.email.value.clone())).collect(),
+    };
+    let diagnosis = ci.diagnose(&request).await.unwrap();
+    assert!(diagnosis.ran.contains("ci-login"));
+    let of = |user: &str| -> Vec<String> {
+        diagnosis.findings.iter().filter(|f| f.owner.user() == Some(user)).map(|f| f.cause.clone()).collect()
+    };
+    assert_eq!(of("alice"), Vec::<String>::new(), "a healthy admin");
+    assert_eq!(of("bob"), ["forge login `bob` of `bob` is not their account on the Woodpecker: `bob-real` is"]);
+    assert_eq!(of("cat"), ["forge login `cat` of `cat` does not exist on the Woodpecker"]);
+    assert_eq!(
+        of("dan"),
+        ["forge login `dan-old` of `dan` does not exist on the Woodpecker; their account is `dan-real`"]
+    );
+    let cat = diagnosis.findings.iter().find(|f| f.owner.user() == Some("cat")).unwrap();
+    assert!(cat.fix.starts_with("Woodpecker creates a user at their first sign-in"), "{}", cat.fix);
+    assert_eq!(cat.resource.as_deref(), Some("ci/Admin/-/cat"));
+    let bob = diagnosis.findings.iter().find(|f| f.owner.user() == Some("bob")).unwrap();
+    assert_eq!(bob.fix, "set `users.bob.forge_user: bob-real` in the roster, then `tenantry apply --only bob`");
+}

@@ -63,6 +63,20 @@ pub enum Command {
         /// The user's roster key.
         user: String,
     },
+    /// Live checks for one user or everyone: cause, evidence and the fix.
+    /// Exit 0 healthy, 3 when something was found, 1 on error.
+    Doctor {
+        /// A roster key; everyone when absent.
+        user: Option<String>,
+    },
+    /// What changed for whom, when, and by which run (the journal and the audit log).
+    History {
+        /// Only this user's changes (also a user who left the roster).
+        user: Option<String>,
+        /// Only changes at or after this date or time (2026-01-31, or RFC 3339 in UTC).
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+    },
     /// Offboard a user who left the roster: the reversible cut, or (later) the destroy stage.
     Offboard(OffboardArgs),
     /// Turn the origin platform's k8s_users JSON and workstation roster.yaml into one roster.

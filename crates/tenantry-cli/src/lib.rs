@@ -19,6 +19,8 @@ pub mod exit {
     pub const ERROR: i32 = 1;
     /// `plan --detailed-exitcode`: the plan has changes.
     pub const CHANGES: i32 = 2;
+    /// `doctor`: a check found a problem or a warning.
+    pub const FOUND: i32 = 3;
 }
 
 /// Errors at the command-line edge, each with a fix.

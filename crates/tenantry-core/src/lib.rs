@@ -9,6 +9,7 @@
 pub mod content;
 pub mod derive;
 mod diff;
+pub mod doctor;
 mod facts;
 mod id;
 pub mod kinds;

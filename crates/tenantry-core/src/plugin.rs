@@ -48,6 +48,13 @@ pub trait TargetPlugin: Sync {
     /// when absent and on by default). The error says what is wrong, in
     /// serde's words; the caller adds where and the keys.
     fn load(&self, section: serde_json::Value, context: &LoadContext) -> Result<Box<dyn TargetSetup>, String>;
+
+    /// The live checks its target runs for `tenantry doctor`
+    /// ([`crate::Target::diagnose`]); listed as skipped when the section
+    /// is not configured.
+    fn checks(&self) -> &'static [crate::doctor::CheckInfo] {
+        &[]
+    }
 }
 
 /// A configured target, ready to connect.

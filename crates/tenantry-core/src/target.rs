@@ -322,4 +322,13 @@ pub trait Target: Send + Sync {
     async fn destroy(&self, _user: &str, _resources: &[ResourceId], _backups: &dyn Backups) -> Result<Destroyed> {
         Ok(Destroyed::default())
     }
+
+    /// `tenantry doctor`: run this target's live checks (its plugin lists
+    /// them, [`crate::plugin::TargetPlugin::checks`]) on the desired
+    /// resources of the users asked about. A check the answer does not name
+    /// as run is listed as skipped, never as passed; the default runs none.
+    /// An error means the peer could not be checked at all.
+    async fn diagnose(&self, _request: &crate::doctor::DiagnoseRequest) -> Result<crate::doctor::Diagnosis> {
+        Ok(crate::doctor::Diagnosis::default())
+    }
 }

@@ -19,6 +19,7 @@
 
 mod cloudflare;
 mod config;
+mod diagnose;
 mod marks;
 mod observe;
 mod plugin;
@@ -26,6 +27,7 @@ mod powerdns;
 mod rfc2136;
 
 pub use config::{CLOUDFLARE_API_URL, DnsConfig, Provider};
+pub use diagnose::CHECKS;
 pub use marks::MARK_LABEL;
 pub use plugin::PLUGIN;
 
@@ -407,6 +409,13 @@ impl Target for DnsTarget {
 
     async fn observe(&self, request: &ObserveRequest) -> tenantry_core::target::Result<Observed> {
         self.observe_zones(request).await.map_err(|e| e.into_target(None))
+    }
+
+    async fn diagnose(
+        &self,
+        request: &tenantry_core::doctor::DiagnoseRequest,
+    ) -> tenantry_core::target::Result<tenantry_core::doctor::Diagnosis> {
+        self.diagnose_inner(request).await.map_err(|e| e.into_target(None))
     }
 
     async fn apply(&self, change: &Change, _snapshot: &Snapshot) -> tenantry_core::target::Result<Applied> {

@@ -21,6 +21,10 @@ impl TargetPlugin for Plugin {
         struct_fields::<DnsConfig>()
     }
 
+    fn checks(&self) -> &'static [tenantry_core::doctor::CheckInfo] {
+        crate::CHECKS
+    }
+
     fn load(&self, section: serde_json::Value, context: &LoadContext) -> Result<Box<dyn TargetSetup>, String> {
         let mut config: DnsConfig = serde_json::from_value(section).map_err(|e| e.to_string())?;
         config.check().map_err(|e| e.to_string())?;

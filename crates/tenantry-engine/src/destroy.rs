@@ -22,6 +22,9 @@ pub struct DestroyReport {
     pub targets: BTreeMap<String, std::result::Result<tenantry_core::Destroyed, String>>,
     /// Ports and routes forgotten: everything of the user is gone.
     pub released: bool,
+    /// What the run has to say beside the targets' outcomes (the audit
+    /// trail that could not be written or announced): warnings, never a failure.
+    pub notes: Vec<tenantry_core::Note>,
 }
 
 impl DestroyReport {

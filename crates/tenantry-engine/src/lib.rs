@@ -19,7 +19,7 @@ pub use engine::{ApplyOptions, Engine, Prepared};
 pub use handle::StateHandle;
 pub use lock::RunLock;
 pub use report::{ApplyReport, Failure, Progress};
-pub use state::{JournalEntry, RunInfo, RunRecord, SCHEMA_VERSION, State};
+pub use state::{ChangeRecord, JournalEntry, RunInfo, RunRecord, SCHEMA_VERSION, State};
 
 /// Errors of the engine and its state database.
 #[derive(Debug, thiserror::Error)]

@@ -109,6 +109,21 @@ pub struct JournalEntry {
     pub at: String,
 }
 
+/// One journalled change with its resource and owner, for `tenantry history`
+/// and `doctor`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChangeRecord {
+    pub run: i64,
+    pub target: String,
+    pub id: String,
+    pub owner: String,
+    pub action: String,
+    /// `intent`, `done`, `failed` or `interrupted`.
+    pub phase: String,
+    pub error: Option<String>,
+    pub at: String,
+}
+
 #[derive(Debug)]
 pub struct State {
     conn: Connection,
@@ -469,6 +484,49 @@ impl State {
             })
         })?;
         rows.collect::<rusqlite::Result<_>>().map_err(Error::from)
+    }
+
+    /// The changes of the most recent run that have no outcome: killed
+    /// before they finished (`interrupted`, once a later start recovered
+    /// them) or, while that run is still going or was just killed, `intent`.
+    pub fn unfinished(&self) -> Result<(Option<RunRecord>, Vec<ChangeRecord>)> {
+        let last: Option<i64> = self.conn.query_row("SELECT MAX(run) FROM runs", [], |r| r.get(0))?;
+        let Some(last) = last else { return Ok((None, Vec::new())) };
+        let changes = self.changes("WHERE journal.run = ?1 AND phase IN ('intent', 'interrupted')", params![last])?;
+        let run = self.runs(usize::MAX)?.into_iter().find(|r| r.run == last);
+        Ok((run, changes))
+    }
+
+    /// Every journalled change, oldest first, of `user` (all owners when
+    /// `None`) at or after `since` (RFC 3339 text, compared as text: the
+    /// journal writes UTC seconds), with the run it belongs to.
+    pub fn changes_since(&self, user: Option<&str>, since: Option<&str>) -> Result<Vec<ChangeRecord>> {
+        self.changes("WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR journal.at >= ?2)", params![user, since])
+    }
+
+    fn changes(&self, filter: &str, args: impl rusqlite::Params) -> Result<Vec<ChangeRecord>> {
+        let mut statement = self.conn.prepare(&format!(
+            "SELECT journal.run, target, id, owner, action, phase, error, at FROM journal {filter} ORDER BY seq"
+        ))?;
+        let rows = statement.query_map(args, |r| {
+            Ok(ChangeRecord {
+                run: r.get(0)?,
+                target: r.get(1)?,
+                id: r.get(2)?,
+                owner: r.get(3)?,
+                action: r.get(4)?,
+                phase: r.get(5)?,
+                error: r.get(6)?,
+                at: r.get(7)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Error::from)
+    }
+
+    /// The runs with these numbers.
+    pub fn runs_by_number(&self, runs: &[i64]) -> Result<Vec<RunRecord>> {
+        let wanted: std::collections::BTreeSet<i64> = runs.iter().copied().collect();
+        Ok(self.runs(usize::MAX)?.into_iter().filter(|r| wanted.contains(&r.run)).rev().collect())
     }
 
     /// When the inventory first recorded a resource, per target.

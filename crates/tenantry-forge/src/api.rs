@@ -105,6 +105,22 @@ impl Api {
         Ok(self.rest.get_optional(&format!("/users/{}", segment(login))).await?.is_some())
     }
 
+    /// A user as the administrator sees it (with its email); `None` when absent.
+    pub(crate) async fn user(&self, login: &str) -> Result<Option<Value>, RestError> {
+        Ok(self.rest.get_optional(&format!("/users/{}", segment(login))).await?.map(|reply| reply.body))
+    }
+
+    /// The login of the account holding `email` (any of its addresses), if
+    /// one does: the administrator's email search, matched exactly.
+    pub(crate) async fn login_by_email(&self, email: &str) -> Result<Option<String>, RestError> {
+        let found = self.list_all(&format!("/admin/emails/search?q={}", segment(email))).await?.unwrap_or_default();
+        Ok(found
+            .iter()
+            .find(|e| e.get("email").and_then(Value::as_str).is_some_and(|e| e.eq_ignore_ascii_case(email)))
+            .and_then(|e| e.get("username").and_then(Value::as_str))
+            .map(str::to_string))
+    }
+
     /// A user's tokens; `None` when the user does not exist.
     pub(crate) async fn tokens(&self, login: &str) -> Result<Option<Vec<TokenInfo>>, RestError> {
         let path = format!("/users/{}/tokens", segment(login));

@@ -12,13 +12,17 @@
 //! from the inventory, and an unmarked grant that fits the roster is adopted.
 //! A login the roster names that the forge does not know is a plan problem
 //! naming the login and its roster line (SPEC §8.8), and its changes fail.
+//! `tenantry doctor` checks each user's login against the account holding
+//! their roster email (`diagnose`).
 
 mod api;
 mod config;
+mod diagnose;
 mod observe;
 mod plugin;
 
 pub use config::{ForgeConfig, Provider};
+pub use diagnose::CHECKS;
 pub use plugin::PLUGIN;
 pub use tenantry_rest::RequestCounts;
 
@@ -295,6 +299,14 @@ impl Target for ForgeTarget {
 
     async fn observe(&self, request: &ObserveRequest) -> Result<Observed> {
         observe::observe(&self.api, self.provider.as_str(), request).await
+    }
+
+    /// Each user's login: present, and the account holding their roster email.
+    async fn diagnose(
+        &self,
+        request: &tenantry_core::doctor::DiagnoseRequest,
+    ) -> Result<tenantry_core::doctor::Diagnosis> {
+        diagnose::diagnose(&self.api, self.provider.as_str(), request).await
     }
 
     async fn apply(&self, change: &Change, snapshot: &Snapshot) -> Result<Applied> {

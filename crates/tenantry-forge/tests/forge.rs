@@ -434,3 +434,62 @@ mod workstation {
         assert_eq!(check.status().as_u16(), 401, "the token itself is revoked");
     }
 }
+
+/// `tenantry doctor`'s forge check on the real Gitea: a login that is
+/// someone else's account, one that does not exist (with and without an
+/// account holding the user's email), and a healthy user who reports nothing.
+#[tokio::test]
+async fn doctor_names_a_forge_login_missing_or_not_the_users_own() {
+    let gitea = gitea();
+    let id = run_id();
+    let org = format!("f{id}d");
+    let (ann, ben, other, dan) = (format!("f{id}ann"), format!("f{id}ben"), format!("f{id}oth"), format!("f{id}dan"));
+    forge_setup(&gitea, &org, &[&ann, &ben, &other, &dan]).await;
+    let text = format!(
+        "{}users:\n  ann{id}: {{ email: {ann}@lab.test, tier: power-user, forge_user: {ann} }}\n  ben{id}: {{ email: {ben}@lab.test, tier: power-user, forge_user: {other} }}\n  cat{id}: {{ email: cat{id}@lab.test, tier: power-user, forge_user: f{id}nobody }}\n  dan{id}: {{ email: {dan}@lab.test, tier: power-user, forge_user: f{id}gone }}\n",
+        platform(&org, &format!("ann{id}"))
+    );
+    let roster = roster(&text);
+    let forge = target(&gitea).await;
+    let prepared = engine(&forge, State::in_memory().unwrap()).prepare(&roster, Policy::default()).await.unwrap();
+    let request = tenantry_core::doctor::DiagnoseRequest {
+        platform: "default".to_string(),
+        desired: prepared.desired.resources().to_vec(),
+        now: std::time::SystemTime::now(),
+        emails: roster.users.values().map(|u| (u.key.clone(), u.email.value.clone())).collect(),
+    };
+    let diagnosis = forge.diagnose(&request).await.unwrap();
+    assert!(diagnosis.ran.contains("forge-login"));
+    let of = |user: &str| -> Vec<&tenantry_core::doctor::Finding> {
+        diagnosis.findings.iter().filter(|f| f.owner.user() == Some(user)).collect()
+    };
+    assert_eq!(of(&format!("ann{id}")), Vec::<&tenantry_core::doctor::Finding>::new(), "a healthy user");
+
+    let ben_found = of(&format!("ben{id}"));
+    assert_eq!(ben_found.len(), 1, "{:#?}", diagnosis.findings);
+    assert_eq!(
+        ben_found[0].cause,
+        format!("forge login `{other}` of `ben{id}` is not their account on the Gitea: `{ben}` is")
+    );
+    assert_eq!(
+        ben_found[0].evidence,
+        [format!("`{ben}` has the roster's email {ben}@lab.test"), format!("`{other}` has {other}@lab.test")]
+    );
+    assert_eq!(
+        ben_found[0].fix,
+        format!("set `users.ben{id}.forge_user: {ben}` in the roster, then `tenantry apply --only ben{id}`")
+    );
+
+    let cat = of(&format!("cat{id}"));
+    assert_eq!(cat.len(), 1, "{:#?}", diagnosis.findings);
+    assert_eq!(cat[0].cause, format!("forge login `f{id}nobody` of `cat{id}` does not exist on the Gitea"));
+    assert!(cat[0].fix.starts_with("create the account on the Gitea (or have them sign in once)"), "{}", cat[0].fix);
+
+    let dan_found = of(&format!("dan{id}"));
+    assert_eq!(dan_found.len(), 1, "{:#?}", diagnosis.findings);
+    assert_eq!(
+        dan_found[0].cause,
+        format!("forge login `f{id}gone` of `dan{id}` does not exist on the Gitea; their account is `{dan}`")
+    );
+    assert_eq!(diagnosis.findings.len(), 3);
+}

@@ -132,6 +132,11 @@ impl Etc {
         self.users.get(name)
     }
 
+    /// The account with `uid` (the first by name when several share it).
+    pub fn user_by_uid(&self, uid: u32) -> Option<&PasswdEntry> {
+        self.users.values().filter(|e| e.uid == uid).min_by(|a, b| a.name.cmp(&b.name))
+    }
+
     pub fn defs(&self) -> LoginDefs {
         self.defs
     }

@@ -6,7 +6,8 @@
 //! routing files, code checkouts with real git (clone, single → workspace
 //! migration, fast-forward-only refresh, extra remotes), kubeconfigs,
 //! managed files and skeleton links in homes, the reversible cut (a locked
-//! login) and the destroy stage (home archived, then `userdel`).
+//! login) and the destroy stage (home archived, then `userdel`); for
+//! `tenantry doctor`, checkouts and sticky ports checked live (`diagnose`).
 //!
 //! The machine is `/` or a sandbox root, through the same code: every path
 //! is taken under the configured root, and account tools get `--root`.
@@ -17,6 +18,7 @@ mod checkout;
 mod command;
 mod contribute;
 mod destroy;
+mod diagnose;
 mod error;
 mod etc;
 mod execute;
@@ -39,6 +41,7 @@ mod target;
 
 pub use command::{Cmd, CmdOutput, CommandRunner, DEFAULT_TIMEOUT, SAFE_PATH, SystemRunner};
 pub use destroy::destroy_account;
+pub use diagnose::CHECKS;
 pub use error::{Error, Result};
 pub use plugin::PLUGIN;
 pub use ports::{DispatchSource, EnvFilePorts, PortClaim, PortConflict, Reconciled, reconcile_port_sources};

@@ -20,6 +20,10 @@ impl TargetPlugin for Plugin {
         struct_fields::<HostConfig>()
     }
 
+    fn checks(&self) -> &'static [tenantry_core::doctor::CheckInfo] {
+        crate::CHECKS
+    }
+
     fn load(&self, section: serde_json::Value, context: &LoadContext) -> Result<Box<dyn TargetSetup>, String> {
         let mut config: HostConfig = serde_json::from_value(section).map_err(|e| e.to_string())?;
         if let Some(path) = &config.dispatch_path

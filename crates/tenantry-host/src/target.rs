@@ -135,6 +135,20 @@ impl Target for HostTarget {
         notes
     }
 
+    /// Checkouts and sticky ports, read through the homes' verified
+    /// handles and git run as each account (`diagnose`).
+    async fn diagnose(
+        &self,
+        request: &tenantry_core::doctor::DiagnoseRequest,
+    ) -> tenantry_core::target::Result<tenantry_core::doctor::Diagnosis> {
+        let inner = Arc::clone(&self.inner);
+        let request = request.clone();
+        tokio::task::spawn_blocking(move || inner.diagnose(&request))
+            .await
+            .map_err(|e| TargetError::other(format!("doctor task failed: {e}")))?
+            .map_err(|e| TargetError::unavailable(e.to_string()))
+    }
+
     fn describe(&self, change: &Change) -> Vec<String> {
         match self.commands_for(change) {
             Ok(steps) => steps,

@@ -13,12 +13,14 @@
 //! whole target.
 
 mod destroy;
+mod diagnose;
 mod extract;
 mod kinds;
 mod observe;
 mod plugin;
 mod tls;
 
+pub use diagnose::CHECKS;
 pub use extract::project_owned_fields;
 pub use kinds::{KINDS, KindInfo};
 pub use plugin::PLUGIN;
@@ -203,6 +205,13 @@ impl Target for KubernetesTarget {
 
     async fn observe(&self, request: &ObserveRequest) -> Result<Observed> {
         observe::observe(self, request).await
+    }
+
+    async fn diagnose(
+        &self,
+        request: &tenantry_core::doctor::DiagnoseRequest,
+    ) -> Result<tenantry_core::doctor::Diagnosis> {
+        diagnose::diagnose(self, request).await
     }
 
     /// Each departed user's namespace is backed up (every listable object in

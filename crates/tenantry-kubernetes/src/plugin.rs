@@ -20,6 +20,10 @@ impl TargetPlugin for Plugin {
         struct_fields::<KubernetesConfig>()
     }
 
+    fn checks(&self) -> &'static [tenantry_core::doctor::CheckInfo] {
+        crate::CHECKS
+    }
+
     fn load(&self, section: serde_json::Value, context: &LoadContext) -> Result<Box<dyn TargetSetup>, String> {
         let mut config: KubernetesConfig = serde_json::from_value(section).map_err(|e| e.to_string())?;
         config.kubeconfig = config.kubeconfig.as_deref().map(|path| context.resolve(path));

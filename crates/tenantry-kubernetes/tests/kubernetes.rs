@@ -12,6 +12,8 @@ use tenantry_core::{Action, Policy, Settings};
 use tenantry_engine::{ApplyOptions, ApplyReport, Engine, FixedClock, Prepared, State};
 use tenantry_kubernetes::KubernetesTarget;
 
+#[path = "kubernetes/doctor.rs"]
+mod doctor;
 #[path = "kubernetes/isolation.rs"]
 mod isolation;
 #[path = "kubernetes/ownership.rs"]

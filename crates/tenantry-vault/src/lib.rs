@@ -21,6 +21,7 @@
 mod client;
 pub mod config;
 mod destroy;
+mod diagnose;
 mod kv;
 mod observe;
 mod plugin;
@@ -29,6 +30,7 @@ pub mod project;
 pub use client::RequestCounts;
 pub use config::{Token, VaultConfig};
 pub use destroy::DestroyReport;
+pub use diagnose::CHECKS;
 pub use kv::read_kv_field;
 pub use plugin::{PLUGIN, load_config};
 
@@ -481,6 +483,13 @@ impl Target for VaultTarget {
 
     async fn observe(&self, request: &ObserveRequest) -> tenantry_core::target::Result<Observed> {
         self.observe_inner(request).await.map_err(unavailable)
+    }
+
+    async fn diagnose(
+        &self,
+        request: &tenantry_core::doctor::DiagnoseRequest,
+    ) -> tenantry_core::target::Result<tenantry_core::doctor::Diagnosis> {
+        self.diagnose_inner(request).await.map_err(unavailable)
     }
 
     async fn apply(&self, change: &Change, _snapshot: &Snapshot) -> tenantry_core::target::Result<Applied> {

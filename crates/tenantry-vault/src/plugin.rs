@@ -21,6 +21,10 @@ impl TargetPlugin for Plugin {
         struct_fields::<VaultConfig>()
     }
 
+    fn checks(&self) -> &'static [tenantry_core::doctor::CheckInfo] {
+        crate::CHECKS
+    }
+
     fn load(&self, section: serde_json::Value, context: &LoadContext) -> Result<Box<dyn TargetSetup>, String> {
         Ok(Box::new(load_config(section, context)?))
     }

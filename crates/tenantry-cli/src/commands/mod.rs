@@ -2,7 +2,9 @@
 //! `tenantry_app`, call it, render its report, and give the exit code.
 
 mod apply;
+mod doctor;
 mod explain;
+mod history;
 mod import;
 mod kubeconfig;
 mod offboard;
@@ -42,6 +44,10 @@ pub fn run(cli: crate::Cli, shell: &mut Shell) -> Result<i32> {
         Command::Render { dir } => runtime()?.block_on(render::render(global, dir, shell)),
         Command::Why { resource } => runtime()?.block_on(why::why(global, resource, shell)),
         Command::Explain { user } => runtime()?.block_on(explain::explain(global, user, shell)),
+        Command::Doctor { user } => runtime()?.block_on(doctor::doctor(global, user.as_deref(), shell)),
+        Command::History { user, since } => {
+            runtime()?.block_on(history::history(global, user.as_deref(), since.as_deref(), shell))
+        }
     }
 }
 
@@ -76,7 +82,7 @@ fn session(global: &GlobalArgs) -> Result<Session> {
     options.platform_from = global.platform_from.clone();
     options.config = global.config.clone();
     options.command = std::env::args().collect::<Vec<_>>().join(" ");
-    options.actor = std::env::var("SUDO_USER").ok().or_else(|| std::env::var("USER").ok());
+    options.actor = ["SUDO_USER", "USER"].iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
     options.waiting = Arc::new(|holder: &str| {
         // Straight to standard error: this runs on a blocking thread, and
         // a closed stderr is nothing to stop for.

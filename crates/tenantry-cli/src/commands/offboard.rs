@@ -50,6 +50,9 @@ pub async fn offboard(global: &GlobalArgs, args: &OffboardArgs, shell: &mut Shel
                 OutputFormat::Human | OutputFormat::Markdown => {
                     let style = shell.out_style();
                     shell.print(&crate::output::destroy_human(&plan, &outcome.report, style));
+                    for note in &outcome.report.notes {
+                        shell.eprintln(&note.to_string());
+                    }
                 }
             }
             Ok(if outcome.report.is_success() { exit::OK } else { exit::ERROR })
