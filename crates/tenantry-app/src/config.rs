@@ -26,6 +26,10 @@ pub const TARGETS: &[&dyn TargetPlugin] = &[
 /// Sections the spec defines whose target this build does not include yet.
 const NOT_BUILT: &[&str] = &["ci", "forge", "idp"];
 
+/// Sections that configure a front end rather than a target (`[portal]`,
+/// read by tenantry-portal through [`Config::section`]).
+pub const FRONT_END_SECTIONS: &[&str] = &["portal"];
+
 /// A loaded tenantry.toml.
 #[derive(Debug, Default)]
 pub struct Config {
@@ -66,7 +70,13 @@ impl Config {
                 format!("at {}; see examples/tenantry.toml for every section", position(text, e.span())),
             )
         })?;
-        let known = || TARGETS.iter().map(|p| p.section()).chain(NOT_BUILT.iter().copied());
+        let known = || {
+            TARGETS
+                .iter()
+                .map(|p| p.section())
+                .chain(NOT_BUILT.iter().copied())
+                .chain(FRONT_END_SECTIONS.iter().copied())
+        };
         for (section, value) in &table {
             if !known().any(|k| k == section) {
                 let help = match tenantry_model::did_you_mean(section, known()) {
@@ -136,6 +146,11 @@ impl Config {
         (settings, validation)
     }
 
+    /// A front end's own section (`[portal]`), as JSON; `Null` when absent.
+    pub fn section(&self, name: &str) -> serde_json::Value {
+        self.sections.get(name).and_then(|value| serde_json::to_value(value).ok()).unwrap_or_default()
+    }
+
     /// The `[vault]` settings, for reading a `vault://` roster source.
     pub fn vault(&self) -> Result<Option<tenantry_vault::VaultConfig>> {
         let Some(section) = self.sections.get("vault") else { return Ok(None) };
@@ -195,6 +210,15 @@ mod tests {
         let Err(AppError::Config { message, help }) = parse("[local]\nout_dri = \"x\"\n") else { panic!() };
         assert!(message.contains("unknown field `out_dri`"), "{message}");
         assert_eq!(help, "[local] takes out_dir, state and enabled");
+    }
+
+    #[test]
+    fn a_front_end_section_is_known_and_read_by_its_front_end() {
+        let config = parse("[portal]\nclient_id = \"tenantry-portal\"\n").unwrap();
+        assert_eq!(config.section("portal")["client_id"], "tenantry-portal");
+        assert!(config.section("serve").is_null(), "an absent section reads as null");
+        let Err(AppError::Config { help, .. }) = parse("[portl]\n") else { panic!() };
+        assert_eq!(help, "did you mean `[portal]`?");
     }
 
     #[test]

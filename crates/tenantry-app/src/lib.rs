@@ -18,6 +18,7 @@ mod render;
 mod saved;
 mod session;
 pub mod source;
+mod views;
 pub mod wire;
 
 pub use access::{SetupOs, write_new_kubeconfig};
@@ -30,9 +31,10 @@ pub use provenance::{Derived, ExplainReport, Grant, WhyReport};
 pub use render::RenderReport;
 pub use saved::{SavedChange, SavedPlan, SavedRequest};
 pub use session::{Session, SessionOptions, Waiting};
+pub use views::{GrantWhy, UserView, VaultPath, VaultView, WorkstationView, policy_paths};
 
 pub use tenantry_engine::{
-    ApplyReport, Clock, DestroyPlan, DestroyReport, Failure, JournalEntry, Progress, SystemClock,
+    ApplyReport, Clock, DestroyPlan, DestroyReport, Failure, JournalEntry, Progress, RunRecord, SystemClock,
 };
 
 /// The roster's JSON Schema (`tenantry schema`).
