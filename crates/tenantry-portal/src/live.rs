@@ -1,8 +1,8 @@
 //! Live data a page reads when it is viewed: quota usage from the
 //! ResourceQuota status in the user's namespaces. Behind a small trait so
 //! `serve` (or a test) hands in its own client; [`KubeQuotas`] is the real
-//! one: one list of ResourceQuotas per namespace of the user, all at once,
-//! under one timeout.
+//! one: one list of ResourceQuotas per namespace of the user (from the
+//! apiserver's watch cache), all at once, under one timeout.
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::ResourceQuota;
@@ -95,7 +95,11 @@ impl QuotaSource for KubeQuotas {
     async fn usage(&self, namespaces: &[String]) -> Result<Vec<NamespaceUsage>, String> {
         let lists = namespaces.iter().map(|namespace| async move {
             let api: kube::Api<ResourceQuota> = kube::Api::namespaced(self.client.clone(), namespace);
-            let list = api.list(&kube::api::ListParams::default()).await.map_err(|e| format!("{namespace}: {e}"))?;
+            // resourceVersion=0: answered from the apiserver's watch cache (no etcd read per page view).
+            let list = api
+                .list(&kube::api::ListParams::default().match_any())
+                .await
+                .map_err(|e| format!("{namespace}: {e}"))?;
             Ok::<_, String>(NamespaceUsage {
                 namespace: namespace.clone(),
                 quotas: list.items.iter().map(usage_of).collect(),

@@ -132,18 +132,17 @@ impl PortalModel {
     }
 
     /// Page `page` (from 1) of the users matching `query` (every word must
-    /// match), and how many match in all.
+    /// match key, email, tier or a namespace), and how many match in all.
+    /// One pass over the users; a page past the last one is empty.
     pub fn search(&self, query: &str, page: usize, per_page: usize) -> (Vec<&PortalUser>, usize) {
         let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
-        let matching = self.users.iter().filter(|u| words.iter().all(|w| u.search.contains(w.as_str())));
+        let skip = page.saturating_sub(1).saturating_mul(per_page);
         if words.is_empty() {
-            let skip = page.saturating_sub(1).saturating_mul(per_page);
             return (self.users.iter().skip(skip).take(per_page).collect(), self.users.len());
         }
         let mut total = 0;
         let mut rows = Vec::with_capacity(per_page);
-        let skip = page.saturating_sub(1).saturating_mul(per_page);
-        for user in matching {
+        for user in self.users.iter().filter(|u| words.iter().all(|w| u.search.contains(w.as_str()))) {
             if total >= skip && rows.len() < per_page {
                 rows.push(user);
             }
@@ -191,4 +190,68 @@ fn dns_row(domain: &str, grant: Option<(&GrantWhy, &ResourceState)>, platform: &
         }
     };
     DnsRow { domain: domain.to_string(), record: target.unwrap_or_default(), state }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(user: &str, email: &str, tier: Tier, namespaces: &[&str]) -> UserView {
+        UserView {
+            user: user.to_string(),
+            email: email.to_string(),
+            tier,
+            line: 1,
+            namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+            domains: Vec::new(),
+            quota: Default::default(),
+            ports: Default::default(),
+            workstation: None,
+            vault: None,
+            grants: Vec::new(),
+        }
+    }
+
+    fn model() -> PortalModel {
+        let views = vec![
+            view("alice", "Alice@Example.org", Tier::NamespaceOwner, &["alice", "shop"]),
+            view("bob", "bob@example.org", Tier::NamespaceOwner, &["bob"]),
+            view("carol", "carol@example.org", Tier::PowerUser, &[]),
+            view("wizard", "wizard@example.org", Tier::Admin, &[]),
+        ];
+        let text = b"platform: { name: lab }\nusers:\n  x: { email: x@example.org, tier: admin }\n";
+        let raw = tenantry_model::parse_raw("r.yaml", text).unwrap();
+        let platform = tenantry_model::validate("r.yaml", raw, &Default::default()).unwrap().platform;
+        PortalModel::new(
+            views,
+            platform,
+            "roster.yaml".into(),
+            Err(Unavailable { message: String::new(), help: String::new() }),
+            None,
+            SystemTime::UNIX_EPOCH,
+        )
+    }
+
+    #[test]
+    fn emails_match_whatever_their_case() {
+        let model = model();
+        assert_eq!(model.user_by_email("alice@example.ORG").map(|u| u.view.user.as_str()), Some("alice"));
+        assert_eq!(model.user_by_email(" bob@example.org ").map(|u| u.view.user.as_str()), Some("bob"));
+        assert!(model.user_by_email("mallory@example.org").is_none());
+        assert!(model.user("wizard").is_some_and(PortalUser::is_admin));
+    }
+
+    #[test]
+    fn search_matches_every_word_and_pages() {
+        let model = model();
+        let keys = |(rows, total): (Vec<&PortalUser>, usize)| {
+            (rows.iter().map(|u| u.view.user.clone()).collect::<Vec<_>>(), total)
+        };
+        assert_eq!(keys(model.search("", 1, 3)), (vec!["alice".into(), "bob".into(), "carol".into()], 4));
+        assert_eq!(keys(model.search("", 2, 3)), (vec!["wizard".into()], 4));
+        assert_eq!(keys(model.search("SHOP", 1, 3)), (vec!["alice".into()], 1), "namespaces, case-insensitively");
+        assert_eq!(keys(model.search("namespace-owner example", 1, 1)), (vec!["alice".into()], 2));
+        assert_eq!(keys(model.search("namespace-owner example", 2, 1)), (vec!["bob".into()], 2));
+        assert_eq!(keys(model.search("nobody", 1, 3)), (vec![], 0));
+    }
 }

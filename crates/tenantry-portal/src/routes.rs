@@ -275,10 +275,13 @@ pub(crate) async fn admin(
     let text = query.q.unwrap_or_default();
     let text = text.trim();
     let requested = query.page.unwrap_or(1).max(1);
-    let (_, matching) = me.model.search(text, 1, 0);
+    let (mut rows, matching) = me.model.search(text, requested, per_page);
     let pages = matching.div_ceil(per_page).max(1);
     let page_number = requested.min(pages);
-    let (rows, _) = me.model.search(text, page_number, per_page);
+    if page_number != requested {
+        // Past the last page: show the last one.
+        rows = me.model.search(text, page_number, per_page).0;
+    }
     let link = |n: usize| {
         let q: String = url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
         if q.is_empty() { format!("/admin?page={n}") } else { format!("/admin?q={q}&page={n}") }

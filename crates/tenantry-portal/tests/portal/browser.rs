@@ -134,6 +134,7 @@ impl Browser {
 
     /// A full-length PNG: the window is made as tall as the page first.
     pub async fn screenshot_full(&self, world: &World, name: &str, width: u32) -> Result<PathBuf, String> {
+        self.client.set_window_size(width, 1000).await.map_err(|e| e.to_string())?;
         let height = self
             .client
             .execute("return document.documentElement.scrollHeight", vec![])
