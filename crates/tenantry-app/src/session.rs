@@ -118,7 +118,7 @@ impl Session {
                 })
                 .await
                 .map_err(|e| AppError::config(format!("opening the state database stopped: {e}"), "run again"))??;
-                let targets = self.config.connect().await?;
+                let targets = self.config.connect(&self.loaded.roster.platform.name).await?;
                 let engine = Engine::new(targets, state, Arc::new(SystemClock), self.config.settings());
                 Ok(Live { engine, _lock: Some(lock) })
             })

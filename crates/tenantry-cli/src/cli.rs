@@ -75,10 +75,15 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         write: Option<PathBuf>,
     },
-    /// Print a shell script that installs kubectl and kubelogin and writes the kubeconfig.
+    /// Print a shell script that installs kubectl and kubelogin (and the OpenBao CLI
+    /// when [vault] is configured), each checked against its release's SHA-256 sums,
+    /// and writes the kubeconfig and the Vault sign-in file (never over an existing one).
     SetupScript {
         #[arg(long, value_enum)]
         os: SetupOs,
+        /// Also install these tools: `terraform` (OpenTofu, unless tofu or terraform is there).
+        #[arg(long = "with", value_enum, value_name = "TOOL")]
+        with: Vec<SetupTool>,
     },
     /// Print the roster's JSON Schema.
     Schema,
@@ -154,6 +159,13 @@ impl From<SetupOs> for tenantry_app::SetupOs {
             SetupOs::Mac => tenantry_app::SetupOs::Mac,
         }
     }
+}
+
+/// Optional tools of the setup script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SetupTool {
+    /// OpenTofu (or an existing Terraform).
+    Terraform,
 }
 
 /// Offboarding stages (SPEC §6).

@@ -6,6 +6,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "cli/forge_ci.rs"]
+mod forge_ci;
+#[path = "cli/oidc.rs"]
+mod oidc;
+#[path = "cli/setup.rs"]
+mod setup;
+
 const EXAMPLE: &str = include_str!("../../../examples/roster.yaml");
 
 fn tenantry(dir: &Path, args: &[&str]) -> Output {

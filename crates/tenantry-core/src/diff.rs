@@ -30,7 +30,7 @@ pub struct Policy {
 }
 
 impl Policy {
-    fn includes(&self, owner: &Owner) -> bool {
+    pub(crate) fn includes(&self, owner: &Owner) -> bool {
         match (&self.only, owner) {
             (None, _) => true,
             (Some(users), Owner::User(key)) => users.contains(key),
@@ -179,6 +179,7 @@ pub fn diff(
         });
     }
 
+    crate::minted::pair(desired, observed, routing, policy, &mut plan, &platform);
     check_budgets(desired, observed, &mut plan);
     // Problems the targets found while observing, in target order so the plan is stable.
     let mut targets: Vec<&String> = observed.keys().collect();
@@ -277,7 +278,11 @@ fn diff_desired<'a>(
                         .into(),
                     ),
                     (owner, _) if (owner.is_none() || on.legacy.contains(&resource.id)) && !claimed => {
-                        adoption(resource, found, on.legacy.contains(&resource.id), policy, &make)
+                        // Legacy without an owner: a peer where earlier versions
+                        // wrote no marks at all (RFC 2136 DNS records); outside
+                        // the inventory it is simply unmarked.
+                        let legacy = on.legacy.contains(&resource.id) && owner.is_some();
+                        adoption(resource, found, legacy, policy, &make)
                     }
                     _ if reclaimed => make(
                         Action::Update,
@@ -350,6 +355,10 @@ fn retire(
     renders_only: bool,
 ) -> (Action, Option<Content>, Cow<'static, str>) {
     let user = match owner {
+        // A shared object that may hold what others put there (an identity-provider group) stays.
+        Owner::Platform if retire_policy(id) == Retire::Keep && !renders_only => {
+            return (Action::Kept, None, Cow::Borrowed("shared and may hold others' data; never deleted by tenantry"));
+        }
         Owner::Platform => return (Action::Delete, None, Cow::Borrowed("no longer needed by any user")),
         Owner::User(user) => user,
     };

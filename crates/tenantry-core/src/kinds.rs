@@ -38,7 +38,10 @@ pub mod kind {
     // ci, forge, portal
     pub const CI_ADMIN: &str = "Admin";
     pub const COLLABORATOR: &str = "Collaborator";
-    pub const BRANCH_PUSH_WHITELIST: &str = "BranchPushWhitelist";
+    pub const TEAM_MEMBER: &str = "TeamMember";
+    pub const BRANCH_PROTECTION: &str = "BranchProtection";
+    pub const PUSH_WHITELIST_ENTRY: &str = "PushWhitelistEntry";
+    pub const ACCESS_TOKEN: &str = "AccessToken";
     pub const USER_VIEW: &str = "UserView";
     // host
     pub const ACCOUNT: &str = "Account";
@@ -48,6 +51,11 @@ pub mod kind {
     pub const KUBECONFIG: &str = "Kubeconfig";
     pub const MANAGED_FILE: &str = "ManagedFile";
     pub const SKELETON_LINK: &str = "SkeletonLink";
+    // idp
+    pub const IDP_GROUP: &str = "Group";
+    pub const IDP_ACCOUNT: &str = "Account";
+    pub const IDP_GROUP_MEMBER: &str = "GroupMember";
+    pub const CONTRIBUTE_ACCESS: &str = "ContributeAccess";
 }
 
 /// What taking a resource away means for its kind.
@@ -77,14 +85,18 @@ pub struct KindRule {
     /// the top-level fields that hold it. An existing object of this kind
     /// whose data fields differ from the roster's is never adopted over.
     pub data_fields: Option<&'static [&'static str]>,
+    /// Applying it mints a secret (a forge token) that the peer shows only
+    /// once: the changes depending on it receive it in the same apply, and
+    /// are paired with it ([`crate::minted`]).
+    pub mints_secret: bool,
 }
 
 const fn rule(domain: Domain, kind: &'static str, rank: u8, retire: Retire) -> KindRule {
-    KindRule { domain, kind: Some(kind), rank, retire, cut: None, data_fields: None }
+    KindRule { domain, kind: Some(kind), rank, retire, cut: None, data_fields: None, mints_secret: false }
 }
 
 const fn fallback(domain: Domain, rank: u8, retire: Retire) -> KindRule {
-    KindRule { domain, kind: None, rank, retire, cut: None, data_fields: None }
+    KindRule { domain, kind: None, rank, retire, cut: None, data_fields: None, mints_secret: false }
 }
 
 const fn data(mut rule: KindRule, fields: &'static [&'static str]) -> KindRule {
@@ -101,7 +113,16 @@ fn lock_account(fields: &mut Map<String, Value>) {
     fields.insert("locked".to_string(), Value::Bool(true));
 }
 
-use Domain::{Ci, Dns, Forge, Host, Kubernetes, Portal, Vault};
+/// An identity-provider account is disabled by the cut only where the
+/// `[idp]` target is configured to (`disable_on_cut`); the setting travels
+/// in the content, so the plan shows exactly what the cut does.
+fn disable_idp_account(fields: &mut Map<String, Value>) {
+    if fields.get("disable_on_cut").and_then(Value::as_bool) == Some(true) {
+        fields.insert("enabled".to_string(), Value::Bool(false));
+    }
+}
+
+use Domain::{Ci, Dns, Forge, Host, Idp, Kubernetes, Portal, Vault};
 use Retire::{Delete, Disable, Keep};
 
 /// The table. A domain's fallback comes after its listed kinds.
@@ -129,13 +150,28 @@ pub const KINDS: &[KindRule] = &[
     rule(Vault, kind::KUBERNETES_ROLE, 0, Keep),
     fallback(Vault, 0, Keep),
     fallback(Dns, 0, Keep),
-    fallback(Ci, 0, Delete),
-    fallback(Forge, 0, Delete),
+    // SPEC §8.7: CI and the forge come after Vault (ranks 0-2) and the
+    // cluster (0-2); a user's grants there depend on their entity and binding.
+    rule(Ci, kind::CI_ADMIN, 3, Delete),
+    fallback(Ci, 3, Delete),
+    rule(Forge, kind::BRANCH_PROTECTION, 3, Delete),
+    rule(Forge, kind::COLLABORATOR, 3, Delete),
+    rule(Forge, kind::TEAM_MEMBER, 3, Delete),
+    KindRule { mints_secret: true, ..rule(Forge, kind::ACCESS_TOKEN, 3, Delete) },
+    rule(Forge, kind::PUSH_WHITELIST_ENTRY, 4, Delete),
+    fallback(Forge, 3, Delete),
     fallback(Portal, 0, Delete),
     KindRule { cut: Some(lock_account), ..rule(Host, kind::ACCOUNT, 0, Disable) },
     rule(Host, kind::GENERATED_FILE, 1, Delete),
     rule(Host, kind::SKELETON_LINK, 1, Delete),
+    // Written with the forge token minted just before it (rank 3).
+    rule(Host, kind::CONTRIBUTE_ACCESS, 5, Keep),
     fallback(Host, 1, Keep),
+    // A group may hold people tenantry does not manage: it is never deleted.
+    rule(Idp, kind::IDP_GROUP, 0, Keep),
+    KindRule { cut: Some(disable_idp_account), ..rule(Idp, kind::IDP_ACCOUNT, 0, Disable) },
+    rule(Idp, kind::IDP_GROUP_MEMBER, 1, Delete),
+    fallback(Idp, 1, Delete),
 ];
 
 const UNKNOWN: KindRule = fallback(Host, 1, Keep);
@@ -161,6 +197,11 @@ pub fn data_differs(id: &ResourceId, found: &Content, wanted: &Content) -> bool 
     let Some(fields) = rule_of(id).data_fields else { return false };
     let (found, wanted) = (found.to_value(), wanted.to_value());
     fields.iter().any(|field| found.get(field) != wanted.get(field))
+}
+
+/// Whether applying a resource of this kind mints a secret shown only once.
+pub fn mints_secret(id: &ResourceId) -> bool {
+    rule_of(id).mints_secret
 }
 
 /// Whether the resource is a Kubernetes namespace (grants that span a

@@ -14,6 +14,7 @@ mod id;
 pub mod kinds;
 pub mod kubeconfig;
 pub mod marks;
+mod minted;
 mod observed;
 mod plan;
 pub mod plugin;
@@ -32,5 +33,6 @@ pub use observed::{Inventory, InventoryEntry, Observed, ObservedResource};
 pub use plan::{Action, Change, Plan, PlanProblem, UserSummary};
 pub use resource::{Desired, ObjectBudget, Owner, Resource};
 pub use target::{
-    Applied, Backups, Destroyed, ErrorKind, Note, NoteLevel, ObserveRequest, Snapshot, Target, TargetError,
+    Applied, Backups, Destroyed, ErrorKind, Minted, MintedSecret, Note, NoteLevel, ObserveRequest, Snapshot, Target,
+    TargetError,
 };

@@ -32,7 +32,9 @@ pub struct Observed {
     pub foreign: HashMap<ResourceId, String>,
     /// Objects with tenantry's marks but no platform mark: an earlier
     /// version wrote them. They are this platform's only when the state's
-    /// inventory says so (the plan then adds the platform mark).
+    /// inventory says so (the plan then adds the platform mark). On a peer
+    /// where earlier versions wrote no marks at all (RFC 2136 and PowerDNS
+    /// records), an unmarked object is reported here without an owner.
     pub legacy: rustc_hash::FxHashSet<ResourceId>,
     /// What the target found wrong while observing, for the plan (e.g. a TLS
     /// source that will be refused at apply): problems show at `plan`, not

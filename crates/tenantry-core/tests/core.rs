@@ -9,6 +9,9 @@ use tenantry_core::{
 };
 use tenantry_model::Roster;
 
+#[path = "core/idp.rs"]
+mod idp;
+
 const EXAMPLE: &str = include_str!("../../../examples/roster.yaml");
 
 fn roster(text: &str) -> Roster {
@@ -358,7 +361,9 @@ fn desired_from_two_parts_is_the_same_as_from_one() {
     let desired = derive(&roster, &Settings::default(), &Facts::default());
     let all: Vec<_> = desired.resources().to_vec();
     // Interleave into two unsorted halves, with one resource in both.
-    let mut first: Vec<_> = all.iter().rev().step_by(2).cloned().collect();
+    // (Even positions reversed, odd positions in order: every resource lands in
+    // one half whatever the count's parity.)
+    let mut first: Vec<_> = all.iter().step_by(2).rev().cloned().collect();
     let second: Vec<_> = all.iter().skip(1).step_by(2).cloned().collect();
     first.push(all[3].clone());
     let merged = tenantry_core::Desired::from_parts(first, second, Default::default());

@@ -29,7 +29,7 @@ impl TargetPlugin for Plugin {
 
 #[async_trait::async_trait]
 impl TargetSetup for KubernetesConfig {
-    async fn connect(&self) -> Result<Arc<dyn Target>, TargetError> {
+    async fn connect(&self, _platform: &str) -> Result<Arc<dyn Target>, TargetError> {
         let target = KubernetesTarget::connect(self)
             .await
             .map_err(|e| TargetError::unavailable(e.in_target("kubernetes").to_string()))?;

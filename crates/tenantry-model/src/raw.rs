@@ -3,7 +3,7 @@
 //! Field names here are a contract with users and with the origin platform:
 //! renaming one breaks every roster in the field.
 
-use crate::roster::{CodeLayout, Tier};
+use crate::roster::{CodeLayout, RbacSubjects, Tier};
 use crate::spanned_map::SpannedMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -65,6 +65,25 @@ pub struct RawPlatform {
     pub forge: Option<RawForge>,
     #[schemars(with = "Option<RawPlatformWorkstation>")]
     pub workstation: Option<Spanned<RawPlatformWorkstation>>,
+    /// Identity-provider groups (applied by the `[idp]` target).
+    #[schemars(with = "Option<RawIdp>")]
+    pub idp: Option<Spanned<RawIdp>>,
+    /// Subjects of the tier ClusterRoleBindings: `users` (default, one binding
+    /// per user) or `groups` (one binding per tier to its `platform.idp.tier_groups`).
+    #[schemars(with = "Option<RbacSubjects>")]
+    pub rbac_subjects: Option<Spanned<RbacSubjects>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Idp")]
+pub struct RawIdp {
+    /// Identity-provider groups per tier, e.g. `{admin: [platform-admins]}`.
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Vec<String>>>")]
+    pub tier_groups: Option<SpannedMap<Vec<Spanned<String>>>>,
+    /// The group every user with a `workstation` joins (e.g. `T3 Users`).
+    #[schemars(with = "Option<String>")]
+    pub workstation_group: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -188,7 +207,18 @@ pub struct RawForge {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub repos: Vec<Spanned<String>>,
-    /// Protected branches whose push whitelist tenantry manages.
+    /// A branch protected on every repository of `repos`: pushes only by the
+    /// users of `push_users`, force pushes refused.
+    #[schemars(with = "Option<String>")]
+    pub protected_branch: Option<Spanned<String>>,
+    /// Roster user keys allowed to push (and merge) to `protected_branch`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub push_users: Vec<Spanned<String>>,
+    /// A team (`org/team`) every non-admin user is a member of.
+    #[schemars(with = "Option<String>")]
+    pub team: Option<Spanned<String>>,
+    /// Protected branches one by one, each with its own push whitelist.
     #[serde(default)]
     pub protected_branches: Vec<RawProtectedBranch>,
 }
@@ -292,6 +322,10 @@ pub struct RawUser {
     /// An account on the shared development host.
     #[schemars(with = "Option<RawUserWorkstation>")]
     pub workstation: Option<Spanned<RawUserWorkstation>>,
+    /// Extra identity-provider groups of this user (besides the tier's and the workstation group).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub groups: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -41,6 +41,18 @@ impl std::fmt::Display for Tier {
     }
 }
 
+/// Who the tier ClusterRoleBindings name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RbacSubjects {
+    /// One binding per user, to the user's email (the default).
+    #[default]
+    Users,
+    /// One binding per tier, to the tier's identity-provider groups
+    /// (`platform.idp.tier_groups`): a 10,000-user platform keeps three.
+    Groups,
+}
+
 /// Where a workstation user's code lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -111,6 +123,16 @@ pub struct Platform {
     pub ci: Option<Ci>,
     pub forge: Option<Forge>,
     pub workstation: PlatformWorkstation,
+    pub idp: Option<Idp>,
+    pub rbac_subjects: RbacSubjects,
+}
+
+/// `platform.idp`: the identity-provider groups tenantry keeps users in.
+#[derive(Debug, Clone, Default)]
+pub struct Idp {
+    pub tier_groups: BTreeMap<Tier, Vec<Located<String>>>,
+    pub workstation_group: Option<Located<String>>,
+    pub span: Span,
 }
 
 /// How tenants are kept apart (SPEC §11.4).
@@ -202,13 +224,18 @@ pub struct Ci {
 #[derive(Debug, Clone)]
 pub struct Forge {
     pub repos: Vec<Located<String>>,
+    /// Every protected branch with its whitelist: `protected_branch` on each
+    /// of `repos` (with `push_users`), then the `protected_branches` entries.
     pub protected_branches: Vec<ProtectedBranch>,
+    /// `org/team` whose members are the non-admin users.
+    pub team: Option<Located<String>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ProtectedBranch {
     pub repo: Located<String>,
-    pub branch: String,
+    pub branch: Located<String>,
+    /// Roster user keys on the push (and merge) whitelist.
     pub push_users: Vec<Located<String>>,
 }
 
@@ -263,6 +290,8 @@ pub struct User {
     pub quota: BTreeMap<String, Located<Quantity>>,
     pub forge_user: Located<String>,
     pub workstation: Option<Workstation>,
+    /// Extra identity-provider groups (validated names, no duplicates).
+    pub groups: Vec<Located<String>>,
 }
 
 #[derive(Debug, Clone)]

@@ -9,6 +9,9 @@
 use proptest::prelude::*;
 use tenantry_model::*;
 
+#[path = "roster/idp.rs"]
+mod idp;
+
 const EXAMPLE: &str = include_str!("../../../examples/roster.yaml");
 const SOURCE: &str = "roster.yaml";
 

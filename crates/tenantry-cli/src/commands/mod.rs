@@ -35,7 +35,7 @@ pub fn run(cli: crate::Cli, shell: &mut Shell) -> Result<i32> {
         Command::Validate => validate::validate(global, shell),
         Command::Import(args) => import::import(global, args, shell),
         Command::Kubeconfig { user, write } => kubeconfig::kubeconfig(global, user, write.as_deref(), shell),
-        Command::SetupScript { os } => setup_script::setup_script(global, *os, shell),
+        Command::SetupScript { os, with } => setup_script::setup_script(global, *os, with, shell),
         Command::Plan(args) => runtime()?.block_on(plan::plan(global, args, shell)),
         Command::Apply(args) => runtime()?.block_on(apply::apply(global, args, shell)),
         Command::Offboard(args) => runtime()?.block_on(offboard::offboard(global, args, shell)),

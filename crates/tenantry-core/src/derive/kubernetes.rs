@@ -6,7 +6,7 @@ use crate::id::{Domain, ResourceId};
 use crate::marks::{LABELS, MANAGED_BY_VALUE};
 use crate::resource::Owner;
 use serde_json::{Map, Value, json};
-use tenantry_model::{Isolation, Roster, Tier, User};
+use tenantry_model::{Isolation, RbacSubjects, Roster, Tier, User};
 
 pub const NAMESPACE_OWNER_READONLY: &str = "oidc-namespace-owner-readonly";
 pub const POWER_USER_READONLY: &str = "oidc-power-user-readonly";
@@ -139,8 +139,18 @@ pub(super) fn derive(roster: &Roster, facts: &Facts, part: usize, parts: usize, 
             .then(|| isolation::pod_security_version(facts.cluster_version.as_deref())),
         network: isolation.is_standard().then(|| isolation::NetworkPolicies::new(isolation)),
     };
+    let per_user = roster.platform.rbac_subjects == RbacSubjects::Users;
+    if !per_user && part == 0 {
+        for tier in Tier::ALL {
+            if roster.users.values().any(|u| u.tier.value == tier) {
+                tier_binding(roster, tier, out);
+            }
+        }
+    }
     for user in roster.users.values().skip(part).step_by(parts.max(1)) {
-        cluster_role_binding(out, &roster.platform.name, isolation, user);
+        if per_user {
+            cluster_role_binding(out, &roster.platform.name, isolation, user);
+        }
         if user.tier.value == Tier::NamespaceOwner {
             // The same for each of the user's namespaces: computed once.
             let limits = Content::canonical_text(&json!([limit_defaults(user, isolation.is_standard())]));
@@ -187,26 +197,69 @@ fn cluster_role(out: &mut Out, platform: &str, name: &str, rules: Value, rule: &
     out.push(Item::new(id("ClusterRole", None, name), &owner, tenantry_model::Span::UNKNOWN, rule), &content);
 }
 
+/// A tier's ClusterRoleBinding: name prefix (the per-user name is
+/// `<prefix>-<user>`), ClusterRole, rule; `None` when the tier reads nothing
+/// cluster-wide (namespace-owners under isolation without `cluster_reads`).
+fn tier_role(tier: Tier, isolation: &Isolation) -> Option<(&'static str, &'static str, &'static str)> {
+    Some(match tier {
+        Tier::Admin => ("oidc-admin", "cluster-admin", "admins are cluster-admin"),
+        Tier::PowerUser => {
+            ("oidc-power-user-readonly", POWER_USER_READONLY, "power-users read the whole cluster, no secrets, no exec")
+        }
+        Tier::NamespaceOwner if isolation.is_standard() => {
+            let (role, _, rule) = namespace_owner_reads(isolation)?;
+            ("tenantry-ns-owner-cluster-read", role, rule)
+        }
+        Tier::NamespaceOwner => {
+            ("oidc-ns-owner-readonly", NAMESPACE_OWNER_READONLY, "namespace-owners see the cluster read-only")
+        }
+    })
+}
+
+/// `rbac_subjects: groups`: one binding per tier, to the tier's identity-provider groups.
+fn tier_binding(roster: &Roster, tier: Tier, out: &mut Out) {
+    let owner = Owner::Platform;
+    let stamp = Stamp { owner: &owner, platform: &roster.platform.name };
+    let Some((name, role, rule)) = tier_role(tier, &roster.platform.isolation) else { return };
+    let groups: Vec<&tenantry_model::Located<String>> =
+        roster.platform.idp.iter().flat_map(|idp| idp.tier_groups.get(&tier)).flatten().collect();
+    let origin = groups.first().map(|g| g.span).unwrap_or(tenantry_model::Span::UNKNOWN);
+    let content = Content::object(400, |o| {
+        o.str("apiVersion", RBAC_API).str("kind", "ClusterRoleBinding");
+        write_metadata(o, name, None, stamp);
+        o.object("roleRef", |r| {
+            r.str("apiGroup", RBAC_GROUP).str("kind", "ClusterRole").str("name", role);
+        })
+        .objects("subjects", groups.iter(), |s, group| {
+            s.str("apiGroup", RBAC_GROUP).str("kind", "Group").str("name", &group.value);
+        });
+    });
+    let mut item = Item::new(id("ClusterRoleBinding", None, name), &owner, origin, rule);
+    if role != "cluster-admin" {
+        item = item.after(id("ClusterRole", None, role));
+    }
+    out.push_content(item, content);
+}
+
+/// The id of the binding through which a user reaches the cluster: their
+/// ClusterRoleBinding, or for a namespace-owner without one (isolation
+/// without cluster reads, or bindings by group) the owner binding in their
+/// first namespace. Later grants (CI, forge) are applied after it (SPEC §8.7).
+pub(super) fn cluster_binding_id(roster: &Roster, user: &User) -> Option<ResourceId> {
+    if roster.platform.rbac_subjects == RbacSubjects::Users
+        && let Some((prefix, _, _)) = tier_role(user.tier.value, &roster.platform.isolation)
+    {
+        return Some(id("ClusterRoleBinding", None, &format!("{prefix}-{}", user.key)));
+    }
+    let namespace = user.namespaces.first()?;
+    Some(id("RoleBinding", Some(&namespace.value), &format!("namespace-owner-{}", user.key)))
+}
+
 fn cluster_role_binding(out: &mut Out, platform: &str, isolation: &Isolation, user: &User) {
     let owner = Owner::User(user.key.clone());
     let stamp = Stamp { owner: &owner, platform };
-    let (name, role, rule) = match user.tier.value {
-        Tier::NamespaceOwner if isolation.is_standard() => {
-            let Some((role, _, rule)) = namespace_owner_reads(isolation) else { return };
-            (format!("tenantry-ns-owner-cluster-read-{}", user.key), role, rule)
-        }
-        Tier::Admin => (format!("oidc-admin-{}", user.key), "cluster-admin", "admins are cluster-admin"),
-        Tier::PowerUser => (
-            format!("oidc-power-user-readonly-{}", user.key),
-            POWER_USER_READONLY,
-            "power-users read the whole cluster, no secrets, no exec",
-        ),
-        Tier::NamespaceOwner => (
-            format!("oidc-ns-owner-readonly-{}", user.key),
-            NAMESPACE_OWNER_READONLY,
-            "namespace-owners see the cluster read-only",
-        ),
-    };
+    let Some((prefix, role, rule)) = tier_role(user.tier.value, isolation) else { return };
+    let name = format!("{prefix}-{}", user.key);
     let content = binding("ClusterRoleBinding", &name, None, stamp, ("ClusterRole", role), ("User", &user.email, None));
     let mut item = Item::new(id("ClusterRoleBinding", None, &name), &owner, user.tier.span, rule);
     if role != "cluster-admin" {

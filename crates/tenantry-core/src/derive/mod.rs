@@ -7,8 +7,10 @@ mod ci;
 mod dns;
 mod forge;
 mod host;
+pub mod idp;
 pub mod isolation;
 mod kubernetes;
+mod order;
 mod portal;
 mod vault;
 
@@ -19,8 +21,10 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use tenantry_model::{Roster, Span};
 
+pub use forge::{CONTRIBUTE_TOKEN_SCOPES, DEFAULT_TRACKED_BRANCH, contribute_token_name};
 pub use host::{allocate_ports, dispatch_pool};
 pub use kubernetes::{COPIED_FROM, TLS_DOMAINS};
+pub use vault::{POLICY_HEADER, policy_header, policy_mark};
 
 /// Label every managed object carries.
 pub const MANAGED_BY_LABEL: &str = crate::marks::LABELS.managed_by;
@@ -44,6 +48,15 @@ pub struct Settings {
     /// cannot (RFC 2136, PowerDNS) records are derived unproxied — SPEC §3
     /// "proxied where supported" — so they do not look like drift forever.
     pub dns_proxy_supported: bool,
+    /// Whether the `[idp]` target disables an account at the reversible cut
+    /// (`disable_on_cut`); carried in each account's content.
+    pub idp_disable_on_cut: bool,
+    /// `[forge] url` when a forge target applies. With `host_applies`,
+    /// workstation users get contribute access: a token minted on the
+    /// forge, written into their `~/.git-credentials`.
+    pub forge_url: Option<String>,
+    /// Whether a host target applies (not only renders) the workstation.
+    pub host_applies: bool,
 }
 
 impl Default for Settings {
@@ -54,6 +67,9 @@ impl Default for Settings {
             vault_oidc_mount: "oidc".to_string(),
             dns_zones: Vec::new(),
             dns_proxy_supported: true,
+            idp_disable_on_cut: false,
+            forge_url: None,
+            host_applies: false,
         }
     }
 }
@@ -99,7 +115,8 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
         kubernetes::derive(roster, facts, 0, 2, &mut out);
         dns::derive(roster, settings, &mut out);
         ci::derive(roster, &mut out);
-        forge::derive(roster, &mut out);
+        forge::derive(roster, settings, &mut out);
+        idp::derive(roster, settings, &mut out);
         let ports = host::derive(roster, facts, &mut out);
         portal::derive(roster, &mut out);
         let second = second.join().unwrap_or_else(|_| {
