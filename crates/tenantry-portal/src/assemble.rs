@@ -37,12 +37,12 @@ pub async fn model_from_session(
             let planned = session.plan(&PlanRequest::default()).await?;
             let what = match session.last_run().await? {
                 Some(run) => format!(
-                    "a plan of the portal; the last apply was run #{} `{}`, {}",
+                    "planned by the portal, nothing applied; the last apply was run #{} ({}), {}",
                     run.run,
                     run.command,
                     run.finished_at.map(|at| format!("finished {at}")).unwrap_or_else(|| "interrupted".to_string())
                 ),
-                None => "a plan of the portal; nothing was ever applied".to_string(),
+                None => "planned by the portal; nothing was ever applied".to_string(),
             };
             Some(LastReconcile::from_report(&planned.to_json(), Some(now), what, Vec::new()))
         }

@@ -185,7 +185,11 @@ impl GrantLine {
                     id: grant.id.to_string(),
                     domain: grant.id.domain.to_string(),
                     rule: grant.rule.to_string(),
-                    origin: grant.origin.clone().unwrap_or_else(|| "platform defaults".to_string()),
+                    origin: grant
+                        .origin
+                        .as_deref()
+                        .map(roster_file_line)
+                        .unwrap_or_else(|| "platform defaults".to_string()),
                     origin_line: grant.origin_line.as_deref().map(str::trim).unwrap_or_default().to_string(),
                     target: grant.target.clone().unwrap_or_else(|| "(no target)".to_string()),
                     state,
@@ -194,6 +198,15 @@ impl GrantLine {
             })
             .collect()
     }
+}
+
+/// `roster.yaml:12:5` for `/etc/tenantry/roster.yaml:12:5`: a page names
+/// the roster file, not where it lies on the server. (`vault://…` as is.)
+fn roster_file_line(origin: &str) -> String {
+    if origin.contains("://") {
+        return origin.to_string();
+    }
+    origin.rsplit_once('/').map_or(origin, |(_, file)| file).to_string()
 }
 
 fn state_words(state: &ResourceState) -> (String, &'static str) {
@@ -319,4 +332,16 @@ pub struct ExplainPage {
 /// RFC 3339, UTC, seconds.
 pub fn time_text(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::roster_file_line;
+
+    #[test]
+    fn a_page_names_the_roster_file_not_its_place_on_the_server() {
+        assert_eq!(roster_file_line("/etc/tenantry/roster.yaml:12:5"), "roster.yaml:12:5");
+        assert_eq!(roster_file_line("roster.yaml:3:1"), "roster.yaml:3:1");
+        assert_eq!(roster_file_line("vault://secret/platform#users:4:2"), "vault://secret/platform#users:4:2");
+    }
 }

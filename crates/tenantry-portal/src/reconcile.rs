@@ -86,6 +86,29 @@ pub struct ChangeRow {
     pub reason: String,
 }
 
+impl ChangeRow {
+    /// The reason in parts, each command-line flag (`--allow-revoke`) apart
+    /// so the page keeps it on one line: `(text, is_flag)`.
+    pub fn reason_parts(&self) -> Vec<(String, bool)> {
+        let mut parts: Vec<(String, bool)> = Vec::new();
+        for (i, word) in self.reason.split(' ').enumerate() {
+            let flag = word.starts_with("--") && word.len() > 2;
+            let text = if i == 0 { word.to_string() } else { format!(" {word}") };
+            match parts.last_mut() {
+                Some((last, false)) if !flag => last.push_str(&text),
+                _ if flag => {
+                    if i > 0 {
+                        parts.push((" ".to_string(), false));
+                    }
+                    parts.push((word.to_string(), true));
+                }
+                _ => parts.push((text, false)),
+            }
+        }
+        parts
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DepartingRow {
     pub owner: String,
@@ -349,5 +372,28 @@ mod tests {
         let report = json!({ "targets": ["kubernetes"], "owners": [ { "owner": "a", "changes": changes } ] });
         let last = LastReconcile::from_report(&report, None, "plan", Vec::new());
         assert_eq!((last.drift.rows.len(), last.drift.total, last.drift.more()), (LIST_CAP, LIST_CAP + 5, 5));
+    }
+
+    #[test]
+    fn flags_in_a_reason_stand_apart() {
+        let row = |reason: &str| ChangeRow {
+            owner: String::new(),
+            id: String::new(),
+            target: String::new(),
+            action: String::new(),
+            reason: reason.to_string(),
+        };
+        let parts = row("removals need --allow-revoke to go").reason_parts();
+        let expected: Vec<(String, bool)> = vec![
+            ("removals need".into(), false),
+            (" ".into(), false),
+            ("--allow-revoke".into(), true),
+            (" to go".into(), false),
+        ];
+        assert_eq!(parts, expected);
+        assert_eq!(row("does not exist").reason_parts(), vec![("does not exist".to_string(), false)]);
+        assert_eq!(row("--force").reason_parts(), vec![("--force".to_string(), true)]);
+        let joined: String = row("a -- b --x").reason_parts().into_iter().map(|(t, _)| t).collect();
+        assert_eq!(joined, "a -- b --x", "nothing is lost");
     }
 }

@@ -27,9 +27,9 @@ impl Browser {
         capabilities.insert(
             "goog:chromeOptions".into(),
             json!({
-                "binary": "/usr/bin/chromium",
+                "binary": crate::world::CHROMIUM,
                 "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--headless=new", "--hide-scrollbars", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
                     "--no-first-run", "--no-default-browser-check", "--disable-default-apps",
                     "--disable-extensions", "--metrics-recording-only", "--password-store=basic",
@@ -133,8 +133,24 @@ impl Browser {
     }
 
     /// A full-length PNG: the window is made as tall as the page first.
+    /// Fails when, at this width, the page or a table in it scrolls sideways.
     pub async fn screenshot_full(&self, world: &World, name: &str, width: u32) -> Result<PathBuf, String> {
         self.client.set_window_size(width, 1000).await.map_err(|e| e.to_string())?;
+        let overflow = self
+            .client
+            .execute(
+                "const doc = document.documentElement;
+                 const wide = [...document.querySelectorAll('.scroll, table')]
+                   .filter(e => e.scrollWidth > e.clientWidth + 1)
+                   .map(e => (e.querySelector('caption, thead th') || e).textContent.trim().slice(0, 40));
+                 return { page: doc.scrollWidth > doc.clientWidth + 1, wide };",
+                vec![],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if overflow["page"] == true || overflow["wide"].as_array().is_some_and(|w| !w.is_empty()) {
+            return Err(format!("{name}: at {width} px the page scrolls sideways: {overflow}"));
+        }
         let height = self
             .client
             .execute("return document.documentElement.scrollHeight", vec![])
@@ -161,14 +177,15 @@ impl Browser {
         self.goto(&world.url(path)).await?;
         self.wait_path("/signin").await?;
         self.click("a.button").await?;
+        let on_keycloak = || async { self.url().await.map(|u| u.as_str().starts_with(&world.keycloak.url)) };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while self.url().await?.port() != Some(28443) && !self.path().await?.starts_with(path) {
+        while !on_keycloak().await? && !self.path().await?.starts_with(path) {
             if Instant::now() > deadline {
                 return Err(format!("not sent to Keycloak: at {}", self.url().await?));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        if self.url().await?.host_str() != Some("127.0.0.1") || self.url().await?.port() == Some(28443) {
+        if on_keycloak().await? {
             self.keycloak_form(person).await?;
         }
         self.wait_path(path).await.map(drop)

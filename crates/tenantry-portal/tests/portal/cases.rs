@@ -184,7 +184,7 @@ pub async fn alice_downloads_a_kubeconfig_kubectl_loads_and_a_setup_script_bash_
     let exec = &config["users"][0]["user"]["exec"];
     let args: Vec<&str> = exec["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str()).collect();
     ensure!(exec["command"] == "kubectl" && args.contains(&"oidc-login"), "exec plugin: {exec}");
-    ensure!(args.contains(&format!("--oidc-issuer-url={}", world.keycloak.issuer()).as_str()), "issuer: {args:?}");
+    ensure!(args.contains(&format!("--oidc-issuer-url={}", world.keycloak.issuer).as_str()), "issuer: {args:?}");
 
     // Chromium holds a shell script from a site first visited today for a "Keep" click
     // (its file-type policy), which a headless browser cannot give: the scripts are
@@ -315,7 +315,7 @@ pub async fn pages_carry_a_strict_policy_and_no_secret(world: &World, browser: &
     let body = response.text().await.map_err(|e| e.to_string())?;
     ensure!(!body.contains("<script") && !body.contains(" style="), "no script and no inline style");
     let value = cookie.split_once('=').map(|(_, v)| v).unwrap_or_default();
-    for secret in [world.keycloak.portal_secret.as_str(), value, world.alice.password.as_str()] {
+    for secret in [world.keycloak.portal_client_secret.as_str(), value, world.alice.password.as_str()] {
         ensure!(!body.contains(secret), "a secret is on the page");
     }
     ensure!(!body.contains("<label for=\"q\""), "alice's page has no admin search");
@@ -368,6 +368,7 @@ async fn admin_case(world: &World, browser: &Browser) -> Outcome {
         "{last}"
     );
     browser.screenshot_full(world, "08-admin", 1280).await?;
+    browser.screenshot_full(world, "08-admin-phone", 390).await?;
     browser.click("a[rel=next]").await?;
     browser.wait_path("/admin?page=2").await?;
     let second = browser.texts("table.users tbody th").await?;
@@ -393,6 +394,7 @@ async fn admin_case(world: &World, browser: &Browser) -> Outcome {
     let targets = browser.text("section[aria-labelledby=result] table").await?;
     ensure!(targets.contains("kubernetes") && targets.contains("dns") && targets.contains("local"), "{targets}");
     browser.screenshot_full(world, "10-reconcile", 1280).await?;
+    browser.screenshot_full(world, "10-reconcile-phone", 390).await?;
 
     browser.goto(&world.url(&format!("/admin/users/{}", world.alice.key))).await?;
     ensure!(browser.text("h1").await?.contains(&world.alice.key), "explain page");

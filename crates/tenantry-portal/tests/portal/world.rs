@@ -3,7 +3,6 @@
 //! portal serving it on 127.0.0.1 with a clock the cases move, and
 //! chromedriver. Names carry a per-run suffix: other tests share the peers.
 
-use crate::keycloak::Keycloak;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,7 +24,7 @@ pub struct Person {
 pub struct World {
     pub run: String,
     pub dir: tempfile::TempDir,
-    pub keycloak: Keycloak,
+    pub keycloak: tenantry_testenv::Keycloak,
     pub alice: Person,
     pub bob: Person,
     pub wizard: Person,
@@ -142,6 +141,11 @@ async fn workload(client: &kube::Client, namespace: &str) -> Result<(), String> 
     }
 }
 
+/// Debian's Chromium and its WebDriver server.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const BROWSER_HOW: &str = "`testenv/up keycloak` installs it, or: apt-get install -y --no-install-recommends chromium chromium-driver fonts-dejavu-core";
+
 fn private_file(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| e.to_string())?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())
@@ -161,7 +165,13 @@ fn open(dir: &Path) -> Result<Session, String> {
 
 impl World {
     pub async fn set_up() -> Result<World, String> {
-        let keycloak = Keycloak::find().await?;
+        // The browser first: nothing is created on the shared peers for a run that cannot start.
+        for (binary, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
+            if !Path::new(binary).is_file() {
+                return Err(format!("{binary} is missing (Debian package `{package}`); {BROWSER_HOW}"));
+            }
+        }
+        let keycloak = crate::keycloak::find().await?;
         let kube = tenantry_testenv::kube().map_err(|e| e.to_string())?;
         let bind = tenantry_testenv::bind().map_err(|e| e.to_string())?;
         let kubectl = kube
@@ -177,12 +187,12 @@ impl World {
             person("dave", &run),
         );
         for p in [&alice, &bob, &wizard, &stranger] {
-            keycloak.create_user(&p.login, &p.email, &p.password).await?;
+            keycloak.create_user(&p.login, &p.email, &p.password).await.map_err(|e| e.to_string())?;
         }
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let port = free_port()?;
         let base = format!("http://127.0.0.1:{port}/");
-        private_file(&dir.path().join("portal.secret"), &keycloak.portal_secret)?;
+        private_file(&dir.path().join("portal.secret"), &keycloak.portal_client_secret)?;
         let tsig = std::fs::read_to_string(&bind.tsig_key_file).map_err(|e| e.to_string())?;
         private_file(&dir.path().join("tsig.key"), &tsig)?;
         std::fs::write(
@@ -204,7 +214,7 @@ impl World {
         let write_roster = |first: bool| {
             std::fs::write(
                 dir.path().join("roster.yaml"),
-                roster(&run, &people, first, &kube.url, &keycloak.issuer(), &bind.zone),
+                roster(&run, &people, first, &kube.url, &keycloak.issuer, &bind.zone),
             )
             .map_err(|e| e.to_string())
         };
@@ -251,15 +261,13 @@ impl World {
         });
 
         let driver_port = free_port()?;
-        let driver = std::process::Command::new("chromedriver")
+        let driver = std::process::Command::new(CHROMEDRIVER)
             .arg(format!("--port={driver_port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .map_err(|e| {
-                format!("cannot start chromedriver ({e}); install it: apt-get install -y chromium chromium-driver")
-            })?;
+            .map_err(|e| format!("cannot start {CHROMEDRIVER} ({e}); {BROWSER_HOW}"))?;
         let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/portal-screenshots");
         std::fs::create_dir_all(&screenshots).map_err(|e| e.to_string())?;
         Ok(World {
@@ -287,7 +295,7 @@ impl World {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         for p in [&self.alice, &self.bob, &self.wizard, &self.stranger] {
-            if let Err(e) = self.keycloak.delete_user(&p.login).await {
+            if let Err(e) = crate::keycloak::delete_user(&self.keycloak, &p.login).await {
                 eprintln!("cleanup: {e}");
             }
         }
