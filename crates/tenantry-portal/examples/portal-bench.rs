@@ -5,7 +5,11 @@
 //! It generates the roster, builds the model once (a plan through the
 //! local target), serves the portal on 127.0.0.1 with live quota usage read
 //! from the test apiserver (so each tenant page makes its real list calls),
-//! runs wrk against each page, prints the figures and stops.
+//! runs wrk against each page, prints the figures and stops. The tenant
+//! page is measured twice: with its two live ResourceQuota lists (the
+//! shared test apiserver's latency included) and with quota usage from
+//! memory (the portal's own time: lookup, session, rendering five bars per
+//! namespace).
 //!
 //! ```sh
 //! . target/testenv/env.sh   # or TENANTRY_TESTENV_DIR=…/target/testenv
@@ -17,7 +21,10 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tenantry_app::{Session, SessionOptions};
-use tenantry_portal::{KubeQuotas, Portal, PortalSettings, ReconcileSource, model_from_session, router, system_clock};
+use tenantry_portal::live::{NamespaceUsage, QuotaUsage, UsageItem};
+use tenantry_portal::{
+    KubeQuotas, Portal, PortalSettings, QuotaSource, ReconcileSource, model_from_session, router, system_clock,
+};
 
 const REQUESTS: usize = 1000;
 
@@ -54,6 +61,27 @@ fn roster(users: usize) -> String {
         }
     }
     text
+}
+
+/// Quota usage from memory, as the apiserver would report it.
+struct InMemory;
+
+#[async_trait::async_trait]
+impl QuotaSource for InMemory {
+    async fn usage(&self, namespaces: &[String]) -> Result<Vec<NamespaceUsage>, String> {
+        let items = [("pods", "3", "30"), ("configmaps", "4", "50"), ("requests.cpu", "500m", "2")]
+            .into_iter()
+            .chain([("requests.memory", "1Gi", "4Gi"), ("limits.memory", "2Gi", "8Gi")])
+            .map(|(resource, used, hard)| UsageItem::new(resource.into(), used.into(), hard.into()))
+            .collect::<Vec<_>>();
+        Ok(namespaces
+            .iter()
+            .map(|namespace| NamespaceUsage {
+                namespace: namespace.clone(),
+                quotas: vec![QuotaUsage { name: "user-quota".into(), items: items.clone() }],
+            })
+            .collect())
+    }
 }
 
 fn wrk(url: &str, cookie: &str, script: &std::path::Path) -> Result<String, String> {
@@ -106,6 +134,8 @@ async fn main() -> Result<(), String> {
     let kube = tenantry_testenv::kube().map_err(|e| e.to_string())?;
     let client = kube::Client::try_from(kube.config().await.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let quotas = Arc::new(KubeQuotas::new(client, Duration::from_secs(3)));
+    let offline =
+        Portal::new(settings.clone(), model.clone(), Arc::new(InMemory), system_clock()).map_err(|e| e.to_string())?;
     let portal = Portal::new(settings, model, quotas, system_clock()).map_err(|e| e.to_string())?;
     let tenant = "user05042";
     let admin = "admin05000";
@@ -113,6 +143,12 @@ async fn main() -> Result<(), String> {
     let admin_cookie = portal.session_cookie(admin).ok_or("no admin")?;
     tokio::spawn(async move {
         let _ = axum::serve(listener, router(portal)).await;
+    });
+    let offline_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let offline_addr = offline_listener.local_addr().map_err(|e| e.to_string())?;
+    let offline_cookie = offline.session_cookie(tenant).ok_or("no tenant")?;
+    tokio::spawn(async move {
+        let _ = axum::serve(offline_listener, router(offline)).await;
     });
 
     let script = dir.path().join("count.lua");
@@ -123,6 +159,11 @@ async fn main() -> Result<(), String> {
             "tenant page (2 namespaces, live quota from the apiserver)",
             format!("http://{addr}/users/{tenant}"),
             tenant_cookie.clone(),
+        ),
+        (
+            "tenant page (2 namespaces, quota usage from memory: the portal's own time)",
+            format!("http://{offline_addr}/users/{tenant}"),
+            offline_cookie,
         ),
         ("admin table, page 1", format!("http://{addr}/admin"), admin_cookie.clone()),
         ("admin table, search + page 3", format!("http://{addr}/admin?q=team-7&page=3"), admin_cookie.clone()),

@@ -4,7 +4,24 @@
 //!
 //! - [`router`] is a plain axum `Router` over an `Arc<Portal>`, so `tenantry
 //!   serve` merges it into its own routes (it owns `/`, `/signin`, `/auth/*`,
-//!   `/signout`, `/users/*`, `/admin*` and `/static/*`).
+//!   `/signout`, `/users/*`, `/admin*`, `/static/*` and the fallback).
+//!   [`Portal::from_session`] builds the portal from a `tenantry_app::Session`
+//!   (its tenantry.toml's `[portal]` and its roster):
+//!
+//! ```no_run
+//! # async fn serve(session: tenantry_app::Session, cluster: kube::Client) -> Result<(), tenantry_portal::PortalError> {
+//! use tenantry_portal::{Portal, ReconcileSource, model_from_session, router};
+//! let Some(portal) = Portal::from_session(&session, ReconcileSource::None, Some(cluster)).await? else {
+//!     return Ok(()); // no [portal] in tenantry.toml: nothing to mount
+//! };
+//! let app: axum::Router = axum::Router::new().merge(router(std::sync::Arc::clone(&portal)));
+//! // … serve `app`; after each reconcile pass, show what it did:
+//! # let (report, at) = (serde_json::Value::Null, std::time::SystemTime::now());
+//! let what = "serve pass".to_string();
+//! let source = ReconcileSource::Report { json: report, at, what, targets: Vec::new() };
+//! portal.publish(model_from_session(&session, source, std::time::SystemTime::now()).await?);
+//! # Ok(()) }
+//! ```
 //! - [`Portal`] holds a [`PortalModel`] built once per roster or reconcile
 //!   change ([`model_from_session`], or [`PortalModel::new`] from parts) and
 //!   swapped atomically ([`Portal::publish`]); a page view only looks a user
@@ -41,7 +58,8 @@ use axum::Router;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
-/// The portal's routes over `portal`.
+/// The portal's routes over `portal` (every response with the security
+/// headers of [`respond`]). Merge it into a router without a fallback.
 pub fn router(portal: Arc<Portal>) -> Router {
     let hsts = portal.settings().secure_cookies();
     Router::new()

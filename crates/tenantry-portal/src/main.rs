@@ -83,6 +83,7 @@ async fn build(args: &Args) -> Result<(tenantry_portal::PortalModel, Option<Port
 }
 
 async fn run(args: Args) -> Result<(), PortalError> {
+    let listen = args.listen;
     let (model, settings) = build(&args).await?;
     let settings = settings.ok_or_else(|| PortalError::Config {
         message: "tenantry.toml has no [portal] section".to_string(),
@@ -127,5 +128,5 @@ async fn run(args: Args) -> Result<(), PortalError> {
     axum::serve(listener, router(portal))
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|source| PortalError::Listen { addr: "0.0.0.0:0".parse().unwrap_or(([0, 0, 0, 0], 0).into()), source })
+        .map_err(|source| PortalError::Listen { addr: listen, source })
 }
