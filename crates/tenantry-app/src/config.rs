@@ -26,8 +26,10 @@ pub const TARGETS: &[&dyn TargetPlugin] = &[
     &tenantry_local::PLUGIN,
 ];
 
-/// Sections of tenantry.toml that configure tenantry itself, not a target.
-pub const OWN_SECTIONS: &[&str] = &["audit"];
+/// Sections of tenantry.toml that configure tenantry itself (`[audit]`) or
+/// a front end (`[portal]`, read by tenantry-portal through
+/// [`Config::section`]), not a target.
+pub const OWN_SECTIONS: &[&str] = &["audit", "portal"];
 
 /// A loaded tenantry.toml.
 #[derive(Debug, Default)]
@@ -141,6 +143,11 @@ impl Config {
         (settings, validation)
     }
 
+    /// A front end's own section (`[portal]`), as JSON; `Null` when absent.
+    pub fn section(&self, name: &str) -> serde_json::Value {
+        self.sections.get(name).and_then(|value| serde_json::to_value(value).ok()).unwrap_or_default()
+    }
+
     /// The `[vault]` settings, for reading a `vault://` roster source.
     pub fn vault(&self) -> Result<Option<tenantry_vault::VaultConfig>> {
         let Some(section) = self.sections.get("vault") else { return Ok(None) };
@@ -227,6 +234,15 @@ mod tests {
         let Err(AppError::Config { message, help }) = parse("[local]\nout_dri = \"x\"\n") else { panic!() };
         assert!(message.contains("unknown field `out_dri`"), "{message}");
         assert_eq!(help, "[local] takes out_dir, state and enabled");
+    }
+
+    #[test]
+    fn a_front_end_section_is_known_and_read_by_its_front_end() {
+        let config = parse("[portal]\nclient_id = \"tenantry-portal\"\n").unwrap();
+        assert_eq!(config.section("portal")["client_id"], "tenantry-portal");
+        assert!(config.section("serve").is_null(), "an absent section reads as null");
+        let Err(AppError::Config { help, .. }) = parse("[portl]\n") else { panic!() };
+        assert_eq!(help, "did you mean `[portal]`?");
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod render;
 mod saved;
 mod session;
 pub mod source;
+mod views;
 pub mod wire;
 
 pub use access::{SetupOs, write_new_kubeconfig};
@@ -35,6 +36,7 @@ pub use provenance::{Derived, ExplainReport, Grant, WhyReport};
 pub use render::RenderReport;
 pub use saved::{SavedChange, SavedPlan, SavedRequest};
 pub use session::{Session, SessionOptions, Waiting};
+pub use views::{GrantWhy, UserView, VaultPath, VaultView, WorkstationView, policy_paths};
 
 pub use tenantry_core::doctor::{Finding, Severity};
 pub use tenantry_engine::{
