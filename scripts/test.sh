@@ -7,7 +7,10 @@
 #    of it `go build` of kube-apiserver; later runs: seconds).
 # 2. target/testenv/env.sh is sourced so the tests find the peers.
 # 3. cargo test --workspace --locked.
-# 4. On exit, the peers that this run started are stopped (peers that were
+# 4. scripts/fuzz.sh runs every fuzz target for a short time
+#    (TENANTRY_FUZZ_SECONDS, default 20; 0 skips it), after the inputs that
+#    once failed (fuzz/regressions/), so a parser regression fails CI.
+# 5. On exit, the peers that this run started are stopped (peers that were
 #    already running are left alone). TENANTRY_TESTENV_KEEP=1 keeps them.
 #
 # TENANTRY_TESTENV_PEERS="kube vault" starts only those (default: all).
@@ -42,3 +45,7 @@ fi
 . target/testenv/env.sh
 
 cargo test --workspace --locked
+
+if [ "${TENANTRY_FUZZ_SECONDS:-20}" != "0" ]; then
+  bash scripts/fuzz.sh "${TENANTRY_FUZZ_SECONDS:-20}"
+fi

@@ -314,7 +314,7 @@ fn parse_comment(comment: &str) -> (Option<String>, Option<u32>) {
     (Some(format!("managed-by={} {rest}", tenantry_core::marks::MANAGED_BY_VALUE)), ttl)
 }
 
-fn found(record: &Value) -> Option<Found> {
+pub(crate) fn found(record: &Value) -> Option<Found> {
     let text = |key: &str| record.get(key).and_then(Value::as_str);
     let rtype = text("type")?.to_string();
     let content = text("content")?;

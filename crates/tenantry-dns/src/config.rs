@@ -186,17 +186,59 @@ pub(crate) fn parse_tsig_key(text: &str, path: &Path) -> Result<TsigKey> {
     for statement in body.split(';').map(str::trim).filter(|s| !s.is_empty()) {
         let (keyword, value) = statement.split_once(char::is_whitespace).unwrap_or((statement, ""));
         let value = value.trim().trim_matches('"').to_string();
-        match keyword {
-            "algorithm" => algorithm = Some(value.to_ascii_lowercase()),
-            "secret" => secret = Some(value),
+        let slot = match keyword {
+            "algorithm" => &mut algorithm,
+            "secret" => &mut secret,
             _ => return Err(bad(&format!("unknown statement `{keyword}`"))),
+        };
+        if slot.replace(value).is_some() {
+            return Err(bad(&format!("`{keyword}` is given twice")));
         }
     }
-    let algorithm = algorithm.ok_or_else(|| bad("no `algorithm`"))?;
+    let algorithm = algorithm.ok_or_else(|| bad("no `algorithm`"))?.to_ascii_lowercase();
     let secret = secret.ok_or_else(|| bad("no `secret`"))?;
     let secret = data_encoding::BASE64.decode(secret.as_bytes()).map_err(|_| bad("the secret is not base64"))?;
+    if secret.is_empty() {
+        return Err(bad("the secret is empty"));
+    }
     if name.trim().is_empty() {
         return Err(bad("the key name is empty"));
     }
     Ok(TsigKey { name: name.trim().to_string(), algorithm, secret })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> std::result::Result<TsigKey, String> {
+        parse_tsig_key(text, Path::new("k.key")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_tsig_keygen_file_is_read_and_a_broken_one_refused_with_why() {
+        let key = parse("key \"tenantry\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0\";\n};\n").unwrap();
+        assert_eq!(
+            (key.name.as_str(), key.algorithm.as_str(), key.secret.as_slice()),
+            ("tenantry", "hmac-sha256", &b"secret"[..])
+        );
+        for (text, why) in [
+            // Found by the `tsig_key` fuzz target: a second, empty `secret`
+            // statement was accepted as an empty key.
+            (
+                "key \"k\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0\";\n\tsecret\n};\n",
+                "`secret` is given twice",
+            ),
+            ("key \"k\" { algorithm hmac-sha256; secret \"\"; };", "the secret is empty"),
+            (
+                "key \"k\" { algorithm hmac-sha256; algorithm hmac-sha512; secret \"c2VjcmV0\"; };",
+                "`algorithm` is given twice",
+            ),
+            ("key \"k\" { algorithm hmac-sha256; };", "no `secret`"),
+            ("key \"k\" { algorithm hmac-sha256; secret \"not base64!\"; };", "not base64"),
+        ] {
+            let error = parse(text).map(|_| ()).unwrap_err();
+            assert!(error.contains(why) && error.contains("k.key"), "{text}: {error}");
+        }
+    }
 }

@@ -20,6 +20,9 @@
 mod cloudflare;
 mod config;
 mod diagnose;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod marks;
 mod observe;
 mod plugin;

@@ -100,30 +100,7 @@ impl PowerDns {
             server: self.base.clone(),
             message: format!("{operation}: unreadable answer: {e}"),
         })?;
-        let mut listing = Listing::default();
-        for rrset in body.get("rrsets").and_then(Value::as_array).into_iter().flatten() {
-            let name = config::normalize_name(rrset.get("name").and_then(Value::as_str).unwrap_or_default());
-            let rtype = rrset.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
-            let ttl = rrset.get("ttl").and_then(Value::as_u64).and_then(|t| u32::try_from(t).ok()).unwrap_or(0);
-            for record in rrset.get("records").and_then(Value::as_array).into_iter().flatten() {
-                let content = record.get("content").and_then(Value::as_str).unwrap_or_default();
-                let content = match rtype.as_str() {
-                    "CNAME" => config::normalize_name(content),
-                    "TXT" => marks::txt_text(quoted_strings(content).iter().map(String::as_str)),
-                    _ => content.to_string(),
-                };
-                listing.records.push(Found {
-                    name: name.clone(),
-                    rtype: rtype.clone(),
-                    content,
-                    ttl,
-                    proxied: false,
-                    comment_marks: None,
-                    provider_id: None,
-                });
-            }
-        }
-        Ok(listing)
+        Ok(listing_from(&body))
     }
 
     /// One rrset change. Changes are sent one at a time per target, and a
@@ -185,6 +162,34 @@ impl PowerDns {
 
 /// The character-strings of a TXT record in zone-file form (`"a" "b"`);
 /// text outside quotes is taken as it is.
+/// A zone's records from the body of `GET /zones/<zone>` (its `rrsets`).
+pub(crate) fn listing_from(body: &Value) -> Listing {
+    let mut listing = Listing::default();
+    for rrset in body.get("rrsets").and_then(Value::as_array).into_iter().flatten() {
+        let name = config::normalize_name(rrset.get("name").and_then(Value::as_str).unwrap_or_default());
+        let rtype = rrset.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+        let ttl = rrset.get("ttl").and_then(Value::as_u64).and_then(|t| u32::try_from(t).ok()).unwrap_or(0);
+        for record in rrset.get("records").and_then(Value::as_array).into_iter().flatten() {
+            let content = record.get("content").and_then(Value::as_str).unwrap_or_default();
+            let content = match rtype.as_str() {
+                "CNAME" => config::normalize_name(content),
+                "TXT" => marks::txt_text(quoted_strings(content).iter().map(String::as_str)),
+                _ => content.to_string(),
+            };
+            listing.records.push(Found {
+                name: name.clone(),
+                rtype: rtype.clone(),
+                content,
+                ttl,
+                proxied: false,
+                comment_marks: None,
+                provider_id: None,
+            });
+        }
+    }
+    listing
+}
+
 fn quoted_strings(content: &str) -> Vec<String> {
     if !content.trim_start().starts_with('"') {
         return vec![content.to_string()];

@@ -426,6 +426,16 @@ fn fqdn(name: &str) -> std::result::Result<Name, hickory_proto::ProtoError> {
     Ok(name)
 }
 
+/// The records of one AXFR response message in DNS wire format (what the
+/// fuzz targets feed; `transfer` reads the same answers from the client).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn listing_from_wire(bytes: &[u8]) -> Listing {
+    let records = hickory_proto::op::Message::from_vec(bytes)
+        .map(|message| message.answers().iter().filter_map(found).collect())
+        .unwrap_or_default();
+    Listing { records }
+}
+
 fn found(record: &Record) -> Option<Found> {
     let rtype = record.record_type().to_string();
     if rtype == "TSIG" || rtype == "OPT" {

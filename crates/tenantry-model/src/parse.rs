@@ -45,6 +45,23 @@ pub fn parse_raw(source: &str, bytes: &[u8]) -> Result<RawRoster, Diagnostics> {
         .with_help("point --roster at the YAML roster")
         .into());
     }
+    // YAML reads a lone carriage return as a line break that editors do not
+    // show: every position after it would point at the wrong line.
+    if let Some(offset) = text
+        .match_indices('\r')
+        .map(|(at, _)| at)
+        .find(|&at| !text.get(at + 1..).is_some_and(|rest| rest.starts_with('\n')))
+    {
+        let (line, column) = line_column_at(bytes, offset);
+        return Err(Diagnostic::error(
+            source,
+            Span::new(line, column),
+            "control-character",
+            "a carriage return (\\r) that does not end a line; YAML would read it as a line break your editor does not show",
+        )
+        .with_help("save the roster with LF (or CRLF) line endings, e.g. `dos2unix roster.yaml`")
+        .into());
+    }
     if text.lines().all(|line| line.trim().is_empty() || line.trim_start().starts_with('#')) {
         return Err(Diagnostic::error(source, Span::UNKNOWN, "empty-roster", "the roster is empty")
             .with_help("a roster needs at least `users: {}`; see `tenantry schema` or examples/roster.yaml")

@@ -739,6 +739,11 @@ fn oidc_values_cannot_carry_commands_into_kubeconfigs_and_scripts() {
         18,
     );
     says(&e, &["a control character (U+001B)"], &[]);
+    // Found by the `roster` fuzz target: YAML reads a lone carriage return
+    // as a line break, so later positions pointed past the file's last line.
+    let e = refused("platform:\n  name: x\r\r\r\nusers: {}\n", "control-character", 2, 10);
+    says(&e, &["carriage return"], &["LF (or CRLF) line endings"]);
+    assert!(load_bytes(b"platform:\r\n  name: x\r\nusers: {}\r\n").is_ok(), "CRLF line endings stay fine");
 }
 
 #[test]
