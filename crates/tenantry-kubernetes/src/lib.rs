@@ -17,10 +17,11 @@ mod extract;
 mod kinds;
 mod plugin;
 mod tls;
+pub mod watch;
 
 pub use extract::project_owned_fields;
 pub use kinds::{KINDS, KindInfo};
-pub use plugin::PLUGIN;
+pub use plugin::{PLUGIN, load_config};
 
 use futures::future::join_all;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -74,30 +75,40 @@ fn unavailable(message: impl std::fmt::Display) -> TargetError {
     TargetError::unavailable(message.to_string())
 }
 
+/// A client for the kubeconfig and context of `config`, or `$KUBECONFIG`,
+/// `~/.kube/config`, or the in-cluster service account. Building it reads
+/// credentials but sends nothing.
+pub async fn client(config: &KubernetesConfig) -> Result<kube::Client> {
+    let options = kube::config::KubeConfigOptions { context: config.context.clone(), ..Default::default() };
+    let usable = |e: kube::config::KubeconfigError| unavailable(format!("no usable kubeconfig: {e}"));
+    let client_config = match &config.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| unavailable(format!("cannot read kubeconfig {}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(usable)?
+        }
+        None if config.context.is_some() => kube::Config::from_kubeconfig(&options).await.map_err(usable)?,
+        None => {
+            kube::Config::infer().await.map_err(|e| unavailable(format!("no kubeconfig and not in a cluster: {e}")))?
+        }
+    };
+    kube::Client::try_from(client_config).map_err(unavailable)
+}
+
+/// What listing one kind found.
+enum Listing {
+    Items(Vec<DynamicObject>),
+    /// The server does not serve the kind (a CRD that is not installed).
+    NotServed,
+    /// tenantry's credentials may not list it (the shipped RBAC without the
+    /// TLS-copies component cannot list Secrets).
+    Forbidden(String),
+}
+
 impl KubernetesTarget {
     /// Connect using the kubeconfig and context of the config, or in-cluster.
     pub async fn connect(config: &KubernetesConfig) -> Result<KubernetesTarget> {
-        let options = kube::config::KubeConfigOptions { context: config.context.clone(), ..Default::default() };
-        let client_config = match &config.kubeconfig {
-            Some(path) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                    .map_err(|e| unavailable(format!("cannot read kubeconfig {}: {e}", path.display())))?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &options).await
-            }
-            None if config.context.is_some() => kube::Config::from_kubeconfig(&options).await,
-            None => return Self::infer().await,
-        }
-        .map_err(|e| unavailable(format!("no usable kubeconfig: {e}")))?;
-        let client = kube::Client::try_from(client_config).map_err(unavailable)?;
-        Ok(KubernetesTarget::from_client(client))
-    }
-
-    /// `$KUBECONFIG`, `~/.kube/config`, or the in-cluster service account.
-    async fn infer() -> Result<KubernetesTarget> {
-        let config =
-            kube::Config::infer().await.map_err(|e| unavailable(format!("no kubeconfig and not in a cluster: {e}")))?;
-        let client = kube::Client::try_from(config).map_err(unavailable)?;
-        Ok(KubernetesTarget::from_client(client))
+        Ok(KubernetesTarget::from_client(client(config).await?))
     }
 
     pub fn from_client(client: kube::Client) -> KubernetesTarget {
@@ -114,9 +125,8 @@ impl KubernetesTarget {
     }
 
     /// List one kind: labelled objects (and, for namespaces, every object so
-    /// unlabelled ones can be adopted). `None` when the server does not serve
-    /// the kind (a CRD that is not installed).
-    async fn list_kind(&self, info: &'static KindInfo) -> Result<Option<Vec<DynamicObject>>> {
+    /// unlabelled ones can be adopted).
+    async fn list_kind(&self, info: &'static KindInfo) -> Result<Listing> {
         let api = self.api(info, None);
         let params = if info.kind == "Namespace" {
             ListParams::default()
@@ -124,8 +134,9 @@ impl KubernetesTarget {
             ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"))
         };
         match api.list(&params).await {
-            Ok(list) => Ok(Some(list.items)),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+            Ok(list) => Ok(Listing::Items(list.items)),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(Listing::NotServed),
+            Err(kube::Error::Api(status)) if status.code == 403 => Ok(Listing::Forbidden(status.message)),
             Err(error) => Err(map_error(&format!("list {}", info.plural), error)),
         }
     }
@@ -155,7 +166,7 @@ fn not_served(info: &KindInfo) -> String {
     format!("the cluster does not serve `{}` {} (kind {}): {fix}", info.api_version(), info.plural, info.kind)
 }
 
-fn map_error(context: &str, error: kube::Error) -> TargetError {
+pub(crate) fn map_error(context: &str, error: kube::Error) -> TargetError {
     match error {
         kube::Error::Api(status) => {
             let kind = match status.code {
@@ -196,20 +207,30 @@ impl Target for KubernetesTarget {
         let mut observed = Observed::default();
         let mut sources = SourceCache::default();
         for (info, result) in lists {
-            let Some(objects) = result? else {
+            let objects = match result? {
+                Listing::Items(objects) => objects,
                 // Only a problem when the roster asks for this kind; the
                 // changes of that kind then fail at apply, one by one.
-                if wanted.contains(info.kind) {
-                    observed.problems.push(PlanProblem {
-                        message: not_served(info),
-                        help: format!(
-                            "until then every {} change fails at apply; the rest of the plan is applied",
-                            info.kind
-                        ),
-                        blocking: false,
-                    });
+                missing => {
+                    if wanted.contains(info.kind) {
+                        let message = match missing {
+                            Listing::Forbidden(reason) => format!(
+                                "tenantry may not list {} ({reason}): what exists of this kind is not known",
+                                info.plural
+                            ),
+                            _ => not_served(info),
+                        };
+                        observed.problems.push(PlanProblem {
+                            message,
+                            help: format!(
+                                "until then every {} change fails at apply; the rest of the plan is applied",
+                                info.kind
+                            ),
+                            blocking: false,
+                        });
+                    }
+                    continue;
                 }
-                continue;
             };
             for object in objects {
                 let Some(id) = id_of(info, &object) else { continue };
