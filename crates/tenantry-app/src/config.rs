@@ -26,6 +26,10 @@ pub const TARGETS: &[&dyn TargetPlugin] = &[
 /// Sections the spec defines whose target this build does not include yet.
 const NOT_BUILT: &[&str] = &["ci", "forge", "idp"];
 
+/// Sections that configure a front end rather than a target (`[serve]`,
+/// read by tenantry-serve through [`Config::section`]).
+pub const FRONT_END_SECTIONS: &[&str] = &["serve"];
+
 /// A loaded tenantry.toml.
 #[derive(Debug, Default)]
 pub struct Config {
@@ -34,7 +38,7 @@ pub struct Config {
     /// The configured targets, in routing order, with their sections' names.
     pub targets: Vec<(&'static str, Box<dyn TargetSetup>)>,
     /// Raw sections, for readers besides the targets (a `vault://` roster source).
-    sections: toml::Table,
+    pub(crate) sections: toml::Table,
     /// Where relative paths in the file are taken from.
     pub context: LoadContext,
     /// The file it came from, if any.
@@ -66,7 +70,13 @@ impl Config {
                 format!("at {}; see examples/tenantry.toml for every section", position(text, e.span())),
             )
         })?;
-        let known = || TARGETS.iter().map(|p| p.section()).chain(NOT_BUILT.iter().copied());
+        let known = || {
+            TARGETS
+                .iter()
+                .map(|p| p.section())
+                .chain(NOT_BUILT.iter().copied())
+                .chain(FRONT_END_SECTIONS.iter().copied())
+        };
         for (section, value) in &table {
             if !known().any(|k| k == section) {
                 let help = match tenantry_model::did_you_mean(section, known()) {

@@ -5,10 +5,13 @@
 //! the roster comes from ([`source`]), and a [`Session`] whose use cases —
 //! validate, plan, apply, render, why, explain, offboard, destroy,
 //! kubeconfig, setup script — return report types with a documented JSON
-//! form ([`wire`]). `import` needs no session.
+//! form ([`wire`]). `import` needs no session. A long-running front end
+//! (`serve`) keeps a [`Controller`]: targets connected once, a session per pass.
 
 pub mod access;
+mod cluster;
 pub mod config;
+mod controller;
 mod error;
 pub mod import;
 mod offboard;
@@ -20,7 +23,9 @@ pub mod source;
 pub mod wire;
 
 pub use access::{SetupOs, write_new_kubeconfig};
+pub use cluster::Drift;
 pub use config::{Config, TARGETS};
+pub use controller::{Controller, PassReport, PassRequest, TargetOutcome, users_by_tier};
 pub use error::{AppError, Result};
 pub use import::{ImportOutcome, ImportRequest, import};
 pub use offboard::DestroyOutcome;
@@ -28,6 +33,7 @@ pub use plan::{ApplyOutcome, ApplyRequest, PlanRequest, Planned};
 pub use provenance::{Derived, ExplainReport, Grant, WhyReport};
 pub use render::RenderReport;
 pub use session::{Session, SessionOptions, Waiting};
+pub use source::{LoadedRoster, SourceKind};
 
 pub use tenantry_engine::{
     ApplyReport, Clock, DestroyPlan, DestroyReport, Failure, JournalEntry, Progress, SystemClock,
