@@ -9,6 +9,7 @@ mod offboard;
 mod plan;
 mod render;
 mod schema;
+mod serve;
 mod setup_script;
 mod validate;
 mod why;
@@ -36,6 +37,7 @@ pub fn run(cli: crate::Cli, shell: &mut Shell) -> Result<i32> {
         Command::Render { dir } => runtime()?.block_on(render::render(global, dir, shell)),
         Command::Why { resource } => runtime()?.block_on(why::why(global, resource, shell)),
         Command::Explain { user } => runtime()?.block_on(explain::explain(global, user, shell)),
+        Command::Serve(args) => serve::serve(global, args, shell),
     }
 }
 
