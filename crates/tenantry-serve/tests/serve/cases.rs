@@ -1,6 +1,6 @@
 //! The cases (see main.rs).
 
-use crate::proxy::Proxy;
+use tenantry_testenv::kube_proxy::Proxy;
 use crate::support::{
     Cluster, Replica, eventually, exists, free_port, metric, namespace_exists, relative, repo_root, roster,
 };
@@ -70,7 +70,7 @@ pub async fn shipped_rbac_is_enough_and_no_more(c: Arc<Cluster>) {
     let roster_path = dir.join("roster.yaml");
     std::fs::write(&roster_path, serde_json::to_string(&value).unwrap()).unwrap();
 
-    let proxy = Proxy::start(&c.kube, Some(c.identity.clone())).await;
+    let proxy = Proxy::start(&c.kube, Some(c.identity.clone())).await.unwrap();
     let kubeconfig = c.proxy_kubeconfig(&proxy, "rbac");
     let config_path = config(&dir, "rbac", &kubeconfig, free_port(), "");
     let mut options = tenantry_app::SessionOptions::new(roster_path.display().to_string());
@@ -206,7 +206,7 @@ pub async fn two_replicas_one_applies_and_the_other_takes_over(c: Arc<Cluster>) 
         let source = source.clone();
         let extra = election(name);
         async move {
-            let proxy = Proxy::start(&c.kube, Some(c.identity.clone())).await;
+            let proxy = Proxy::start(&c.kube, Some(c.identity.clone())).await.unwrap();
             let kubeconfig = c.proxy_kubeconfig(&proxy, name);
             let port = free_port();
             let config = config(&dir, name, &kubeconfig, port, &extra);
@@ -462,7 +462,7 @@ pub async fn a_vault_outage_stays_with_vault_and_a_broken_roster_is_never_applie
     };
     let roster_path = dir.join("roster.yaml");
     std::fs::write(&roster_path, unique(with_domains(&[]))).unwrap();
-    let proxy = Proxy::start(&c.kube, Some(c.identity.clone())).await;
+    let proxy = Proxy::start(&c.kube, Some(c.identity.clone())).await.unwrap();
     let kubeconfig = c.proxy_kubeconfig(&proxy, "v");
     let port = free_port();
     let extra = format!(

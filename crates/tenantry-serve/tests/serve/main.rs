@@ -14,7 +14,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cases;
-mod proxy;
 mod support;
 
 use futures::FutureExt as _;

@@ -2,7 +2,7 @@
 //! its own, names prefixed so runs never collide on the shared apiserver),
 //! `serve` replicas as child processes, and polling helpers.
 
-use crate::proxy::Proxy;
+use tenantry_testenv::kube_proxy::Proxy;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
