@@ -246,6 +246,10 @@ impl Controller {
             .filter(|(name, _)| !held.contains(name))
             .collect();
         planned.prepared.unavailable = unavailable.clone();
+        // The diff forgets inventory entries it did not find; a target that
+        // was not observed found nothing, and its entries must stay known
+        // (a departed user's objects are still there to cut or destroy).
+        planned.prepared.plan.forget.retain(|(target, _)| !held.contains(target) && !unavailable.contains_key(target));
 
         let plan = planned.plan();
         let blocked = plan.is_blocked();
