@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, Response, StatusCode};
 use base64::Engine as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -18,6 +19,7 @@ struct Forward {
     upstream: String,
     impersonate: Option<(String, Vec<String>)>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    refusing: Arc<AtomicBool>,
 }
 
 /// One request seen by the proxy.
@@ -32,9 +34,9 @@ pub struct Seen {
 #[derive(Debug)]
 pub struct Proxy {
     /// `http://127.0.0.1:PORT`
-
     pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    refusing: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -53,9 +55,7 @@ fn admin_client(kube: &crate::Kube) -> crate::Result<reqwest::Client> {
     let text = std::fs::read_to_string(&kube.kubeconfig).map_err(proxy_error)?;
     let config: serde_json::Value = serde_saphyr::from_str(&text).map_err(proxy_error)?;
     let decode = |value: &serde_json::Value| {
-        base64::engine::general_purpose::STANDARD
-            .decode(value.as_str().unwrap_or_default())
-            .map_err(proxy_error)
+        base64::engine::general_purpose::STANDARD.decode(value.as_str().unwrap_or_default()).map_err(proxy_error)
     };
     let user = &config["users"][0]["user"];
     let mut pem = decode(&user["client-certificate-data"])?;
@@ -74,7 +74,9 @@ impl Proxy {
     /// request is made as that user and groups.
     pub async fn start(kube: &crate::Kube, impersonate: Option<(String, Vec<String>)>) -> crate::Result<Proxy> {
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let refusing = Arc::new(AtomicBool::new(false));
         let state = Forward {
+            refusing: Arc::clone(&refusing),
             client: admin_client(kube)?,
             upstream: kube.url.trim_end_matches('/').to_string(),
             impersonate,
@@ -86,7 +88,13 @@ impl Proxy {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Proxy { url, seen, task })
+        Ok(Proxy { url, seen, refusing, task })
+    }
+
+    /// While set, every request is recorded and answered 503 at once, as if
+    /// the apiserver were cut off from this process.
+    pub fn refuse(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::SeqCst);
     }
 
     /// Every request so far.
@@ -101,10 +109,7 @@ impl Proxy {
 
     /// Write requests so far that are not about a Lease (leader election).
     pub fn writes(&self) -> Vec<(String, String)> {
-        self.requests()
-            .into_iter()
-            .filter(|(method, path)| method != "GET" && !path.contains("/leases"))
-            .collect()
+        self.requests().into_iter().filter(|(method, path)| method != "GET" && !path.contains("/leases")).collect()
     }
 }
 
@@ -113,6 +118,9 @@ async fn forward(State(state): State<Forward>, request: Request<Body>) -> Respon
     let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
     if let Ok(mut seen) = state.seen.lock() {
         seen.push(Seen { method: parts.method.to_string(), path: parts.uri.path().to_string(), at: Instant::now() });
+    }
+    if state.refusing.load(Ordering::SeqCst) {
+        return status_only(StatusCode::SERVICE_UNAVAILABLE, "refused by the test proxy".to_string());
     }
     let Ok(bytes) = axum::body::to_bytes(body, 64 << 20).await else {
         return status_only(StatusCode::BAD_REQUEST, String::new());
@@ -140,8 +148,13 @@ async fn forward(State(state): State<Forward>, request: Request<Body>) -> Respon
                     builder = builder.header(name.as_str(), value.as_bytes());
                 }
             }
+            // A stream already open (a watch) is cut too when refusing starts.
+            let refusing = Arc::clone(&state.refusing);
+            let stream = futures::StreamExt::take_while(response.bytes_stream(), move |_| {
+                futures::future::ready(!refusing.load(Ordering::SeqCst))
+            });
             builder
-                .body(Body::from_stream(response.bytes_stream()))
+                .body(Body::from_stream(stream))
                 .unwrap_or_else(|e| status_only(StatusCode::BAD_GATEWAY, e.to_string()))
         }
         Err(error) => status_only(StatusCode::BAD_GATEWAY, error.to_string()),

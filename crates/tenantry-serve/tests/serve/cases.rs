@@ -1,6 +1,5 @@
 //! The cases (see main.rs).
 
-use tenantry_testenv::kube_proxy::Proxy;
 use crate::support::{
     Cluster, Replica, eventually, exists, free_port, metric, namespace_exists, relative, repo_root, roster,
 };
@@ -12,6 +11,7 @@ use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tenantry_testenv::kube_proxy::Proxy;
 
 fn forbidden<T>(result: Result<T, kube::Error>) -> bool {
     matches!(result, Err(kube::Error::Api(status)) if status.code == 403)
@@ -303,48 +303,87 @@ pub async fn two_replicas_one_applies_and_the_other_takes_over(c: Arc<Cluster>) 
     assert!(metric(&metrics_a, "tenantry_watch_events", &[("kind", "ResourceQuota")]) >= 1.0);
     assert_eq!(proxy_b.writes(), Vec::<(String, String)>::new(), "the follower repaired something");
 
-    // kill -9 the leader: b takes over within the lease duration + 5 s and converges.
-    let mut a = a;
+    // a is cut off from the apiserver: it stops applying before its lease
+    // can expire, and only then does b take over.
+    proxy_a.refuse(true);
+    let cut_off = Instant::now();
+    let (mut a_stopped, mut b_leads) = (None, None);
+    while a_stopped.is_none() || b_leads.is_none() {
+        assert!(
+            cut_off.elapsed() < Duration::from_secs(15),
+            "no handover after cutting a off: a {a_stopped:?}, b {b_leads:?}"
+        );
+        if a_stopped.is_none() && Replica::role(&a.status().await).as_deref() != Some("leader") {
+            a_stopped = Some(cut_off.elapsed());
+        }
+        if b_leads.is_none() && Replica::role(&b.status().await).as_deref() == Some("leader") {
+            b_leads = Some(cut_off.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (a_stopped, b_leads) = (a_stopped.unwrap(), b_leads.unwrap());
+    println!("a cut off: it stopped applying after {a_stopped:?}, b leads after {b_leads:?}");
+    assert!(a_stopped < b_leads, "a still led when b took over ({a_stopped:?} ≥ {b_leads:?})");
+    assert!(a_stopped < Duration::from_secs(4), "a led past its lease duration ({a_stopped:?})");
+    let attempted_after: Vec<_> = proxy_a
+        .seen()
+        .into_iter()
+        .filter(|s| s.at > cut_off + a_stopped + Duration::from_millis(100))
+        .filter(|s| s.method != "GET" && !s.path.contains("/leases"))
+        .map(|s| (s.method, s.path))
+        .collect();
+    assert_eq!(attempted_after, Vec::<(String, String)>::new(), "a tried to write after it stopped leading");
+    proxy_a.refuse(false);
+    eventually(Duration::from_secs(20), "a follows b once reconnected", || async {
+        let status = a.status().await;
+        Replica::role(&status).as_deref() == Some("follower")
+            && status.as_ref().is_some_and(|s| s["leader"] == json!("b"))
+    })
+    .await;
+    eventually(Duration::from_secs(10), "b converges", || async { last_pass_converged(&b.status().await) }).await;
+
+    // kill -9 the leader (b): a takes over within the lease duration + 5 s and converges.
+    let (mut a, mut b) = (a, b);
     let killed = Instant::now();
-    a.signal("KILL");
-    let took = eventually(Duration::from_secs(4 + 5), "b takes over after kill -9", || async {
-        Replica::role(&b.status().await).as_deref() == Some("leader")
+    b.signal("KILL");
+    let took = eventually(Duration::from_secs(4 + 5), "a takes over after kill -9", || async {
+        Replica::role(&a.status().await).as_deref() == Some("leader")
     })
     .await;
     println!("takeover after kill -9 in {took:?}");
+    let writes_before = proxy_a.writes().len();
     bindings.delete(&owner_binding, &DeleteParams::default()).await.unwrap();
-    eventually(Duration::from_secs(10), "b repairs drift as the leader", || {
+    eventually(Duration::from_secs(10), "a repairs drift as the leader again", || {
         let bindings = bindings.clone();
         let name = owner_binding.clone();
         async move { bindings.get_opt(&name).await.ok().flatten().is_some() }
     })
     .await;
-    eventually(Duration::from_secs(10), "b converges", || async { last_pass_converged(&b.status().await) }).await;
-    assert!(!proxy_b.writes().is_empty(), "the new leader wrote nothing");
-    let _ = a.wait_exit(Duration::from_secs(1));
+    eventually(Duration::from_secs(10), "a converges", || async { last_pass_converged(&a.status().await) }).await;
+    assert!(proxy_a.writes().len() > writes_before, "the new leader wrote nothing");
+    let _ = b.wait_exit(Duration::from_secs(1));
     assert!(killed.elapsed() < Duration::from_secs(30));
 
-    // SIGTERM the leader: it releases the lease and exits 0; c takes over at once.
+    // SIGTERM the leader (a): it releases the lease and exits 0; c takes over at once.
     let (c_replica, proxy_c) = start("c").await;
-    eventually(Duration::from_secs(20), "c follows b", || async {
+    eventually(Duration::from_secs(20), "c follows a", || async {
         Replica::role(&c_replica.status().await).as_deref() == Some("follower")
     })
     .await;
     assert!(proxy_c.writes().is_empty());
-    let mut b = b;
     let terminated = Instant::now();
-    b.signal("TERM");
+    a.signal("TERM");
     let took = eventually(Duration::from_secs(2), "c takes over at once after SIGTERM", || async {
         Replica::role(&c_replica.status().await).as_deref() == Some("leader")
     })
     .await;
     println!("takeover after SIGTERM in {took:?}");
-    let exit = b
+    let exit = a
         .wait_exit(Duration::from_secs(5))
-        .unwrap_or_else(|| panic!("b still runs 5 s after SIGTERM:\n{}", b.log_text()));
-    assert!(exit.success(), "b exited with {exit:?}:\n{}", b.log_text());
-    println!("b exited {:?} after SIGTERM", terminated.elapsed());
-    assert!(b.log_text().contains("released the lease"), "{}", b.log_text());
+        .unwrap_or_else(|| panic!("a still runs 5 s after SIGTERM:\n{}", a.log_text()));
+    assert!(exit.success(), "a exited with {exit:?}:\n{}", a.log_text());
+    println!("a exited {:?} after SIGTERM", terminated.elapsed());
+    assert!(a.log_text().contains("released the lease"), "{}", a.log_text());
     eventually(Duration::from_secs(10), "c converges", || async { last_pass_converged(&c_replica.status().await) })
         .await;
     for ns in [format!("{id}-o"), format!("{id}-n")] {

@@ -2,11 +2,11 @@
 //! its own, names prefixed so runs never collide on the shared apiserver),
 //! `serve` replicas as child processes, and polling helpers.
 
-use tenantry_testenv::kube_proxy::Proxy;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tenantry_testenv::kube_proxy::Proxy;
 
 pub const CHILD_ENV: &str = "TENANTRY_SERVE_TEST_CHILD";
 
