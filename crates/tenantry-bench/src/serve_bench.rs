@@ -27,8 +27,12 @@ fn fail(message: impl std::fmt::Display) -> ! {
     std::process::exit(1)
 }
 
+/// `users` namespace-owners, plus one power-user and one admin so the shared
+/// ClusterRoles stay wanted (the apiserver is shared with other tests).
 fn roster(prefix: &str, users: usize) -> String {
-    let mut text = String::from("users:\n");
+    let mut text = format!(
+        "users:\n  {prefix}p: {{ email: {prefix}p@bench.test, tier: power-user }}\n  {prefix}w: {{ email: {prefix}w@bench.test, tier: admin }}\n"
+    );
     for i in 0..users {
         let key = format!("{prefix}{i:05}");
         text.push_str(&format!("  {key}: {{ email: {key}@bench.test, tier: namespace-owner, namespaces: [{key}] }}\n"));
@@ -67,7 +71,10 @@ fn write_config(dir: &Path, name: &str, kubeconfig: &Path, port: u16, serve: &st
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or_else(|e| fail(e))
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| fail(e))
 }
 
 struct Serve {
@@ -102,7 +109,8 @@ impl Serve {
     fn usage(&self) -> (f64, u64, u64) {
         let pid = self.child.id();
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
         let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
         // utime and stime are fields 14 and 15 of stat (11 and 12 after the command name).
         let cpu = (ticks(11) + ticks(12)) / 100.0;
@@ -162,11 +170,24 @@ fn per_minute(count: usize, window: Duration) -> f64 {
     count as f64 * 60.0 / window.as_secs_f64()
 }
 
+/// Requests by verb and resource (`WATCH rolebindings`, `LIST namespaces`,
+/// `PATCH rolebindings`, …).
 fn describe(seen: &[tenantry_testenv::kube_proxy::Seen]) -> String {
     let mut by: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for request in seen {
-        let kind = request.path.split('/').rfind(|p| !p.is_empty()).unwrap_or("").to_string();
-        *by.entry(format!("{} {kind}", request.method)).or_default() += 1;
+        let parts: Vec<&str> = request.path.split('/').filter(|p| !p.is_empty()).collect();
+        // /api/v1[/namespaces/NS]/RESOURCE[/NAME] or /apis/GROUP/VERSION[/namespaces/NS]/RESOURCE[/NAME]
+        let rest: &[&str] =
+            if parts.first() == Some(&"api") { parts.get(2..).unwrap_or(&[]) } else { parts.get(3..).unwrap_or(&[]) };
+        let rest = if rest.first() == Some(&"namespaces") && rest.len() > 2 { &rest[2..] } else { rest };
+        let resource = rest.first().copied().unwrap_or("?");
+        let verb = match (request.method.as_str(), request.watch, rest.len() > 1) {
+            ("GET", true, _) => "WATCH",
+            ("GET", false, true) => "GET",
+            ("GET", false, false) => "LIST",
+            (other, _, _) => other,
+        };
+        *by.entry(format!("{verb} {resource}")).or_default() += 1;
     }
     by.iter().map(|(k, n)| format!("{n}× {k}")).collect::<Vec<_>>().join(", ")
 }
@@ -185,13 +206,19 @@ async fn main() {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_else(|e| fail(e));
     println!("serve-bench: {users} users, idle window {idle:?}, kube-apiserver {}", kube.url);
 
-    // One-shot apply, as the CLI does it.
+    // One-shot apply, as the CLI does it, through a counting proxy like serve's.
+    let oneshot_proxy = Proxy::start(&kube, None).await.unwrap_or_else(|e| fail(e));
+    let oneshot_kubeconfig = write_kubeconfig(dir, "oneshot", &oneshot_proxy);
     let oneshot_roster = dir.join("oneshot.yaml");
     std::fs::write(&oneshot_roster, roster(&format!("o{id}u"), users)).unwrap_or_else(|e| fail(e));
     let oneshot_config = dir.join("oneshot.toml");
     std::fs::write(
         &oneshot_config,
-        format!("[local]\nenabled = false\nstate = \"{}/oneshot-state/state.db\"\n\n[kubernetes]\nkubeconfig = \"{}\"\n", dir.display(), kube.kubeconfig.display()),
+        format!(
+            "[local]\nenabled = false\nstate = \"{}/oneshot-state/state.db\"\n\n[kubernetes]\nkubeconfig = \"{}\"\n",
+            dir.display(),
+            oneshot_kubeconfig.display()
+        ),
     )
     .unwrap_or_else(|e| fail(e));
     let start = Instant::now();
@@ -207,7 +234,12 @@ async fn main() {
     if !status.success() {
         fail("the one-shot apply failed");
     }
-    println!("one-shot: `tenantry apply --yes --concurrency 32` of {users} new users: {:.2} s", oneshot.as_secs_f64());
+    println!(
+        "one-shot: `tenantry apply --yes --concurrency 32` of {users} new users: {:.2} s, {} requests",
+        oneshot.as_secs_f64(),
+        oneshot_proxy.seen().len()
+    );
+    drop(oneshot_proxy);
 
     // serve, one replica, roster file.
     let proxy = Proxy::start(&kube, None).await.unwrap_or_else(|e| fail(e));
@@ -216,7 +248,8 @@ async fn main() {
     let prefix = format!("s{id}u");
     std::fs::write(&roster_path, roster(&prefix, 1)).unwrap_or_else(|e| fail(e));
     let port = free_port();
-    let config = write_config(dir, "serve", &kubeconfig, port, &format!("interval = \"{}s\"\n", idle.as_secs() * 2 + 600));
+    let config =
+        write_config(dir, "serve", &kubeconfig, port, &format!("interval = \"{}s\"\n", idle.as_secs() * 2 + 600));
     let serve = Serve::start(&roster_path, &config, port, &dir.join("serve.log"));
     wait_pass(&serve, &http, 0.0, Duration::from_secs(60)).await;
     let before = passes(&serve, &http).await;
@@ -230,7 +263,11 @@ async fn main() {
         oneshot.as_secs_f64()
     );
     let (_, rss_after_onboarding, peak) = serve.usage();
-    println!("memory after onboarding: RSS {:.1} MiB, peak {:.1} MiB", rss_after_onboarding as f64 / 1024.0, peak as f64 / 1024.0);
+    println!(
+        "memory after onboarding: RSS {:.1} MiB, peak {:.1} MiB",
+        rss_after_onboarding as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
 
     // Repair latency.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -253,12 +290,19 @@ async fn main() {
     // Idle.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let seen_before = proxy.seen().len();
+    let passes_before = passes(&serve, &http).await;
     let (cpu_before, _, _) = serve.usage();
     let start = Instant::now();
     tokio::time::sleep(idle).await;
     let window = start.elapsed();
     let idle_requests: Vec<_> = proxy.seen().into_iter().skip(seen_before).collect();
     let (cpu_after, rss, peak) = serve.usage();
+    let idle_passes = passes(&serve, &http).await - passes_before;
+    let watches = idle_requests.iter().filter(|r| r.watch).count();
+    println!(
+        "idle: {idle_passes} passes ran in the window (drift reported by the watches: other tests write tenantry-labelled objects on this shared apiserver); watch requests alone: {watches} = {:.2}/min",
+        per_minute(watches, window)
+    );
     println!(
         "idle (one replica, no lease, {} users, {:.0} s): {} requests = {:.2}/min [{}]; CPU {:.2} s = {:.3}% of a core; RSS {:.1} MiB (peak {:.1} MiB)",
         users + 1,
@@ -335,10 +379,8 @@ async fn main() {
         .await;
 
     // Clean up the namespaces (best effort).
-    let namespaces: Vec<String> = (0..users)
-        .map(|i| format!("o{id}u{i:05}"))
-        .chain((0..=users).map(|i| format!("{prefix}{i:05}")))
-        .collect();
+    let namespaces: Vec<String> =
+        (0..users).map(|i| format!("o{id}u{i:05}")).chain((0..=users).map(|i| format!("{prefix}{i:05}"))).collect();
     let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(admin);
     for ns in namespaces {
         let _ = api.delete(&ns, &Default::default()).await;

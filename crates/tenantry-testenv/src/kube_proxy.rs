@@ -27,6 +27,8 @@ struct Forward {
 pub struct Seen {
     pub method: String,
     pub path: String,
+    /// A watch (`?watch=true`), not a list or a get.
+    pub watch: bool,
     pub at: Instant,
 }
 
@@ -117,7 +119,13 @@ async fn forward(State(state): State<Forward>, request: Request<Body>) -> Respon
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
     if let Ok(mut seen) = state.seen.lock() {
-        seen.push(Seen { method: parts.method.to_string(), path: parts.uri.path().to_string(), at: Instant::now() });
+        let watch = parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
+        seen.push(Seen {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            watch,
+            at: Instant::now(),
+        });
     }
     if state.refusing.load(Ordering::SeqCst) {
         return status_only(StatusCode::SERVICE_UNAVAILABLE, "refused by the test proxy".to_string());
