@@ -2,7 +2,7 @@
 //! [`router`] returns a plain axum `Router`, so the portal (its own crate)
 //! can be merged into it.
 
-use crate::status::Shared;
+use crate::status::{Shared, Status};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -27,7 +27,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    let reasons = shared.read().not_ready();
+    let reasons = shared.view(Status::not_ready);
     let code = if reasons.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, axum::Json(json!({ "ready": reasons.is_empty(), "reasons": reasons }))).into_response()
 }
@@ -38,5 +38,5 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
-    axum::Json(shared.read().to_json()).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], shared.view(Status::to_json_text)).into_response()
 }

@@ -193,7 +193,7 @@ impl Reconciler {
         };
         self.shared.metrics.is_leader.set(i64::from(role.is_leader()));
         let became_leader =
-            role.is_leader() && !matches!(self.shared.read().role, RoleStatus::Leader | RoleStatus::Standalone);
+            role.is_leader() && !self.shared.view(|s| matches!(s.role, RoleStatus::Leader | RoleStatus::Standalone));
         self.shared.update(|s| s.role = status);
         if became_leader {
             tracing::info!("leading: reconciling everything");
@@ -302,9 +302,9 @@ impl Reconciler {
                     "finished_at": finished_at,
                     "duration_seconds": seconds,
                     "converged": report.converged(),
-                    "report": report.json,
+                    "report": without_contents(report.json),
                 });
-                self.shared.update(|s| s.last_pass = Some(summary));
+                self.shared.update(|s| s.last_pass = raw(&summary));
             }
             Err(error) => {
                 state.pass_errors += 1;
@@ -318,7 +318,7 @@ impl Reconciler {
                     "converged": false,
                     "error": { "message": error.to_string(), "help": error.help() },
                 });
-                self.shared.update(|s| s.last_pass = Some(summary));
+                self.shared.update(|s| s.last_pass = raw(&summary));
                 self.schedule(state, pending.scope, "retry", delay);
             }
         }
@@ -358,6 +358,30 @@ impl Reconciler {
             });
         }
     }
+}
+
+/// Serialized once for `/api/status`.
+fn raw(value: &serde_json::Value) -> Option<Arc<serde_json::value::RawValue>> {
+    serde_json::value::to_raw_value(value).ok().map(Arc::from)
+}
+
+/// The apply report without each change's `before` and `after` contents:
+/// what changed and why, at a size that stays small at 10,000 users (the
+/// contents are in the journal and in `tenantry plan`).
+fn without_contents(mut report: serde_json::Value) -> serde_json::Value {
+    if let Some(owners) = report["plan"]["owners"].as_array_mut() {
+        for owner in owners {
+            if let Some(changes) = owner["changes"].as_array_mut() {
+                for change in changes {
+                    if let Some(fields) = change.as_object_mut() {
+                        fields.remove("before");
+                        fields.remove("after");
+                    }
+                }
+            }
+        }
+    }
+    report
 }
 
 /// Resolves when this replica stops leading.

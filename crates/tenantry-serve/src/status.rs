@@ -3,9 +3,10 @@
 //! this replica's role, each target's health and the last pass.
 
 use crate::metrics::Metrics;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 /// Shared between the loop and the HTTP server.
 #[derive(Debug)]
@@ -21,8 +22,10 @@ pub struct Status {
     pub role: RoleStatus,
     /// Configured targets in routing order, with what is known of each.
     pub targets: BTreeMap<String, TargetStatus>,
-    /// The last pass: `{trigger, finished_at, duration_seconds, converged, report}`.
-    pub last_pass: Option<Value>,
+    /// The last pass: `{trigger, finished_at, duration_seconds, converged,
+    /// report}`, serialized once (it can be large: every change of an
+    /// onboarding), shared by every `/api/status` answer.
+    pub last_pass: Option<Arc<RawValue>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -62,8 +65,12 @@ impl Shared {
         Shared { metrics, status: RwLock::new(status) }
     }
 
-    pub fn read(&self) -> Status {
-        self.status.read().map(|s| s.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    /// Look at the status without copying it.
+    pub fn view<T>(&self, look: impl FnOnce(&Status) -> T) -> T {
+        match self.status.read() {
+            Ok(status) => look(&status),
+            Err(poisoned) => look(&poisoned.into_inner()),
+        }
     }
 
     pub fn update(&self, change: impl FnOnce(&mut Status)) {
@@ -107,8 +114,21 @@ impl Status {
         reasons
     }
 
-    /// `/api/status`.
-    pub fn to_json(&self) -> Value {
+    /// `/api/status`, as JSON text (the last pass is embedded as it was
+    /// serialized, never parsed again).
+    pub fn to_json_text(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            #[serde(flatten)]
+            head: Value,
+            last_pass: Option<&'a RawValue>,
+        }
+        let body = Body { head: self.head_json(), last_pass: self.last_pass.as_deref() };
+        serde_json::to_string(&body).unwrap_or_else(|e| json!({ "error": e.to_string() }).to_string())
+    }
+
+    /// Everything of `/api/status` but the last pass.
+    fn head_json(&self) -> Value {
         let (role, leader) = match &self.role {
             RoleStatus::Standalone => ("standalone", Some(self.identity.clone())),
             RoleStatus::Leader => ("leader", Some(self.identity.clone())),
@@ -138,7 +158,6 @@ impl Status {
                 "problem": self.roster.problem,
             },
             "targets": targets,
-            "last_pass": self.last_pass,
         })
     }
 }
@@ -165,7 +184,7 @@ mod tests {
         assert_eq!(status.not_ready(), ["the roster has not been read yet"]);
         status.roster.in_force = Some("abc".into());
         assert_eq!(status.not_ready(), ["no reconcile has finished yet"]);
-        status.last_pass = Some(json!({}));
+        status.last_pass = Some(Arc::from(RawValue::from_string("{}".to_string()).unwrap()));
         status.targets.insert(
             "vault".into(),
             TargetStatus { up: Some(false), error: Some("connection refused".into()), ..Default::default() },
