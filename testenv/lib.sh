@@ -74,7 +74,9 @@ declare -A PEER_PROCS=(
   [bind]="named"
   [pdns]="pdns"
 )
-ALL_PEERS="kube vault bind pdns"
+ALL_PEERS="keycloak kube vault bind pdns"
+# shellcheck source=testenv/gitea.sh
+source "$TESTENV_SRC/gitea.sh"
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
 die() {
@@ -96,11 +98,13 @@ expand_peers() {
       dns) out+=(bind pdns) ;;
       bind | bind9 | named) out+=(bind) ;;
       pdns | powerdns) out+=(pdns) ;;
-      *) die "unknown peer '$a' (known: kube vault dns bind pdns, or all)" ;;
+      keycloak | kc | idp) out+=(keycloak) ;;
+      gitea | forge | forgejo) out+=(gitea) ;;
+      *) die "unknown peer '$a' (known: keycloak kube vault dns bind pdns gitea, or all)" ;;
     esac
   done
-  # dedupe, keep order
-  printf '%s\n' "${out[@]}" | awk '!seen[$0]++'
+  # dedupe, keep order; keycloak first (kube's OIDC flags point at it)
+  printf '%s\n' "${out[@]}" | awk '!seen[$0]++' | awk '$0 == "keycloak" { print; next } { rest[++n] = $0 } END { for (i = 1; i <= n; i++) print rest[i] }'
 }
 
 pidfile() { printf '%s/%s.pid' "$TESTENV_RUN" "$1"; }
@@ -201,6 +205,11 @@ write_env() {
       q PDNS_DNS_ADDR "127.0.0.1:$PDNS_PORT"
       q PDNS_ZONE "$DNS_ZONE"
     fi
+    if peer_running keycloak; then keycloak_env; fi
+    gitea_env
   } >"$f.tmp"
   mv "$f.tmp" "$f"
 }
+
+# shellcheck source=testenv/keycloak.sh
+source "$TESTENV_SRC/keycloak.sh"

@@ -7,8 +7,13 @@ path "auth/token/lookup-self" {
   capabilities = ["read"]
 }
 
-# Accessor of the OIDC mount (aliases name their mount by accessor).
+# Accessor of the OIDC mount (aliases name their mount by accessor); the plan
+# also checks that the mount exists.
 path "sys/auth" {
+  capabilities = ["read"]
+}
+# The plan checks that the kubernetes secrets engine and the KV v2 mount exist.
+path "sys/mounts" {
   capabilities = ["read"]
 }
 

@@ -6,7 +6,7 @@ use crate::error::{AppError, Result};
 use crate::session::Session;
 use std::io::Write as _;
 use std::path::Path;
-use tenantry_core::setup::SetupError;
+use tenantry_core::setup::{SetupError, SetupOptions, VaultLogin};
 
 pub use tenantry_core::setup::SetupOs;
 
@@ -31,11 +31,19 @@ impl Session {
         }
     }
 
-    /// The setup script for `os`. `nonce` makes its heredoc delimiter
-    /// unguessable (randomness is the caller's; the generator's safety
-    /// does not rest on it: it checks the delimiter against the content).
-    pub fn setup_script(&self, os: SetupOs, nonce: &str) -> Result<String> {
-        tenantry_core::setup::setup_script(&self.roster().platform, os, nonce).map_err(|e| setup_error(&e))
+    /// The setup script for `os`: with the OpenBao CLI and the Vault sign-in
+    /// when `[vault]` is configured, and OpenTofu when `terraform`. `nonce`
+    /// makes its heredoc delimiters unguessable (randomness is the caller's;
+    /// the generator's safety does not rest on it: it checks each delimiter
+    /// against the content).
+    pub fn setup_script(&self, os: SetupOs, terraform: bool, nonce: &str) -> Result<String> {
+        let vault = self
+            .config()
+            .vault()?
+            .map(|vault| VaultLogin { address: vault.address.clone(), oidc_mount: vault.oidc_mount.clone() });
+        let options = SetupOptions { vault, terraform, ..SetupOptions::default() };
+        tenantry_core::setup::setup_script_with(&self.roster().platform, os, nonce, &options)
+            .map_err(|e| setup_error(&e))
     }
 }
 

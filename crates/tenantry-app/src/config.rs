@@ -20,11 +20,11 @@ pub const TARGETS: &[&dyn TargetPlugin] = &[
     &tenantry_kubernetes::PLUGIN,
     &tenantry_vault::PLUGIN,
     &tenantry_dns::PLUGIN,
+    &tenantry_ci::PLUGIN,
+    &tenantry_forge::PLUGIN,
+    &tenantry_idp::PLUGIN,
     &tenantry_local::PLUGIN,
 ];
-
-/// Sections the spec defines whose target this build does not include yet.
-const NOT_BUILT: &[&str] = &["ci", "forge", "idp"];
 
 /// Sections that configure a front end rather than a target (`[serve]`,
 /// read by tenantry-serve through [`Config::section`]).
@@ -70,13 +70,7 @@ impl Config {
                 format!("at {}; see examples/tenantry.toml for every section", position(text, e.span())),
             )
         })?;
-        let known = || {
-            TARGETS
-                .iter()
-                .map(|p| p.section())
-                .chain(NOT_BUILT.iter().copied())
-                .chain(FRONT_END_SECTIONS.iter().copied())
-        };
+        let known = || TARGETS.iter().map(|p| p.section()).chain(FRONT_END_SECTIONS.iter().copied());
         for (section, value) in &table {
             if !known().any(|k| k == section) {
                 let help = match tenantry_model::did_you_mean(section, known()) {
@@ -89,16 +83,6 @@ impl Config {
                 return Err(AppError::config(
                     format!("{name}: `{section}` must be a table"),
                     format!("write `[{section}]` on its own line"),
-                ));
-            }
-            if NOT_BUILT.contains(&section.as_str()) {
-                return Err(AppError::config(
-                    format!(
-                        "{name}: the `{section}` target is configured, but this build of tenantry cannot apply it yet"
-                    ),
-                    format!(
-                        "remove or comment out `[{section}]`; its resources are then rendered by the local target into the out_dir"
-                    ),
                 ));
             }
         }
@@ -155,11 +139,11 @@ impl Config {
             .map_err(|error| AppError::config(format!("[vault]: {error}"), "see examples/tenantry.toml"))
     }
 
-    /// Connect every configured target, in routing order.
-    pub async fn connect(&self) -> Result<Vec<Arc<dyn Target>>> {
+    /// Connect every configured target, in routing order, for `platform`.
+    pub async fn connect(&self, platform: &str) -> Result<Vec<Arc<dyn Target>>> {
         let mut connected = Vec::with_capacity(self.targets.len());
         for (section, setup) in &self.targets {
-            let target = setup.connect().await.map_err(|error| {
+            let target = setup.connect(platform).await.map_err(|error| {
                 // The target's own words, without the engine's prefix: it is not running yet.
                 let message = if error.message.is_empty() { format!("[{section}]: {error}") } else { error.message };
                 AppError::config(message, setup.connect_help())
@@ -197,11 +181,13 @@ mod tests {
     }
 
     #[test]
-    fn unknown_and_unbuilt_sections_are_refused_with_a_fix() {
+    fn unknown_sections_and_keys_are_refused_with_a_fix() {
         let Err(AppError::Config { help, .. }) = parse("[kubernets]\n") else { panic!() };
         assert_eq!(help, "did you mean `[kubernetes]`?");
-        let Err(AppError::Config { message, .. }) = parse("[forge]\naddress = \"x\"\n") else { panic!() };
-        assert!(message.contains("cannot apply it yet"));
+        // A wrong key is named, with the section's keys.
+        let Err(AppError::Config { message, help }) = parse("[forge]\naddress = \"x\"\n") else { panic!() };
+        assert!(message.contains("unknown field `address`"), "{message}");
+        assert!(help.contains("url") && help.contains("token_file"), "{help}");
         let Err(AppError::Config { message, help }) = parse("[local]\nout_dri = \"x\"\n") else { panic!() };
         assert!(message.contains("unknown field `out_dri`"), "{message}");
         assert_eq!(help, "[local] takes out_dir, state and enabled");

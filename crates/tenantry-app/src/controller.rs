@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr as _;
 use std::sync::Arc;
+use tenantry_core::kinds::mints_secret;
 use tenantry_core::{
     Action, Applied, Change, Desired, Domain, Facts, Note, ObserveRequest, Observed, Snapshot, Target, TargetError,
 };
@@ -33,7 +34,9 @@ const HELD: &str = "held: not part of this pass";
 /// One configured target, connected or not yet.
 struct Slot {
     section: &'static str,
-    target: Option<Arc<dyn Target>>,
+    /// Connected as the target of this platform (the roster's
+    /// `platform.name`, which its marks carry).
+    target: Option<(String, Arc<dyn Target>)>,
     /// Why the last connection attempt failed.
     error: Option<String>,
 }
@@ -177,17 +180,21 @@ impl Controller {
         Ok(Some(tenantry_kubernetes::watch::drift(&client).await))
     }
 
-    /// Connect what is not connected yet; a target that cannot connect now
-    /// stands in as down (its resources stay routed to it) and is tried
-    /// again next pass.
-    async fn targets(&self) -> Result<Vec<Arc<dyn Target>>> {
+    /// Connect what is not connected yet as the target of `platform`
+    /// (again when the roster's platform was renamed); a target that cannot
+    /// connect now stands in as down (its resources stay routed to it) and
+    /// is tried again next pass.
+    async fn targets(&self, platform: &str) -> Result<Vec<Arc<dyn Target>>> {
         let mut slots = self.slots.lock().await;
         let mut targets = Vec::with_capacity(slots.len());
         for (slot, (_, setup)) in slots.iter_mut().zip(&self.config.targets) {
+            if slot.target.as_ref().is_some_and(|(connected_for, _)| connected_for != platform) {
+                slot.target = None;
+            }
             if slot.target.is_none() {
-                match setup.connect().await {
+                match setup.connect(platform).await {
                     Ok(target) => {
-                        slot.target = Some(target);
+                        slot.target = Some((platform.to_string(), target));
                         slot.error = None;
                     }
                     Err(error) => {
@@ -197,7 +204,7 @@ impl Controller {
                 }
             }
             match (&slot.target, &slot.error) {
-                (Some(target), _) => targets.push(Arc::clone(target)),
+                (Some((_, target)), _) => targets.push(Arc::clone(target)),
                 (None, error) => {
                     let domain = Domain::from_str(slot.section).map_err(|_| {
                         AppError::config(
@@ -222,24 +229,43 @@ impl Controller {
     /// pass between changes; the journal marks what was in flight as
     /// interrupted, as after a crash.
     pub async fn pass(&self, loaded: &LoadedRoster, request: &PassRequest) -> Result<PassReport> {
-        let all = self.targets().await?;
-        let targets: Vec<Arc<dyn Target>> = all
-            .into_iter()
-            .map(|target| match &request.targets {
-                Some(only) if !only.contains(target.name()) => Arc::new(Held(target)) as Arc<dyn Target>,
-                _ => target,
-            })
-            .collect();
-        let held: BTreeSet<String> = match &request.targets {
+        let all = self.targets(&loaded.roster.platform.name).await?;
+        let mut held: BTreeSet<String> = match &request.targets {
             Some(only) => self.target_names().into_iter().filter(|name| !only.contains(name)).collect(),
             None => BTreeSet::new(),
         };
-        let mut options = self.options.clone();
-        options.command = request.reason.clone();
-        let session = Session::with_targets(options, Arc::clone(&self.config), loaded.clone(), targets);
-        let policy =
-            PlanRequest { allow_revoke: false, offboard: request.offboard, only: Vec::new(), with_platform: false };
-        let mut planned = session.plan(&policy).await?;
+        // Never automatic: revoking, adopting an object whose data differs
+        // (`--adopt` is an admin's decision after reading the diff).
+        let policy = PlanRequest {
+            allow_revoke: false,
+            offboard: request.offboard,
+            only: Vec::new(),
+            with_platform: false,
+            adopt: Vec::new(),
+        };
+        let (session, mut planned) = loop {
+            let targets: Vec<Arc<dyn Target>> = all
+                .iter()
+                .map(|target| match held.contains(target.name()) {
+                    true => Arc::new(Held(Arc::clone(target))) as Arc<dyn Target>,
+                    false => Arc::clone(target),
+                })
+                .collect();
+            let mut options = self.options.clone();
+            options.command = request.reason.clone();
+            let session = Session::with_targets(options, Arc::clone(&self.config), loaded.clone(), targets);
+            let planned = session.plan(&policy).await?;
+            // A secret shown once travels from the change that mints it to
+            // its consumers inside one apply: a pass that would write one
+            // half of such a pair takes the other half's target in too.
+            let partners = mint_partners(&planned.prepared.desired, &planned.prepared.plan, &all, &held);
+            if partners.is_empty() {
+                break (session, planned);
+            }
+            tracing::info!(targets = ?partners, "a minted secret's partner targets join the pass");
+            drop((planned, session));
+            held.retain(|name| !partners.contains(name));
+        };
         planned.prepared.plan.problems.retain(|problem| !problem.message.contains(HELD));
         let unavailable: BTreeMap<String, String> = std::mem::take(&mut planned.prepared.unavailable)
             .into_iter()
@@ -289,6 +315,32 @@ impl Controller {
             .collect();
         Ok(PassReport { json, targets, applied, withheld, departing, blocked })
     }
+}
+
+/// Held targets that a pass must take in because it writes one half of a
+/// (minting, consuming) pair routed to them (SPEC §8.7: a forge token is
+/// shown once and must reach the workstation in the same apply).
+fn mint_partners(
+    desired: &Desired,
+    plan: &tenantry_core::Plan,
+    targets: &[Arc<dyn Target>],
+    held: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    let route =
+        |id: &tenantry_core::ResourceId| targets.iter().find(|t| t.domains().contains(&id.domain)).map(|t| t.name());
+    let mut partners = BTreeSet::new();
+    let writes = plan.changes.iter().filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Adopt));
+    for change in writes {
+        let consumers = desired.resources().iter().filter(|r| r.deps.contains(&change.id)).map(|r| &r.id);
+        let minters = desired.get(&change.id).into_iter().flat_map(|r| r.deps.iter());
+        let pairs: Vec<&tenantry_core::ResourceId> = if mints_secret(&change.id) {
+            consumers.collect()
+        } else {
+            minters.filter(|dep| mints_secret(dep)).collect()
+        };
+        partners.extend(pairs.into_iter().filter_map(route).filter(|name| held.contains(*name)).map(str::to_string));
+    }
+    partners
 }
 
 /// Users of `roster` by tier (`admin`, `power-user`, `namespace-owner`).

@@ -18,6 +18,7 @@ mod offboard;
 mod plan;
 mod provenance;
 mod render;
+mod saved;
 mod session;
 pub mod source;
 pub mod wire;
@@ -32,6 +33,7 @@ pub use offboard::DestroyOutcome;
 pub use plan::{ApplyOutcome, ApplyRequest, PlanRequest, Planned};
 pub use provenance::{Derived, ExplainReport, Grant, WhyReport};
 pub use render::RenderReport;
+pub use saved::{SavedChange, SavedPlan, SavedRequest};
 pub use session::{Session, SessionOptions, Waiting};
 pub use source::{LoadedRoster, SourceKind};
 

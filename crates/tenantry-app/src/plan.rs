@@ -19,6 +19,9 @@ pub struct PlanRequest {
     pub only: Vec<String>,
     /// With `only`: also bring the shared platform resources in line.
     pub with_platform: bool,
+    /// Ids (`domain/Kind/scope/name`) to take over although they hold data
+    /// that differs from the roster's.
+    pub adopt: Vec<String>,
 }
 
 /// A plan as shown — what would change, on which targets, with the steps
@@ -126,7 +129,13 @@ impl Session {
                 ),
             ));
         }
-        Ok(PlanRequest { allow_revoke: false, offboard: true, only: vec![user.to_string()], with_platform: true })
+        Ok(PlanRequest {
+            allow_revoke: false,
+            offboard: true,
+            only: vec![user.to_string()],
+            with_platform: true,
+            adopt: Vec::new(),
+        })
     }
 
     async fn policy(&self, request: &PlanRequest) -> Result<Policy> {
@@ -153,11 +162,19 @@ impl Session {
             }
             Some(request.only.iter().cloned().collect())
         };
+        let mut adopt = std::collections::BTreeSet::new();
+        for text in &request.adopt {
+            let id: tenantry_core::ResourceId = text.parse().map_err(|e: tenantry_core::ParseIdError| {
+                AppError::usage(format!("--adopt {text}: {}", e.0), "ids are printed by `tenantry plan`")
+            })?;
+            adopt.insert(id);
+        }
         Ok(Policy {
             allow_revoke: request.allow_revoke,
             offboard: request.offboard,
             only,
             with_platform: request.with_platform,
+            adopt,
         })
     }
 }

@@ -143,7 +143,7 @@ impl Session {
                 .map_err(|e| AppError::config(format!("opening the state database stopped: {e}"), "run again"))??;
                 let targets = match &self.connected {
                     Some(Connected(targets)) => targets.clone(),
-                    None => self.config.connect().await?,
+                    None => self.config.connect(&self.loaded.roster.platform.name).await?,
                 };
                 let engine = Engine::new(targets, state, Arc::new(SystemClock), self.config.settings());
                 Ok(Live { engine, _lock: Some(lock) })

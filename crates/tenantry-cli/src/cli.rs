@@ -36,6 +36,8 @@ pub struct GlobalArgs {
 pub enum OutputFormat {
     Human,
     Json,
+    /// `plan` only: a compact summary for a pull-request comment.
+    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,10 +75,15 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         write: Option<PathBuf>,
     },
-    /// Print a shell script that installs kubectl and kubelogin and writes the kubeconfig.
+    /// Print a shell script that installs kubectl and kubelogin (and the OpenBao CLI
+    /// when [vault] is configured), each checked against its release's SHA-256 sums,
+    /// and writes the kubeconfig and the Vault sign-in file (never over an existing one).
     SetupScript {
         #[arg(long, value_enum)]
         os: SetupOs,
+        /// Also install these tools: `terraform` (OpenTofu, unless tofu or terraform is there).
+        #[arg(long = "with", value_enum, value_name = "TOOL")]
+        with: Vec<SetupTool>,
     },
     /// Run as a controller: reconcile on every roster change, on drift and every interval ([serve] in tenantry.toml).
     Serve(ServeArgs),
@@ -103,6 +110,10 @@ pub struct PolicyArgs {
     /// With --only: also update the shared platform resources (routing files, cluster roles).
     #[arg(long, requires = "only")]
     pub with_platform: bool,
+    /// Take over this existing object although it holds data that differs from the roster's
+    /// (it is replaced; repeatable; ids as `plan` prints them).
+    #[arg(long = "adopt", value_name = "ID")]
+    pub adopt: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -110,12 +121,19 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Save the plan for `tenantry apply FILE`, which applies exactly it or refuses.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub policy: PolicyArgs,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
+    /// A plan saved by `plan --out`: apply exactly it, or refuse when the roster or
+    /// anything it observed changed since (its flags are the plan's own).
+    #[arg(value_name = "PLANFILE", conflicts_with_all = ["allow_revoke", "offboard", "only", "with_platform", "adopt"])]
+    pub plan: Option<PathBuf>,
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -159,6 +177,13 @@ impl From<SetupOs> for tenantry_app::SetupOs {
             SetupOs::Mac => tenantry_app::SetupOs::Mac,
         }
     }
+}
+
+/// Optional tools of the setup script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SetupTool {
+    /// OpenTofu (or an existing Terraform).
+    Terraform,
 }
 
 /// Offboarding stages (SPEC §6).

@@ -6,6 +6,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "cli/forge_ci.rs"]
+mod forge_ci;
+#[path = "cli/oidc.rs"]
+mod oidc;
+#[path = "cli/setup.rs"]
+mod setup;
+
 const EXAMPLE: &str = include_str!("../../../examples/roster.yaml");
 
 fn tenantry(dir: &Path, args: &[&str]) -> Output {
@@ -1075,6 +1082,7 @@ fn every_printing_command_survives_a_closed_stdout() {
         (&["validate", "--output", "json"], 0),
         (&["plan"], 0),
         (&["plan", "--output", "json"], 0),
+        (&["plan", "--output", "markdown"], 0),
         (&["apply", "--yes"], 0),
         (&["render", "gitops"], 0),
         (&["why", "kubernetes/RoleBinding/bob/namespace-owner-bob"], 0),
@@ -1218,4 +1226,103 @@ fn serve_renders_answers_and_stops_cleanly_on_sigterm() {
     let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(lines.iter().any(|l| l["message"] == "serving"), "{log}");
     assert!(lines.iter().any(|l| l["message"] == "shutting down"), "{log}");
+}
+
+/// `plan --out FILE` + `apply FILE` applies exactly the reviewed plan, and
+/// refuses — changing nothing — once the roster or an observed object moved.
+#[test]
+fn a_saved_plan_applies_exactly_or_refuses_when_anything_moved() {
+    let dir = workdir(EXAMPLE);
+    assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
+    fs::write(dir.path().join("roster.yaml"), EXAMPLE.replace("namespaces: [bob]", "namespaces: [bob, bob-staging]"))
+        .unwrap();
+    let saved = tenantry(dir.path(), &["plan", "--out", "reviewed.plan"]);
+    assert_eq!(saved.status.code(), Some(0), "{}", text(&saved));
+    let file: serde_json::Value = serde_json::from_slice(&fs::read(dir.path().join("reviewed.plan")).unwrap()).unwrap();
+    let planned: Vec<&String> = file["changes"].as_object().unwrap().keys().collect();
+    assert!(planned.iter().any(|id| id.contains("bob-staging")), "{planned:?}");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata(dir.path().join("reviewed.plan")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    // Something it observed moved (a rendered file edited): refused, nothing applied.
+    let quota = dir.path().join("tenantry-out/kubernetes/alice/alice/resourcequota-user-quota.yaml");
+    let original = fs::read_to_string(&quota).unwrap();
+    fs::write(&quota, original.replace("pods: \"30\"", "pods: \"999\"")).unwrap();
+    let before = tree(&dir.path().join("tenantry-out"));
+    let refused = tenantry(dir.path(), &["apply", "reviewed.plan"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("stale plan"), "{}", text(&refused));
+    // (miette wraps long messages: join its continuation lines before looking.)
+    let flat = text(&refused).replace("\n  | ", "");
+    assert!(flat.contains("kubernetes/ResourceQuota/alice/user-quota"), "it names what moved: {flat}");
+    assert_eq!(tree(&dir.path().join("tenantry-out")), before, "nothing was applied");
+
+    // Put back, the plan applies exactly, without asking again.
+    fs::write(&quota, &original).unwrap();
+    let applied = tenantry(dir.path(), &["apply", "reviewed.plan", "--output", "json"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let report: serde_json::Value = serde_json::from_slice(&applied.stdout).unwrap();
+    let total: u64 = report["applied"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(total as usize, planned.len(), "exactly the saved changes");
+    assert!(dir.path().join("tenantry-out/kubernetes/bob/bob-staging").exists());
+    assert_eq!(tenantry(dir.path(), &["plan", "--detailed-exitcode"]).status.code(), Some(0));
+
+    // A roster edit after the plan: refused by name.
+    let saved = tenantry(dir.path(), &["plan", "--out", "reviewed.plan"]);
+    assert_eq!(saved.status.code(), Some(0));
+    fs::write(dir.path().join("roster.yaml"), EXAMPLE.replace("pods: \"30\"", "pods: \"31\"")).unwrap();
+    let refused = tenantry(dir.path(), &["apply", "reviewed.plan"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let flat = text(&refused).replace("\n  | ", " ");
+    assert!(flat.contains("the roster roster.yaml changed since the plan was saved"), "{flat}");
+    // A plan file with policy flags is refused by the command line itself.
+    let mixed = tenantry(dir.path(), &["apply", "reviewed.plan", "--allow-revoke"]);
+    assert_eq!(mixed.status.code(), Some(2), "{}", text(&mixed));
+}
+
+/// The pull-request summary parses as the Markdown it claims to be: a table
+/// with a row per owner, what needs a human listed first, diffs folded.
+#[test]
+fn plan_markdown_is_a_compact_summary_for_a_pull_request() {
+    let dir = workdir(EXAMPLE);
+    assert_eq!(tenantry(dir.path(), &["apply", "--yes"]).status.code(), Some(0));
+    let edited = EXAMPLE.replace("[alice, alice-prod]", "[alice]").replace("pods: \"30\"", "pods: \"31\"");
+    fs::write(dir.path().join("roster.yaml"), edited).unwrap();
+    let output = tenantry(dir.path(), &["plan", "--output", "markdown"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let markdown = String::from_utf8(output.stdout).unwrap();
+
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+    let mut rows = 0;
+    let mut strong = Vec::new();
+    let mut in_strong = false;
+    let mut html = String::new();
+    let mut code_blocks = 0;
+    for event in Parser::new_ext(&markdown, Options::ENABLE_TABLES) {
+        match event {
+            Event::Start(Tag::TableRow) => rows += 1,
+            Event::Start(Tag::Strong) => in_strong = true,
+            Event::End(TagEnd::Strong) => in_strong = false,
+            Event::Text(text) if in_strong => strong.push(text.to_string()),
+            Event::Html(text) | Event::InlineHtml(text) => html.push_str(&text),
+            Event::Start(Tag::CodeBlock(_)) => code_blocks += 1,
+            _ => {}
+        }
+    }
+    let owners = 6; // alice, bob, carol, emo, wizard and the platform
+    assert_eq!(rows, owners, "one table row per owner:\n{markdown}");
+    assert!(strong.iter().any(|s| s.starts_with("Withheld removals")), "{strong:?}");
+    let withheld_at = markdown.find("Withheld removals").unwrap();
+    let details_at = markdown.find("<details>").unwrap();
+    assert!(withheld_at < details_at, "what needs a human comes first");
+    assert_eq!(html.matches("<details>").count(), code_blocks, "each owner's changes are folded");
+    assert!(
+        markdown.lines().any(|l| l.starts_with('+') && l.contains("\"pods\": \"31\"")),
+        "the diff is there, folded:\n{markdown}"
+    );
+    let refused = tenantry(dir.path(), &["apply", "--output", "markdown"]);
+    assert_eq!(refused.status.code(), Some(1));
 }

@@ -2,7 +2,8 @@
 
 use crate::content::Content;
 use crate::id::{Domain, ResourceId};
-use crate::kinds::{Retire, kind_rank, retire_policy};
+use crate::kinds::{Retire, data_differs, kind_rank, retire_policy};
+use crate::marks::same_but_marks;
 use crate::observed::{Inventory, Observed};
 use crate::plan::{Action, Change, Plan, PlanProblem};
 use crate::resource::{Desired, Owner, Resource};
@@ -23,10 +24,13 @@ pub struct Policy {
     /// Under `only`, still bring the shared platform resources (routing files)
     /// in line: offboarding one user must unmap them from the routing.
     pub with_platform: bool,
+    /// Objects the admin asked to take over although they hold data that
+    /// differs from the roster's (`--adopt <id>`).
+    pub adopt: BTreeSet<ResourceId>,
 }
 
 impl Policy {
-    fn includes(&self, owner: &Owner) -> bool {
+    pub(crate) fn includes(&self, owner: &Owner) -> bool {
         match (&self.only, owner) {
             (None, _) => true,
             (Some(users), Owner::User(key)) => users.contains(key),
@@ -84,7 +88,8 @@ pub fn diff(
     // At thousands of users the desired side is most of the work: two halves
     // on two threads, merged in order (the result is the same either way).
     let resources = desired.resources();
-    let desired_side = |part| diff_desired(part, observed, inventory, routing, policy);
+    let platform: std::sync::Arc<str> = std::sync::Arc::from(roster.platform.name.as_str());
+    let desired_side = |part| diff_desired(part, observed, inventory, routing, policy, &platform);
     let parts = if resources.len() > 20_000 {
         let (first, second) = resources.split_at(resources.len() / 2);
         std::thread::scope(|scope| {
@@ -145,6 +150,12 @@ pub fn diff(
             plan.forget.push((target.to_string(), id.clone()));
             continue;
         };
+        if observed_on(target).foreign.contains_key(id) {
+            // Another platform's now (or never ours): never pruned or cut,
+            // and no longer ours to destroy.
+            plan.forget.push((target.to_string(), id.clone()));
+            continue;
+        }
         let renders_only = routing.renders_only(target);
         let (action, after, reason) = if desired.contains(id) {
             (Action::Delete, None, Cow::Owned(format!("now applied by target `{}`", routed_to.unwrap_or("none"))))
@@ -164,9 +175,11 @@ pub fn diff(
             deps: std::sync::Arc::from([]),
             sensitive: false,
             rank: kind_rank(id),
+            platform: std::sync::Arc::clone(&platform),
         });
     }
 
+    crate::minted::pair(desired, observed, routing, policy, &mut plan, &platform);
     check_budgets(desired, observed, &mut plan);
     // Problems the targets found while observing, in target order so the plan is stable.
     let mut targets: Vec<&String> = observed.keys().collect();
@@ -195,6 +208,7 @@ fn diff_desired<'a>(
     inventory: &Inventory,
     routing: &Routing,
     policy: &Policy,
+    platform: &std::sync::Arc<str>,
 ) -> DesiredPart<'a> {
     let mut part = DesiredPart {
         // A first apply changes everything: no regrowth copies at 10,000 users.
@@ -227,48 +241,62 @@ fn diff_desired<'a>(
             deps: std::sync::Arc::clone(&resource.deps),
             sensitive: resource.sensitive,
             rank: kind_rank(&resource.id),
+            platform: std::sync::Arc::clone(platform),
         };
         let remembered = inventory.get(&resource.id).filter(|e| e.target == target);
         part.remembered_matches += usize::from(remembered.is_some());
-        let change = match observed_on(target).get(&resource.id) {
+        let on = observed_on(target);
+        let change = match on.get(&resource.id) {
             None => make(Action::Create, None, Cow::Borrowed("does not exist")),
-            Some(found) => match &found.owner {
-                Some(other) if *other != resource.owner => make(
-                    Action::Conflict,
-                    Some(found.content.clone()),
-                    format!(
-                        "already belongs to {} but the roster gives it to {}; tenantry will not take it over",
-                        describe(other),
-                        describe(&resource.owner)
-                    )
-                    .into(),
-                ),
-                owner => {
-                    if owner.is_none()
-                        && remembered.is_none()
-                        && !routing.renders_only(target)
-                        && observed_on(target).foreign.contains(&resource.id)
+            Some(found) => {
+                let claimed = remembered.is_some();
+                let foreign = on.foreign.get(&resource.id).filter(|_| !routing.renders_only(target));
+                // Marks of an earlier version, or of another platform name,
+                // on an object this platform's inventory remembers creating.
+                let reclaimed = claimed && (on.legacy.contains(&resource.id) || foreign.is_some());
+                match (&found.owner, foreign) {
+                    (_, Some(_))
+                        if resource.owner == Owner::Platform && same_but_marks(&found.content, &resource.content) =>
                     {
-                        make(
-                            Action::Conflict,
-                            Some(found.content.clone()),
-                            "exists without tenantry's marks and points elsewhere; tenantry will not overwrite what it did not create"
-                                .into(),
+                        // A shared object of another platform (a ClusterRole two
+                        // rosters on one cluster both derive) that is already
+                        // exactly what this platform needs: used as it is, never touched.
+                        *part.unchanged.entry(&resource.owner).or_default() += 1;
+                        continue;
+                    }
+                    (_, Some(reason)) if !claimed => {
+                        make(Action::Conflict, Some(found.content.clone()), Cow::Owned(reason.clone()))
+                    }
+                    (Some(other), _) if *other != resource.owner && !reclaimed => make(
+                        Action::Conflict,
+                        Some(found.content.clone()),
+                        format!(
+                            "already belongs to {} but the roster gives it to {}; tenantry will not take it over",
+                            describe(other),
+                            describe(&resource.owner)
                         )
-                    } else if owner.is_none() && remembered.is_none() {
-                        make(
-                            Action::Adopt,
-                            Some(found.content.clone()),
-                            "exists without tenantry's marks; it fits the roster and will be labelled and taken over"
-                                .into(),
-                        )
-                    } else if found.content != resource.content {
-                        make(
-                            Action::Update,
-                            Some(found.content.clone()),
-                            Cow::Borrowed("differs from the roster (drift or a roster edit)"),
-                        )
-                    } else {
+                        .into(),
+                    ),
+                    (owner, _) if (owner.is_none() || on.legacy.contains(&resource.id)) && !claimed => {
+                        // Legacy without an owner: a peer where earlier versions
+                        // wrote no marks at all (RFC 2136 DNS records); outside
+                        // the inventory it is simply unmarked.
+                        let legacy = on.legacy.contains(&resource.id) && owner.is_some();
+                        adoption(resource, found, legacy, policy, &make)
+                    }
+                    _ if reclaimed => make(
+                        Action::Update,
+                        Some(found.content.clone()),
+                        Cow::Borrowed(
+                            "carries an earlier version's or another platform name's marks, and this platform's inventory remembers it: it is marked as this platform's",
+                        ),
+                    ),
+                    _ if found.content != resource.content => make(
+                        Action::Update,
+                        Some(found.content.clone()),
+                        Cow::Borrowed("differs from the roster (drift or a roster edit)"),
+                    ),
+                    _ => {
                         if remembered.is_none() {
                             part.record.push((target.to_string(), resource.id.clone(), resource.owner.clone()));
                         }
@@ -276,11 +304,44 @@ fn diff_desired<'a>(
                         continue;
                     }
                 }
-            },
+            }
         };
         part.changes.push(change);
     }
     part
+}
+
+/// An object that exists without this platform's marks and that tenantry
+/// does not remember: taken over (adopted, labelled) when it fits — unless
+/// its content is someone's data that differs from what the roster wants,
+/// which is never overwritten without the admin naming it (`--adopt <id>`).
+fn adoption(
+    resource: &Resource,
+    found: &crate::observed::ObservedResource,
+    legacy: bool,
+    policy: &Policy,
+    make: &dyn Fn(Action, Option<Content>, Cow<'static, str>) -> Change,
+) -> Change {
+    let before = Some(found.content.clone());
+    if data_differs(&resource.id, &found.content, &resource.content) && !policy.adopt.contains(&resource.id) {
+        return make(
+            Action::Conflict,
+            before,
+            format!(
+                "exists without tenantry's marks and holds data that differs from what the roster wants; tenantry never overwrites data it did not write: delete it, or replace it with `--adopt {}`",
+                resource.id
+            )
+            .into(),
+        );
+    }
+    let reason = match (legacy, policy.adopt.contains(&resource.id)) {
+        (_, true) => "adopted as asked (--adopt): it will be labelled and replaced by what the roster wants",
+        (true, false) => {
+            "carries an earlier version's marks but is not in this platform's inventory; it fits the roster and will be marked and taken over"
+        }
+        (false, false) => "exists without tenantry's marks; it fits the roster and will be labelled and taken over",
+    };
+    make(Action::Adopt, before, Cow::Borrowed(reason))
 }
 
 /// The action for a managed resource the roster no longer derives.
@@ -294,6 +355,10 @@ fn retire(
     renders_only: bool,
 ) -> (Action, Option<Content>, Cow<'static, str>) {
     let user = match owner {
+        // A shared object that may hold what others put there (an identity-provider group) stays.
+        Owner::Platform if retire_policy(id) == Retire::Keep && !renders_only => {
+            return (Action::Kept, None, Cow::Borrowed("shared and may hold others' data; never deleted by tenantry"));
+        }
         Owner::Platform => return (Action::Delete, None, Cow::Borrowed("no longer needed by any user")),
         Owner::User(user) => user,
     };

@@ -41,7 +41,7 @@ pub fn facts(roster: &Roster, policy: &Policy, remembered: Remembered, inventory
             list.dedup();
         }
     }
-    Facts { ports, retained_routes: routes, withheld_namespaces }
+    Facts { ports, retained_routes: routes, withheld_namespaces, cluster_version: None }
 }
 
 /// Routing entries of present workstation users, remembered so a departed

@@ -16,11 +16,20 @@ pub enum Domain {
     Forge,
     Host,
     Portal,
+    Idp,
 }
 
 impl Domain {
-    pub const ALL: [Domain; 7] =
-        [Domain::Kubernetes, Domain::Vault, Domain::Dns, Domain::Ci, Domain::Forge, Domain::Host, Domain::Portal];
+    pub const ALL: [Domain; 8] = [
+        Domain::Kubernetes,
+        Domain::Vault,
+        Domain::Dns,
+        Domain::Ci,
+        Domain::Forge,
+        Domain::Host,
+        Domain::Portal,
+        Domain::Idp,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -31,6 +40,7 @@ impl Domain {
             Domain::Forge => "forge",
             Domain::Host => "host",
             Domain::Portal => "portal",
+            Domain::Idp => "idp",
         }
     }
 }
@@ -45,7 +55,9 @@ impl FromStr for Domain {
     type Err = ParseIdError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Domain::ALL.into_iter().find(|d| d.as_str() == text).ok_or_else(|| {
-            ParseIdError(format!("unknown domain `{text}`; use one of kubernetes, vault, dns, ci, forge, host, portal"))
+            ParseIdError(format!(
+                "unknown domain `{text}`; use one of kubernetes, vault, dns, ci, forge, host, portal, idp"
+            ))
         })
     }
 }

@@ -5,6 +5,7 @@
 //! Derivation, diff, the engine and the targets all read these rules here;
 //! kind names are named constants, never spelled again elsewhere.
 
+use crate::content::Content;
 use crate::id::{Domain, ResourceId};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -23,6 +24,9 @@ pub mod kind {
     pub const CLUSTER_ROLE: &str = "ClusterRole";
     pub const CLUSTER_ROLE_BINDING: &str = "ClusterRoleBinding";
     pub const CERTIFICATE: &str = "Certificate";
+    pub const NETWORK_POLICY: &str = "NetworkPolicy";
+    pub const VALIDATING_ADMISSION_POLICY: &str = "ValidatingAdmissionPolicy";
+    pub const VALIDATING_ADMISSION_POLICY_BINDING: &str = "ValidatingAdmissionPolicyBinding";
     // vault
     pub const POLICY: &str = "Policy";
     pub const ENTITY: &str = "Entity";
@@ -34,7 +38,10 @@ pub mod kind {
     // ci, forge, portal
     pub const CI_ADMIN: &str = "Admin";
     pub const COLLABORATOR: &str = "Collaborator";
-    pub const BRANCH_PUSH_WHITELIST: &str = "BranchPushWhitelist";
+    pub const TEAM_MEMBER: &str = "TeamMember";
+    pub const BRANCH_PROTECTION: &str = "BranchProtection";
+    pub const PUSH_WHITELIST_ENTRY: &str = "PushWhitelistEntry";
+    pub const ACCESS_TOKEN: &str = "AccessToken";
     pub const USER_VIEW: &str = "UserView";
     // host
     pub const ACCOUNT: &str = "Account";
@@ -44,6 +51,11 @@ pub mod kind {
     pub const KUBECONFIG: &str = "Kubeconfig";
     pub const MANAGED_FILE: &str = "ManagedFile";
     pub const SKELETON_LINK: &str = "SkeletonLink";
+    // idp
+    pub const IDP_GROUP: &str = "Group";
+    pub const IDP_ACCOUNT: &str = "Account";
+    pub const IDP_GROUP_MEMBER: &str = "GroupMember";
+    pub const CONTRIBUTE_ACCESS: &str = "ContributeAccess";
 }
 
 /// What taking a resource away means for its kind.
@@ -69,21 +81,26 @@ pub struct KindRule {
     pub retire: Retire,
     /// For kinds retired by [`Retire::Disable`]: the fields the cut sets.
     pub cut: Option<fn(&mut Map<String, Value>)>,
-    /// Its content is someone's data (a Secret, a ConfigMap): an existing
-    /// object of this kind whose content differs is never adopted over.
-    pub data_bearing: bool,
+    /// For kinds whose content is someone's data (a Secret, a ConfigMap):
+    /// the top-level fields that hold it. An existing object of this kind
+    /// whose data fields differ from the roster's is never adopted over.
+    pub data_fields: Option<&'static [&'static str]>,
+    /// Applying it mints a secret (a forge token) that the peer shows only
+    /// once: the changes depending on it receive it in the same apply, and
+    /// are paired with it ([`crate::minted`]).
+    pub mints_secret: bool,
 }
 
 const fn rule(domain: Domain, kind: &'static str, rank: u8, retire: Retire) -> KindRule {
-    KindRule { domain, kind: Some(kind), rank, retire, cut: None, data_bearing: false }
+    KindRule { domain, kind: Some(kind), rank, retire, cut: None, data_fields: None, mints_secret: false }
 }
 
 const fn fallback(domain: Domain, rank: u8, retire: Retire) -> KindRule {
-    KindRule { domain, kind: None, rank, retire, cut: None, data_bearing: false }
+    KindRule { domain, kind: None, rank, retire, cut: None, data_fields: None, mints_secret: false }
 }
 
-const fn data(mut rule: KindRule) -> KindRule {
-    rule.data_bearing = true;
+const fn data(mut rule: KindRule, fields: &'static [&'static str]) -> KindRule {
+    rule.data_fields = Some(fields);
     rule
 }
 
@@ -96,7 +113,16 @@ fn lock_account(fields: &mut Map<String, Value>) {
     fields.insert("locked".to_string(), Value::Bool(true));
 }
 
-use Domain::{Ci, Dns, Forge, Host, Kubernetes, Portal, Vault};
+/// An identity-provider account is disabled by the cut only where the
+/// `[idp]` target is configured to (`disable_on_cut`); the setting travels
+/// in the content, so the plan shows exactly what the cut does.
+fn disable_idp_account(fields: &mut Map<String, Value>) {
+    if fields.get("disable_on_cut").and_then(Value::as_bool) == Some(true) {
+        fields.insert("enabled".to_string(), Value::Bool(false));
+    }
+}
+
+use Domain::{Ci, Dns, Forge, Host, Idp, Kubernetes, Portal, Vault};
 use Retire::{Delete, Disable, Keep};
 
 /// The table. A domain's fallback comes after its listed kinds.
@@ -104,12 +130,17 @@ pub const KINDS: &[KindRule] = &[
     rule(Kubernetes, kind::NAMESPACE, 0, Keep),
     rule(Kubernetes, kind::CLUSTER_ROLE, 0, Delete),
     rule(Kubernetes, kind::SERVICE_ACCOUNT, 1, Keep),
-    data(rule(Kubernetes, kind::SECRET, 1, Keep)),
-    data(rule(Kubernetes, kind::CONFIG_MAP, 1, Keep)),
+    // A TLS copy's data is observed as `copyFrom` (its source, when equal).
+    data(rule(Kubernetes, kind::SECRET, 1, Keep), &["type", "data", "stringData", "copyFrom"]),
+    data(rule(Kubernetes, kind::CONFIG_MAP, 1, Keep), &["data", "binaryData"]),
     rule(Kubernetes, kind::RESOURCE_QUOTA, 1, Keep),
     rule(Kubernetes, kind::LIMIT_RANGE, 1, Keep),
     rule(Kubernetes, kind::CERTIFICATE, 1, Keep),
     rule(Kubernetes, kind::ROLE, 1, Delete),
+    // Isolation stays while a cut user's namespace exists; removed with it.
+    rule(Kubernetes, kind::NETWORK_POLICY, 1, Keep),
+    rule(Kubernetes, kind::VALIDATING_ADMISSION_POLICY, 0, Delete),
+    rule(Kubernetes, kind::VALIDATING_ADMISSION_POLICY_BINDING, 1, Delete),
     rule(Kubernetes, kind::ROLE_BINDING, 2, Delete),
     rule(Kubernetes, kind::CLUSTER_ROLE_BINDING, 2, Delete),
     fallback(Kubernetes, 1, Delete),
@@ -119,13 +150,28 @@ pub const KINDS: &[KindRule] = &[
     rule(Vault, kind::KUBERNETES_ROLE, 0, Keep),
     fallback(Vault, 0, Keep),
     fallback(Dns, 0, Keep),
-    fallback(Ci, 0, Delete),
-    fallback(Forge, 0, Delete),
+    // SPEC §8.7: CI and the forge come after Vault (ranks 0-2) and the
+    // cluster (0-2); a user's grants there depend on their entity and binding.
+    rule(Ci, kind::CI_ADMIN, 3, Delete),
+    fallback(Ci, 3, Delete),
+    rule(Forge, kind::BRANCH_PROTECTION, 3, Delete),
+    rule(Forge, kind::COLLABORATOR, 3, Delete),
+    rule(Forge, kind::TEAM_MEMBER, 3, Delete),
+    KindRule { mints_secret: true, ..rule(Forge, kind::ACCESS_TOKEN, 3, Delete) },
+    rule(Forge, kind::PUSH_WHITELIST_ENTRY, 4, Delete),
+    fallback(Forge, 3, Delete),
     fallback(Portal, 0, Delete),
     KindRule { cut: Some(lock_account), ..rule(Host, kind::ACCOUNT, 0, Disable) },
     rule(Host, kind::GENERATED_FILE, 1, Delete),
     rule(Host, kind::SKELETON_LINK, 1, Delete),
+    // Written with the forge token minted just before it (rank 3).
+    rule(Host, kind::CONTRIBUTE_ACCESS, 5, Keep),
     fallback(Host, 1, Keep),
+    // A group may hold people tenantry does not manage: it is never deleted.
+    rule(Idp, kind::IDP_GROUP, 0, Keep),
+    KindRule { cut: Some(disable_idp_account), ..rule(Idp, kind::IDP_ACCOUNT, 0, Disable) },
+    rule(Idp, kind::IDP_GROUP_MEMBER, 1, Delete),
+    fallback(Idp, 1, Delete),
 ];
 
 const UNKNOWN: KindRule = fallback(Host, 1, Keep);
@@ -145,9 +191,17 @@ pub fn kind_rank(id: &ResourceId) -> u8 {
     rule_of(id).rank
 }
 
-/// Whether the content of this kind is user data, never overwritten on adoption.
-pub fn is_data_bearing(id: &ResourceId) -> bool {
-    rule_of(id).data_bearing
+/// Whether `found` holds other data than `wanted`, for a kind whose content
+/// is user data (never overwritten on adoption); false for other kinds.
+pub fn data_differs(id: &ResourceId, found: &Content, wanted: &Content) -> bool {
+    let Some(fields) = rule_of(id).data_fields else { return false };
+    let (found, wanted) = (found.to_value(), wanted.to_value());
+    fields.iter().any(|field| found.get(field) != wanted.get(field))
+}
+
+/// Whether applying a resource of this kind mints a secret shown only once.
+pub fn mints_secret(id: &ResourceId) -> bool {
+    rule_of(id).mints_secret
 }
 
 /// Whether the resource is a Kubernetes namespace (grants that span a

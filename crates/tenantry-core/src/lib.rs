@@ -13,6 +13,8 @@ mod facts;
 mod id;
 pub mod kinds;
 pub mod kubeconfig;
+pub mod marks;
+mod minted;
 mod observed;
 mod plan;
 pub mod plugin;
@@ -26,9 +28,11 @@ pub use diff::{ObservedByTarget, Policy, Routing, cut_content, diff};
 pub use facts::{Remembered, Reservations, current_routes, facts};
 pub use id::{Domain, ParseIdError, ResourceId};
 pub use kinds::{Retire, kind, kind_rank, retire_policy};
+pub use marks::{DEFAULT_PLATFORM, Mark, MarkKeys};
 pub use observed::{Inventory, InventoryEntry, Observed, ObservedResource};
 pub use plan::{Action, Change, Plan, PlanProblem, UserSummary};
 pub use resource::{Desired, ObjectBudget, Owner, Resource};
 pub use target::{
-    Applied, Backups, Destroyed, ErrorKind, Note, NoteLevel, ObserveRequest, Snapshot, Target, TargetError,
+    Applied, Backups, Destroyed, ErrorKind, Minted, MintedSecret, Note, NoteLevel, ObserveRequest, Snapshot, Target,
+    TargetError,
 };

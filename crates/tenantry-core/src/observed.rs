@@ -2,6 +2,7 @@
 
 use crate::content::Content;
 use crate::id::ResourceId;
+use crate::marks::Mark;
 use crate::resource::Owner;
 use rustc_hash::FxHashMap as HashMap;
 
@@ -24,11 +25,17 @@ pub struct Observed {
     /// have an object budget (a DNS zone's record cap): the budget check
     /// counts from here. Empty when the target does not count.
     pub scope_totals: std::collections::BTreeMap<String, usize>,
-    /// Objects that exist without tenantry's marks and hold something other
-    /// than what the roster wants, where the target cannot mark objects (DNS
-    /// records): someone else's, never adopted. The target decides, since
-    /// only it knows what "the same" means for its kind.
-    pub foreign: rustc_hash::FxHashSet<ResourceId>,
+    /// Objects that exist and are someone else's, never adopted, with why:
+    /// another platform's marks, an unmarked DNS record that points
+    /// elsewhere, a system account. The target decides, since only it knows
+    /// what "the same" means for its kind; the plan shows them as conflicts.
+    pub foreign: HashMap<ResourceId, String>,
+    /// Objects with tenantry's marks but no platform mark: an earlier
+    /// version wrote them. They are this platform's only when the state's
+    /// inventory says so (the plan then adds the platform mark). On a peer
+    /// where earlier versions wrote no marks at all (RFC 2136 and PowerDNS
+    /// records), an unmarked object is reported here without an owner.
+    pub legacy: rustc_hash::FxHashSet<ResourceId>,
     /// What the target found wrong while observing, for the plan (e.g. a TLS
     /// source that will be refused at apply): problems show at `plan`, not
     /// only as failures of `apply`.
@@ -42,6 +49,29 @@ impl Observed {
         self.resources.insert(id, ObservedResource { content, owner });
     }
 
+    /// Record an object by what its marks say, as seen by this platform.
+    /// `requested` says whether the plan asked about its id (desired or in
+    /// the inventory): another platform's objects and unmarked ones are
+    /// reported only then, so they are never mistaken for leftovers.
+    pub fn insert_marked(&mut self, id: ResourceId, content: Content, mark: Mark, requested: bool) {
+        match mark {
+            Mark::Ours(owner) => self.insert(id, content, Some(owner)),
+            _ if !requested => {}
+            Mark::Legacy(owner) => {
+                self.legacy.insert(id.clone());
+                self.insert(id, content, Some(owner));
+            }
+            Mark::Foreign { platform } => {
+                self.foreign.insert(
+                    id.clone(),
+                    format!("belongs to the platform `{platform}` (another roster on the same peer); tenantry never takes it over"),
+                );
+                self.insert(id, content, None);
+            }
+            Mark::Unmarked => self.insert(id, content, None),
+        }
+    }
+
     pub fn get(&self, id: &ResourceId) -> Option<&ObservedResource> {
         self.resources.get(id)
     }
@@ -50,6 +80,7 @@ impl Observed {
         self.resources.extend(other.resources);
         self.scope_totals.extend(other.scope_totals);
         self.foreign.extend(other.foreign);
+        self.legacy.extend(other.legacy);
         self.problems.extend(other.problems);
     }
 }

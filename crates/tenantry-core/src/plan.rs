@@ -80,6 +80,8 @@ pub struct Change {
     pub deps: std::sync::Arc<[ResourceId]>,
     pub sensitive: bool,
     pub rank: u8,
+    /// The platform (roster `platform.name`) whose marks apply writes.
+    pub platform: std::sync::Arc<str>,
 }
 
 /// Something that blocks applying part or all of the plan.

@@ -57,8 +57,9 @@ pub trait TargetSetup: Send + Sync + std::fmt::Debug {
     /// (mount paths, managed zones).
     fn contribute(&self, _settings: &mut Settings, _validation: &mut ValidationContext) {}
 
-    /// Connect (read credentials, check them against the peer).
-    async fn connect(&self) -> Result<Arc<dyn Target>, TargetError>;
+    /// Connect (read credentials, check them against the peer) as the target
+    /// of `platform` (the roster's `platform.name`, the marks of its objects).
+    async fn connect(&self, platform: &str) -> Result<Arc<dyn Target>, TargetError>;
 
     /// What to check when connecting fails.
     fn connect_help(&self) -> String;

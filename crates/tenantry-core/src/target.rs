@@ -123,6 +123,11 @@ pub struct ObserveRequest {
     /// The desired content of what this target is to apply, for checks a
     /// target can make before anything exists (a TLS source before its first copy).
     pub desired: Vec<(ResourceId, crate::content::Content)>,
+    /// The platform (roster `platform.name`) whose marks count as ours.
+    pub platform: String,
+    /// The roster position each desired resource came from, so a problem a
+    /// target finds (a login missing at the peer) can name the roster line.
+    pub origins: Vec<(ResourceId, tenantry_model::Span)>,
 }
 
 /// What a target read while observing and needs again to apply the plan it
@@ -184,10 +189,46 @@ impl fmt::Display for Note {
     }
 }
 
+/// A secret a change minted (a forge token, shown by the peer only once),
+/// handed by the engine to the changes of the same apply that depend on
+/// it, and to nothing else: never stored, printed or logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MintedSecret(String);
+
+impl MintedSecret {
+    pub fn new(secret: impl Into<String>) -> MintedSecret {
+        MintedSecret(secret.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for MintedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MintedSecret(<redacted>)")
+    }
+}
+
+/// The secrets minted in this apply by the changes a change depends on, by
+/// their ids.
+#[derive(Debug, Clone, Default)]
+pub struct Minted(pub Vec<(ResourceId, MintedSecret)>);
+
+impl Minted {
+    pub fn get(&self, id: &ResourceId) -> Option<&MintedSecret> {
+        self.0.iter().find(|(minted, _)| minted == id).map(|(_, secret)| secret)
+    }
+}
+
 /// What applying one change did besides succeeding.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
     pub notes: Vec<Note>,
+    /// The secret it minted, for the changes depending on it (kinds with
+    /// `mints_secret`).
+    pub minted: Option<MintedSecret>,
 }
 
 impl Applied {
@@ -258,6 +299,13 @@ pub trait Target: Send + Sync {
     /// Apply one change, given the snapshot of the observe the plan came
     /// from. Must be idempotent: a retried change is harmless.
     async fn apply(&self, change: &Change, snapshot: &Snapshot) -> Result<Applied>;
+
+    /// Apply a change given the secrets its dependencies minted earlier in
+    /// this apply (the host writes a forge token into a home). The engine
+    /// always calls this; the default ignores them.
+    async fn apply_with(&self, change: &Change, snapshot: &Snapshot, _minted: &Minted) -> Result<Applied> {
+        self.apply(change, snapshot).await
+    }
 
     /// After a successful apply: follow-up work that is not a planned change
     /// and never fails the run (the host fetches and fast-forwards clean

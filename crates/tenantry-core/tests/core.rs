@@ -9,10 +9,19 @@ use tenantry_core::{
 };
 use tenantry_model::Roster;
 
+#[path = "core/idp.rs"]
+mod idp;
+
 const EXAMPLE: &str = include_str!("../../../examples/roster.yaml");
 
 fn roster(text: &str) -> Roster {
     tenantry_model::load("roster.yaml", text.as_bytes(), &Default::default()).unwrap()
+}
+
+/// The example as the origin platform runs it: no isolation, the origin's names.
+fn origin(text: &str) -> String {
+    assert!(text.contains("  isolation: standard "), "the example says its isolation");
+    text.replacen("  isolation: standard ", "  isolation: none ", 1)
 }
 
 fn routing() -> Routing {
@@ -42,7 +51,7 @@ fn action_of(plan: &Plan, id: &str) -> Option<Action> {
 
 #[test]
 fn the_catalog_uses_the_origin_platforms_names() {
-    let desired = derive(&roster(EXAMPLE), &Settings::default(), &Facts::default());
+    let desired = derive(&roster(&origin(EXAMPLE)), &Settings::default(), &Facts::default());
     let all = ids(&desired);
     for expected in [
         "kubernetes/Namespace/-/alice-prod",
@@ -164,12 +173,13 @@ fn removals_are_withheld_until_allow_revoke_and_data_is_kept_on_live_targets() {
 
 #[test]
 fn departed_users_wait_for_offboard_then_get_the_reversible_cut() {
-    let before = roster(EXAMPLE);
+    let example = origin(EXAMPLE);
+    let before = roster(&example);
     let desired = derive(&before, &Settings::default(), &Facts::default());
     let (observed, inventory) = applied(&desired, true);
-    let start = EXAMPLE.find("  bob:\n").unwrap();
-    let end = EXAMPLE.find("  carol:\n").unwrap();
-    let after = roster(&format!("{}{}", &EXAMPLE[..start], &EXAMPLE[end..]));
+    let start = example.find("  bob:\n").unwrap();
+    let end = example.find("  carol:\n").unwrap();
+    let after = roster(&format!("{}{}", &example[..start], &example[end..]));
     // The engine passes the reservations from state: nobody's port moves.
     let facts = Facts { ports: desired.ports.clone(), ..Facts::default() };
     let now = derive(&after, &Settings::default(), &facts);
@@ -222,7 +232,7 @@ fn foreign_objects_are_never_deleted_and_unmarked_matches_are_adopted() {
         &observed,
         &Inventory::default(),
         &routing(),
-        &Policy { allow_revoke: true, offboard: true, only: None, with_platform: false },
+        &Policy { allow_revoke: true, offboard: true, only: None, with_platform: false, ..Policy::default() },
     );
     assert_eq!(action_of(&plan, "kubernetes/Namespace/-/alice"), Some(Action::Adopt));
     assert_eq!(action_of(&plan, "kubernetes/RoleBinding/alice/someone-elses"), None);
@@ -297,7 +307,7 @@ fn an_unmarked_dns_record_is_adopted_only_when_it_already_points_where_the_roste
         let mut observed = Observed::default();
         observed.insert(id.clone(), content.clone(), None);
         if content == &elsewhere {
-            observed.foreign.insert(id.clone());
+            observed.foreign.insert(id.clone(), "points elsewhere".to_string());
         }
         let observed = ObservedByTarget::from([("live".to_string(), observed)]);
         diff(&roster, &desired, &observed, inventory, routing, &Policy::default())
@@ -351,7 +361,9 @@ fn desired_from_two_parts_is_the_same_as_from_one() {
     let desired = derive(&roster, &Settings::default(), &Facts::default());
     let all: Vec<_> = desired.resources().to_vec();
     // Interleave into two unsorted halves, with one resource in both.
-    let mut first: Vec<_> = all.iter().rev().step_by(2).cloned().collect();
+    // (Even positions reversed, odd positions in order: every resource lands in
+    // one half whatever the count's parity.)
+    let mut first: Vec<_> = all.iter().step_by(2).rev().cloned().collect();
     let second: Vec<_> = all.iter().skip(1).step_by(2).cloned().collect();
     first.push(all[3].clone());
     let merged = tenantry_core::Desired::from_parts(first, second, Default::default());
@@ -393,4 +405,78 @@ fn host_files_go_where_tenantry_toml_says_and_the_kubeconfig_is_the_serialized_o
     let parsed = kube::config::Kubeconfig::from_yaml(text).unwrap();
     assert_eq!(parsed.current_context.as_deref(), Some("homelab"));
     assert_eq!(parsed.clusters[0].cluster.as_ref().unwrap().server.as_deref(), Some("https://k8s.example.org:6443"));
+}
+
+/// `isolation: standard` (the default): each tenant namespace gets Pod
+/// Security labels pinned to the cluster's version and the network
+/// policies; the platform gets the admission policies; namespace-owners lose
+/// the origin's read of every tenant's objects; quotas bound ephemeral
+/// storage and object counts; `isolation: none` has none of it.
+#[test]
+fn standard_isolation_adds_its_objects_and_none_keeps_the_origins_catalog() {
+    let facts = Facts { cluster_version: Some("v1.37.2".into()), ..Facts::default() };
+    let standard = derive(&roster(EXAMPLE), &Settings::default(), &facts);
+    let all = ids(&standard);
+    for expected in [
+        "kubernetes/NetworkPolicy/alice/tenantry-default-deny",
+        "kubernetes/NetworkPolicy/alice/tenantry-allow-same-namespace",
+        "kubernetes/NetworkPolicy/alice/tenantry-allow-dns",
+        "kubernetes/NetworkPolicy/alice-prod/tenantry-allow-ingress-controller",
+        "kubernetes/ValidatingAdmissionPolicy/-/tenantry-pod-restrictions-homelab",
+        "kubernetes/ValidatingAdmissionPolicyBinding/-/tenantry-pod-restrictions-homelab",
+        "kubernetes/ValidatingAdmissionPolicy/-/tenantry-service-restrictions-homelab",
+        "kubernetes/ValidatingAdmissionPolicy/-/tenantry-protect-placed-objects-homelab",
+    ] {
+        assert!(all.contains(expected), "missing {expected}");
+    }
+    assert!(!all.contains("kubernetes/ClusterRole/-/oidc-namespace-owner-readonly"), "no read of other tenants");
+    assert!(!all.iter().any(|id| id.contains("oidc-ns-owner-readonly-")));
+    assert!(all.contains("kubernetes/ClusterRole/-/oidc-power-user-readonly"), "power-users keep their tier");
+
+    let namespace = standard.get(&"kubernetes/Namespace/-/alice".parse().unwrap()).unwrap().content.to_value();
+    let labels = &namespace["metadata"]["labels"];
+    assert_eq!(labels["pod-security.kubernetes.io/enforce"], "baseline");
+    assert_eq!(labels["pod-security.kubernetes.io/enforce-version"], "v1.37");
+    assert_eq!(labels["pod-security.kubernetes.io/warn"], "restricted");
+    assert_eq!(labels["pod-security.kubernetes.io/audit"], "restricted");
+    let quota = standard.get(&"kubernetes/ResourceQuota/alice/user-quota".parse().unwrap()).unwrap();
+    let hard = &quota.content.to_value()["spec"]["hard"];
+    assert_eq!(hard["pods"], "30", "the user's own value still wins");
+    for key in ["requests.ephemeral-storage", "limits.ephemeral-storage", "services.nodeports", "secrets", "configmaps"]
+    {
+        assert!(hard.get(key).is_some(), "quota bounds {key}: {hard}");
+    }
+    let limits = standard.get(&"kubernetes/LimitRange/alice/user-limits".parse().unwrap()).unwrap().content.to_value();
+    assert!(limits["spec"]["limits"][0]["default"]["ephemeral-storage"].is_string());
+    // Every object derived is canonical and deterministic (also under isolation).
+    for resource in standard.resources() {
+        assert_eq!(Content::parse(resource.content.as_str()).unwrap(), resource.content, "{}", resource.id);
+    }
+
+    // Options: NodePorts allowed, cluster reads granted, egress opened.
+    let options = EXAMPLE.replacen(
+        "platform:\n",
+        "platform:\n  isolation_options: { allow_node_ports: true, cluster_reads: [namespaces], egress_cidrs: [0.0.0.0/0] }\n",
+        1,
+    );
+    let opened = derive(&roster(&options), &Settings::default(), &facts);
+    let opened_ids = ids(&opened);
+    assert!(opened_ids.contains("kubernetes/NetworkPolicy/alice/tenantry-allow-egress"));
+    assert!(opened_ids.contains("kubernetes/ClusterRoleBinding/-/tenantry-ns-owner-cluster-read-alice"));
+    let role = opened.get(&"kubernetes/ClusterRole/-/tenantry-namespace-owner-cluster-read".parse().unwrap()).unwrap();
+    assert_eq!(role.content.to_value()["rules"][0]["resources"], serde_json::json!(["namespaces"]));
+    let services = opened
+        .get(&"kubernetes/ValidatingAdmissionPolicy/-/tenantry-service-restrictions-homelab".parse().unwrap())
+        .unwrap();
+    assert!(!services.content.as_str().contains("NodePort'"), "NodePorts allowed, LoadBalancers still refused");
+    let quota = opened.get(&"kubernetes/ResourceQuota/alice/user-quota".parse().unwrap()).unwrap();
+    assert!(quota.content.to_value()["spec"]["hard"].get("services.nodeports").is_none());
+
+    let none = derive(&roster(&origin(EXAMPLE)), &Settings::default(), &facts);
+    let none_ids = ids(&none);
+    assert!(!none_ids.iter().any(|id| id.contains("NetworkPolicy") || id.contains("AdmissionPolicy")));
+    let namespace = none.get(&"kubernetes/Namespace/-/alice".parse().unwrap()).unwrap().content.to_value();
+    assert!(namespace["metadata"]["labels"].get("pod-security.kubernetes.io/enforce").is_none());
+    let quota = none.get(&"kubernetes/ResourceQuota/alice/user-quota".parse().unwrap()).unwrap();
+    assert!(quota.content.to_value()["spec"]["hard"].get("secrets").is_none(), "the origin's quota unchanged");
 }

@@ -14,6 +14,9 @@ use tenantry_core::kubeconfig::{EXEC_API_VERSION, Kubeconfig, oidc_kubeconfig};
 use tenantry_core::setup::{SetupError, SetupOs, setup_script};
 use tenantry_model::Platform;
 
+#[path = "kubeconfig/setup_downloads.rs"]
+mod setup_downloads;
+
 fn platform() -> Platform {
     let roster = "platform:\n  name: lab\n  api_server: https://k8s.lab.test:6443\n  oidc: { issuer_url: https://auth.lab.test/o/kubernetes/, client_id: kubernetes }\nusers: {}\n";
     tenantry_model::load("roster.yaml", roster.as_bytes(), &Default::default()).unwrap().platform

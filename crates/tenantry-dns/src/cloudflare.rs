@@ -6,7 +6,9 @@
 //! result, result_info}`; `success: false` becomes an error quoting each
 //! code and message. HTTP 429 is retried after `Retry-After`.
 //!
-//! Ownership is the record's comment, `managed-by tenantry user=<user>`.
+//! Ownership is the record's comment, `managed-by tenantry user=<user>
+//! platform=<platform.name>` (earlier versions wrote no `platform=`: such a
+//! record is an earlier version's, claimed only through the inventory).
 //! A proxied record's TTL is automatic (the API reports 1), so the roster's
 //! TTL rides in the comment (`ttl=<n>`) and is read back from there.
 
@@ -16,7 +18,6 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
-use tenantry_core::Owner;
 
 /// Records per listing page (the API's maximum is far above any zone budget).
 const PER_PAGE: usize = 5000;
@@ -24,7 +25,7 @@ const PER_PAGE: usize = 5000;
 const ATTEMPTS: usize = 5;
 /// The longest `Retry-After` honoured; longer waits fail the request instead.
 const MAX_WAIT: Duration = Duration::from_secs(120);
-const COMMENT_PREFIX: &str = "managed-by tenantry user=";
+const COMMENT_PREFIX: &str = "managed-by tenantry ";
 /// Cloudflare's codes for "a record is already at that name" (81053/81054:
 /// an A, AAAA or CNAME with that host; 81057/81058: an identical record).
 const EXISTS: [&str; 4] = ["error 81053:", "error 81054:", "error 81057:", "error 81058:"];
@@ -168,10 +169,10 @@ impl Cloudflare {
             .flatten()
             .find(|z| z.get("name").and_then(Value::as_str).map(config::normalize_name).as_deref() == Some(zone))
             .and_then(|z| z.get("id").and_then(Value::as_str))
-            .ok_or_else(|| Error::Refused {
+            .ok_or_else(|| Error::NoZone {
+                zone: zone.to_string(),
                 server: "Cloudflare".to_string(),
-                operation: operation.clone(),
-                message: format!("no zone `{zone}` is visible to this token"),
+                detail: "no zone of that name is visible to this token".to_string(),
             })?
             .to_string();
         lock(&self.zone_ids).insert(zone.to_string(), id.clone());
@@ -207,12 +208,10 @@ impl Cloudflare {
 
     fn body(wanted: &Wanted) -> Value {
         let user = wanted.owner.as_label();
+        let marks = format!("{COMMENT_PREFIX}user={user} platform={}", wanted.platform);
         // Proxied records have an automatic TTL; keep the roster's in the comment.
-        let (ttl, comment) = if wanted.proxied {
-            (1, format!("{COMMENT_PREFIX}{user} ttl={}", wanted.ttl))
-        } else {
-            (wanted.ttl, format!("{COMMENT_PREFIX}{user}"))
-        };
+        let (ttl, comment) =
+            if wanted.proxied { (1, format!("{marks} ttl={}", wanted.ttl)) } else { (wanted.ttl, marks) };
         json!({
             "type": wanted.rtype,
             "name": wanted.name,
@@ -279,7 +278,7 @@ impl Cloudflare {
                     && there.iter().all(|r| {
                         r.content == wanted.content
                             && r.proxied == wanted.proxied
-                            && r.owner.as_ref() == Some(&wanted.owner)
+                            && wanted.is_marked_by(r.comment_marks.as_deref())
                     });
                 if !same {
                     return Err(Error::Refused { server: "Cloudflare".to_string(), operation, message });
@@ -307,13 +306,12 @@ impl Cloudflare {
     }
 }
 
-/// The owner and roster TTL from a comment `managed-by tenantry user=<user>[ ttl=<n>]`.
-fn parse_comment(comment: &str) -> (Option<Owner>, Option<u32>) {
+/// The marks (as the words `Mark::from_words` reads) and the roster TTL
+/// from a comment `managed-by tenantry user=<user>[ platform=<name>][ ttl=<n>]`.
+fn parse_comment(comment: &str) -> (Option<String>, Option<u32>) {
     let Some(rest) = comment.trim().strip_prefix(COMMENT_PREFIX) else { return (None, None) };
-    let mut words = rest.split_whitespace();
-    let owner = words.next().filter(|u| !u.is_empty()).map(Owner::from_label);
-    let ttl = words.find_map(|w| w.strip_prefix("ttl=")).and_then(|t| t.parse().ok());
-    (owner, ttl)
+    let ttl = rest.split_whitespace().find_map(|w| w.strip_prefix("ttl=")).and_then(|t| t.parse().ok());
+    (Some(format!("managed-by={} {rest}", tenantry_core::marks::MANAGED_BY_VALUE)), ttl)
 }
 
 fn found(record: &Value) -> Option<Found> {
@@ -322,7 +320,7 @@ fn found(record: &Value) -> Option<Found> {
     let content = text("content")?;
     let proxied = record.get("proxied").and_then(Value::as_bool).unwrap_or(false);
     let ttl = record.get("ttl").and_then(Value::as_u64).and_then(|t| u32::try_from(t).ok()).unwrap_or(1);
-    let (owner, comment_ttl) = parse_comment(text("comment").unwrap_or_default());
+    let (comment_marks, comment_ttl) = parse_comment(text("comment").unwrap_or_default());
     Some(Found {
         name: config::normalize_name(text("name")?),
         content: if rtype == "CNAME" { config::normalize_name(content) } else { content.to_string() },
@@ -332,7 +330,7 @@ fn found(record: &Value) -> Option<Found> {
             _ => ttl,
         },
         proxied,
-        owner,
+        comment_marks,
         provider_id: text("id").map(str::to_string),
     })
 }

@@ -2,33 +2,39 @@
 //! through RFC 2136 with TSIG, the PowerDNS HTTP API or the Cloudflare API.
 //!
 //! This module owns what is common to the providers: the config-to-backend
-//! wiring, observing (one listing per managed zone, projected onto the
-//! canonical content the derivation produces, plus the zone's total record
-//! count for the record budget of SPEC §8.6), ownership, and mapping plan
-//! actions onto record writes. Each provider module only lists, writes and
-//! deletes records.
+//! wiring, ownership, and mapping plan actions onto record writes;
+//! `observe.rs` owns observing (one listing per managed zone, projected onto
+//! the canonical content the derivation produces, plus the zone's total
+//! record count for the record budget of SPEC §8.6). Each provider module
+//! only lists, writes and deletes records.
 //!
-//! Ownership: RFC 2136 and PowerDNS records carry no labels, so they are
-//! reported without an owner and the inventory decides; the core refuses to
-//! adopt an unmarked record that points elsewhere (a conflict). Cloudflare
-//! records carry the comment `managed-by tenantry user=<user>`, read back as
-//! the owner.
+//! Ownership (`marks.rs`): every record tenantry writes carries its marks —
+//! owner and platform — in Cloudflare's record comment, or in an ownership
+//! TXT record `_tenantry.<name>` beside it on RFC 2136 and PowerDNS. A record
+//! of another platform is a conflict, never taken, pruned or destroyed; an
+//! unmarked one that points elsewhere is someone else's (a conflict); an
+//! unmarked one that already points where the roster wants is adopted, or,
+//! when the inventory remembers it (RFC 2136 and PowerDNS records written
+//! before marks existed), claimed and marked.
 
 mod cloudflare;
 mod config;
+mod marks;
+mod observe;
 mod plugin;
 mod powerdns;
 mod rfc2136;
 
 pub use config::{CLOUDFLARE_API_URL, DnsConfig, Provider};
+pub use marks::MARK_LABEL;
 pub use plugin::PLUGIN;
 
 use futures::future::join_all;
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tenantry_core::{
-    Action, Applied, Change, Content, Destroyed, Domain, ObserveRequest, Observed, Owner, ResourceId, Snapshot, Target,
+    Action, Applied, Change, Destroyed, Domain, Mark, ObserveRequest, Observed, Owner, ResourceId, Snapshot, Target,
     TargetError,
 };
 
@@ -53,6 +59,9 @@ pub enum Error {
     /// The server refused one operation.
     #[error("{server} refused {operation}: {message}")]
     Refused { server: String, operation: String, message: String },
+    /// A configured zone the server does not serve.
+    #[error("zone `{zone}` does not exist on {server} ({detail})")]
+    NoZone { zone: String, server: String, detail: String },
     /// A resource this target cannot handle.
     #[error("{0}")]
     Unsupported(String),
@@ -63,7 +72,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     fn into_target(self, id: Option<&ResourceId>) -> TargetError {
         match (self, id) {
-            (error @ (Error::Refused { .. } | Error::Unsupported(_)), Some(id)) => {
+            (error @ (Error::Refused { .. } | Error::Unsupported(_) | Error::NoZone { .. }), Some(id)) => {
                 TargetError::rejected(id.to_string(), error.to_string())
             }
             (error, _) => TargetError::unavailable(error.to_string()),
@@ -79,8 +88,10 @@ pub(crate) struct Found {
     pub(crate) content: String,
     pub(crate) ttl: u32,
     pub(crate) proxied: bool,
-    /// From tenantry's mark on the record (Cloudflare's comment); None elsewhere.
-    pub(crate) owner: Option<Owner>,
+    /// tenantry's marks kept on the record itself, as words (Cloudflare's
+    /// comment); `None` there without them, and always on RFC 2136 and
+    /// PowerDNS, whose marks are TXT records of their own (`marks.rs`).
+    pub(crate) comment_marks: Option<String>,
     /// The provider's id for the record (Cloudflare), to update or delete it.
     pub(crate) provider_id: Option<String>,
 }
@@ -113,10 +124,22 @@ pub(crate) struct Wanted {
     pub(crate) ttl: u32,
     pub(crate) proxied: bool,
     pub(crate) owner: Owner,
+    /// The platform whose marks the record gets.
+    pub(crate) platform: String,
 }
 
 impl Wanted {
-    fn from_change(change: &Change) -> Result<Wanted> {
+    /// The record's marks, as words.
+    pub(crate) fn mark_words(&self) -> String {
+        Mark::words(&self.owner, &self.platform)
+    }
+
+    /// Whether `mark` says this record is already this owner's on this platform.
+    pub(crate) fn is_marked_by(&self, mark: Option<&str>) -> bool {
+        mark.is_some_and(|words| Mark::from_words(words, &self.platform) == Mark::Ours(self.owner.clone()))
+    }
+
+    fn from_change(change: &Change, platform: &str) -> Result<Wanted> {
         let content = change
             .after
             .as_ref()
@@ -142,6 +165,7 @@ impl Wanted {
             ttl,
             proxied,
             owner: change.owner.clone(),
+            platform: platform.to_string(),
         })
     }
 }
@@ -185,6 +209,7 @@ pub struct DnsTarget {
     zones: Vec<String>,
     backend: Backend,
     counters: Counters,
+    platform: String,
 }
 
 impl DnsTarget {
@@ -206,7 +231,21 @@ impl DnsTarget {
             Provider::Powerdns => Backend::PowerDns(powerdns::PowerDns::new(config, env)?),
             Provider::Cloudflare => Backend::Cloudflare(cloudflare::Cloudflare::new(config, env)?),
         };
-        Ok(DnsTarget { provider: config.provider, zones: config.zones(), backend, counters: Counters::default() })
+        Ok(DnsTarget {
+            provider: config.provider,
+            zones: config.zones(),
+            backend,
+            counters: Counters::default(),
+            platform: tenantry_core::DEFAULT_PLATFORM.to_string(),
+        })
+    }
+
+    /// The platform (roster `platform.name`) whose objects this target
+    /// manages: its marks are written on, and read from, every object. The
+    /// composition root sets it from the roster when it connects the target.
+    pub fn with_platform(mut self, platform: &str) -> Self {
+        self.platform = platform.to_string();
+        self
     }
 
     pub fn provider(&self) -> Provider {
@@ -242,12 +281,30 @@ impl DnsTarget {
         }
     }
 
+    /// Remove the record's rrset, and with it its ownership TXT record
+    /// (RFC 2136, PowerDNS) in the same message.
     async fn remove(&self, zone: &str, record: &Found) -> Result<()> {
         match &self.backend {
             Backend::Rfc2136(b) => b.remove(zone, &record.name, &record.rtype, &self.counters).await,
             Backend::PowerDns(b) => b.remove(zone, &record.name, &record.rtype, &self.counters).await,
             Backend::Cloudflare(b) => b.remove(zone, record, &self.counters).await,
         }
+    }
+
+    /// Whether this provider keeps marks in ownership TXT records (else in the record's comment).
+    pub(crate) fn marks_in_txt(&self) -> bool {
+        self.provider != Provider::Cloudflare
+    }
+
+    /// What a record's marks say, as seen by this platform: `marks` is the
+    /// zone's ownership TXT records by name (`marks::by_name`).
+    pub(crate) fn mark_of(&self, record: &Found, marks: &std::collections::HashMap<&str, &str>) -> Mark {
+        let words = if self.marks_in_txt() {
+            marks.get(record.name.as_str()).copied()
+        } else {
+            record.comment_marks.as_deref()
+        };
+        words.map_or(Mark::Unmarked, |words| Mark::from_words(words, &self.platform))
     }
 
     fn managed_zone(&self, id: &ResourceId) -> Result<&str> {
@@ -262,25 +319,36 @@ impl DnsTarget {
 
     /// One listing of every managed zone a request touches, concurrently.
     async fn list_zones<'a>(&self, zones: impl IntoIterator<Item = &'a str>) -> Result<BTreeMap<String, Listing>> {
+        self.list_each(zones).await.into_iter().map(|(zone, listing)| listing.map(|l| (zone, l))).collect()
+    }
+
+    /// [`DnsTarget::list_zones`] with each zone's own outcome.
+    pub(crate) async fn list_each<'a>(
+        &self,
+        zones: impl IntoIterator<Item = &'a str>,
+    ) -> BTreeMap<String, Result<Listing>> {
         let mut unique: Vec<&str> = zones.into_iter().collect();
         unique.sort_unstable();
         unique.dedup();
         let results = join_all(unique.iter().map(|zone| async move { (*zone, self.list(zone).await) })).await;
-        results.into_iter().map(|(zone, listing)| listing.map(|l| (zone.to_string(), l))).collect()
+        results.into_iter().map(|(zone, listing)| (zone.to_string(), listing)).collect()
     }
 
     /// The destroy stage without a backup: remove exactly the given records
-    /// (the inventory's entries of a departed user), after one listing per
-    /// zone. A record already gone counts as removed. On Cloudflare a record
-    /// without tenantry's comment is left alone and named in `notes`.
+    /// (the inventory's entries of a departed user) and their marks, after
+    /// one listing per zone. A record already gone counts as removed. A
+    /// record marked for another platform or user, or on Cloudflare one
+    /// without tenantry's comment, is left alone and named in `notes`.
     /// `Target::destroy` does the same after writing a backup.
     pub async fn destroy_user_records(&self, records: &[ResourceId]) -> Result<Destroyed> {
         let (removed, notes) = self.destroy_records(None, records).await?;
         Ok(Destroyed { backups: Vec::new(), removed, notes })
     }
 
-    /// Remove `records`; with `user`, Cloudflare records marked for someone
-    /// else are kept (and named in the notes).
+    /// Remove `records`; records of another platform, and with `user` those
+    /// marked for someone else, are kept (and named in the notes). Unmarked
+    /// RFC 2136 and PowerDNS records are an earlier version's: the
+    /// inventory that named them decides.
     async fn destroy_records(
         &self,
         user: Option<&str>,
@@ -295,22 +363,25 @@ impl DnsTarget {
         for id in records.iter().filter(|id| id.domain == Domain::Dns) {
             let zone = self.managed_zone(id)?;
             let name = config::normalize_name(&id.name);
-            let matching: Vec<&Found> = listings
-                .get(zone)
-                .map(|l| l.records.iter().filter(|r| r.name == name && *r.rtype == *id.kind).collect())
-                .unwrap_or_default();
-            let (mine, foreign): (Vec<&Found>, Vec<&Found>) = matching.into_iter().partition(|r| match &r.owner {
-                None => self.provider != Provider::Cloudflare,
-                Some(owner) => user.is_none_or(|u| owner.user() == Some(u)),
+            let Some(listing) = listings.get(zone) else { continue };
+            let marks = marks::by_name(&listing.records);
+            let matching = listing.records.iter().filter(|r| r.name == name && *r.rtype == *id.kind);
+            let (mine, foreign): (Vec<&Found>, Vec<&Found>) = matching.partition(|r| match self.mark_of(r, &marks) {
+                Mark::Unmarked => self.marks_in_txt(),
+                Mark::Ours(owner) | Mark::Legacy(owner) => user.is_none_or(|u| owner.user() == Some(u)),
+                Mark::Foreign { .. } => false,
             });
             for record in &foreign {
-                notes.push(format!(
-                    "{id}: kept {} {} → {}: it is not marked as tenantry's{}",
-                    record.name,
-                    record.rtype,
-                    record.content,
-                    user.map(|u| format!(" for `{u}`")).unwrap_or_default()
-                ));
+                let whose = match self.mark_of(record, &marks) {
+                    Mark::Foreign { platform } => {
+                        format!("it belongs to the platform `{platform}` (another roster on this zone)")
+                    }
+                    _ => format!(
+                        "it is not marked as tenantry's{}",
+                        user.map(|u| format!(" for `{u}`")).unwrap_or_default()
+                    ),
+                };
+                notes.push(format!("{id}: kept {} {} → {}: {whose}", record.name, record.rtype, record.content));
             }
             if !foreign.is_empty() {
                 continue;
@@ -324,39 +395,6 @@ impl DnsTarget {
     }
 }
 
-/// Whether a found record already points where the desired one does (same
-/// type and target; TTL and proxying may differ and are simply updated).
-fn same_target(found: &Content, desired: &Content) -> bool {
-    let (found, desired) = (found.to_value(), desired.to_value());
-    found.get("type") == desired.get("type") && found.get("content") == desired.get("content")
-}
-
-/// The canonical content of what a name holds for one type, in the shape
-/// `derive/dns.rs` produces. Several records of one type are joined, so
-/// they never look equal to the single record the roster asks for.
-fn project(zone: &str, records: &[&Found]) -> Content {
-    let mut contents: Vec<&str> = records.iter().map(|r| r.content.as_str()).collect();
-    contents.sort_unstable();
-    let first = records.first();
-    Content::from_value(&json!({
-        "zone": zone,
-        "name": first.map(|r| r.name.as_str()).unwrap_or_default(),
-        "type": first.map(|r| r.rtype.as_str()).unwrap_or_default(),
-        "content": contents.join(","),
-        "proxied": first.is_some_and(|r| r.proxied),
-        "ttl": first.map(|r| r.ttl).unwrap_or_default(),
-    }))
-}
-
-/// Types that cannot share a name with a CNAME, i.e. everything the admin
-/// could have put there (DNSSEC bookkeeping aside).
-fn blocks(desired_type: &str, found_type: &str) -> bool {
-    if is_bookkeeping(found_type) || found_type == desired_type {
-        return false;
-    }
-    desired_type == "CNAME" || found_type == "CNAME"
-}
-
 #[async_trait::async_trait]
 impl Target for DnsTarget {
     fn name(&self) -> &str {
@@ -368,57 +406,7 @@ impl Target for DnsTarget {
     }
 
     async fn observe(&self, request: &ObserveRequest) -> tenantry_core::target::Result<Observed> {
-        let listings = self.list_zones(self.zones.iter().map(String::as_str)).await.map_err(|e| e.into_target(None))?;
-        let mut observed = Observed::default();
-        for (zone, listing) in &listings {
-            observed.scope_totals.insert(zone.clone(), listing.total());
-        }
-        let mut by_name: HashMap<(&str, &str), Vec<&Found>> = HashMap::new();
-        for (zone, listing) in &listings {
-            for record in &listing.records {
-                by_name.entry((zone.as_str(), record.name.as_str())).or_default().push(record);
-            }
-        }
-        let wanted: HashMap<&ResourceId, &Content> = request.desired.iter().map(|(id, c)| (id, c)).collect();
-        for (id, _) in request.resources.iter().filter(|(id, _)| id.domain == Domain::Dns) {
-            let zone = config::normalize_name(&id.scope);
-            let name = config::normalize_name(&id.name);
-            let Some(at_name) = by_name.get(&(zone.as_str(), name.as_str())) else { continue };
-            let same: Vec<&Found> = at_name.iter().copied().filter(|r| *r.rtype == *id.kind).collect();
-            // A record of another type in the way (an A where a CNAME is wanted)
-            // is reported under the wanted id: the plan then shows a conflict
-            // instead of a create the server would refuse or silently ignore.
-            let in_the_way = || -> Vec<&Found> {
-                let Some(kind) = at_name.iter().find(|r| blocks(&id.kind, &r.rtype)).map(|r| r.rtype.as_str()) else {
-                    return Vec::new();
-                };
-                at_name.iter().copied().filter(|r| r.rtype == kind).collect()
-            };
-            let shown = if same.is_empty() { in_the_way() } else { same };
-            if let Some(first) = shown.first() {
-                let found = project(&zone, &shown);
-                // A record carries no labels, so its name alone is no proof it
-                // is ours: unmarked and pointing elsewhere, it is someone else's.
-                if first.owner.is_none()
-                    && let Some(desired) = wanted.get(id)
-                    && !same_target(&found, desired)
-                {
-                    observed.foreign.insert(id.clone());
-                }
-                observed.insert(id.clone(), found, first.owner.clone());
-            }
-        }
-        // Records marked as tenantry's that nobody asked about (a lost state
-        // database): reported so the plan still sees them as tenantry's.
-        for (zone, listing) in &listings {
-            for record in listing.records.iter().filter(|r| r.owner.is_some() && matches!(&*r.rtype, "CNAME" | "A")) {
-                let id = ResourceId::new(Domain::Dns, &record.rtype, zone, &record.name);
-                if observed.get(&id).is_none() {
-                    observed.insert(id, project(zone, &[record]), record.owner.clone());
-                }
-            }
-        }
-        Ok(observed)
+        self.observe_zones(request).await.map_err(|e| e.into_target(None))
     }
 
     async fn apply(&self, change: &Change, _snapshot: &Snapshot) -> tenantry_core::target::Result<Applied> {
@@ -426,7 +414,7 @@ impl Target for DnsTarget {
         match change.action {
             Action::Create | Action::Update | Action::Adopt => {
                 self.managed_zone(&change.id).map_err(rejected)?;
-                let wanted = Wanted::from_change(change).map_err(rejected)?;
+                let wanted = Wanted::from_change(change, &self.platform).map_err(rejected)?;
                 self.put(&wanted, change.action == Action::Create).await.map(|()| Applied::done()).map_err(rejected)
             }
             Action::Delete => {

@@ -41,8 +41,11 @@ impl TargetSetup for DnsConfig {
         validation.dns_zones = self.zones();
     }
 
-    async fn connect(&self) -> Result<Arc<dyn Target>, TargetError> {
-        let target = DnsTarget::connect(self).await.map_err(|e| TargetError::unavailable(e.to_string()))?;
+    async fn connect(&self, platform: &str) -> Result<Arc<dyn Target>, TargetError> {
+        let target = DnsTarget::connect(self)
+            .await
+            .map_err(|e| TargetError::unavailable(e.to_string()))?
+            .with_platform(platform);
         Ok(Arc::new(target))
     }
 

@@ -1,8 +1,15 @@
 //! The PowerDNS Authoritative HTTP API (`/api/v1/servers/<id>/zones/<zone>`):
 //! one GET lists a zone with all its rrsets; one PATCH replaces or deletes
-//! an rrset.
+//! a record's rrset together with its ownership TXT rrset (`_tenantry.<name>`,
+//! see `marks.rs`): PowerDNS applies a PATCH's rrsets all or none.
+//!
+//! Ownership TXT rather than PowerDNS's rrset comments: comments are not DNS
+//! data, so a zone served through RFC 2136 (the `rfc2136` provider against
+//! the same server) or transferred elsewhere would lose its owners, and one
+//! mark format serves both providers.
 
 use crate::config::{self, Secret};
+use crate::marks;
 use crate::{Counters, Error, Found, Listing, Result, Wanted};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -79,7 +86,16 @@ impl PowerDns {
     pub(crate) async fn list(&self, zone: &str, counters: &Counters) -> Result<Listing> {
         counters.read();
         let operation = format!("listing zone {zone}");
-        let response = self.send(self.http.get(self.zone_url(zone)), &operation).await?;
+        let response = match self.send(self.http.get(self.zone_url(zone)), &operation).await {
+            Err(Error::Refused { message, .. }) if message.starts_with("HTTP 404") => {
+                return Err(Error::NoZone {
+                    zone: zone.to_string(),
+                    server: format!("{} (server `{}`)", self.base, self.server_id),
+                    detail: message,
+                });
+            }
+            other => other?,
+        };
         let body: Value = response.json().await.map_err(|e| Error::Unavailable {
             server: self.base.clone(),
             message: format!("{operation}: unreadable answer: {e}"),
@@ -91,14 +107,18 @@ impl PowerDns {
             let ttl = rrset.get("ttl").and_then(Value::as_u64).and_then(|t| u32::try_from(t).ok()).unwrap_or(0);
             for record in rrset.get("records").and_then(Value::as_array).into_iter().flatten() {
                 let content = record.get("content").and_then(Value::as_str).unwrap_or_default();
-                let content = if rtype == "CNAME" { config::normalize_name(content) } else { content.to_string() };
+                let content = match rtype.as_str() {
+                    "CNAME" => config::normalize_name(content),
+                    "TXT" => marks::txt_text(quoted_strings(content).iter().map(String::as_str)),
+                    _ => content.to_string(),
+                };
                 listing.records.push(Found {
                     name: name.clone(),
                     rtype: rtype.clone(),
                     content,
                     ttl,
                     proxied: false,
-                    owner: None,
+                    comment_marks: None,
                     provider_id: None,
                 });
             }
@@ -110,9 +130,9 @@ impl PowerDns {
     /// server error is retried a few times: with the SQLite backend PowerDNS
     /// answers concurrent writes with HTTP 500 "database is locked", and
     /// REPLACE and DELETE are idempotent.
-    async fn patch(&self, zone: &str, rrset: Value, operation: &str, counters: &Counters) -> Result<()> {
+    async fn patch(&self, zone: &str, rrsets: Vec<Value>, operation: &str, counters: &Counters) -> Result<()> {
         let _one_at_a_time = self.writing.lock().await;
-        let body = json!({ "rrsets": [rrset] });
+        let body = json!({ "rrsets": rrsets });
         let mut attempt = 0_u64;
         loop {
             attempt += 1;
@@ -126,23 +146,75 @@ impl PowerDns {
         }
     }
 
-    /// Replace the rrset of the type with the one record. PowerDNS itself
-    /// refuses a CNAME next to other data.
+    /// Replace the rrset of the type with the one record, and its ownership
+    /// record with this owner's, in one PATCH. PowerDNS itself refuses a
+    /// CNAME next to other data (and then writes neither).
     pub(crate) async fn put(&self, wanted: &Wanted, counters: &Counters) -> Result<()> {
         let content = if wanted.rtype == "CNAME" { format!("{}.", wanted.content) } else { wanted.content.clone() };
-        let rrset = json!({
-            "name": format!("{}.", wanted.name),
-            "type": wanted.rtype,
-            "ttl": wanted.ttl,
-            "changetype": "REPLACE",
-            "records": [{ "content": content, "disabled": false }],
-        });
+        let mark: Vec<String> =
+            marks::txt_strings(&wanted.mark_words()).iter().map(|word| format!("\"{word}\"")).collect();
+        let rrsets = vec![
+            json!({
+                "name": format!("{}.", wanted.name),
+                "type": wanted.rtype,
+                "ttl": wanted.ttl,
+                "changetype": "REPLACE",
+                "records": [{ "content": content, "disabled": false }],
+            }),
+            json!({
+                "name": format!("{}.", marks::mark_name(&wanted.name)),
+                "type": "TXT",
+                "ttl": wanted.ttl,
+                "changetype": "REPLACE",
+                "records": [{ "content": mark.join(" "), "disabled": false }],
+            }),
+        ];
         let operation = format!("setting {} {} → {}", wanted.name, wanted.rtype, wanted.content);
-        self.patch(&wanted.zone, rrset, &operation, counters).await
+        self.patch(&wanted.zone, rrsets, &operation, counters).await
     }
 
+    /// Delete the rrset of one type at one name, and its ownership record.
     pub(crate) async fn remove(&self, zone: &str, name: &str, rtype: &str, counters: &Counters) -> Result<()> {
-        let rrset = json!({ "name": format!("{name}."), "type": rtype, "changetype": "DELETE" });
-        self.patch(zone, rrset, &format!("deleting {name} {rtype}"), counters).await
+        let rrsets = vec![
+            json!({ "name": format!("{name}."), "type": rtype, "changetype": "DELETE" }),
+            json!({ "name": format!("{}.", marks::mark_name(name)), "type": "TXT", "changetype": "DELETE" }),
+        ];
+        self.patch(zone, rrsets, &format!("deleting {name} {rtype}"), counters).await
+    }
+}
+
+/// The character-strings of a TXT record in zone-file form (`"a" "b"`);
+/// text outside quotes is taken as it is.
+fn quoted_strings(content: &str) -> Vec<String> {
+    if !content.trim_start().starts_with('"') {
+        return vec![content.to_string()];
+    }
+    let (mut strings, mut current, mut inside, mut escaped) = (Vec::new(), String::new(), false, false);
+    for c in content.chars() {
+        match (inside, escaped, c) {
+            (true, true, _) => {
+                current.push(c);
+                escaped = false;
+            }
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => {
+                strings.push(std::mem::take(&mut current));
+                inside = false;
+            }
+            (true, false, _) => current.push(c),
+            (false, _, '"') => inside = true,
+            (false, _, _) => {}
+        }
+    }
+    strings
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn txt_content_is_read_as_its_strings() {
+        let strings = super::quoted_strings("\"managed-by=tenantry\" \"user=alice\" \"say \\\"hi\\\"\"");
+        assert_eq!(strings, ["managed-by=tenantry", "user=alice", "say \"hi\""]);
+        assert_eq!(super::quoted_strings("bare"), ["bare"]);
     }
 }

@@ -3,16 +3,20 @@
 //!
 //! Each operation opens its own TCP connection: servers close idle ones
 //! (BIND after 30 s), and an apply is a handful of messages at most. A zone
-//! is observed with one AXFR, never a query per name.
+//! is observed with one AXFR, never a query per name. Every record is
+//! written and removed together with its ownership TXT record
+//! (`_tenantry.<name>`, see `marks.rs`) in one UPDATE message, so the
+//! server applies both or neither.
 
 use crate::config::{self, TsigKey};
+use crate::marks;
 use crate::{Counters, Error, Found, Listing, Result, Wanted};
 use futures::StreamExt;
 use hickory_client::client::{Client, ClientHandle};
 use hickory_proto::dnssec::rdata::tsig::TsigAlgorithm;
 use hickory_proto::dnssec::tsig::TSigner;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode, UpdateMessage};
-use hickory_proto::rr::rdata::{A, CNAME};
+use hickory_proto::rr::rdata::{A, CNAME, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::runtime::TokioRuntimeProvider;
 use hickory_proto::tcp::TcpClientStream;
@@ -127,18 +131,57 @@ impl Rfc2136 {
         }
     }
 
-    /// The whole zone by one AXFR.
+    /// The whole zone by one AXFR. A zone the server refuses to transfer
+    /// (REFUSED, or NOTAUTH: "not authoritative", which servers also use for
+    /// a bad signature) and does not answer for with authority does not
+    /// exist there (`Error::NoZone`): one SOA query tells it apart from a
+    /// transfer the zone's policy does not grant the key, and from a key the
+    /// server does not know (whose answers fail verification).
     pub(crate) async fn list(&self, zone: &str, counters: &Counters) -> Result<Listing> {
+        let operation = format!("AXFR of {zone}");
+        let refusal = match self.transfer(zone, &operation, counters).await? {
+            Transfer::Done(listing) => return Ok(listing),
+            Transfer::Answered(code @ (ResponseCode::Refused | ResponseCode::NotAuth)) => {
+                self.rcode_error(&operation, code)
+            }
+            Transfer::Answered(code) => return Err(self.rcode_error(&operation, code)),
+            Transfer::NoSoa => Error::Refused {
+                server: self.server(),
+                operation,
+                message: format!("no SOA: the server is not authoritative for `{zone}`"),
+            },
+        };
+        self.unless_missing(zone, refusal, counters).await
+    }
+
+    /// `refusal` as it is when the server serves `zone`, else `Error::NoZone`.
+    async fn unless_missing<T>(&self, zone: &str, refusal: Error, counters: &Counters) -> Result<T> {
+        if self.serves(zone, counters).await? {
+            return Err(refusal);
+        }
+        Err(Error::NoZone {
+            zone: zone.to_string(),
+            server: self.server(),
+            detail: "the server does not answer for it with authority".to_string(),
+        })
+    }
+
+    async fn transfer(&self, zone: &str, operation: &str, counters: &Counters) -> Result<Transfer> {
         let origin = fqdn(zone).map_err(|e| Error::Config(format!("zone `{zone}`: {e}")))?;
         let mut client = self.client().await?;
         counters.read();
-        let operation = format!("AXFR of {zone}");
         let mut stream = client.zone_transfer(origin, None);
         let mut listing = Listing::default();
         while let Some(response) = stream.next().await {
-            let response = response.map_err(|e| self.failure(&operation, client_error(&e)))?;
+            let response = match response {
+                Ok(response) => response,
+                Err(error) => match refused(&error) {
+                    Some(code) => return Ok(Transfer::Answered(code)),
+                    None => return Err(self.failure(operation, client_error(&error))),
+                },
+            };
             if response.response_code() != ResponseCode::NoError {
-                return Err(self.rcode_error(&operation, response.response_code()));
+                return Ok(Transfer::Answered(response.response_code()));
             }
             for record in response.answers() {
                 if let Some(found) = found(record) {
@@ -149,14 +192,22 @@ impl Rfc2136 {
         // The SOA opens and closes an AXFR: keep one.
         let mut seen_soa = false;
         listing.records.retain(|r| r.rtype != "SOA" || !std::mem::replace(&mut seen_soa, true));
-        if !seen_soa {
-            return Err(Error::Refused {
-                server: self.server(),
-                operation,
-                message: format!("no SOA: the server is not authoritative for `{zone}`"),
-            });
+        Ok(if seen_soa { Transfer::Done(listing) } else { Transfer::NoSoa })
+    }
+
+    /// Whether the server answers for `zone`'s SOA with authority.
+    async fn serves(&self, zone: &str, counters: &Counters) -> Result<bool> {
+        let origin = fqdn(zone).map_err(|e| Error::Config(format!("zone `{zone}`: {e}")))?;
+        let mut client = self.client().await?;
+        counters.read();
+        let operation = format!("SOA query for {zone}");
+        match client.query(origin, DNSClass::IN, RecordType::SOA).await {
+            Ok(response) => Ok(response.response_code() == ResponseCode::NoError
+                && response.authoritative()
+                && response.answers().iter().any(|r| r.record_type() == RecordType::SOA)),
+            Err(error) if refused(&error).is_some() => Ok(false),
+            Err(error) => Err(self.failure(&operation, client_error(&error))),
         }
-        Ok(listing)
     }
 
     /// Create or replace the record. A create requires the name to be unused
@@ -178,6 +229,8 @@ impl Rfc2136 {
             other => return Err(Error::Unsupported(format!("record type {other} is not managed"))),
         };
         let record_type = rdata.record_type();
+        let mark = fqdn(&marks::mark_name(&wanted.name))
+            .map_err(|e| Error::Unsupported(format!("ownership record of `{}`: {e}", wanted.name)))?;
         let mut message = update(origin);
         if create {
             let mut unused = Record::update0(name.clone(), 0, RecordType::ANY);
@@ -189,14 +242,23 @@ impl Rfc2136 {
             message.add_update(clear);
         }
         message.add_update(Record::from_rdata(name, wanted.ttl, rdata));
+        // The ownership record, replaced in the same message (a stale one
+        // left by hand, or an earlier owner's on a name now free, goes).
+        let mut clear_mark = Record::update0(mark.clone(), 0, RecordType::TXT);
+        clear_mark.set_dns_class(DNSClass::ANY);
+        message.add_update(clear_mark);
+        let strings = marks::txt_strings(&wanted.mark_words());
+        message.add_update(Record::from_rdata(mark, wanted.ttl, RData::TXT(TXT::new(strings))));
         let verb = if create { "creating" } else { "replacing" };
         let operation = format!("{verb} {} {} → {}", wanted.name, wanted.rtype, wanted.content);
-        match self.send(message, &operation, counters).await {
+        match self.send(message, &wanted.zone, &operation, counters).await {
             Err(Error::Refused { message, .. }) if create && message.starts_with("YXDOMAIN") => {
                 let listing = self.list(&wanted.zone, counters).await?;
                 let at_name: Vec<&Found> = listing.records.iter().filter(|r| r.name == wanted.name).collect();
+                let mark = marks::by_name(&listing.records).get(wanted.name.as_str()).copied();
                 let already = at_name.len() == 1
-                    && at_name.iter().all(|r| r.rtype == wanted.rtype && r.content == wanted.content);
+                    && at_name.iter().all(|r| r.rtype == wanted.rtype && r.content == wanted.content)
+                    && wanted.is_marked_by(mark);
                 if already {
                     return Ok(());
                 }
@@ -248,38 +310,61 @@ impl Rfc2136 {
         })
     }
 
-    /// Delete the rrset of one type at one name.
+    /// Delete the rrset of one type at one name, and its ownership record.
     pub(crate) async fn remove(&self, zone: &str, name: &str, rtype: &str, counters: &Counters) -> Result<()> {
         let origin = fqdn(zone).map_err(|e| Error::Config(format!("zone `{zone}`: {e}")))?;
         let owner = fqdn(name).map_err(|e| Error::Unsupported(format!("name `{name}`: {e}")))?;
+        let mark = fqdn(&marks::mark_name(name)).map_err(|e| Error::Unsupported(format!("name `{name}`: {e}")))?;
         let record_type: RecordType =
             rtype.parse().map_err(|_| Error::Unsupported(format!("record type `{rtype}` is unknown")))?;
         let mut message = update(origin);
-        let mut clear = Record::update0(owner, 0, record_type);
-        clear.set_dns_class(DNSClass::ANY);
-        message.add_update(clear);
-        self.send(message, &format!("deleting {name} {rtype}"), counters).await
+        for (name, record_type) in [(owner, record_type), (mark, RecordType::TXT)] {
+            let mut clear = Record::update0(name, 0, record_type);
+            clear.set_dns_class(DNSClass::ANY);
+            message.add_update(clear);
+        }
+        self.send(message, zone, &format!("deleting {name} {rtype}"), counters).await
     }
 
-    async fn send(&self, message: Message, operation: &str, counters: &Counters) -> Result<()> {
+    /// Send one UPDATE for `zone`. A refusal from a server that does not
+    /// serve the zone says so (`Error::NoZone`).
+    async fn send(&self, message: Message, zone: &str, operation: &str, counters: &Counters) -> Result<()> {
         let client = self.client().await?;
         counters.write();
         let mut responses = client.send(message);
         let response = responses
             .next()
             .await
-            .ok_or_else(|| self.failure(operation, "the connection closed without an answer".to_string()))?
-            .map_err(|e| self.failure(operation, chain(&e)))?;
-        match response.response_code() {
+            .ok_or_else(|| self.failure(operation, "the connection closed without an answer".to_string()))?;
+        let code = match response {
+            Ok(response) => response.response_code(),
+            Err(error) => match refused_answer(&error) {
+                Some(code) => code,
+                None => return Err(self.failure(operation, chain(&error))),
+            },
+        };
+        match code {
             ResponseCode::NoError => Ok(()),
             ResponseCode::YXDomain => Err(Error::Refused {
                 server: self.server(),
                 operation: operation.to_string(),
                 message: "YXDOMAIN: the name already exists".to_string(),
             }),
+            ResponseCode::Refused | ResponseCode::NotAuth => {
+                self.unless_missing(zone, self.rcode_error(operation, code), counters).await
+            }
             code => Err(self.rcode_error(operation, code)),
         }
     }
+}
+
+/// How an AXFR ended.
+enum Transfer {
+    Done(Listing),
+    /// The server answered with this error code.
+    Answered(ResponseCode),
+    /// The answer had no SOA: the server is not authoritative.
+    NoSoa,
 }
 
 /// An error with its sources: hickory's outer errors say only "proto error".
@@ -295,6 +380,25 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+/// The response code of an error answer the client reported as an error
+/// (REFUSED, NOTAUTH), rather than as a response.
+fn refused(error: &hickory_client::ClientError) -> Option<ResponseCode> {
+    match error.kind() {
+        hickory_client::ClientErrorKind::Proto(inner) => refused_answer(inner),
+        _ => None,
+    }
+}
+
+fn refused_answer(error: &hickory_proto::ProtoError) -> Option<ResponseCode> {
+    match error.kind() {
+        hickory_proto::ProtoErrorKind::NoRecordsFound {
+            response_code: code @ (ResponseCode::Refused | ResponseCode::NotAuth),
+            ..
+        } => Some(*code),
+        _ => None,
+    }
 }
 
 /// The text of a client error: its own Display says only "proto error".
@@ -330,6 +434,10 @@ fn found(record: &Record) -> Option<Found> {
     let content = match record.data() {
         RData::CNAME(target) => config::normalize_name(&target.0.to_ascii()),
         RData::A(address) => address.0.to_string(),
+        RData::TXT(txt) => {
+            let strings: Vec<String> = txt.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect();
+            marks::txt_text(strings.iter().map(String::as_str))
+        }
         other => other.to_string(),
     };
     Some(Found {
@@ -338,7 +446,7 @@ fn found(record: &Record) -> Option<Found> {
         content,
         ttl: record.ttl(),
         proxied: false,
-        owner: None,
+        comment_marks: None,
         provider_id: None,
     })
 }

@@ -7,6 +7,8 @@
 
 #[path = "support/fixture.rs"]
 mod fixture;
+#[path = "dns/platforms.rs"]
+mod platforms;
 
 use hickory_client::client::{Client, ClientHandle};
 use hickory_proto::rr::rdata::{A, CNAME};
@@ -183,16 +185,20 @@ async fn foreign(provider: Provider, name: &str, rdata: RData) {
     }
 }
 
-/// Remove every record at these names, so reruns do not grow the shared zone.
+/// Remove every record at these names and their ownership records, so
+/// reruns do not grow the shared zone.
 async fn tidy(provider: Provider, names: &[String]) {
+    let marks = names.iter().map(|name| format!("{}.{name}", tenantry_dns::MARK_LABEL));
+    let names: Vec<String> = names.iter().cloned().chain(marks).collect();
     match provider {
-        Provider::Rfc2136 => bulk_update(names, RecordType::ANY).await,
+        Provider::Rfc2136 => bulk_update(&names, RecordType::ANY).await,
         Provider::Powerdns => {
             let pdns = need(tenantry_testenv::powerdns());
             let rrsets: Vec<serde_json::Value> = names
                 .iter()
                 .flat_map(|name| {
-                    ["A", "CNAME"].map(|t| json!({ "name": format!("{name}."), "type": t, "changetype": "DELETE" }))
+                    ["A", "CNAME", "TXT"]
+                        .map(|t| json!({ "name": format!("{name}."), "type": t, "changetype": "DELETE" }))
                 })
                 .collect();
             let response = pdns
@@ -452,6 +458,7 @@ fn create(name: &str, user: &str) -> tenantry_core::Change {
         deps: Arc::from([]),
         sensitive: false,
         rank: 0,
+        platform: tenantry_core::DEFAULT_PLATFORM.into(),
     }
 }
 
@@ -615,7 +622,7 @@ async fn cloudflare_records_carry_the_owner_comment_and_follow_the_whole_lifecyc
     assert!(report.is_success(), "{:?}", report.failures);
     assert_eq!(action(&prepared, &format!("dns/CNAME/{ZONE}/{}", fqdn("x", "a"))), Some(Action::Create));
     let stored = fixture.record(&fqdn("x", "a")).unwrap();
-    assert_eq!(stored["comment"], "managed-by tenantry user=ax ttl=600");
+    assert_eq!(stored["comment"], "managed-by tenantry user=ax platform=kubernetes ttl=600");
     assert_eq!(stored["proxied"], true);
     assert_eq!(stored["ttl"], 1, "proxied records have an automatic TTL");
 
@@ -687,7 +694,10 @@ async fn cloudflare_errors_are_quoted_and_rate_limits_are_waited_out() {
     let fresh = create(&fqdn("y", "fresh"), "freshy");
     target.apply(&fresh, &tenantry_core::Snapshot::default()).await.unwrap();
     target.apply(&fresh, &tenantry_core::Snapshot::default()).await.unwrap();
-    assert_eq!(fixture.record(&fqdn("y", "fresh")).unwrap()["comment"], "managed-by tenantry user=freshy");
+    assert_eq!(
+        fixture.record(&fqdn("y", "fresh")).unwrap()["comment"],
+        "managed-by tenantry user=freshy platform=kubernetes"
+    );
     assert_eq!(fixture.count(), 2);
 
     // A wrong token: Cloudflare's authentication error, with what to check.

@@ -55,8 +55,13 @@ impl Engine {
                 "tenantry has nothing recorded for `{user}`: no resources and no ports (already destroyed, or never applied)"
             )));
         }
-        let policy =
-            Policy { allow_revoke: false, offboard: true, only: Some([user.to_string()].into()), with_platform: true };
+        let policy = Policy {
+            allow_revoke: false,
+            offboard: true,
+            only: Some([user.to_string()].into()),
+            with_platform: true,
+            ..Policy::default()
+        };
         let prepared = self.prepare(roster, policy).await?;
         let pending: Vec<String> = prepared
             .plan

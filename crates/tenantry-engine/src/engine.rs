@@ -14,8 +14,9 @@ use futures::stream::{self, StreamExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tenantry_core::{
-    Action, Change, Desired, Facts, Inventory, Note, ObserveRequest, ObservedByTarget, Plan, PlanProblem, Policy,
-    Remembered, ResourceId, Routing, Settings, Snapshot, Target, TargetError, current_routes, derive, diff,
+    Action, Change, Desired, Facts, Inventory, Minted, MintedSecret, Note, ObserveRequest, ObservedByTarget, Plan,
+    PlanProblem, Policy, Remembered, ResourceId, Routing, Settings, Snapshot, Target, TargetError, current_routes,
+    derive, diff,
 };
 use tenantry_model::Roster;
 
@@ -197,10 +198,12 @@ impl Engine {
                 let mut seen = HashSet::new();
                 let mut resources = Vec::new();
                 let mut contents = Vec::new();
+                let mut origins = Vec::new();
                 for resource in desired.resources() {
                     if routing.target_for(resource.id.domain) == Some(name) && seen.insert(&resource.id) {
                         resources.push((resource.id.clone(), resource.owner.clone()));
                         contents.push((resource.id.clone(), resource.content.clone()));
+                        origins.push((resource.id.clone(), resource.origin));
                     }
                 }
                 for (id, entry) in &inventory.entries {
@@ -208,7 +211,10 @@ impl Engine {
                         resources.push((id.clone(), entry.owner.clone()));
                     }
                 }
-                (Arc::clone(target), ObserveRequest { resources, desired: contents })
+                (
+                    Arc::clone(target),
+                    ObserveRequest { resources, desired: contents, platform: roster.platform.name.clone(), origins },
+                )
             })
             .collect();
         let results = futures::future::join_all(requests.iter().map(|(target, request)| async move {
@@ -271,6 +277,10 @@ impl Engine {
         let targets: BTreeMap<&str, &Arc<dyn Target>> = self.targets.iter().map(|t| (t.name(), t)).collect();
         let no_snapshot = Snapshot::default();
         let mut failed_ids: HashSet<ResourceId> = HashSet::new();
+        // Secrets minted by this apply's changes, for the changes depending
+        // on them (a forge token for the host's credential file); dropped
+        // with the apply.
+        let mut minted: HashMap<ResourceId, MintedSecret> = HashMap::new();
         let mut notes: Vec<(ResourceId, Note)> = Vec::new();
         for wave in plan.waves() {
             {
@@ -280,6 +290,13 @@ impl Engine {
             let outcomes: Vec<(&Change, Outcome)> = stream::iter(wave.iter().copied())
                 .map(|change| {
                     let blocked = change.deps.iter().find(|dep| failed_ids.contains(*dep)).cloned();
+                    let inputs = Minted(
+                        change
+                            .deps
+                            .iter()
+                            .filter_map(|dep| minted.get(dep).map(|secret| (dep.clone(), secret.clone())))
+                            .collect(),
+                    );
                     let target = targets.get(change.target.as_str()).copied();
                     let snapshot = prepared.snapshots.get(&change.target).unwrap_or(&no_snapshot);
                     async move {
@@ -289,9 +306,9 @@ impl Engine {
                             Err((change.reason.to_string(), false))
                         } else if let Some(target) = target {
                             target
-                                .apply(change, snapshot)
+                                .apply_with(change, snapshot, &inputs)
                                 .await
-                                .map(|applied| applied.notes)
+                                .map(|applied| (applied.notes, applied.minted))
                                 .map_err(|e: TargetError| (e.in_target(target.name()).to_string(), false))
                         } else {
                             Err((format!("target `{}` is not configured", change.target), false))
@@ -311,7 +328,10 @@ impl Engine {
             let mut journal: Vec<(Change, Option<String>)> = Vec::with_capacity(outcomes.len());
             for (change, result) in outcomes {
                 match result {
-                    Ok(said) => {
+                    Ok((said, secret)) => {
+                        if let Some(secret) = secret {
+                            minted.insert(change.id.clone(), secret);
+                        }
                         if change.action.is_change() {
                             *report.applied.entry(change.owner.clone()).or_default() += 1;
                         }
@@ -387,4 +407,4 @@ fn scoped_desired(prepared: &Prepared) -> Option<Desired> {
 }
 
 /// How one change ended: the notes it left, or the error and whether it was skipped.
-type Outcome = std::result::Result<Vec<Note>, (String, bool)>;
+type Outcome = std::result::Result<(Vec<Note>, Option<MintedSecret>), (String, bool)>;

@@ -11,6 +11,12 @@ use crate::{Error, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a waiter waits for the holder to write its name before it
+/// reports an anonymous holder.
+const HOLDER_NAME_PATIENCE: Duration = Duration::from_secs(2);
+const HOLDER_NAME_POLL: Duration = Duration::from_millis(10);
 
 /// Held while a run reads and writes the state; dropping it releases the lock.
 #[derive(Debug)]
@@ -38,16 +44,27 @@ impl RunLock {
         }
         let mut file =
             OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut other = String::new();
-                let _ = file.read_to_string(&mut other);
-                let other = other.trim();
-                waiting(if other.is_empty() { "another tenantry run" } else { other });
-                file.lock().map_err(io)?;
+        // The holder writes its name just after it takes the lock, so a
+        // waiter that finds the file empty gives it a moment before saying
+        // whom it waits for; the lock may also come free meanwhile.
+        let mut patience = HOLDER_NAME_PATIENCE;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let other = holder_of(&mut file);
+                    if other.is_empty() && !patience.is_zero() {
+                        let step = patience.min(HOLDER_NAME_POLL);
+                        std::thread::sleep(step);
+                        patience -= step;
+                        continue;
+                    }
+                    waiting(if other.is_empty() { "another tenantry run" } else { &other });
+                    file.lock().map_err(io)?;
+                    break;
+                }
+                Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
             }
-            Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
         }
         // Who holds it now, for the next waiter. Best effort: the lock itself is the flock.
         let _ = file.set_len(0).and_then(|()| file.seek(SeekFrom::Start(0))).and_then(|_| {
@@ -60,6 +77,13 @@ impl RunLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The holder's own words, read from the start of the lock file.
+fn holder_of(file: &mut File) -> String {
+    let mut text = String::new();
+    let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.read_to_string(&mut text));
+    text.trim().to_string()
 }
 
 impl Drop for RunLock {
@@ -96,5 +120,30 @@ mod tests {
         assert!(second.join().is_ok_and(|r| r.is_ok()));
         let text = told.lock().map(|t| t.clone()).unwrap_or_default();
         assert!(text.starts_with("tenantry apply --yes (pid "), "{text}");
+    }
+
+    #[test]
+    fn a_waiter_that_comes_before_the_holder_has_written_its_name_still_names_it() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let state = dir.path().join("state.db");
+        let path = RunLock::path_for(&state);
+        // A holder caught between taking the lock and writing its name.
+        let mut holder = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).unwrap();
+        holder.lock().unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            writeln!(holder, "tenantry apply --yes (pid 1)").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            holder.unlock().unwrap();
+        });
+        let told = Mutex::new(String::new());
+        let lock = RunLock::acquire(&state, "tenantry plan", &|holder| {
+            if let Ok(mut text) = told.lock() {
+                *text = holder.to_string();
+            }
+        });
+        assert!(lock.is_ok());
+        writer.join().unwrap();
+        assert_eq!(told.lock().map(|t| t.clone()).unwrap_or_default(), "tenantry apply --yes (pid 1)");
     }
 }

@@ -13,12 +13,16 @@ use std::fs::File;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tenantry_core::{Domain, ResourceId, TargetError};
+use tenantry_core::{Domain, Mark, ResourceId, TargetError};
 
 /// The destroy stage of the `Target` trait: every account among `resources`
 /// archived and deleted; a rerun after `userdel` finds nothing left to archive.
+/// An account whose record now names another platform is not `platform`'s
+/// to destroy: it is kept, with a note, and the user's entries stay in the
+/// inventory.
 pub(crate) async fn destroy_user(
     config: &HostConfig,
+    platform: &str,
     user: &str,
     resources: &[ResourceId],
     backup_dir: &Path,
@@ -26,10 +30,20 @@ pub(crate) async fn destroy_user(
     // A home is streamed by tar into the backup directory, not held in memory.
     let config = HostConfig { backup_dir: Some(backup_dir.to_path_buf()), ..config.clone() };
     let resources = resources.to_vec();
+    let platform = platform.to_string();
     let failed = |message: String| TargetError::rejected(format!("host/Account (user {user})"), message);
     let task = tokio::task::spawn_blocking(move || {
         let mut done = tenantry_core::Destroyed::default();
+        let records = Records::new(config.records_path());
+        let mut kept = Vec::new();
         for id in resources.iter().filter(|id| Kind::of(id) == Some(Kind::Account)) {
+            if let Some(Mark::Foreign { platform: theirs }) = records.read(id).map(|r| r.mark(&platform)) {
+                done.notes.push(format!(
+                    "{id}: kept, its record belongs to the platform `{theirs}` (another roster on this host)"
+                ));
+                kept.push(id.clone());
+                continue;
+            }
             let os_user = id.name.to_string();
             let present = Etc::read(&config.root)?.user(&os_user).is_some();
             if present {
@@ -38,7 +52,10 @@ pub(crate) async fn destroy_user(
                 done.notes.push(format!("account `{os_user}` was already gone; nothing to archive"));
             }
         }
-        done.removed = resources;
+        // A kept account keeps what lives in it (its checkouts, files, ports) too.
+        if kept.is_empty() {
+            done.removed = resources;
+        }
         Ok::<_, Error>(done)
     });
     match task.await {

@@ -43,17 +43,20 @@ impl Accounts<'_> {
 impl Inner {
     /// Apply one change; returns its warnings (a tier group missing on the
     /// host, a routing entry left out, a routed-away resource whose data is kept).
-    pub fn apply(&self, change: &Change) -> Result<Vec<String>> {
+    ///
+    /// `minted`: the secret a dependency minted in this apply (the forge
+    /// token of a `ContributeAccess`).
+    pub fn apply_minted(&self, change: &Change, minted: Option<&str>) -> Result<Vec<String>> {
         let content = change.after.as_ref().or(change.before.as_ref());
         let _accounts = (Kind::of(&change.id) == Some(Kind::Account)).then(|| lock(&self.accounts));
         let user_lock = content.and_then(spec::os_user_of).map(|u| self.user_lock(&u));
         let _user = user_lock.as_ref().map(|l| lock(l));
         let etc = Etc::read(self.root())?;
         let ops = self.ops_for(change, &etc)?;
-        self.execute(&ops)
+        self.execute(&ops, minted)
     }
 
-    fn execute(&self, ops: &[Op]) -> Result<Vec<String>> {
+    fn execute(&self, ops: &[Op], minted: Option<&str>) -> Result<Vec<String>> {
         let mut accounts = Accounts { inner: self, etc: None };
         let mut warnings = Vec::new();
         for op in ops {
@@ -83,6 +86,7 @@ impl Inner {
                         .records
                         .read_named("Port", user)
                         .into_iter()
+                        .filter(|r| r.is_for(&self.platform))
                         .filter(|r| r.content.get("os_user").and_then(|o| o.as_str()) == Some(os_user.as_str()))
                         .filter_map(|r| {
                             let pool = r.content.get("pool")?.as_str()?.to_string();
@@ -131,11 +135,15 @@ impl Inner {
                     }
                     home.dir().set_mode(*mode)?;
                 }
+                Op::WriteCredential { path, owner, url, login } => {
+                    let home = accounts.home(owner)?;
+                    self.write_credential(&home, path, url, login, minted)?;
+                }
                 Op::Warn(message) => {
                     tracing::warn!(target: "tenantry::host", "{message}");
                     warnings.push(message.clone());
                 }
-                Op::Record { id, owner, content } => self.records.write(id, owner, content)?,
+                Op::Record { id, owner, content } => self.records.write(id, owner, &self.platform, content)?,
                 Op::Forget { id } => self.records.remove(id)?,
             }
         }

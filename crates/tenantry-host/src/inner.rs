@@ -55,6 +55,8 @@ pub(crate) struct Inner {
     pub accounts: Mutex<()>,
     /// One change per account at a time: its env file and checkouts are read, then rewritten.
     pub users: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// The platform whose records these are (records of another are foreign).
+    pub platform: String,
 }
 
 impl Inner {

@@ -15,6 +15,7 @@
 
 mod checkout;
 mod command;
+mod contribute;
 mod destroy;
 mod error;
 mod etc;

@@ -14,8 +14,7 @@ use crate::redact;
 use crate::spec::Kind;
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
-use tenantry_core::PlanProblem;
-use tenantry_core::{Content, Observed, Owner, ResourceId};
+use tenantry_core::{Content, Mark, Observed, Owner, ResourceId};
 
 /// The first line of a managed file that tenantry may rewrite.
 pub(crate) const MANAGED_MARK: &str = "managed by tenantry";
@@ -37,24 +36,25 @@ impl Inner {
                 // Root, a daemon or a service account: someone else's, never adopted (a Conflict).
                 let content = json!({ "os_user": system.name, "uid": system.uid, "home": system.home });
                 observed.insert(id.clone(), Content::from_value(&content), None);
-                observed.foreign.insert(id.clone());
-                observed.problems.push(PlanProblem {
-                    message: format!("{id}: {}", etc.system_account_reason(system)),
-                    help: "give the user another `workstation.os_user` in the roster".to_string(),
-                    blocking: false,
-                });
+                observed.foreign.insert(
+                    id.clone(),
+                    format!(
+                        "{}; give the user another `workstation.os_user` in the roster",
+                        etc.system_account_reason(system)
+                    ),
+                );
                 continue;
             }
             let record = self.records.read(id);
             let found = match kind {
                 Kind::Account => self.observe_account(id, owner, record.as_ref(), &etc, today),
-                _ => record
-                    .as_ref()
-                    .and_then(|r| self.observe_recorded(kind, r, &etc))
-                    .map(|v| (v, record.map(|r| r.owner()))),
+                _ => record.as_ref().and_then(|r| self.observe_recorded(kind, r, &etc)),
             };
-            if let Some((value, found_owner)) = found {
-                observed.insert(id.clone(), Content::from_value(&value), found_owner);
+            if let Some(value) = found {
+                // The record is the mark: none (an account found live) is unmarked.
+                let mark = record.map_or(Mark::Unmarked, |r| r.mark(&self.platform));
+                // Only requested ids are observed.
+                observed.insert_marked(id.clone(), Content::from_value(&value), mark, true);
             }
         }
         Ok(observed)
@@ -71,10 +71,10 @@ impl Inner {
         record: Option<&Record>,
         etc: &Etc,
         today: i64,
-    ) -> Option<(Value, Option<Owner>)> {
+    ) -> Option<Value> {
         let os_user = &*id.name;
         let entry = etc.user(os_user)?;
-        let (user, groups, owner) = match record {
+        let (user, groups) = match record {
             Some(record) => {
                 let groups: Vec<Value> = record
                     .content
@@ -86,26 +86,22 @@ impl Inner {
                     .filter(|g| etc.group(g).is_none() || etc.is_member(os_user, g))
                     .map(|g| Value::String(g.to_string()))
                     .collect();
-                (record.content.get("user").cloned().unwrap_or(Value::Null), groups, Some(record.owner()))
+                (record.content.get("user").cloned().unwrap_or(Value::Null), groups)
             }
             None => (
                 json!(expected.user().unwrap_or(os_user)),
                 etc.groups_of(os_user).into_iter().map(Value::String).collect(),
-                None,
             ),
         };
-        Some((
-            json!({
-                "user": user,
-                "os_user": os_user,
-                "comment": entry.gecos,
-                "shell": entry.shell,
-                "home": entry.home,
-                "groups": groups,
-                "locked": etc.is_locked(os_user, today),
-            }),
-            owner,
-        ))
+        Some(json!({
+            "user": user,
+            "os_user": os_user,
+            "comment": entry.gecos,
+            "shell": entry.shell,
+            "home": entry.home,
+            "groups": groups,
+            "locked": etc.is_locked(os_user, today),
+        }))
     }
 
     /// The home of a recorded per-account resource; `None` (absent) when it
@@ -171,6 +167,10 @@ impl Inner {
                     .collect();
                 value["extra_remotes"] = Value::Object(extras);
                 Some(value)
+            }
+            Kind::ContributeAccess => {
+                let home = self.observed_home(etc, recorded)?;
+                self.observe_contribute(recorded, &home)
             }
             Kind::Kubeconfig | Kind::SkeletonLink => {
                 let home = self.observed_home(etc, recorded)?;

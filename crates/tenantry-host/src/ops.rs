@@ -59,6 +59,15 @@ pub(crate) enum Op {
         owner: String,
         mode: u32,
     },
+    /// Put the user's freshly minted forge token into their
+    /// `~/.git-credentials` (0600, their other lines kept). The secret is
+    /// given to execute, never part of the step.
+    WriteCredential {
+        path: PathBuf,
+        owner: String,
+        url: String,
+        login: String,
+    },
     Warn(String),
     Record {
         id: ResourceId,
@@ -93,6 +102,11 @@ impl Op {
             Op::Rename { from, to, .. } => format!("mv {} {}", from.display(), to.display()),
             Op::Remove { path, .. } => format!("rm -f {}", path.display()),
             Op::ChmodHome { path, mode, .. } => format!("chmod {mode:04o} {}", path.display()),
+            Op::WriteCredential { path, owner, url, login } => format!(
+                "write {} (mode 0600, atomic): {login}'s freshly minted token for {url}, other lines kept{}",
+                path.display(),
+                by(Some(owner))
+            ),
             Op::Warn(message) => format!("# warning: {message}"),
             Op::Record { .. } | Op::Forget { .. } => return None,
         })

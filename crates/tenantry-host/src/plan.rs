@@ -66,6 +66,7 @@ impl Inner {
                 }
             }
             Kind::ManagedFile => self.managed_ops(&spec::parse(id, content)?, etc)?,
+            Kind::ContributeAccess => self.contribute_ops(&spec::parse(id, content)?, etc)?,
             Kind::SkeletonLink => {
                 let link: LinkSpec = spec::parse(id, content)?;
                 let home = self.home(etc, &link.os_user)?;

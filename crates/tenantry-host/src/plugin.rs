@@ -41,12 +41,14 @@ impl TargetPlugin for Plugin {
 #[async_trait::async_trait]
 impl TargetSetup for HostConfig {
     /// Where the dispatch map goes, when tenantry.toml says (it wins over the roster).
-    fn contribute(&self, _settings: &mut tenantry_core::Settings, validation: &mut tenantry_model::ValidationContext) {
+    fn contribute(&self, settings: &mut tenantry_core::Settings, validation: &mut tenantry_model::ValidationContext) {
         validation.host_dispatch_path = self.dispatch_path.clone();
+        // With a forge target, workstation users then get contribute access.
+        settings.host_applies = true;
     }
 
-    async fn connect(&self) -> Result<Arc<dyn Target>, TargetError> {
-        Ok(Arc::new(HostTarget::new(self.clone())))
+    async fn connect(&self, platform: &str) -> Result<Arc<dyn Target>, TargetError> {
+        Ok(Arc::new(HostTarget::new(self.clone()).with_platform(platform)))
     }
 
     fn connect_help(&self) -> String {

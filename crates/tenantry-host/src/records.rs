@@ -1,27 +1,47 @@
 //! What tenantry last applied to each host resource, kept under the root.
 //!
 //! Accounts and files carry no labels, and `observe` is only given ids: the
-//! record is tenantry's mark on a resource (its owner) and remembers where the
-//! resource lives and what was asked of it (a checkout's path, an account's
-//! tier groups), so observe can check the host against it and report the
-//! same content when nothing drifted.
+//! record is tenantry's mark on a resource — its owner and the platform
+//! (`platform.name` of the roster) that applied it — and remembers where
+//! the resource lives and what was asked of it (a checkout's path, an
+//! account's tier groups), so observe can check the host against it and
+//! report the same content when nothing drifted. A record without a
+//! platform was written by an earlier version; one of another platform
+//! (another roster applied to the same root) makes the resource foreign.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use tenantry_core::{Content, Owner, ResourceId};
+use tenantry_core::{Content, Mark, Owner, ResourceId};
 use tenantry_fs::AtomicWriter;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Record {
     pub owner: String,
+    /// The platform that wrote it; absent in records of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     pub content: Value,
 }
 
 impl Record {
     pub fn owner(&self) -> Owner {
         Owner::from_label(&self.owner)
+    }
+
+    /// What the record says about its resource, as seen by `platform`.
+    pub fn mark(&self, platform: &str) -> Mark {
+        match &self.platform {
+            Some(theirs) if theirs == platform => Mark::Ours(self.owner()),
+            Some(theirs) => Mark::Foreign { platform: theirs.clone() },
+            None => Mark::Legacy(self.owner()),
+        }
+    }
+
+    /// Whether the record is `platform`'s to act on: its own, or an earlier version's.
+    pub fn is_for(&self, platform: &str) -> bool {
+        !matches!(self.mark(platform), Mark::Foreign { .. })
     }
 }
 
@@ -58,8 +78,12 @@ impl Records {
         }
     }
 
-    pub fn write(&self, id: &ResourceId, owner: &Owner, content: &Content) -> Result<()> {
-        let record = Record { owner: owner.as_label().to_string(), content: content.to_value() };
+    pub fn write(&self, id: &ResourceId, owner: &Owner, platform: &str, content: &Content) -> Result<()> {
+        let record = Record {
+            owner: owner.as_label().to_string(),
+            platform: Some(platform.to_string()),
+            content: content.to_value(),
+        };
         let text = serde_json::to_string_pretty(&record).map_err(|e| Error::Content(e.to_string()))?;
         let path = self.path(id);
         AtomicWriter::write(&path, format!("{text}\n").as_bytes())

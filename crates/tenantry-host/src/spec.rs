@@ -15,6 +15,7 @@ pub(crate) enum Kind {
     Kubeconfig,
     ManagedFile,
     SkeletonLink,
+    ContributeAccess,
 }
 
 impl Kind {
@@ -27,6 +28,7 @@ impl Kind {
             "Kubeconfig" => Kind::Kubeconfig,
             "ManagedFile" => Kind::ManagedFile,
             "SkeletonLink" => Kind::SkeletonLink,
+            "ContributeAccess" => Kind::ContributeAccess,
             _ => return None,
         })
     }

@@ -12,8 +12,8 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tenantry_core::{
-    Applied, Change, Desired, Domain, ErrorKind, Facts, Note, ObserveRequest, Observed, ResourceId, Snapshot, Target,
-    TargetError,
+    Applied, Change, Desired, Domain, ErrorKind, Facts, Minted, Note, ObserveRequest, Observed, ResourceId, Snapshot,
+    Target, TargetError,
 };
 use tenantry_model::Roster;
 
@@ -30,6 +30,10 @@ impl HostTarget {
 
     /// With another command runner (tests, or a runner that logs every command).
     pub fn with_runner(config: HostConfig, runner: Arc<dyn CommandRunner>) -> HostTarget {
+        HostTarget::build(config, runner, tenantry_core::DEFAULT_PLATFORM)
+    }
+
+    fn build(config: HostConfig, runner: Arc<dyn CommandRunner>, platform: &str) -> HostTarget {
         HostTarget {
             inner: Arc::new(Inner {
                 records: Records::new(config.records_path()),
@@ -38,8 +42,19 @@ impl HostTarget {
                 privileged: rustix::process::geteuid().is_root(),
                 accounts: Mutex::new(()),
                 users: Mutex::new(HashMap::new()),
+                platform: platform.to_string(),
             }),
         }
+    }
+
+    /// The platform (roster `platform.name`) whose records this target
+    /// manages; the composition root sets it from the roster at connect.
+    pub fn with_platform(self, platform: &str) -> Self {
+        HostTarget::build(self.inner.config.clone(), Arc::clone(&self.inner.runner), platform)
+    }
+
+    pub fn platform(&self) -> &str {
+        &self.inner.platform
     }
 
     pub fn config(&self) -> &HostConfig {
@@ -55,9 +70,12 @@ impl HostTarget {
         Arc::clone(&self.inner)
     }
 
-    /// The content of every account tenantry recorded applying (present or departed users).
+    /// The content of every account this platform (or an earlier version)
+    /// recorded applying (present or departed users); another platform's
+    /// accounts are not this platform's to read ports from.
     pub(crate) fn account_records(&self) -> Vec<Value> {
-        self.inner.records.read_kind("Account").into_iter().map(|record| record.content).collect()
+        let platform = self.platform();
+        self.inner.records.read_kind("Account").into_iter().filter(|r| r.is_for(platform)).map(|r| r.content).collect()
     }
 }
 
@@ -136,16 +154,29 @@ impl Target for HostTarget {
         resources: &[ResourceId],
         backups: &dyn tenantry_core::Backups,
     ) -> tenantry_core::target::Result<tenantry_core::Destroyed> {
-        crate::destroy::destroy_user(self.config(), user, resources, backups.dir()).await
+        crate::destroy::destroy_user(self.config(), self.platform(), user, resources, backups.dir()).await
     }
 
-    async fn apply(&self, change: &Change, _snapshot: &Snapshot) -> tenantry_core::target::Result<Applied> {
+    async fn apply(&self, change: &Change, snapshot: &Snapshot) -> tenantry_core::target::Result<Applied> {
+        self.apply_with(change, snapshot, &Minted::default()).await
+    }
+
+    /// A `ContributeAccess` receives the forge token its dependency minted.
+    async fn apply_with(
+        &self,
+        change: &Change,
+        _snapshot: &Snapshot,
+        minted: &Minted,
+    ) -> tenantry_core::target::Result<Applied> {
         let inner = Arc::clone(&self.inner);
         let change = change.clone();
+        let secret = change.deps.iter().find_map(|dep| minted.get(dep)).cloned();
         tokio::task::spawn_blocking(move || {
             let id = change.id.to_string();
-            let warnings = inner.apply(&change).map_err(|e| e.into_target_error(&id))?;
-            Ok(Applied { notes: warnings.into_iter().map(Note::warning).collect() })
+            let warnings = inner
+                .apply_minted(&change, secret.as_ref().map(|s| s.expose()))
+                .map_err(|e| e.into_target_error(&id))?;
+            Ok(Applied { notes: warnings.into_iter().map(Note::warning).collect(), minted: None })
         })
         .await
         .map_err(|e| TargetError::other(format!("apply task failed: {e}")))?

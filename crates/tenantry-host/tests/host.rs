@@ -6,6 +6,8 @@
 //! target and shown blocked, are in `host/*.rs` (modules of this one binary).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "host/platforms.rs"]
+mod platforms;
 #[path = "host/system_accounts.rs"]
 mod system_accounts;
 #[path = "host/tenant_files.rs"]
@@ -565,6 +567,7 @@ fn hand_change(id: &str, action: Action, after: serde_json::Value) -> Change {
         deps: Arc::from([]),
         sensitive: false,
         rank: 1,
+        platform: tenantry_core::DEFAULT_PLATFORM.into(),
     }
 }
 

@@ -130,6 +130,8 @@ pub struct ImportReport {
     pub users: Vec<UserReport>,
     /// Roster warnings (SPEC §2.2) and import-wide notes.
     pub notes: Vec<String>,
+    /// What the admin should decide after the import (import-wide).
+    pub actions: Vec<String>,
 }
 
 impl ImportReport {
@@ -177,6 +179,9 @@ impl fmt::Display for ImportReport {
         for note in &self.notes {
             writeln!(f, "\nnote: {note}")?;
         }
+        for action in &self.actions {
+            writeln!(f, "\nACTION: {action}")?;
+        }
         Ok(())
     }
 }
@@ -186,6 +191,9 @@ impl fmt::Display for ImportReport {
 const GENERATED: &str = "<imported roster>";
 const PLACEHOLDER_EMAIL_DOMAIN: &str = "example.invalid";
 const PLACEHOLDER_REPO_BASE: &str = "https://forge.example.invalid/";
+/// The origin isolates nothing; an imported roster keeps that until the admin decides.
+const ISOLATION_LINE: &str = "  isolation: none   # the origin's behaviour; `standard` isolates tenants (Pod Security, network policy, admission policies)";
+const ISOLATION_ACTION: &str = "the imported roster keeps the origin's behaviour (`platform.isolation: none`): tenants can run privileged pods, open NodePorts and reach each other's pods. Set `isolation: standard` once tenants' workloads comply (`tenantry plan` warns about pods the new rules would refuse)";
 
 enum PlatformChoice<'a> {
     Template(PlatformTemplate<'a>),
@@ -380,6 +388,7 @@ fn build(
         platform: platform_note,
         users,
         notes: Vec::new(),
+        actions: vec![ISOLATION_ACTION.to_string()],
     };
     Ok(Built { doc, report })
 }
@@ -401,7 +410,11 @@ fn write_header_and_platform(
         doc.line("# for conflicts and placeholders, then run `tenantry validate` and `tenantry plan`.", None);
     }
     match platform {
-        PlatformChoice::Absent => Ok("none (built from k8s_users alone)".to_string()),
+        PlatformChoice::Absent => {
+            doc.line("platform:", None);
+            doc.line(ISOLATION_LINE, None);
+            Ok("none (built from k8s_users alone)".to_string())
+        }
         PlatformChoice::Placeholder => {
             doc.line("#", None);
             doc.line("# No platform block was given (`--platform-from`): the placeholder below only makes", None);
@@ -411,6 +424,7 @@ fn write_header_and_platform(
                 format!("  domain: {PLACEHOLDER_EMAIL_DOMAIN}   # TODO: the origin's base domain; short user domains are appended to it"),
                 None,
             );
+            doc.line(ISOLATION_LINE, None);
             if needs_repo_base {
                 // Workspace repos need a clone base to validate; the origin's is not in its data.
                 doc.line("  workstation:", None);
@@ -423,18 +437,26 @@ fn write_header_and_platform(
         }
         PlatformChoice::Template(template) => {
             let (first_line, block) = platform_block(template)?;
-            check_template(template, first_line, &block)?;
+            let sets_isolation = check_template(template, first_line, &block)?;
             doc.line(format!("# platform: copied from {}", template.source_name), None);
             for (offset, line) in block.iter().enumerate() {
                 let line_number = first_line.saturating_add(u32::try_from(offset).unwrap_or(u32::MAX));
-                doc.line(
-                    line.clone(),
-                    Some(Origin {
-                        source: template.source_name.to_string(),
-                        span: Span::new(line_number, 1),
-                        verbatim: true,
-                    }),
-                );
+                let origin = Origin {
+                    source: template.source_name.to_string(),
+                    span: Span::new(line_number, 1),
+                    verbatim: true,
+                };
+                match (offset, sets_isolation) {
+                    // A flow mapping on one line: `platform: { name: x }`.
+                    (0, false) if line.contains('{') => {
+                        doc.line(line.replacen('{', "{ isolation: none,", 1), Some(origin));
+                    }
+                    (0, false) => {
+                        doc.line(line.clone(), Some(origin));
+                        doc.line(ISOLATION_LINE, None);
+                    }
+                    _ => doc.line(line.clone(), Some(origin)),
+                }
             }
             Ok(format!("copied from {}", template.source_name))
         }
@@ -474,7 +496,8 @@ fn platform_block(template: &PlatformTemplate<'_>) -> Result<(u32, Vec<String>)>
 }
 
 /// Validate the platform block alone, at its own line numbers in the template.
-fn check_template(template: &PlatformTemplate<'_>, first_line: u32, block: &[String]) -> Result<()> {
+/// Validate the template's block; whether it says `isolation:` itself.
+fn check_template(template: &PlatformTemplate<'_>, first_line: u32, block: &[String]) -> Result<bool> {
     let padding = usize::try_from(first_line.saturating_sub(1)).unwrap_or(0);
     let mut text = "\n".repeat(padding);
     for line in block {
@@ -483,9 +506,10 @@ fn check_template(template: &PlatformTemplate<'_>, first_line: u32, block: &[Str
     }
     text.push_str("users: {}\n");
     let raw = tenantry_model::parse_raw(template.source_name, text.as_bytes()).map_err(ImportError::Template)?;
+    let sets_isolation = raw.platform.as_ref().is_some_and(|p| p.value.isolation.is_some());
     tenantry_model::validate(template.source_name, raw, &ValidationContext::default())
         .map_err(ImportError::Template)?;
-    Ok(())
+    Ok(sets_isolation)
 }
 
 fn write_user(

@@ -356,3 +356,33 @@ fn a_user_keyed_like_the_rosters_own_vault_path_is_refused_at_the_json_line() {
     let json = r#"{"alice": {"role": "power-user", "email": "a@example.org"}}"#;
     assert!(k8s_users_to_roster(json, source, None, &ValidationContext::default()).is_ok());
 }
+
+/// Migrating a running origin platform changes nothing until the admin
+/// decides: every imported roster says `isolation: none` (unless the
+/// template already says something), and the report recommends `standard`.
+#[test]
+fn an_imported_roster_keeps_the_origins_isolation_until_the_admin_decides() {
+    use tenantry_model::IsolationLevel;
+    for import in [
+        merge(Some(&k8s()), Some(&ws()), Some(template()), &options()).unwrap(),
+        merge(Some(&k8s()), None, None, &options()).unwrap(),
+    ] {
+        assert_eq!(load(&import.roster_yaml).platform.isolation.level, IsolationLevel::None, "{}", import.roster_yaml);
+        assert!(import.report.actions.iter().any(|a| a.contains("isolation: standard")), "{:?}", import.report.actions);
+        assert!(import.report.to_string().contains("\nACTION: the imported roster keeps the origin's behaviour"));
+    }
+    // A one-line template, and a template that already decided.
+    let flow = PlatformTemplate {
+        source_name: "flow.yaml",
+        text: "platform: { name: homelab, domain: example.org }\nusers: {}\n",
+    };
+    let import = merge(Some(&k8s()), None, Some(flow), &options()).unwrap();
+    let roster = load(&import.roster_yaml);
+    assert_eq!((roster.platform.name.as_str(), roster.platform.isolation.level), ("homelab", IsolationLevel::None));
+    let decided = PlatformTemplate {
+        source_name: "std.yaml",
+        text: "platform:\n  domain: example.org\n  isolation: standard\nusers: {}\n",
+    };
+    let import = merge(Some(&k8s()), None, Some(decided), &options()).unwrap();
+    assert_eq!(load(&import.roster_yaml).platform.isolation.level, IsolationLevel::Standard);
+}

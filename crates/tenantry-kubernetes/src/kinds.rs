@@ -31,6 +31,15 @@ pub const KINDS: &[KindInfo] = &[
     kind("ClusterRole", "rbac.authorization.k8s.io", "v1", "clusterroles", false),
     kind("ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", "clusterrolebindings", false),
     kind("Certificate", "cert-manager.io", "v1", "certificates", true),
+    kind("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies", true),
+    kind("ValidatingAdmissionPolicy", "admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", false),
+    kind(
+        "ValidatingAdmissionPolicyBinding",
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicybindings",
+        false,
+    ),
 ];
 
 impl KindInfo {

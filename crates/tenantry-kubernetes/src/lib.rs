@@ -15,6 +15,7 @@
 mod destroy;
 mod extract;
 mod kinds;
+mod observe;
 mod plugin;
 mod tls;
 pub mod watch;
@@ -23,18 +24,17 @@ pub use extract::project_owned_fields;
 pub use kinds::{KINDS, KindInfo};
 pub use plugin::{PLUGIN, load_config};
 
-use futures::future::join_all;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tenantry_core::derive::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, owner_from_labels};
+use tenantry_core::derive::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use tenantry_core::target::Result;
 use tenantry_core::{
-    Action, Applied, Change, Content, Domain, ErrorKind, ObserveRequest, Observed, PlanProblem, ResourceId, Snapshot,
-    Target, TargetError,
+    Action, Applied, Change, Domain, ErrorKind, Facts, Note, ObserveRequest, Observed, ResourceId, Snapshot, Target,
+    TargetError,
 };
 
 /// The field manager of every server-side apply tenantry makes.
@@ -63,7 +63,7 @@ pub struct KubernetesTarget {
 struct TlsSources(HashMap<String, Arc<SourceRead>>);
 
 /// A TLS source's `data` as served, and what checking it found.
-type SourceRead = (Value, SourceCheck);
+type SourceRead = (Value, observe::SourceCheck);
 
 impl std::fmt::Debug for KubernetesTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,7 +96,7 @@ pub async fn client(config: &KubernetesConfig) -> Result<kube::Client> {
 }
 
 /// What listing one kind found.
-enum Listing {
+pub(crate) enum Listing {
     Items(Vec<DynamicObject>),
     /// The server does not serve the kind (a CRD that is not installed).
     NotServed,
@@ -124,11 +124,13 @@ impl KubernetesTarget {
         }
     }
 
-    /// List one kind: labelled objects (and, for namespaces, every object so
-    /// unlabelled ones can be adopted).
+    /// List one kind: objects carrying tenantry's marks (any platform's),
+    /// and for cluster-scoped kinds every object, so a same-named object
+    /// tenantry did not write is seen without a request per object (within
+    /// namespaces, `observe` looks those up by name).
     async fn list_kind(&self, info: &'static KindInfo) -> Result<Listing> {
         let api = self.api(info, None);
-        let params = if info.kind == "Namespace" {
+        let params = if !info.namespaced {
             ListParams::default()
         } else {
             ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"))
@@ -201,67 +203,17 @@ impl Target for KubernetesTarget {
         &[Domain::Kubernetes]
     }
 
+    /// The cluster's version, to which tenant namespaces' Pod Security
+    /// labels are pinned (one request).
+    async fn reconcile_facts(&self, _roster: &tenantry_model::Roster, facts: &mut Facts) -> Result<Vec<Note>> {
+        let version =
+            self.client.apiserver_version().await.map_err(|e| unavailable(format!("read the version: {e}")))?;
+        facts.cluster_version = Some(version.git_version);
+        Ok(Vec::new())
+    }
+
     async fn observe(&self, request: &ObserveRequest) -> Result<Observed> {
-        let wanted: std::collections::HashSet<&str> = request.resources.iter().map(|(id, _)| &*id.kind).collect();
-        let lists = join_all(KINDS.iter().map(|info| async move { (info, self.list_kind(info).await) })).await;
-        let mut observed = Observed::default();
-        let mut sources = SourceCache::default();
-        for (info, result) in lists {
-            let objects = match result? {
-                Listing::Items(objects) => objects,
-                // Only a problem when the roster asks for this kind; the
-                // changes of that kind then fail at apply, one by one.
-                missing => {
-                    if wanted.contains(info.kind) {
-                        let message = match missing {
-                            Listing::Forbidden(reason) => format!(
-                                "tenantry may not list {} ({reason}): what exists of this kind is not known",
-                                info.plural
-                            ),
-                            _ => not_served(info),
-                        };
-                        observed.problems.push(PlanProblem {
-                            message,
-                            help: format!(
-                                "until then every {} change fails at apply; the rest of the plan is applied",
-                                info.kind
-                            ),
-                            blocking: false,
-                        });
-                    }
-                    continue;
-                }
-            };
-            for object in objects {
-                let Some(id) = id_of(info, &object) else { continue };
-                let value = serde_json::to_value(&object).map_err(unavailable)?;
-                let labels = value["metadata"]["labels"].as_object().cloned().unwrap_or_default();
-                let owner = owner_from_labels(&labels);
-                let mut projected = project_owned_fields(&value, FIELD_MANAGER);
-                // Items of a list carry no type; the kind we listed is their type.
-                if let Some(fields) = projected.as_object_mut() {
-                    fields.insert("apiVersion".to_string(), Value::String(info.api_version()));
-                    fields.insert("kind".to_string(), Value::String(info.kind.to_string()));
-                }
-                if info.kind == "Secret" {
-                    projected = project_secret_copy(self, &value, projected, &mut sources).await;
-                }
-                observed.insert(id, Content::from_value(&projected), owner);
-            }
-        }
-        // A copy that does not exist yet is checked too, from its desired
-        // annotations, so the plan shows a bad source before the first apply.
-        for (id, content) in &request.desired {
-            if &*id.kind == "Secret" && !observed.resources.contains_key(id) {
-                let desired = content.to_value();
-                let _ = project_secret_copy(self, &desired, Value::Null, &mut sources).await;
-            }
-        }
-        let read: HashMap<String, Arc<SourceRead>> =
-            sources.read.into_iter().filter_map(|(reference, read)| Some((reference, Arc::new(read.ok()?)))).collect();
-        observed.snapshot = Snapshot::new(TlsSources(read));
-        observed.problems.extend(sources.findings.into_problems());
-        Ok(observed)
+        observe::observe(self, request).await
     }
 
     /// Each departed user's namespace is backed up (every listable object in
@@ -348,71 +300,4 @@ impl Target for KubernetesTarget {
             }
         }
     }
-}
-
-/// Sources of TLS copies read during one observe: each read and parsed
-/// once, however many namespaces hold a copy.
-#[derive(Default)]
-struct SourceCache {
-    /// `namespace/name` → its `data`, parsed, or why it could not be read.
-    read: HashMap<String, std::result::Result<SourceRead, String>>,
-    findings: tls::Findings,
-}
-
-type SourceCheck = std::result::Result<tenantry_tls::Source, tenantry_tls::TlsError>;
-
-/// A copied TLS Secret is observed in its desired shape — the `copyFrom`
-/// reference, from the annotation — when its data still equals the source's;
-/// otherwise the data difference shows as drift. The source is checked as
-/// apply would check it, so a source that will be refused (or expires soon)
-/// is a problem in the plan already.
-async fn project_secret_copy(
-    target: &KubernetesTarget,
-    object: &Value,
-    mut projected: Value,
-    cache: &mut SourceCache,
-) -> Value {
-    let annotations = &object["metadata"]["annotations"];
-    let Some(reference) = annotations[tls::COPIED_FROM].as_str() else { return projected };
-    let Some((namespace, name)) = reference.split_once('/') else { return projected };
-    let source = json!({ "namespace": namespace, "name": name });
-    if !cache.read.contains_key(reference) {
-        let read = target.source_data(&source).await.map_err(|e| e.to_string()).map(|data| {
-            let parsed = tls::parse(&data);
-            (data, parsed)
-        });
-        cache.read.insert(reference.to_string(), read);
-    }
-    let copy = format!(
-        "{}/{}",
-        object["metadata"]["namespace"].as_str().unwrap_or("-"),
-        object["metadata"]["name"].as_str().unwrap_or("-")
-    );
-    let source_data = match cache.read.get(reference) {
-        Some(Ok((data, parsed))) => {
-            match tls::check(parsed, &tls::domains(annotations), std::time::SystemTime::now()) {
-                Ok(report) => {
-                    for warning in &report.warnings {
-                        cache.findings.warned(reference, copy.clone(), warning);
-                    }
-                }
-                Err(error) => cache.findings.refused(reference, copy.clone(), &error),
-            }
-            Some(data.clone())
-        }
-        Some(Err(error)) => {
-            cache.findings.unreadable(reference, copy, error);
-            None
-        }
-        None => None,
-    };
-    if let Some(fields) = projected.as_object_mut() {
-        let current = fields.remove("data").unwrap_or(Value::Null);
-        if source_data.is_some_and(|data| current == data) {
-            fields.insert("copyFrom".to_string(), source);
-        } else {
-            fields.insert("copyFrom".to_string(), json!({ "stale-copy-of": reference }));
-        }
-    }
-    projected
 }

@@ -35,7 +35,7 @@ pub fn load_config(section: serde_json::Value, context: &LoadContext) -> Result<
 
 #[async_trait::async_trait]
 impl TargetSetup for KubernetesConfig {
-    async fn connect(&self) -> Result<Arc<dyn Target>, TargetError> {
+    async fn connect(&self, _platform: &str) -> Result<Arc<dyn Target>, TargetError> {
         let target = KubernetesTarget::connect(self)
             .await
             .map_err(|e| TargetError::unavailable(e.in_target("kubernetes").to_string()))?;

@@ -12,6 +12,11 @@ use tenantry_core::{Action, Policy, Settings};
 use tenantry_engine::{ApplyOptions, ApplyReport, Engine, FixedClock, Prepared, State};
 use tenantry_kubernetes::KubernetesTarget;
 
+#[path = "kubernetes/isolation.rs"]
+mod isolation;
+#[path = "kubernetes/ownership.rs"]
+mod ownership;
+
 /// The admin kubeconfig written by testenv, or a clear failure saying how to start it.
 fn kubeconfig_path() -> std::path::PathBuf {
     if let Some(path) = std::env::var_os("KUBECONFIG") {
@@ -80,9 +85,12 @@ async fn apply(engine: &Engine, roster: &tenantry_model::Roster, policy: Policy)
     (prepared, report)
 }
 
+/// Four users, one per tier, on the origin's model (`isolation: none`):
+/// the tests that use it check the origin's rights; isolation has its own.
 fn team(id: &str) -> String {
     format!(
-        "users:
+        "platform: {{ name: team{id}, isolation: none }}
+users:
   alice{id}: {{ email: alice{id}@example.org, tier: namespace-owner, namespaces: [alice{id}, alice{id}-prod], quota: {{ pods: \"1\" }} }}
   bob{id}: {{ email: bob{id}@example.org, tier: namespace-owner, namespaces: [bob{id}] }}
   emo{id}: {{ email: emo{id}@example.org, tier: power-user }}
@@ -98,10 +106,27 @@ async fn can(
     subresource: Option<&str>,
     namespace: Option<&str>,
 ) -> bool {
+    can_review(client, verb, None, resource, subresource, namespace).await
+}
+
+/// Whether `client` may `verb` a resource of an API group (cluster-wide when `namespace` is none).
+async fn can_in_group(client: &kube::Client, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> bool {
+    can_review(client, verb, Some(group), resource, None, namespace).await
+}
+
+async fn can_review(
+    client: &kube::Client,
+    verb: &str,
+    group: Option<&str>,
+    resource: &str,
+    subresource: Option<&str>,
+    namespace: Option<&str>,
+) -> bool {
     let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
             resource_attributes: Some(ResourceAttributes {
                 verb: Some(verb.into()),
+                group: group.map(Into::into),
                 resource: Some(resource.into()),
                 subresource: subresource.map(Into::into),
                 namespace: namespace.map(Into::into),
@@ -455,6 +480,7 @@ async fn tls_source(admin: &kube::Client, namespace: &str, crt: &[u8], key: &[u8
 fn tls_team(id: &str, tls: &str) -> String {
     format!(
         "platform:
+  name: tls{id}
   domain: example.org
   tls: {tls}
 users:

@@ -46,7 +46,7 @@ impl TargetPlugin for Plugin {
 #[async_trait::async_trait]
 impl TargetSetup for LocalConfig {
     /// Renders every domain no live target before it applies.
-    async fn connect(&self) -> Result<Arc<dyn Target>, TargetError> {
+    async fn connect(&self, _platform: &str) -> Result<Arc<dyn Target>, TargetError> {
         Ok(Arc::new(LocalTarget::new(self.out_dir.clone(), Domain::ALL.to_vec())))
     }
 

@@ -88,6 +88,20 @@ pub fn is_idp_login(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"@.+_-".contains(&b))
 }
 
+/// An identity-provider group name (Keycloak, Authentik): 1–100 of letters,
+/// digits, spaces and `. _ - + @ : ( )`, not starting or ending with a space.
+///
+/// It becomes an RBAC subject, a URL query value and a JSON string; `/` is
+/// refused (Keycloak's group-path separator), as are quotes and `,` (the
+/// apiserver's `--oidc-groups-claim` values are compared as written).
+pub fn is_idp_group(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with(' ')
+        && !name.ends_with(' ')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b" ._-+@:()".contains(&b))
+}
+
 /// An OAuth/OIDC client id: 1–255 visible ASCII characters from the URL-safe
 /// set (`A-Z a-z 0-9 . _ ~ : @ / + = -`), as issued by Authentik, Keycloak,
 /// Dex and Google. It becomes a kubelogin argument in every kubeconfig.

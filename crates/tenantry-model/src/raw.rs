@@ -3,7 +3,7 @@
 //! Field names here are a contract with users and with the origin platform:
 //! renaming one breaks every roster in the field.
 
-use crate::roster::{CodeLayout, Tier};
+use crate::roster::{CodeLayout, RbacSubjects, Tier};
 use crate::spanned_map::SpannedMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -48,6 +48,15 @@ pub struct RawPlatform {
     #[schemars(with = "Vec<String>")]
     pub reserved_namespaces: Vec<Spanned<String>>,
     pub defaults: Option<RawDefaults>,
+    /// How tenants are kept apart: `standard` (the default: Pod Security,
+    /// admission policies, a default-deny network policy, complete quotas)
+    /// or `none` (the origin platform's behaviour: admin in one's namespaces
+    /// and a quota, nothing else).
+    #[schemars(with = "Option<String>")]
+    pub isolation: Option<Spanned<String>>,
+    /// Finer switches of `isolation: standard`.
+    #[schemars(with = "Option<RawIsolationOptions>")]
+    pub isolation_options: Option<Spanned<RawIsolationOptions>>,
     #[schemars(with = "Option<RawDns>")]
     pub dns: Option<Spanned<RawDns>>,
     #[schemars(with = "Option<RawTls>")]
@@ -56,6 +65,25 @@ pub struct RawPlatform {
     pub forge: Option<RawForge>,
     #[schemars(with = "Option<RawPlatformWorkstation>")]
     pub workstation: Option<Spanned<RawPlatformWorkstation>>,
+    /// Identity-provider groups (applied by the `[idp]` target).
+    #[schemars(with = "Option<RawIdp>")]
+    pub idp: Option<Spanned<RawIdp>>,
+    /// Subjects of the tier ClusterRoleBindings: `users` (default, one binding
+    /// per user) or `groups` (one binding per tier to its `platform.idp.tier_groups`).
+    #[schemars(with = "Option<RbacSubjects>")]
+    pub rbac_subjects: Option<Spanned<RbacSubjects>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Idp")]
+pub struct RawIdp {
+    /// Identity-provider groups per tier, e.g. `{admin: [platform-admins]}`.
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Vec<String>>>")]
+    pub tier_groups: Option<SpannedMap<Vec<Spanned<String>>>>,
+    /// The group every user with a `workstation` joins (e.g. `T3 Users`).
+    #[schemars(with = "Option<String>")]
+    pub workstation_group: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -66,6 +94,38 @@ pub struct RawOidc {
     pub issuer_url: Spanned<String>,
     #[schemars(with = "String")]
     pub client_id: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "IsolationOptions")]
+pub struct RawIsolationOptions {
+    /// Let tenants create NodePort Services (default false).
+    #[serde(default)]
+    pub allow_node_ports: bool,
+    /// Let tenants create LoadBalancer Services (default false).
+    #[serde(default)]
+    pub allow_load_balancers: bool,
+    /// The namespace of the ingress controller, whose pods may reach tenants' pods (default `ingress-nginx`).
+    #[schemars(with = "Option<String>")]
+    pub ingress_namespace: Option<Spanned<String>>,
+    /// Address ranges tenants' pods may reach besides their own namespace and cluster DNS (e.g. `0.0.0.0/0` for the internet).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub egress_cidrs: Vec<Spanned<String>>,
+    /// Cluster-scoped objects namespace-owners may still read: `namespaces`, `nodes` (default none).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub cluster_reads: Vec<Spanned<String>>,
+    /// Who may change or delete the objects tenantry places in tenant namespaces, besides
+    /// cluster admins (`system:masters`, the roster's admins), the control plane and tenantry's
+    /// own service account (`system:serviceaccount:tenantry:tenantry`).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub trusted_users: Vec<Spanned<String>>,
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub trusted_groups: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -147,7 +207,18 @@ pub struct RawForge {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub repos: Vec<Spanned<String>>,
-    /// Protected branches whose push whitelist tenantry manages.
+    /// A branch protected on every repository of `repos`: pushes only by the
+    /// users of `push_users`, force pushes refused.
+    #[schemars(with = "Option<String>")]
+    pub protected_branch: Option<Spanned<String>>,
+    /// Roster user keys allowed to push (and merge) to `protected_branch`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub push_users: Vec<Spanned<String>>,
+    /// A team (`org/team`) every non-admin user is a member of.
+    #[schemars(with = "Option<String>")]
+    pub team: Option<Spanned<String>>,
+    /// Protected branches one by one, each with its own push whitelist.
     #[serde(default)]
     pub protected_branches: Vec<RawProtectedBranch>,
 }
@@ -251,6 +322,10 @@ pub struct RawUser {
     /// An account on the shared development host.
     #[schemars(with = "Option<RawUserWorkstation>")]
     pub workstation: Option<Spanned<RawUserWorkstation>>,
+    /// Extra identity-provider groups of this user (besides the tier's and the workstation group).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub groups: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

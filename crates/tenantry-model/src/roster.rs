@@ -41,6 +41,18 @@ impl std::fmt::Display for Tier {
     }
 }
 
+/// Who the tier ClusterRoleBindings name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RbacSubjects {
+    /// One binding per user, to the user's email (the default).
+    #[default]
+    Users,
+    /// One binding per tier, to the tier's identity-provider groups
+    /// (`platform.idp.tier_groups`): a 10,000-user platform keeps three.
+    Groups,
+}
+
 /// Where a workstation user's code lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -105,11 +117,62 @@ pub struct Platform {
     /// in addition to the built-in list in [`crate::reserved`].
     pub reserved_namespaces: Vec<Located<String>>,
     pub default_quota: BTreeMap<String, Located<Quantity>>,
+    pub isolation: Isolation,
     pub dns: Option<Dns>,
     pub tls: Tls,
     pub ci: Option<Ci>,
     pub forge: Option<Forge>,
     pub workstation: PlatformWorkstation,
+    pub idp: Option<Idp>,
+    pub rbac_subjects: RbacSubjects,
+}
+
+/// `platform.idp`: the identity-provider groups tenantry keeps users in.
+#[derive(Debug, Clone, Default)]
+pub struct Idp {
+    pub tier_groups: BTreeMap<Tier, Vec<Located<String>>>,
+    pub workstation_group: Option<Located<String>>,
+    pub span: Span,
+}
+
+/// How tenants are kept apart (SPEC §11.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsolationLevel {
+    /// Pod Security, admission policies, default-deny network policy, complete quotas.
+    Standard,
+    /// The origin's behaviour: admin in one's namespaces and a quota.
+    None,
+}
+
+impl IsolationLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IsolationLevel::Standard => "standard",
+            IsolationLevel::None => "none",
+        }
+    }
+}
+
+/// `platform.isolation` and its options.
+#[derive(Debug, Clone)]
+pub struct Isolation {
+    pub level: IsolationLevel,
+    pub allow_node_ports: bool,
+    pub allow_load_balancers: bool,
+    pub ingress_namespace: String,
+    pub egress_cidrs: Vec<String>,
+    /// `namespaces`, `nodes`: what namespace-owners may still read cluster-wide.
+    pub cluster_reads: Vec<String>,
+    pub trusted_users: Vec<String>,
+    pub trusted_groups: Vec<String>,
+    /// The roster position of `platform.isolation` (unknown when defaulted).
+    pub span: Span,
+}
+
+impl Isolation {
+    pub fn is_standard(&self) -> bool {
+        self.level == IsolationLevel::Standard
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -161,13 +224,18 @@ pub struct Ci {
 #[derive(Debug, Clone)]
 pub struct Forge {
     pub repos: Vec<Located<String>>,
+    /// Every protected branch with its whitelist: `protected_branch` on each
+    /// of `repos` (with `push_users`), then the `protected_branches` entries.
     pub protected_branches: Vec<ProtectedBranch>,
+    /// `org/team` whose members are the non-admin users.
+    pub team: Option<Located<String>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ProtectedBranch {
     pub repo: Located<String>,
-    pub branch: String,
+    pub branch: Located<String>,
+    /// Roster user keys on the push (and merge) whitelist.
     pub push_users: Vec<Located<String>>,
 }
 
@@ -222,6 +290,8 @@ pub struct User {
     pub quota: BTreeMap<String, Located<Quantity>>,
     pub forge_user: Located<String>,
     pub workstation: Option<Workstation>,
+    /// Extra identity-provider groups (validated names, no duplicates).
+    pub groups: Vec<Located<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +307,25 @@ pub struct Workstation {
 /// The quota every namespace gets when the roster sets none (SPEC §2.1).
 pub const DEFAULT_QUOTA: &[(&str, &str)] =
     &[("limits.memory", "8Gi"), ("pods", "20"), ("requests.cpu", "2"), ("requests.memory", "4Gi")];
+/// Quota bounds `isolation: standard` adds for keys the platform defaults do
+/// not set: ephemeral storage and object counts (NodePort and LoadBalancer
+/// counts are 0 unless allowed).
+pub const ISOLATION_QUOTA: &[(&str, &str)] = &[
+    ("configmaps", "50"),
+    ("limits.ephemeral-storage", "8Gi"),
+    ("persistentvolumeclaims", "10"),
+    ("replicationcontrollers", "0"),
+    ("requests.ephemeral-storage", "4Gi"),
+    ("resourcequotas", "1"),
+    ("secrets", "50"),
+    ("services", "20"),
+    ("services.loadbalancers", "0"),
+    ("services.nodeports", "0"),
+];
+/// The ingress controller's namespace when `isolation_options` does not name one.
+pub const DEFAULT_INGRESS_NAMESPACE: &str = "ingress-nginx";
+/// Cluster-scoped objects namespace-owners may be allowed to read under `isolation: standard`.
+pub const CLUSTER_READS: &[&str] = &["namespaces", "nodes"];
 pub const DEFAULT_SHELL: &str = "/bin/bash";
 pub const DEFAULT_TLS_SECRET_NAME: &str = "tls-secret";
 pub const DEFAULT_DISPATCH_PATH: &str = "/etc/t3-serve/dispatch.json";

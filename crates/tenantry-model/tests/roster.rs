@@ -9,6 +9,9 @@
 use proptest::prelude::*;
 use tenantry_model::*;
 
+#[path = "roster/idp.rs"]
+mod idp;
+
 const EXAMPLE: &str = include_str!("../../../examples/roster.yaml");
 const SOURCE: &str = "roster.yaml";
 
@@ -1719,4 +1722,29 @@ fn the_json_schema_covers_every_key_of_the_example_roster() {
     let user = child(&schema, child(&schema, &schema, "users").unwrap(), "alice").unwrap();
     assert!(child(&schema, user, "emial").is_none());
     assert!(child(&schema, user, "workstation").is_some());
+}
+
+#[test]
+fn isolation_settings_are_checked_with_a_fix() {
+    let users = "users:\n  a: { email: a@example.org, tier: power-user }\n";
+    let error = refused(format!("platform:\n  isolation: strict\n{users}"), "unknown-value", 2, 14);
+    says(&error, &["unknown isolation `strict`"], &["standard"]);
+    let error = refused(
+        format!("platform:\n  isolation_options: {{ egress_cidrs: [10.0.0.0/33] }}\n{users}"),
+        "invalid-cidr",
+        2,
+        39,
+    );
+    says(&error, &["10.0.0.0/33"], &["address/prefix"]);
+    let error = refused(
+        format!("platform:\n  isolation_options: {{ cluster_reads: [secrets] }}\n{users}"),
+        "unknown-value",
+        2,
+        40,
+    );
+    says(&error, &["secrets"], &["namespaces or nodes"]);
+    let roster = load_bytes(format!("platform:\n  isolation: none\n{users}").as_bytes()).unwrap();
+    assert!(!roster.platform.isolation.is_standard());
+    let roster = load_bytes(users.as_bytes()).unwrap();
+    assert!(roster.platform.isolation.is_standard(), "standard is the default of a roster that does not say");
 }

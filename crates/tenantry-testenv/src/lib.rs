@@ -1,6 +1,6 @@
 //! Endpoints of the real test peers that `testenv/up` starts on 127.0.0.1.
 //!
-//! Each peer has a function ([`kube`], [`vault`], [`bind`], [`powerdns`]) that
+//! Each peer has a function ([`kube`], [`vault`], [`bind`], [`powerdns`], [`keycloak`]) that
 //! finds its endpoint and checks that something listens there. When the peer
 //! is not running, the error says how to start it, e.g.
 //! "kube-apiserver is not running: ... start it with `testenv/up kube`".
@@ -31,6 +31,11 @@ use hickory_proto::rr::Name;
 use hickory_proto::runtime::TokioRuntimeProvider;
 use hickory_proto::tcp::TcpClientStream;
 use hickory_proto::udp::UdpClientStream;
+
+mod keycloak;
+pub use keycloak::{Keycloak, Tokens, keycloak, keycloak_from};
+mod gitea;
+pub use gitea::{Gitea, gitea, gitea_from};
 
 /// What went wrong finding or reaching a peer.
 #[derive(Debug, thiserror::Error)]
@@ -505,6 +510,8 @@ mod tests {
         assert!(err.contains("`testenv/up bind`"), "{err}");
         let err = powerdns_from(&env).unwrap_err().to_string();
         assert!(err.contains("`testenv/up pdns`"), "{err}");
+        let err = keycloak_from(&env).unwrap_err().to_string();
+        assert!(err.contains("Keycloak is not running") && err.contains("`testenv/up keycloak`"), "{err}");
     }
 
     #[test]

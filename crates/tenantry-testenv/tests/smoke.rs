@@ -248,3 +248,40 @@ async fn powerdns_api_rrset_resolves() {
     let resp = http.patch(pdns.url(&format!("servers/localhost/zones/{zone}"))).json(&del).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 204);
 }
+
+#[tokio::test]
+async fn keycloak_issues_id_tokens_the_apiserver_accepts() {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    tenantry_testenv::install_crypto_provider();
+    let keycloak = need(tenantry_testenv::keycloak());
+    let kube = need(tenantry_testenv::kube());
+    let discovery: serde_json::Value = keycloak
+        .http()
+        .unwrap()
+        .get(format!("{}/.well-known/openid-configuration", keycloak.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], keycloak.issuer.as_str(), "served over HTTPS with the test CA");
+    let name = unique("smoke-kc");
+    let email = format!("{name}@example.org");
+    keycloak.create_user(&name, &email, "smoke-password-1").await.unwrap();
+    let tokens = keycloak.sign_in(&name, "smoke-password-1").await.unwrap();
+
+    // The apiserver trusts the realm: the ID token alone authenticates.
+    let mut config = kube.config().await.unwrap();
+    config.auth_info = kube::config::AuthInfo { token: Some(tokens.id_token.into()), ..Default::default() };
+    let client = kube::Client::try_from(config).unwrap();
+    let review: SelfSubjectReview =
+        Api::all(client.clone()).create(&PostParams::default(), &from_json(json!({ "metadata": {} }))).await.unwrap();
+    let user = review.status.and_then(|s| s.user_info).unwrap();
+    assert_eq!(user.username.as_deref(), Some(email.as_str()));
+    // Authenticated, and nothing granted: a 403, not a 401.
+    let err = Api::<Namespace>::all(client).list(&Default::default()).await.unwrap_err();
+    assert!(is_forbidden(&err), "{err}");
+    let wrong = keycloak.sign_in(&name, "not-the-password").await.unwrap_err().to_string();
+    assert!(wrong.contains("invalid_grant"), "{wrong}");
+}

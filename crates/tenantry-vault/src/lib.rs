@@ -3,12 +3,16 @@
 //! maps a login to its entity, and kubernetes secrets-engine roles.
 //!
 //! Observes with one LIST per kind (policies, entities, aliases, roles) and
-//! `sys/auth` for mount accessors, then reads the requested objects with
-//! bounded concurrency, projecting each onto the canonical content the
-//! derivation produces, so an unchanged roster plans no change and applies
-//! no write. Owners come from tenantry's marks: entity metadata
-//! (`managed-by`, `tenantry-user`), alias custom metadata, the managed
-//! header line of a policy, and the `extra_annotations` of a role.
+//! the mount tables (`sys/auth`, `sys/mounts`), then reads the requested
+//! objects with bounded concurrency, projecting each onto the canonical
+//! content the derivation produces, so an unchanged roster plans no change
+//! and applies no write (`observe.rs`). Whose an object is comes from
+//! tenantry's marks (`tenantry_core::marks`), which carry the platform:
+//! entity metadata (`managed-by`, `tenantry-user`, `tenantry-platform`),
+//! alias custom metadata (the same keys), the managed header line of a
+//! policy (`… for user <user> on platform <name>; …`), and the
+//! `extra_annotations` of a role (the Kubernetes label keys). Every write
+//! sets this platform's marks; another platform's objects are never taken.
 //!
 //! An alias that already exists for the email on the OIDC mount — created
 //! at the user's first login, attached to an auto-created entity — is
@@ -18,6 +22,7 @@ mod client;
 pub mod config;
 mod destroy;
 mod kv;
+mod observe;
 mod plugin;
 pub mod project;
 
@@ -29,10 +34,10 @@ pub use plugin::{PLUGIN, load_config};
 
 use client::Client;
 use futures::stream::{self, StreamExt as _};
-use project::{marks, metadata_owner, project_alias, project_entity, project_policy, project_role, role_marks};
+use project::{claims, role_marks};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
+use tenantry_core::marks::{METADATA, Mark};
 use tenantry_core::{
     Action, Applied, Change, Content, Destroyed, Domain, ErrorKind, ObserveRequest, Observed, Owner, ResourceId,
     Snapshot, Target, TargetError,
@@ -126,15 +131,7 @@ fn unavailable(error: Error) -> TargetError {
 pub struct VaultTarget {
     client: Client,
     config: VaultConfig,
-}
-
-/// What one observe read is for.
-#[derive(Debug)]
-enum ReadOf {
-    Policy(String),
-    Entity(String),
-    /// Mount and role name.
-    Role(String, String),
+    platform: String,
 }
 
 /// One alias as Vault's alias listing (or an entity read) shows it.
@@ -185,7 +182,15 @@ impl VaultTarget {
             }
             Err(other) => return Err(other),
         }
-        Ok(VaultTarget { client, config: config.clone() })
+        Ok(VaultTarget { client, config: config.clone(), platform: tenantry_core::DEFAULT_PLATFORM.to_string() })
+    }
+
+    /// The platform (roster `platform.name`) whose objects this target
+    /// manages: its marks are written on, and read from, every object. The
+    /// composition root sets it from the roster when it connects the target.
+    pub fn with_platform(mut self, platform: &str) -> Self {
+        self.platform = platform.to_string();
+        self
     }
 
     pub fn config(&self) -> &VaultConfig {
@@ -195,22 +200,6 @@ impl VaultTarget {
     /// Requests sent so far by this target (and its clones).
     pub fn request_counts(&self) -> RequestCounts {
         self.client.counts()
-    }
-
-    /// Auth mount path (without the trailing `/`) → accessor.
-    async fn auth_accessors(&self) -> Result<HashMap<String, String>> {
-        let answer = self.client.get("sys/auth").await?.unwrap_or(Value::Null);
-        // Newer servers put the mounts under `data`, older ones at the top level too.
-        let mounts = answer.get("data").filter(|d| d.is_object()).unwrap_or(&answer);
-        let mut accessors = HashMap::new();
-        if let Some(mounts) = mounts.as_object() {
-            for (path, mount) in mounts {
-                if let Some(accessor) = mount.get("accessor").and_then(Value::as_str) {
-                    accessors.insert(path.trim_end_matches('/').to_string(), accessor.to_string());
-                }
-            }
-        }
-        Ok(accessors)
     }
 
     async fn accessor(&self, mount: &str) -> Result<String> {
@@ -236,125 +225,6 @@ impl VaultTarget {
         Ok(found)
     }
 
-    async fn observe_inner(&self, request: &ObserveRequest) -> Result<Observed> {
-        let mut policies = BTreeSet::new();
-        let mut entities = BTreeSet::new();
-        let mut alias_mounts = BTreeSet::new();
-        let mut role_mounts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (id, _) in &request.resources {
-            match &*id.kind {
-                "Policy" => {
-                    policies.insert(id.name.to_string());
-                }
-                "Entity" => {
-                    entities.insert(id.name.to_string());
-                }
-                "EntityAlias" => {
-                    alias_mounts.insert(id.scope.to_string());
-                }
-                "KubernetesRole" => {
-                    role_mounts.entry(id.scope.to_string()).or_default().insert(id.name.to_string());
-                }
-                _ => {}
-            }
-        }
-        let need_entities = !entities.is_empty() || !alias_mounts.is_empty();
-        let empty = || async { Ok((Vec::new(), serde_json::Map::new())) };
-        // One listing per kind, all at once.
-        let (policy_list, entity_list, alias_list, accessors, role_lists) = futures::join!(
-            async { if policies.is_empty() { empty().await } else { self.client.list("sys/policies/acl").await } },
-            async { if need_entities { self.client.list("identity/entity/id").await } else { empty().await } },
-            async {
-                if alias_mounts.is_empty() { empty().await } else { self.client.list("identity/entity-alias/id").await }
-            },
-            async { if alias_mounts.is_empty() { Ok(HashMap::new()) } else { self.auth_accessors().await } },
-            futures::future::join_all(role_mounts.keys().map(|mount| async move {
-                (mount.clone(), self.client.list(&format!("{}/roles", mount.trim_end_matches('/'))).await)
-            })),
-        );
-        let (policy_names, _) = policy_list?;
-        let (_, entity_info) = entity_list?;
-        let (_, alias_info) = alias_list?;
-        let accessors = accessors?;
-
-        // Then read what was asked for and exists.
-        let existing: BTreeSet<&str> = policy_names.iter().map(String::as_str).collect();
-        let mut reads: Vec<(ReadOf, String)> = policies
-            .iter()
-            .filter(|name| existing.contains(name.as_str()))
-            .map(|name| (ReadOf::Policy(name.clone()), format!("sys/policies/acl/{name}")))
-            .collect();
-        let entity_names: HashMap<String, String> = entity_info
-            .iter()
-            .filter_map(|(id, info)| info["name"].as_str().map(|name| (id.clone(), name.to_string())))
-            .collect();
-        let existing_entities: BTreeSet<&str> = entity_names.values().map(String::as_str).collect();
-        reads.extend(
-            entities
-                .iter()
-                .filter(|name| existing_entities.contains(name.as_str()))
-                .map(|name| (ReadOf::Entity(name.clone()), format!("identity/entity/name/{name}"))),
-        );
-        for (mount, listed) in role_lists {
-            let (names, _) = listed?;
-            let names: BTreeSet<String> = names.into_iter().collect();
-            for role in role_mounts.get(&mount).into_iter().flatten().filter(|r| names.contains(*r)) {
-                let mount = mount.trim_end_matches('/');
-                reads.push((ReadOf::Role(mount.to_string(), role.clone()), format!("{mount}/roles/{role}")));
-            }
-        }
-
-        let mut observed = Observed::default();
-        let mut entity_owners: HashMap<String, Option<Owner>> = HashMap::new();
-        for (read, data) in self.read_many(reads).await? {
-            match read {
-                ReadOf::Policy(name) => {
-                    let text = data["policy"].as_str().or_else(|| data["rules"].as_str()).unwrap_or_default();
-                    let (content, owner) = project_policy(&name, text);
-                    let id = ResourceId::global(Domain::Vault, "Policy", &name);
-                    observed.insert(id, Content::from_value(&content), owner);
-                }
-                ReadOf::Entity(name) => {
-                    let (content, owner) = project_entity(&data);
-                    if let Some(id) = data["id"].as_str() {
-                        entity_owners.insert(id.to_string(), owner.clone());
-                    }
-                    let id = ResourceId::global(Domain::Vault, "Entity", &name);
-                    observed.insert(id, Content::from_value(&content), owner);
-                }
-                ReadOf::Role(mount, role) => {
-                    let (content, owner) = project_role(&role, &data);
-                    let id = ResourceId::new(Domain::Vault, "KubernetesRole", &mount, &role);
-                    observed.insert(id, Content::from_value(&content), owner);
-                }
-            }
-        }
-
-        // Aliases come whole from the one listing. Requested mounts are
-        // reported in full by (mount, name); elsewhere only tenantry's own.
-        let mounts_by_accessor: HashMap<&str, &str> =
-            accessors.iter().map(|(mount, accessor)| (accessor.as_str(), mount.as_str())).collect();
-        let wanted_accessors: BTreeSet<&str> =
-            alias_mounts.iter().filter_map(|m| accessors.get(m.trim_end_matches('/')).map(String::as_str)).collect();
-        for (id, info) in &alias_info {
-            let alias = AliasInfo::from_value(id, info);
-            let Some(mount) = mounts_by_accessor.get(alias.accessor.as_str()) else { continue };
-            let marked = metadata_owner(&alias.custom_metadata);
-            if marked.is_none() && !wanted_accessors.contains(alias.accessor.as_str()) {
-                continue;
-            }
-            let entity = entity_names.get(&alias.entity_id).cloned().unwrap_or_else(|| alias.entity_id.clone());
-            // An unmarked alias on a managed entity belongs to that entity's user.
-            let owner = marked.or_else(|| entity_owners.get(&alias.entity_id).cloned().flatten());
-            observed.insert(
-                ResourceId::new(Domain::Vault, "EntityAlias", mount, &alias.name),
-                Content::from_value(&project_alias(&alias.name, mount, &entity)),
-                owner,
-            );
-        }
-        Ok(observed)
-    }
-
     async fn apply_inner(&self, change: &Change) -> Result<()> {
         let id = &change.id;
         let write = matches!(change.action, Action::Create | Action::Update | Action::Adopt | Action::Cut);
@@ -373,7 +243,7 @@ impl VaultTarget {
                 self.client.put(&format!("sys/policies/acl/{}", id.name), &json!({ "policy": text })).await.map(|_| ())
             }
             ("Policy", false) => self.client.delete(&format!("sys/policies/acl/{}", id.name)).await,
-            ("Entity", true) => self.write_entity(&id.name, &after).await,
+            ("Entity", true) => self.write_entity(&id.name, &after, &change.owner).await,
             ("Entity", false) => self.client.delete(&format!("identity/entity/name/{}", id.name)).await,
             ("EntityAlias", true) => self.ensure_alias(&id.scope, &after, &change.owner).await,
             ("EntityAlias", false) => self.delete_alias(&id.scope, &id.name, &change.owner).await,
@@ -381,7 +251,7 @@ impl VaultTarget {
                 let mut body = after.clone();
                 if let Some(fields) = body.as_object_mut() {
                     fields.remove("name");
-                    fields.insert("extra_annotations".to_string(), role_marks(&change.owner));
+                    fields.insert("extra_annotations".to_string(), role_marks(&change.owner, &self.platform));
                 }
                 let path = format!("{}/roles/{}", id.scope.trim_end_matches('/'), id.name);
                 self.client.post(&path, &body).await.map(|_| ())
@@ -393,9 +263,12 @@ impl VaultTarget {
         }
     }
 
-    /// Create or update an entity by name. Metadata keys that are not
-    /// tenantry's are kept: Vault replaces the whole map on write.
-    async fn write_entity(&self, name: &str, after: &Value) -> Result<()> {
+    /// Create or update an entity by name, marked as this platform's.
+    /// Metadata keys that are not tenantry's are kept: Vault replaces the
+    /// whole map on write. The marks are set whatever the content says (a
+    /// cut's content is the observed one, which may carry an earlier
+    /// version's marks).
+    async fn write_entity(&self, name: &str, after: &Value, owner: &Owner) -> Result<()> {
         let path = format!("identity/entity/name/{name}");
         let mut metadata = match self.client.read(&path).await? {
             Some(current) => current["metadata"].as_object().cloned().unwrap_or_default(),
@@ -404,6 +277,7 @@ impl VaultTarget {
         if let Some(ours) = after["metadata"].as_object() {
             metadata.extend(ours.clone());
         }
+        metadata.extend(METADATA.write(owner, &self.platform));
         let mut policies = after["policies"].as_array().cloned().unwrap_or_default();
         if policies.is_empty() {
             // Vault ignores an empty list on update; a list of one empty
@@ -447,7 +321,7 @@ impl VaultTarget {
                 .filter(|a| a.accessor == accessor)
                 .collect()
         };
-        let custom_metadata = marks(owner);
+        let custom_metadata = METADATA.write(owner, &self.platform);
         let update = |alias_id: &str| {
             let body = json!({
                 "name": name,
@@ -462,7 +336,7 @@ impl VaultTarget {
         // ours on this mount (the email changed) is renamed or removed.
         let stale: Vec<AliasInfo> = on_mount(&entity).into_iter().filter(|a| a.name != name).collect();
         for alias in &stale {
-            if metadata_owner(&alias.custom_metadata).as_ref() != Some(owner) {
+            if !claims(&METADATA.read(&alias.custom_metadata, &self.platform), owner) {
                 return Err(Error::Conflict(format!(
                     "entity `{entity_name}` already has alias `{}` on mount `{mount}`, which tenantry did not create; Vault allows one alias per mount on an entity — remove it or change the roster email",
                     alias.name
@@ -489,15 +363,27 @@ impl VaultTarget {
                     return Err(Error::Invalid(format!("Vault found alias `{name}` but did not return it")));
                 };
                 if holder_id == entity_id {
-                    if metadata_owner(&found.custom_metadata).as_ref() == Some(owner) {
+                    if METADATA.read(&found.custom_metadata, &self.platform) == Mark::Ours(owner.clone()) {
                         return Ok(());
                     }
                     return update(&found.id).await;
                 }
                 let holder_metadata = holder["metadata"].as_object().cloned().unwrap_or_default();
-                if let Some(other) = metadata_owner(&holder_metadata).filter(|o| o != owner) {
+                let whose = match (
+                    METADATA.read(&found.custom_metadata, &self.platform),
+                    METADATA.read(&holder_metadata, &self.platform),
+                ) {
+                    (Mark::Foreign { platform }, _) | (_, Mark::Foreign { platform }) => {
+                        Some(format!("the platform `{platform}` (another roster on this Vault)"))
+                    }
+                    (_, Mark::Ours(other) | Mark::Legacy(other)) if other != *owner => {
+                        Some(format!("the entity of {other}"))
+                    }
+                    _ => None,
+                };
+                if let Some(whose) = whose {
                     return Err(Error::Conflict(format!(
-                        "alias `{name}` on mount `{mount}` belongs to the entity of {other}; tenantry will not move it"
+                        "alias `{name}` on mount `{mount}` belongs to {whose}; tenantry will not move it"
                     )));
                 }
                 for old in &stale {
@@ -538,9 +424,11 @@ impl VaultTarget {
         let aliases = holder["aliases"].as_array().cloned().unwrap_or_default();
         for alias in aliases.iter().map(|a| AliasInfo::from_value("", a)) {
             if alias.name == name && alias.accessor == accessor {
-                let holder_owner = metadata_owner(holder["metadata"].as_object().unwrap_or(&serde_json::Map::new()));
-                let alias_owner = metadata_owner(&alias.custom_metadata);
-                if alias_owner.as_ref() != Some(owner) && holder_owner.as_ref() != Some(owner) {
+                let holder_mark =
+                    METADATA.read(holder["metadata"].as_object().unwrap_or(&serde_json::Map::new()), &self.platform);
+                let alias_mark = METADATA.read(&alias.custom_metadata, &self.platform);
+                let theirs = matches!(alias_mark, Mark::Foreign { .. });
+                if theirs || !(claims(&alias_mark, owner) || claims(&holder_mark, owner)) {
                     return Err(Error::Conflict(format!(
                         "alias `{name}` on mount `{mount}` is not tenantry's for {owner}; not deleted"
                     )));

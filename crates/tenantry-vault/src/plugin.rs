@@ -40,8 +40,11 @@ impl TargetSetup for VaultConfig {
         *settings = self.settings(std::mem::take(settings));
     }
 
-    async fn connect(&self) -> Result<Arc<dyn Target>, TargetError> {
-        let target = VaultTarget::connect(self).await.map_err(|e| TargetError::unavailable(e.to_string()))?;
+    async fn connect(&self, platform: &str) -> Result<Arc<dyn Target>, TargetError> {
+        let target = VaultTarget::connect(self)
+            .await
+            .map_err(|e| TargetError::unavailable(e.to_string()))?
+            .with_platform(platform);
         Ok(Arc::new(target))
     }
 

@@ -1,38 +1,29 @@
 //! Projection of Vault's answers onto the canonical content the derivation
 //! produces (`tenantry_core::derive` vault module), and the marks that say
-//! which user an object belongs to. Pure: no I/O here.
+//! whose an object is, read through `tenantry_core::marks` as seen by one
+//! platform. Pure: no I/O here.
 
 use serde_json::{Map, Value, json};
 use tenantry_core::Owner;
-use tenantry_core::derive::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, USER_LABEL, owner_from_labels};
+use tenantry_core::marks::{LABELS, METADATA, Mark};
 
-/// Entity (and alias) metadata key marking tenantry's objects.
-pub const MANAGED_BY_KEY: &str = "managed-by";
-/// Entity (and alias) metadata key naming the user.
-pub const USER_KEY: &str = "tenantry-user";
-/// The first line of every policy tenantry writes starts with this, then the user key.
-const POLICY_HEADER: &str = "# Managed by tenantry for user ";
-
-/// A policy as `{name, policy}`, and its owner from the managed header line.
-pub fn project_policy(name: &str, text: &str) -> (Value, Option<Owner>) {
-    (json!({ "name": name, "policy": text }), policy_owner(text))
+/// A policy as `{name, policy}`, and what its managed header line says.
+pub fn project_policy(name: &str, text: &str, platform: &str) -> (Value, Mark) {
+    (json!({ "name": name, "policy": text }), policy_mark(text, platform))
 }
 
-/// The user named in the managed header of a policy, if it has one.
-pub fn policy_owner(text: &str) -> Option<Owner> {
-    let rest = text.lines().next()?.strip_prefix(POLICY_HEADER)?;
-    let user = rest.split(';').next()?.trim();
-    (!user.is_empty()).then(|| Owner::User(user.to_string()))
-}
+/// What the managed header line of a policy says, as seen by a platform
+/// (the header is defined beside the policy text, in the derivation).
+pub use tenantry_core::derive::policy_mark;
 
 /// An entity read (`identity/entity/name/<name>` data) as `{name, policies,
-/// metadata, disabled}` — metadata restricted to tenantry's two keys, since
-/// other keys are not tenantry's to manage — and its owner from that metadata.
-pub fn project_entity(data: &Value) -> (Value, Option<Owner>) {
+/// metadata, disabled}` — metadata restricted to tenantry's marks, since
+/// other keys are not tenantry's to manage — and what those marks say.
+pub fn project_entity(data: &Value, platform: &str) -> (Value, Mark) {
     let metadata = data["metadata"].as_object().cloned().unwrap_or_default();
     let ours: Map<String, Value> = metadata
         .iter()
-        .filter(|(k, _)| *k == MANAGED_BY_KEY || *k == USER_KEY)
+        .filter(|(k, _)| [METADATA.managed_by, METADATA.user, METADATA.platform].contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut policies: Vec<Value> =
@@ -44,23 +35,13 @@ pub fn project_entity(data: &Value) -> (Value, Option<Owner>) {
         "metadata": ours,
         "disabled": data["disabled"].as_bool().unwrap_or(false),
     });
-    (content, metadata_owner(&metadata))
+    (content, METADATA.read(&metadata, platform))
 }
 
-/// The owner an entity's or alias's metadata names, if it carries tenantry's marks.
-pub fn metadata_owner(metadata: &Map<String, Value>) -> Option<Owner> {
-    if metadata.get(MANAGED_BY_KEY).and_then(Value::as_str) != Some(MANAGED_BY_VALUE) {
-        return None;
-    }
-    metadata.get(USER_KEY).and_then(Value::as_str).map(|user| Owner::User(user.to_string()))
-}
-
-/// tenantry's marks as Vault metadata (entities, alias custom metadata).
-pub fn marks(owner: &Owner) -> Value {
-    match owner {
-        Owner::User(user) => json!({ MANAGED_BY_KEY: MANAGED_BY_VALUE, USER_KEY: user }),
-        Owner::Platform => json!({ MANAGED_BY_KEY: MANAGED_BY_VALUE }),
-    }
+/// Whether `mark` makes an object `owner`'s on this platform: this
+/// platform's marks, or an earlier version's (no platform) for that owner.
+pub fn claims(mark: &Mark, owner: &Owner) -> bool {
+    matches!(mark, Mark::Ours(marked) | Mark::Legacy(marked) if marked == owner)
 }
 
 /// An alias as `{name, mount, entity}`; `entity` is the entity's name (its id
@@ -72,8 +53,8 @@ pub fn project_alias(name: &str, mount: &str, entity: &str) -> Value {
 /// A kubernetes secrets-engine role read as the derived shape. Durations
 /// come back as seconds and are written back as `30m`/`1h`; the role type
 /// is compared case-insensitively because the engine accepts either.
-/// The owner comes from the role's `extra_annotations` (see [`role_marks`]).
-pub fn project_role(name: &str, data: &Value) -> (Value, Option<Owner>) {
+/// The mark comes from the role's `extra_annotations` (see [`role_marks`]).
+pub fn project_role(name: &str, data: &Value, platform: &str) -> (Value, Mark) {
     let mut namespaces: Vec<Value> = data["allowed_kubernetes_namespaces"].as_array().cloned().unwrap_or_default();
     namespaces.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
     let role_type = match data["kubernetes_role_type"].as_str().unwrap_or("") {
@@ -90,7 +71,7 @@ pub fn project_role(name: &str, data: &Value) -> (Value, Option<Owner>) {
         "token_max_ttl": duration(&data["token_max_ttl"]),
     });
     let annotations = data["extra_annotations"].as_object().cloned().unwrap_or_default();
-    (content, owner_from_labels(&annotations))
+    (content, LABELS.read(&annotations, platform))
 }
 
 /// tenantry's marks on a role, kept in its `extra_annotations`: the role
@@ -99,11 +80,8 @@ pub fn project_role(name: &str, data: &Value) -> (Value, Option<Owner>) {
 /// Annotations, not labels: the kubernetes target lists tenantry's objects
 /// by label, and these short-lived objects belong to Vault's leases, not to
 /// tenantry's inventory — labelled, they would show up as leftovers to prune.
-pub fn role_marks(owner: &Owner) -> Value {
-    match owner {
-        Owner::User(user) => json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE, USER_LABEL: user }),
-        Owner::Platform => json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE }),
-    }
+pub fn role_marks(owner: &Owner, platform: &str) -> Value {
+    Value::Object(LABELS.write(owner, platform))
 }
 
 /// Seconds as the shortest of `Nh`, `Nm`, `Ns`; text passes through.

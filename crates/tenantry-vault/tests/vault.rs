@@ -1,14 +1,21 @@
 //! The vault target against the real OpenBao dev server (`testenv/up vault`),
 //! and end to end with the real kube-apiserver (`testenv/up kube`): a user
 //! logs in, mints a deployer token through the kubernetes secrets engine,
-//! and reaches exactly their own namespace and KV subtree.
+//! and reaches exactly their own namespace and KV subtree. `vault/oidc.rs`
+//! signs a person in through Keycloak (`testenv/up keycloak`) for real.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "vault/platforms.rs"]
+mod platforms;
 
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tenantry_core::{Action, Policy, Settings, Target};
 use tenantry_engine::{ApplyOptions, ApplyReport, Engine, FixedClock, Prepared, State};
 use tenantry_vault::{Error, VaultConfig, VaultTarget};
+
+#[path = "vault/oidc.rs"]
+mod oidc;
 
 fn peer() -> tenantry_testenv::Vault {
     tenantry_testenv::vault().unwrap_or_else(|e| panic!("{e}"))
@@ -229,7 +236,10 @@ async fn apply_creates_the_catalog_and_a_noop_reconcile_writes_nothing() {
     let alice = format!("vt-alice-{id}");
     let (_, entity) = bao("GET", &format!("identity/entity/name/{alice}"), None).await;
     assert_eq!(entity["data"]["policies"], json!([format!("namespace-owner-{alice}")]));
-    assert_eq!(entity["data"]["metadata"], json!({ "managed-by": "tenantry", "tenantry-user": alice }));
+    assert_eq!(
+        entity["data"]["metadata"],
+        json!({ "managed-by": "tenantry", "tenantry-user": alice, "tenantry-platform": "kubernetes" })
+    );
     let aliases = aliases_named(&format!("{alice}@example.org"), &accessor(&config.oidc_mount).await).await;
     assert_eq!(aliases.len(), 1);
     assert_eq!(aliases[0]["canonical_id"], entity["data"]["id"]);
@@ -251,9 +261,9 @@ async fn apply_creates_the_catalog_and_a_noop_reconcile_writes_nothing() {
     engine.apply(&roster, &again, &ApplyOptions::default(), &|_| {}).await.unwrap();
     let after = vault.request_counts();
     assert_eq!(after.writes, before.writes, "a no-op reconcile writes nothing");
-    // 5 listings (policies, entities, aliases, sys/auth, roles) + one read per policy, entity and role.
+    // 6 listings (policies, entities, aliases, sys/auth, sys/mounts, roles) + one read per policy, entity and role.
     let users = 3;
-    assert_eq!(observe.requests - before.requests, 5 + 3 * users);
+    assert_eq!(observe.requests - before.requests, 6 + 3 * users);
     assert_eq!(after.requests, observe.requests, "applying an empty plan sends nothing");
     println!("no-op reconcile of {users} users: {} requests, 0 writes", observe.requests - before.requests);
 
@@ -303,7 +313,12 @@ async fn the_documented_token_policy_is_enough_to_apply_adopt_and_destroy() {
 
     let engine = engine(vec![Arc::new(vault.clone())], &config);
     let roster = roster(&owners(&id, &["alice", "bob"]));
-    apply(&engine, &roster, Policy::default()).await;
+    let (prepared, _) = apply(&engine, &roster, Policy::default()).await;
+    assert!(
+        prepared.plan.problems.is_empty(),
+        "the policy lets the plan check the mounts: {:#?}",
+        prepared.plan.problems
+    );
     assert!(changes(&engine.prepare(&roster, Policy::default()).await.unwrap()).is_empty());
     ok("POST", &format!("secret/data/{alice}/x"), json!({ "data": { "k": "v" } })).await;
     let dir = tempfile::tempdir().unwrap();
@@ -362,6 +377,25 @@ async fn a_missing_mount_fails_only_the_changes_that_need_it_and_says_how_to_fix
     let roster = roster(&owners(&id, &["alice", "bob"]));
     let prepared = engine.prepare(&roster, Policy::default()).await.unwrap();
     assert!(prepared.unavailable.is_empty(), "observing copes with missing mounts: {:?}", prepared.unavailable);
+    // The plan already says which mounts are missing and how to make them, without blocking the rest.
+    let problems = &prepared.plan.problems;
+    assert!(!prepared.plan.is_blocked(), "{problems:#?}");
+    let auth = problems.iter().find(|p| p.message.contains(&format!("auth mount `{}`", config.oidc_mount))).unwrap();
+    assert!(auth.message.contains("2 user(s)"), "{}", auth.message);
+    assert!(auth.help.contains(&format!("bao auth enable -path={}", config.oidc_mount)), "{}", auth.help);
+    let engine_problem = problems
+        .iter()
+        .find(|p| p.message.contains(&format!("secrets engine `{}`", config.kubernetes_secrets_mount)))
+        .unwrap();
+    assert!(engine_problem.message.contains("2 deployer role(s)"), "{}", engine_problem.message);
+    assert!(
+        engine_problem
+            .help
+            .contains(&format!("bao secrets enable -path={} kubernetes", config.kubernetes_secrets_mount)),
+        "{}",
+        engine_problem.help
+    );
+    assert_eq!(problems.len(), 2, "the KV mount exists: {problems:#?}");
     let report = engine.apply(&roster, &prepared, &ApplyOptions::default(), &|_| {}).await.unwrap();
     let failed: Vec<&str> = report.failures.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(report.failures.len(), 4, "{:#?}", report.failures);
@@ -385,9 +419,10 @@ async fn a_missing_mount_fails_only_the_changes_that_need_it_and_says_how_to_fix
     assert_eq!(bao("GET", &format!("identity/entity/name/{alice}"), None).await.0, 200, "the rest is applied");
     assert_eq!(bao("GET", &format!("sys/policies/acl/namespace-owner-{alice}"), None).await.0, 200);
 
-    // Once the mounts exist, the next apply completes the catalog.
+    // Once the mounts exist, the plan has no problem and the next apply completes the catalog.
     mounts(&config).await;
-    apply(&engine, &roster, Policy::default()).await;
+    let (prepared, _) = apply(&engine, &roster, Policy::default()).await;
+    assert!(prepared.plan.problems.is_empty(), "{:#?}", prepared.plan.problems);
     assert!(changes(&engine.prepare(&roster, Policy::default()).await.unwrap()).is_empty());
 }
 
@@ -454,37 +489,57 @@ async fn an_alias_on_another_users_entity_is_a_conflict_and_is_not_moved() {
 
 #[test]
 fn projections_match_the_derived_shapes() {
-    use tenantry_core::Owner;
-    use tenantry_vault::project::{duration, policy_owner, project_entity, project_role};
+    use tenantry_core::{Mark, Owner};
+    use tenantry_vault::project::{duration, policy_mark, project_entity, project_role};
     assert_eq!(duration(&json!(1800)), json!("30m"));
     assert_eq!(duration(&json!(3600)), json!("1h"));
     assert_eq!(duration(&json!(90)), json!("90s"));
     assert_eq!(duration(&json!("30m")), json!("30m"));
+    // The header of an earlier version (no platform) names the user; it is claimed only through the inventory.
     assert_eq!(
-        policy_owner("# Managed by tenantry for user alice; edits are overwritten on the next apply.\npath \"x\" {}"),
-        Some(Owner::User("alice".into()))
+        policy_mark(
+            "# Managed by tenantry for user alice; edits are overwritten on the next apply.\npath \"x\" {}",
+            "kubernetes"
+        ),
+        Mark::Legacy(Owner::User("alice".into()))
     );
-    assert_eq!(policy_owner("path \"x\" {}"), None);
-    let (entity, owner) = project_entity(&json!({
-        "name": "alice", "policies": ["p2", "p1", ""], "disabled": false, "id": "x",
-        "metadata": { "managed-by": "tenantry", "tenantry-user": "alice", "team": "blue" }
-    }));
+    assert_eq!(
+        policy_mark(
+            "# Managed by tenantry for user alice on platform lab; edits are overwritten on the next apply.\n",
+            "lab"
+        ),
+        Mark::Ours(Owner::User("alice".into()))
+    );
+    assert_eq!(policy_mark("path \"x\" {}", "lab"), Mark::Unmarked);
+    let (entity, mark) = project_entity(
+        &json!({
+            "name": "alice", "policies": ["p2", "p1", ""], "disabled": false, "id": "x",
+            "metadata": { "managed-by": "tenantry", "tenantry-user": "alice", "team": "blue" }
+        }),
+        "lab",
+    );
     assert_eq!(
         entity,
         json!({ "name": "alice", "policies": ["p1", "p2"], "disabled": false,
                 "metadata": { "managed-by": "tenantry", "tenantry-user": "alice" } })
     );
-    assert_eq!(owner, Some(Owner::User("alice".into())));
-    let (role, owner) = project_role(
+    assert_eq!(mark, Mark::Legacy(Owner::User("alice".into())));
+    let (_, mark) = project_entity(
+        &json!({ "name": "alice", "metadata": { "managed-by": "tenantry", "tenantry-user": "alice", "tenantry-platform": "prod" } }),
+        "lab",
+    );
+    assert_eq!(mark, Mark::Foreign { platform: "prod".into() });
+    let (role, mark) = project_role(
         "a-deployer",
         &json!({
             "allowed_kubernetes_namespaces": ["a"], "kubernetes_role_type": "role", "kubernetes_role_name": "a-deployer",
             "token_default_ttl": 1800, "token_max_ttl": 3600, "extra_annotations": {}
         }),
+        "lab",
     );
     assert_eq!(role["kubernetes_role_type"], "Role");
     assert_eq!((role["token_default_ttl"].as_str(), role["token_max_ttl"].as_str()), (Some("30m"), Some("1h")));
-    assert_eq!(owner, None, "an unmarked role is adopted, not claimed");
+    assert_eq!(mark, Mark::Unmarked, "an unmarked role is adopted, not claimed");
 }
 
 #[tokio::test]
@@ -802,10 +857,11 @@ async fn end_to_end_a_login_mints_a_deployer_token_for_exactly_the_users_namespa
     let kube = tenantry_testenv::kube().unwrap_or_else(|e| panic!("{e}"));
     let admin = kube.client().await.unwrap();
 
-    // The login mount is AppRole here (OIDC needs an identity provider in the
-    // loop, and userpass refuses `@` in names); its alias name is the role_id,
+    // The login mount is AppRole here, to keep this deployer-token test
+    // independent of the identity provider; its alias name is the role_id,
     // set to the email, so a login resolves through the alias tenantry manages
-    // on its `oidc_mount` exactly as an OIDC login with the email claim would.
+    // on its `oidc_mount` as an OIDC login with the email claim does. The real
+    // OIDC sign-in through Keycloak and its adoption are in `vault/oidc.rs`.
     let config = VaultConfig { oidc_mount: format!("vt-login-{id}"), ..config(&id) };
     enable_auth(&config.oidc_mount, "approle").await;
     enable_secrets(&config.kubernetes_secrets_mount, "kubernetes").await;

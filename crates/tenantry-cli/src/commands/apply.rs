@@ -4,10 +4,15 @@
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
 use crate::shell::Shell;
 use crate::{Result, exit};
-use tenantry_app::{ApplyRequest, PlanRequest, Progress, Session};
+use tenantry_app::{ApplyRequest, PlanRequest, Planned, Progress, Session};
 
 pub async fn apply(global: &GlobalArgs, args: &ApplyArgs, shell: &mut Shell) -> Result<i32> {
     let session = super::session(global)?;
+    if let Some(saved) = &args.plan {
+        // A reviewed plan: exactly it, without asking again (terraform's contract).
+        let planned = session.replan_saved(saved).await?;
+        return apply_planned(&session, &planned, args, global, shell, false).await;
+    }
     let request = super::plan::request(&args.policy);
     apply_request(&session, &request, args, global, shell).await
 }
@@ -20,21 +25,32 @@ pub(super) async fn apply_request(
     shell: &mut Shell,
 ) -> Result<i32> {
     let planned = session.plan(request).await?;
+    apply_planned(session, &planned, args, global, shell, !args.yes).await
+}
+
+async fn apply_planned(
+    session: &Session,
+    planned: &Planned,
+    args: &ApplyArgs,
+    global: &GlobalArgs,
+    shell: &mut Shell,
+    ask: bool,
+) -> Result<i32> {
     let plan = planned.plan();
-    let human = global.output == OutputFormat::Human;
+    let human = global.output != OutputFormat::Json;
     if human {
-        super::plan::show(&planned, session, global, shell);
+        super::plan::show(planned, session, global, shell);
     }
     if plan.is_blocked() {
         if !human {
-            super::plan::show(&planned, session, global, shell);
+            super::plan::show(planned, session, global, shell);
         }
         shell.eprintln("Nothing applied: the plan has blocking problems (above).");
         return Ok(exit::ERROR);
     }
     let acts = planned.acts();
     if acts
-        && !args.yes
+        && ask
         && !super::confirm(shell, "Apply these changes?", "review `tenantry plan`, then run `tenantry apply --yes`")?
     {
         shell.println("Apply cancelled; nothing changed.");
@@ -63,13 +79,13 @@ pub(super) async fn apply_request(
         }
     };
     let apply = ApplyRequest { concurrency: usize::from(args.concurrency), after_apply: !args.no_refresh };
-    let outcome = session.apply(&planned, &apply, &on_progress).await?;
+    let outcome = session.apply(planned, &apply, &on_progress).await?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     match global.output {
         OutputFormat::Json => shell.json(&outcome.to_json()),
-        OutputFormat::Human => {
+        OutputFormat::Human | OutputFormat::Markdown => {
             if acts {
                 let style = shell.out_style();
                 shell.print(&crate::output::apply_summary_human(&outcome.report, plan, style));

@@ -9,7 +9,7 @@ pub async fn explain(global: &GlobalArgs, user: &str, shell: &mut Shell) -> Resu
     let report = session.explain(user).await?;
     match global.output {
         OutputFormat::Json => shell.json(&report.to_json()),
-        OutputFormat::Human => {
+        OutputFormat::Human | OutputFormat::Markdown => {
             let style = shell.out_style();
             shell.print(&crate::output::explain_human(&report, style));
         }

@@ -18,7 +18,7 @@ pub fn import(global: &GlobalArgs, args: &ImportArgs, shell: &mut Shell) -> Resu
     let outcome = tenantry_app::import(&request)?;
     match global.output {
         OutputFormat::Json => shell.json(&outcome.to_json()),
-        OutputFormat::Human => {
+        OutputFormat::Human | OutputFormat::Markdown => {
             if outcome.written.is_none() {
                 shell.print(&outcome.imported.roster_yaml);
             }

@@ -24,13 +24,19 @@ use tenantry_app::{Session, SessionOptions};
 /// Run one parsed command line.
 pub fn run(cli: crate::Cli, shell: &mut Shell) -> Result<i32> {
     let global = &cli.global;
+    if global.output == OutputFormat::Markdown && !matches!(cli.command, Command::Plan(_)) {
+        return Err(CliError::Usage {
+            message: "`--output markdown` is for `tenantry plan` only".to_string(),
+            help: "use `--output human` or `--output json` with this command".to_string(),
+        });
+    }
     match &cli.command {
         Command::Schema => schema::schema(shell),
         Command::Completions { shell: kind } => schema::completions(*kind, shell),
         Command::Validate => validate::validate(global, shell),
         Command::Import(args) => import::import(global, args, shell),
         Command::Kubeconfig { user, write } => kubeconfig::kubeconfig(global, user, write.as_deref(), shell),
-        Command::SetupScript { os } => setup_script::setup_script(global, *os, shell),
+        Command::SetupScript { os, with } => setup_script::setup_script(global, *os, with, shell),
         Command::Plan(args) => runtime()?.block_on(plan::plan(global, args, shell)),
         Command::Apply(args) => runtime()?.block_on(apply::apply(global, args, shell)),
         Command::Offboard(args) => runtime()?.block_on(offboard::offboard(global, args, shell)),
@@ -50,7 +56,7 @@ pub fn report_error(error: CliError, global: &GlobalArgs, shell: &mut Shell) -> 
     if let CliError::Roster(diagnostics, text) = &error {
         match global.output {
             OutputFormat::Json => shell.json(&tenantry_app::wire::diagnostics_json(diagnostics)),
-            OutputFormat::Human => {
+            OutputFormat::Human | OutputFormat::Markdown => {
                 let style = shell.err_style();
                 shell.eprint(&crate::output::diagnostics_human(diagnostics, text.as_deref(), style))
             }

@@ -12,6 +12,7 @@ pub async fn offboard(global: &GlobalArgs, args: &OffboardArgs, shell: &mut Shel
             let session = super::session(global)?;
             let request = session.offboard_request(user)?;
             let apply_args = ApplyArgs {
+                plan: None,
                 yes: args.yes,
                 concurrency: args.concurrency,
                 no_refresh: true,
@@ -28,7 +29,7 @@ pub async fn offboard(global: &GlobalArgs, args: &OffboardArgs, shell: &mut Shel
             };
             let session = super::session(global)?;
             let plan = session.destroy_plan(user).await?;
-            let human = global.output == OutputFormat::Human;
+            let human = global.output != OutputFormat::Json;
             if human {
                 let style = shell.out_style();
                 shell.print(&crate::output::destroy_preview_human(&plan, backup, style));
@@ -46,7 +47,7 @@ pub async fn offboard(global: &GlobalArgs, args: &OffboardArgs, shell: &mut Shel
             let outcome = session.destroy(&plan, backup).await?;
             match global.output {
                 OutputFormat::Json => shell.json(&outcome.to_json()),
-                OutputFormat::Human => {
+                OutputFormat::Human | OutputFormat::Markdown => {
                     let style = shell.out_style();
                     shell.print(&crate::output::destroy_human(&plan, &outcome.report, style));
                 }

@@ -11,6 +11,7 @@ pub(super) fn request(args: &PolicyArgs) -> PlanRequest {
         offboard: args.offboard,
         only: args.only.clone(),
         with_platform: args.with_platform,
+        adopt: args.adopt.clone(),
     }
 }
 
@@ -18,6 +19,12 @@ pub(super) fn request(args: &PolicyArgs) -> PlanRequest {
 pub(super) fn show(planned: &Planned, session: &Session, global: &GlobalArgs, shell: &mut Shell) {
     match global.output {
         OutputFormat::Json => shell.json(&planned.to_json()),
+        OutputFormat::Markdown => shell.print(&crate::output::plan_markdown(
+            planned.plan(),
+            &planned.roster,
+            &planned.targets,
+            &planned.steps,
+        )),
         OutputFormat::Human => {
             let style = shell.out_style();
             let text =
@@ -33,8 +40,17 @@ pub(super) fn show(planned: &Planned, session: &Session, global: &GlobalArgs, sh
 
 pub async fn plan(global: &GlobalArgs, args: &PlanArgs, shell: &mut Shell) -> Result<i32> {
     let session = super::session(global)?;
-    let planned = session.plan(&request(&args.policy)).await?;
+    let request = request(&args.policy);
+    let planned = session.plan(&request).await?;
     show(&planned, &session, global, shell);
+    if let Some(out) = &args.out {
+        session.save_plan(&planned, &request, out)?;
+        shell.eprintln(&format!(
+            "Saved the plan to {}; `tenantry apply {}` applies exactly it, or refuses if anything moved.",
+            out.display(),
+            out.display()
+        ));
+    }
     let plan = planned.plan();
     if plan.is_blocked() || plan.has_conflicts() {
         return Ok(exit::ERROR);

@@ -10,7 +10,7 @@ pub async fn render(global: &GlobalArgs, dir: &Path, shell: &mut Shell) -> Resul
     let report = session.render(dir).await?;
     match global.output {
         OutputFormat::Json => shell.println(&report.to_json().to_string()),
-        OutputFormat::Human => shell.println(&format!(
+        OutputFormat::Human | OutputFormat::Markdown => shell.println(&format!(
             "Rendered {} resources into {}: {} files written, {} unchanged, {} removed.",
             report.resources, report.dir, report.written, report.unchanged, report.removed
         )),

@@ -1,12 +1,13 @@
-//! `tenantry setup-script --os linux|mac`.
+//! `tenantry setup-script --os linux|mac [--with terraform]`.
 
-use crate::cli::{GlobalArgs, SetupOs};
+use crate::cli::{GlobalArgs, SetupOs, SetupTool};
 use crate::shell::Shell;
 use crate::{Result, exit};
 
-pub fn setup_script(global: &GlobalArgs, os: SetupOs, shell: &mut Shell) -> Result<i32> {
+pub fn setup_script(global: &GlobalArgs, os: SetupOs, with: &[SetupTool], shell: &mut Shell) -> Result<i32> {
     let session = super::session(global)?;
-    shell.print(&session.setup_script(os.into(), &heredoc_nonce())?);
+    let terraform = with.contains(&SetupTool::Terraform);
+    shell.print(&session.setup_script(os.into(), terraform, &heredoc_nonce())?);
     Ok(exit::OK)
 }
 

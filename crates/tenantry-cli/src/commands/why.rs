@@ -12,7 +12,7 @@ pub async fn why(global: &GlobalArgs, resource: &str, shell: &mut Shell) -> Resu
         // The record of a resource no longer derived is one line of JSON.
         (OutputFormat::Json, WhyReport::Remembered { .. }) => shell.println(&report.to_json().to_string()),
         (OutputFormat::Json, WhyReport::Derived(_)) => shell.json(&report.to_json()),
-        (OutputFormat::Human, _) => {
+        (OutputFormat::Human | OutputFormat::Markdown, _) => {
             let style = shell.out_style();
             shell.print(&crate::output::why_human(&report, style));
         }

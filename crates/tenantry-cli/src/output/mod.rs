@@ -6,12 +6,14 @@
 mod apply;
 mod destroy;
 mod diagnostics;
+mod markdown;
 mod plan;
 mod provenance;
 
 pub use apply::apply_summary_human;
 pub use destroy::{destroy_human, destroy_preview_human};
 pub use diagnostics::diagnostics_human;
+pub use markdown::plan_markdown;
 pub use plan::{plan_human, totals_line};
 pub use provenance::{explain_human, why_human};
 

@@ -1,14 +1,17 @@
 //! Kubernetes: namespaces, RBAC, quotas, limits, deployer roles, TLS.
 
-use super::{Item, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Out, SHARED_LABEL, USER_LABEL, labels};
+use super::{Facts, Item, Out, SHARED_LABEL, isolation, labels};
 use crate::content::{Content, ObjectWriter};
 use crate::id::{Domain, ResourceId};
+use crate::marks::{LABELS, MANAGED_BY_VALUE};
 use crate::resource::Owner;
 use serde_json::{Map, Value, json};
-use tenantry_model::{Roster, Tier, User};
+use tenantry_model::{Isolation, RbacSubjects, Roster, Tier, User};
 
 pub const NAMESPACE_OWNER_READONLY: &str = "oidc-namespace-owner-readonly";
 pub const POWER_USER_READONLY: &str = "oidc-power-user-readonly";
+/// Under `isolation: standard`: only the cluster-scoped reads the platform grants.
+pub const NAMESPACE_OWNER_CLUSTER_READ: &str = "tenantry-namespace-owner-cluster-read";
 /// Annotation of a copied TLS Secret: the `namespace/name` of its source.
 pub const COPIED_FROM: &str = "tenantry.dev/copied-from";
 /// Annotation of a copied TLS Secret: the owner's domains, comma-separated,
@@ -21,8 +24,15 @@ fn id(kind: &str, namespace: Option<&str>, name: &str) -> ResourceId {
     ResourceId::new(Domain::Kubernetes, kind, namespace.unwrap_or(crate::id::GLOBAL_SCOPE), name)
 }
 
-fn metadata(name: &str, namespace: Option<&str>, owner: &Owner) -> Value {
-    let mut meta = json!({ "name": name, "labels": labels(owner) });
+/// Whose an object is: its owner, on which platform (the labels say both).
+#[derive(Clone, Copy)]
+struct Stamp<'a> {
+    owner: &'a Owner,
+    platform: &'a str,
+}
+
+fn metadata(name: &str, namespace: Option<&str>, stamp: Stamp<'_>) -> Value {
+    let mut meta = json!({ "name": name, "labels": labels(stamp.owner, stamp.platform) });
     if let (Some(ns), Some(object)) = (namespace, meta.as_object_mut()) {
         object.insert("namespace".to_string(), Value::String(ns.to_string()));
     }
@@ -30,14 +40,30 @@ fn metadata(name: &str, namespace: Option<&str>, owner: &Owner) -> Value {
 }
 
 /// `metadata` written directly: labels, name, namespace (sorted keys).
-fn write_metadata(o: &mut ObjectWriter<'_>, name: &str, namespace: Option<&str>, owner: &Owner) {
+fn write_metadata(o: &mut ObjectWriter<'_>, name: &str, namespace: Option<&str>, stamp: Stamp<'_>) {
+    write_metadata_with(o, name, namespace, stamp, &[]);
+}
+
+/// `metadata` with `extra` labels besides the marks (any order; written sorted).
+fn write_metadata_with(
+    o: &mut ObjectWriter<'_>,
+    name: &str,
+    namespace: Option<&str>,
+    stamp: Stamp<'_>,
+    extra: &[(&str, &str)],
+) {
+    let mut all: Vec<(&str, &str)> = vec![(LABELS.managed_by, MANAGED_BY_VALUE), (LABELS.platform, stamp.platform)];
+    match stamp.owner {
+        Owner::User(user) => all.push((LABELS.user, user)),
+        Owner::Platform => all.push((SHARED_LABEL, "true")),
+    }
+    all.extend_from_slice(extra);
+    all.sort_unstable();
     o.object("metadata", |m| {
         m.object("labels", |l| {
-            l.str(MANAGED_BY_LABEL, MANAGED_BY_VALUE);
-            match owner {
-                Owner::User(user) => l.str(USER_LABEL, user),
-                Owner::Platform => l.str(SHARED_LABEL, "true"),
-            };
+            for (key, value) in &all {
+                l.str(key, value);
+            }
         })
         .str("name", name);
         if let Some(namespace) = namespace {
@@ -47,10 +73,10 @@ fn write_metadata(o: &mut ObjectWriter<'_>, name: &str, namespace: Option<&str>,
 }
 
 /// A namespaced object with only type and metadata (Namespace, ServiceAccount).
-fn bare_object(api_version: &str, kind: &str, name: &str, namespace: Option<&str>, owner: &Owner) -> Content {
+fn bare_object(api_version: &str, kind: &str, name: &str, namespace: Option<&str>, stamp: Stamp<'_>) -> Content {
     Content::object(200, |o| {
         o.str("apiVersion", api_version).str("kind", kind);
-        write_metadata(o, name, namespace, owner);
+        write_metadata(o, name, namespace, stamp);
     })
 }
 
@@ -59,13 +85,13 @@ fn binding(
     kind: &str,
     name: &str,
     namespace: Option<&str>,
-    owner: &Owner,
+    stamp: Stamp<'_>,
     role: (&str, &str),
     subject: (&str, &str, Option<&str>),
 ) -> Content {
     Content::object(400, |o| {
         o.str("apiVersion", RBAC_API).str("kind", kind);
-        write_metadata(o, name, namespace, owner);
+        write_metadata(o, name, namespace, stamp);
         o.object("roleRef", |r| {
             r.str("apiGroup", RBAC_GROUP).str("kind", role.0).str("name", role.1);
         })
@@ -87,64 +113,154 @@ const DEPLOYER_RULES: &str = r#"[{"apiGroups":["apps"],"resources":["deployments
 /// Derive the share `part` of `parts` of the users (by position), so the
 /// largest domain can be derived on several threads; part 0 also derives the
 /// shared ClusterRoles.
-pub(super) fn derive(roster: &Roster, part: usize, parts: usize, out: &mut Out) {
+pub(super) fn derive(roster: &Roster, facts: &Facts, part: usize, parts: usize, out: &mut Out) {
     let needs = |tier: Tier| part == 0 && roster.users.values().any(|u| u.tier.value == tier);
+    let isolation = &roster.platform.isolation;
     if needs(Tier::NamespaceOwner) {
-        cluster_role(
-            out,
-            NAMESPACE_OWNER_READONLY,
-            namespace_owner_rules(),
-            "namespace-owners see the cluster read-only",
-        );
+        if let Some((name, rules, rule)) = namespace_owner_reads(isolation) {
+            cluster_role(out, &roster.platform.name, name, rules, rule);
+        }
+        if isolation.is_standard() {
+            isolation::admission_policies(roster, out);
+        }
     }
     if needs(Tier::PowerUser) {
         cluster_role(
             out,
+            &roster.platform.name,
             POWER_USER_READONLY,
             power_user_rules(),
             "power-users read the whole cluster, no secrets, no exec",
         );
     }
+    let shared = Shared {
+        pod_security: isolation
+            .is_standard()
+            .then(|| isolation::pod_security_version(facts.cluster_version.as_deref())),
+        network: isolation.is_standard().then(|| isolation::NetworkPolicies::new(isolation)),
+    };
+    let per_user = roster.platform.rbac_subjects == RbacSubjects::Users;
+    if !per_user && part == 0 {
+        for tier in Tier::ALL {
+            if roster.users.values().any(|u| u.tier.value == tier) {
+                tier_binding(roster, tier, out);
+            }
+        }
+    }
     for user in roster.users.values().skip(part).step_by(parts.max(1)) {
-        cluster_role_binding(out, user);
+        if per_user {
+            cluster_role_binding(out, &roster.platform.name, isolation, user);
+        }
         if user.tier.value == Tier::NamespaceOwner {
             // The same for each of the user's namespaces: computed once.
-            let limits = Content::canonical_text(&json!([limit_defaults(user)]));
+            let limits = Content::canonical_text(&json!([limit_defaults(user, isolation.is_standard())]));
             for namespace in &user.namespaces {
-                namespace_resources(roster, user, namespace, &limits, out);
+                namespace_resources(roster, user, namespace, &limits, &shared, out);
             }
         }
     }
 }
 
-fn cluster_role(out: &mut Out, name: &str, rules: Value, rule: &'static str) {
+/// What every tenant namespace of a run shares, computed once per derivation.
+struct Shared {
+    /// Pod Security version for the namespace labels (under `standard`).
+    pod_security: Option<String>,
+    network: Option<isolation::NetworkPolicies>,
+}
+
+/// The ClusterRole namespace-owners read the cluster through, if any: the
+/// origin's wide read (`isolation: none`), or under `standard` only the
+/// cluster-scoped objects `isolation_options.cluster_reads` grants.
+fn namespace_owner_reads(isolation: &Isolation) -> Option<(&'static str, Value, &'static str)> {
+    if !isolation.is_standard() {
+        return Some((NAMESPACE_OWNER_READONLY, namespace_owner_rules(), "namespace-owners see the cluster read-only"));
+    }
+    if isolation.cluster_reads.is_empty() {
+        return None;
+    }
+    Some((
+        NAMESPACE_OWNER_CLUSTER_READ,
+        json!([{ "apiGroups": [""], "resources": isolation.cluster_reads, "verbs": ["get", "list", "watch"] }]),
+        "namespace-owners read the cluster-scoped objects platform.isolation_options.cluster_reads names",
+    ))
+}
+
+fn cluster_role(out: &mut Out, platform: &str, name: &str, rules: Value, rule: &'static str) {
     let owner = Owner::Platform;
+    let stamp = Stamp { owner: &owner, platform };
     let content = json!({
         "apiVersion": RBAC_API,
         "kind": "ClusterRole",
-        "metadata": metadata(name, None, &owner),
+        "metadata": metadata(name, None, stamp),
         "rules": rules,
     });
     out.push(Item::new(id("ClusterRole", None, name), &owner, tenantry_model::Span::UNKNOWN, rule), &content);
 }
 
-fn cluster_role_binding(out: &mut Out, user: &User) {
+/// A tier's ClusterRoleBinding: name prefix (the per-user name is
+/// `<prefix>-<user>`), ClusterRole, rule; `None` when the tier reads nothing
+/// cluster-wide (namespace-owners under isolation without `cluster_reads`).
+fn tier_role(tier: Tier, isolation: &Isolation) -> Option<(&'static str, &'static str, &'static str)> {
+    Some(match tier {
+        Tier::Admin => ("oidc-admin", "cluster-admin", "admins are cluster-admin"),
+        Tier::PowerUser => {
+            ("oidc-power-user-readonly", POWER_USER_READONLY, "power-users read the whole cluster, no secrets, no exec")
+        }
+        Tier::NamespaceOwner if isolation.is_standard() => {
+            let (role, _, rule) = namespace_owner_reads(isolation)?;
+            ("tenantry-ns-owner-cluster-read", role, rule)
+        }
+        Tier::NamespaceOwner => {
+            ("oidc-ns-owner-readonly", NAMESPACE_OWNER_READONLY, "namespace-owners see the cluster read-only")
+        }
+    })
+}
+
+/// `rbac_subjects: groups`: one binding per tier, to the tier's identity-provider groups.
+fn tier_binding(roster: &Roster, tier: Tier, out: &mut Out) {
+    let owner = Owner::Platform;
+    let stamp = Stamp { owner: &owner, platform: &roster.platform.name };
+    let Some((name, role, rule)) = tier_role(tier, &roster.platform.isolation) else { return };
+    let groups: Vec<&tenantry_model::Located<String>> =
+        roster.platform.idp.iter().flat_map(|idp| idp.tier_groups.get(&tier)).flatten().collect();
+    let origin = groups.first().map(|g| g.span).unwrap_or(tenantry_model::Span::UNKNOWN);
+    let content = Content::object(400, |o| {
+        o.str("apiVersion", RBAC_API).str("kind", "ClusterRoleBinding");
+        write_metadata(o, name, None, stamp);
+        o.object("roleRef", |r| {
+            r.str("apiGroup", RBAC_GROUP).str("kind", "ClusterRole").str("name", role);
+        })
+        .objects("subjects", groups.iter(), |s, group| {
+            s.str("apiGroup", RBAC_GROUP).str("kind", "Group").str("name", &group.value);
+        });
+    });
+    let mut item = Item::new(id("ClusterRoleBinding", None, name), &owner, origin, rule);
+    if role != "cluster-admin" {
+        item = item.after(id("ClusterRole", None, role));
+    }
+    out.push_content(item, content);
+}
+
+/// The id of the binding through which a user reaches the cluster: their
+/// ClusterRoleBinding, or for a namespace-owner without one (isolation
+/// without cluster reads, or bindings by group) the owner binding in their
+/// first namespace. Later grants (CI, forge) are applied after it (SPEC §8.7).
+pub(super) fn cluster_binding_id(roster: &Roster, user: &User) -> Option<ResourceId> {
+    if roster.platform.rbac_subjects == RbacSubjects::Users
+        && let Some((prefix, _, _)) = tier_role(user.tier.value, &roster.platform.isolation)
+    {
+        return Some(id("ClusterRoleBinding", None, &format!("{prefix}-{}", user.key)));
+    }
+    let namespace = user.namespaces.first()?;
+    Some(id("RoleBinding", Some(&namespace.value), &format!("namespace-owner-{}", user.key)))
+}
+
+fn cluster_role_binding(out: &mut Out, platform: &str, isolation: &Isolation, user: &User) {
     let owner = Owner::User(user.key.clone());
-    let (name, role, rule) = match user.tier.value {
-        Tier::Admin => (format!("oidc-admin-{}", user.key), "cluster-admin", "admins are cluster-admin"),
-        Tier::PowerUser => (
-            format!("oidc-power-user-readonly-{}", user.key),
-            POWER_USER_READONLY,
-            "power-users read the whole cluster, no secrets, no exec",
-        ),
-        Tier::NamespaceOwner => (
-            format!("oidc-ns-owner-readonly-{}", user.key),
-            NAMESPACE_OWNER_READONLY,
-            "namespace-owners see the cluster read-only",
-        ),
-    };
-    let content =
-        binding("ClusterRoleBinding", &name, None, &owner, ("ClusterRole", role), ("User", &user.email, None));
+    let stamp = Stamp { owner: &owner, platform };
+    let Some((prefix, role, rule)) = tier_role(user.tier.value, isolation) else { return };
+    let name = format!("{prefix}-{}", user.key);
+    let content = binding("ClusterRoleBinding", &name, None, stamp, ("ClusterRole", role), ("User", &user.email, None));
     let mut item = Item::new(id("ClusterRoleBinding", None, &name), &owner, user.tier.span, rule);
     if role != "cluster-admin" {
         item = item.after(id("ClusterRole", None, role));
@@ -157,17 +273,28 @@ fn namespace_resources(
     user: &User,
     namespace: &tenantry_model::Located<String>,
     limits: &str,
+    shared: &Shared,
     out: &mut Out,
 ) {
     let owner = Owner::User(user.key.clone());
+    let stamp = Stamp { owner: &owner, platform: &roster.platform.name };
     let ns = namespace.value.as_str();
     let at = namespace.span;
     let ns_id = id("Namespace", None, ns);
 
     out.push_content(
         Item::new(ns_id.clone(), &owner, at, "each namespace of a namespace-owner"),
-        bare_object("v1", "Namespace", ns, None, &owner),
+        match &shared.pod_security {
+            None => bare_object("v1", "Namespace", ns, None, stamp),
+            Some(version) => Content::object(400, |o| {
+                o.str("apiVersion", "v1").str("kind", "Namespace");
+                write_metadata_with(o, ns, None, stamp, &isolation::namespace_labels(version));
+            }),
+        },
     );
+    if let Some(network) = &shared.network {
+        network.push(out, ns, &owner, &roster.platform.name, at);
+    }
 
     let owner_binding = format!("namespace-owner-{}", user.key);
     out.push_content(
@@ -178,7 +305,7 @@ fn namespace_resources(
             "namespace-owners are admin in their namespaces",
         )
         .after(ns_id.clone()),
-        binding("RoleBinding", &owner_binding, Some(ns), &owner, ("ClusterRole", "admin"), ("User", &user.email, None)),
+        binding("RoleBinding", &owner_binding, Some(ns), stamp, ("ClusterRole", "admin"), ("User", &user.email, None)),
     );
 
     let quota_origin = user.quota.values().map(|q| q.span).find(|s| s.is_known()).unwrap_or(at);
@@ -192,7 +319,7 @@ fn namespace_resources(
         .after(ns_id.clone()),
         Content::object(400, |o| {
             o.str("apiVersion", "v1").str("kind", "ResourceQuota");
-            write_metadata(o, "user-quota", Some(ns), &owner);
+            write_metadata(o, "user-quota", Some(ns), stamp);
             o.object("spec", |spec| {
                 spec.object("hard", |hard| {
                     // The quota map is a BTreeMap: already in key order.
@@ -209,7 +336,7 @@ fn namespace_resources(
             .after(ns_id.clone()),
         Content::object(400, |o| {
             o.str("apiVersion", "v1").str("kind", "LimitRange");
-            write_metadata(o, "user-limits", Some(ns), &owner);
+            write_metadata(o, "user-limits", Some(ns), stamp);
             o.object("spec", |spec| {
                 spec.raw("limits", limits);
             });
@@ -223,14 +350,14 @@ fn namespace_resources(
             .after(ns_id.clone()),
         Content::object(400, |o| {
             o.str("apiVersion", RBAC_API).str("kind", "Role");
-            write_metadata(o, &deployer, Some(ns), &owner);
+            write_metadata(o, &deployer, Some(ns), stamp);
             o.raw("rules", DEPLOYER_RULES);
         }),
     );
     let account_id = id("ServiceAccount", Some(ns), &deployer);
     out.push_content(
         Item::new(account_id.clone(), &owner, at, "the deployer's in-cluster identity").after(ns_id.clone()),
-        bare_object("v1", "ServiceAccount", &deployer, Some(ns), &owner),
+        bare_object("v1", "ServiceAccount", &deployer, Some(ns), stamp),
     );
     out.push_content(
         Item::new(
@@ -245,7 +372,7 @@ fn namespace_resources(
             "RoleBinding",
             &deployer,
             Some(ns),
-            &owner,
+            stamp,
             ("Role", &deployer),
             ("ServiceAccount", &deployer, Some(ns)),
         ),
@@ -253,7 +380,7 @@ fn namespace_resources(
 
     let tls = &roster.platform.tls;
     if let Some(source) = &tls.source {
-        let mut meta = metadata(&tls.secret_name, Some(ns), &owner);
+        let mut meta = metadata(&tls.secret_name, Some(ns), stamp);
         let mut annotations = Map::new();
         annotations.insert(COPIED_FROM.to_string(), Value::String(format!("{}/{}", source.namespace, source.name)));
         // The domains the copied certificate must cover, for the target to
@@ -301,7 +428,7 @@ fn namespace_resources(
             &json!({
                 "apiVersion": "cert-manager.io/v1",
                 "kind": "Certificate",
-                "metadata": metadata(&tls.secret_name, Some(ns), &owner),
+                "metadata": metadata(&tls.secret_name, Some(ns), stamp),
                 "spec": {
                     "secretName": tls.secret_name,
                     "dnsNames": names,
@@ -314,18 +441,21 @@ fn namespace_resources(
 
 /// Container defaults: requests so quota'd pods schedule, a memory limit
 /// (and a CPU limit when the quota limits CPU) so limit quotas admit them.
-fn limit_defaults(user: &User) -> Value {
+fn limit_defaults(user: &User, ephemeral: bool) -> Value {
     let mut default = json!({ "memory": "256Mi" });
+    let mut request = json!({ "cpu": "100m", "memory": "128Mi" });
     if user.quota.contains_key("limits.cpu")
         && let Some(object) = default.as_object_mut()
     {
         object.insert("cpu".to_string(), Value::String("500m".to_string()));
     }
-    json!({
-        "type": "Container",
-        "defaultRequest": { "cpu": "100m", "memory": "128Mi" },
-        "default": default,
-    })
+    // Under isolation the quota bounds ephemeral storage: pods without their
+    // own request and limit must still be admitted.
+    if ephemeral && let (Some(limit), Some(request)) = (default.as_object_mut(), request.as_object_mut()) {
+        limit.insert("ephemeral-storage".to_string(), Value::String("1Gi".to_string()));
+        request.insert("ephemeral-storage".to_string(), Value::String("256Mi".to_string()));
+    }
+    json!({ "type": "Container", "defaultRequest": request, "default": default })
 }
 
 fn namespace_owner_rules() -> Value {

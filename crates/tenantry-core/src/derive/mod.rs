@@ -7,27 +7,34 @@ mod ci;
 mod dns;
 mod forge;
 mod host;
+pub mod idp;
+pub mod isolation;
 mod kubernetes;
+mod order;
 mod portal;
 mod vault;
 
 use crate::content::Content;
 use crate::id::ResourceId;
 use crate::resource::{Desired, Owner, Resource};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use tenantry_model::{Roster, Span};
 
+pub use forge::{CONTRIBUTE_TOKEN_SCOPES, DEFAULT_TRACKED_BRANCH, contribute_token_name};
 pub use host::{allocate_ports, dispatch_pool};
 pub use kubernetes::{COPIED_FROM, TLS_DOMAINS};
+pub use vault::{POLICY_HEADER, policy_header, policy_mark};
 
 /// Label every managed object carries.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY_VALUE: &str = "tenantry";
+pub const MANAGED_BY_LABEL: &str = crate::marks::LABELS.managed_by;
+pub const MANAGED_BY_VALUE: &str = crate::marks::MANAGED_BY_VALUE;
 /// Label naming the user an object exists for (absent on shared objects).
-pub const USER_LABEL: &str = "tenantry.dev/user";
+pub const USER_LABEL: &str = crate::marks::LABELS.user;
 /// Label marking an object shared by the whole platform.
 pub const SHARED_LABEL: &str = "tenantry.dev/shared";
+/// Label naming the platform (the roster's `platform.name`) that applied an object.
+pub const PLATFORM_LABEL: &str = crate::marks::LABELS.platform;
 
 /// Settings from tenantry.toml that change what is derived (not where it goes).
 #[derive(Debug, Clone)]
@@ -41,6 +48,15 @@ pub struct Settings {
     /// cannot (RFC 2136, PowerDNS) records are derived unproxied — SPEC §3
     /// "proxied where supported" — so they do not look like drift forever.
     pub dns_proxy_supported: bool,
+    /// Whether the `[idp]` target disables an account at the reversible cut
+    /// (`disable_on_cut`); carried in each account's content.
+    pub idp_disable_on_cut: bool,
+    /// `[forge] url` when a forge target applies. With `host_applies`,
+    /// workstation users get contribute access: a token minted on the
+    /// forge, written into their `~/.git-credentials`.
+    pub forge_url: Option<String>,
+    /// Whether a host target applies (not only renders) the workstation.
+    pub host_applies: bool,
 }
 
 impl Default for Settings {
@@ -51,6 +67,9 @@ impl Default for Settings {
             vault_oidc_mount: "oidc".to_string(),
             dns_zones: Vec::new(),
             dns_proxy_supported: true,
+            idp_disable_on_cut: false,
+            forge_url: None,
+            host_applies: false,
         }
     }
 }
@@ -66,6 +85,10 @@ pub struct Facts {
     /// Namespaces removed from a present user's list whose removal is withheld
     /// (no `--allow-revoke`): grants that span namespaces keep covering them.
     pub withheld_namespaces: BTreeMap<String, Vec<String>>,
+    /// The cluster's Kubernetes version (`v1.37.2`), from the Kubernetes
+    /// target's facts hook: Pod Security labels are pinned to its minor
+    /// version. Unknown when no cluster is configured (`latest`).
+    pub cluster_version: Option<String>,
 }
 
 /// A departed user's place in the host routing files.
@@ -84,21 +107,22 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
     let (first, second, ports) = std::thread::scope(|scope| {
         let second = scope.spawn(|| {
             let mut out = Out::default();
-            kubernetes::derive(roster, 1, 2, &mut out);
+            kubernetes::derive(roster, facts, 1, 2, &mut out);
             vault::derive(roster, settings, facts, &mut out);
             out
         });
         let mut out = Out::default();
-        kubernetes::derive(roster, 0, 2, &mut out);
+        kubernetes::derive(roster, facts, 0, 2, &mut out);
         dns::derive(roster, settings, &mut out);
         ci::derive(roster, &mut out);
-        forge::derive(roster, &mut out);
+        forge::derive(roster, settings, &mut out);
+        idp::derive(roster, settings, &mut out);
         let ports = host::derive(roster, facts, &mut out);
         portal::derive(roster, &mut out);
         let second = second.join().unwrap_or_else(|_| {
             // A panic in derivation is a bug; derive again here to surface it.
             let mut out = Out::default();
-            kubernetes::derive(roster, 1, 2, &mut out);
+            kubernetes::derive(roster, facts, 1, 2, &mut out);
             vault::derive(roster, settings, facts, &mut out);
             out
         });
@@ -170,12 +194,9 @@ impl Item {
     }
 }
 
-/// tenantry's labels for an owner.
-pub(crate) fn labels(owner: &Owner) -> Value {
-    match owner {
-        Owner::User(user) => json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE, USER_LABEL: user }),
-        Owner::Platform => json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE, SHARED_LABEL: "true" }),
-    }
+/// tenantry's labels for an owner on a platform.
+pub(crate) fn labels(owner: &Owner, platform: &str) -> Value {
+    Value::Object(crate::marks::LABELS.write(owner, platform))
 }
 
 /// The owner an object's labels name, if it carries tenantry's marks.

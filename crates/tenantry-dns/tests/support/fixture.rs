@@ -68,6 +68,13 @@ impl Cloudflare {
         self.inner().records.iter().find(|r| r["name"] == name).cloned()
     }
 
+    /// Change a record's comment behind the client's back.
+    pub fn set_comment(&self, id: &str, comment: &str) {
+        let mut inner = self.inner();
+        let record = inner.records.iter_mut().find(|r| r["id"] == id).unwrap();
+        record["comment"] = json!(comment);
+    }
+
     pub fn count(&self) -> usize {
         self.inner().records.len()
     }

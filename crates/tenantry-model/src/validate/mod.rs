@@ -6,9 +6,13 @@
 //! grammar of the place it goes (and for control, line-separator and
 //! text-direction characters anywhere), and names that belong to the
 //! platform, the cluster or the host are refused ([`crate::reserved`]).
-//! `platform` checks live in [`platform`], per-user checks in [`users`], and
-//! both kinds of workstation settings in [`workstation`].
+//! `platform` checks live in [`platform`], per-user checks in [`users`],
+//! both kinds of workstation settings in [`workstation`], and the
+//! identity-provider groups in [`idp`].
 
+mod forge;
+mod idp;
+mod isolation;
 mod platform;
 mod users;
 mod workstation;
@@ -97,6 +101,8 @@ pub fn validate_with_warnings(
     let platform = platform::check(&mut checker, raw.platform.as_ref(), context);
     let users = users::check(&mut checker, &raw.users, &platform, &vault_sources(source, context), &context.dns_zones);
     check_platform_references(&mut checker, &platform, &users);
+    let rbac_at = raw.platform.as_ref().and_then(|p| p.value.rbac_subjects.as_ref()).map(span).unwrap_or_default();
+    idp::check_references(&mut checker, &platform, rbac_at, &users);
     checker.found.sort();
     if checker.found.has_errors() {
         return Err(checker.found);
@@ -133,9 +139,11 @@ impl Claims {
 
 fn check_platform_references(checker: &mut Checker<'_>, platform: &Platform, users: &BTreeMap<String, User>) {
     let branches = platform.forge.as_ref().map(|forge| forge.protected_branches.as_slice()).unwrap_or_default();
+    // `push_users` of `protected_branch` is shared by every repository: one error each.
+    let mut reported = std::collections::BTreeSet::new();
     for branch in branches {
         for user in &branch.push_users {
-            if !users.contains_key(&user.value) {
+            if !users.contains_key(&user.value) && reported.insert((user.span.line, user.span.column)) {
                 let help = match did_you_mean(&user.value, users.keys().map(String::as_str)) {
                     Some(candidate) => format!("did you mean `{candidate}`?"),
                     None => "list roster user keys here".to_string(),

@@ -1,4 +1,5 @@
-//! `platform:` — URLs, OIDC, the CA, reserved namespaces, quotas, DNS, TLS and forge.
+//! `platform:` — URLs, OIDC, the CA, reserved namespaces, quotas, DNS and TLS
+//! (`platform.forge` is checked in [`super::forge`]).
 
 use super::{Checker, ValidationContext, located, span};
 use crate::Span;
@@ -74,6 +75,8 @@ pub(super) fn check(
         // An explicit default quota replaces the built-in one rather than merging into it.
         default_quota = check_quota(checker, quota);
     }
+    let isolation = super::isolation::check(checker, raw);
+    super::isolation::complete_quota(&mut default_quota, &isolation);
 
     let dns = raw.and_then(|p| p.dns.as_ref()).and_then(|dns| check_dns(checker, dns));
     let tls = check_tls(checker, raw.and_then(|p| p.tls.as_ref()));
@@ -90,8 +93,10 @@ pub(super) fn check(
         }
         Ci { extra_admins: ci.extra_admins.iter().map(located).collect() }
     });
-    let forge = raw.and_then(|p| p.forge.as_ref()).map(|forge| check_forge(checker, forge));
+    let forge = raw.and_then(|p| p.forge.as_ref()).map(|forge| super::forge::check(checker, forge));
     let workstation = super::workstation::check_platform(checker, raw.and_then(|p| p.workstation.as_ref()), context);
+    let idp = super::idp::check_platform(checker, raw.and_then(|p| p.idp.as_ref()));
+    let rbac_subjects = raw.and_then(|p| p.rbac_subjects.as_ref()).map(|r| r.value).unwrap_or_default();
 
     Platform {
         name: name.map(|n| n.value.clone()).unwrap_or_else(|| "kubernetes".to_string()),
@@ -101,11 +106,14 @@ pub(super) fn check(
         domain,
         reserved_namespaces,
         default_quota,
+        isolation,
         dns,
         tls,
         ci,
         forge,
         workstation,
+        idp,
+        rbac_subjects,
     }
 }
 
@@ -351,42 +359,4 @@ fn check_tls(checker: &mut Checker<'_>, tls: Option<&Spanned<RawTls>>) -> Tls {
         );
     }
     Tls { secret_name, source, issuer, span: span(tls) }
-}
-
-fn check_forge(checker: &mut Checker<'_>, forge: &RawForge) -> Forge {
-    let repo_ok =
-        |repo: &str| repo.split_once('/').is_some_and(|(owner, name)| is_forge_login(owner) && is_path_safe_repo(name));
-    for repo in forge.repos.iter().chain(forge.protected_branches.iter().map(|b| &b.repo)) {
-        if !repo_ok(&repo.value) {
-            checker.error(
-                span(repo),
-                "invalid-repo",
-                format!("`{}` is not an `owner/name` repository", repo.value),
-                "e.g. `ops/infra`",
-            );
-        }
-    }
-    for branch in &forge.protected_branches {
-        if checker.plain(&branch.branch, "the branch") && !is_git_branch(&branch.branch.value) {
-            checker.error(
-                span(&branch.branch),
-                "invalid-branch",
-                format!("`{}` is not a git branch name", branch.branch.value),
-                "write the branch as git shows it, e.g. `main` or `release/1.2` (no spaces, `..`, `~^:?*[\\`, \
-                 no leading `-`)",
-            );
-        }
-    }
-    Forge {
-        repos: forge.repos.iter().map(located).collect(),
-        protected_branches: forge
-            .protected_branches
-            .iter()
-            .map(|b| ProtectedBranch {
-                repo: located(&b.repo),
-                branch: b.branch.value.clone(),
-                push_users: b.push_users.iter().map(located).collect(),
-            })
-            .collect(),
-    }
 }

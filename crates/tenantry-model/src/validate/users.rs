@@ -224,6 +224,7 @@ fn check_user(
         quota,
         forge_user,
         workstation,
+        groups: super::idp::check_user_groups(checker, &raw.groups),
     }
 }
 
