@@ -17,13 +17,16 @@ use kube::core::{ApiResource, GroupVersionKind, ObjectMeta, PartialObjectMeta};
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
 use tenantry_core::derive::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use tenantry_core::marks::LABELS;
 use tenantry_core::target::Result;
 
 /// Something changed in the cluster that tenantry may need to repair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drift {
-    /// An object of `kind` was deleted or changed by another writer.
-    Object { kind: &'static str, namespace: Option<String>, name: String, deleted: bool },
+    /// An object of `kind` was deleted or changed by another writer;
+    /// `platform` is its platform mark (`None`: unmarked, an earlier
+    /// version's object), so a controller ignores other platforms' drift.
+    Object { kind: &'static str, namespace: Option<String>, name: String, deleted: bool, platform: Option<String> },
     /// The watch of `kind` started over; events may have been missed.
     Resync { kind: &'static str },
 }
@@ -124,6 +127,7 @@ fn object_drift(info: &'static KindInfo, meta: &ObjectMeta, deleted: bool) -> Dr
         namespace: meta.namespace.clone(),
         name: meta.name.clone().unwrap_or_default(),
         deleted,
+        platform: meta.labels.as_ref().and_then(|labels| labels.get(LABELS.platform)).cloned(),
     }
 }
 

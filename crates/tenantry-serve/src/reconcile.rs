@@ -23,7 +23,7 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tenantry_app::{AppError, Controller, LoadedRoster, PassReport, PassRequest, TargetOutcome};
+use tenantry_app::{AppError, Controller, Drift, LoadedRoster, PassReport, PassRequest, TargetOutcome};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -141,9 +141,13 @@ impl Reconciler {
                             self.schedule(&mut state, Scope::All, "roster changed", Duration::ZERO);
                         }
                     }
-                    Some(Trigger::Drift(_)) => {
-                        let scope = Scope::Only(BTreeSet::from([CLUSTER.to_string()]));
-                        self.schedule(&mut state, scope, "drift", self.settings.debounce);
+                    Some(Trigger::Drift(event)) => {
+                        if let Some(kind) = self.drift_of_ours(&state, &event) {
+                            tracing::info!(?event, "drift seen by a watch");
+                            self.shared.metrics.watch_event(kind);
+                            let scope = Scope::Only(BTreeSet::from([CLUSTER.to_string()]));
+                            self.schedule(&mut state, scope, "drift", self.settings.debounce);
+                        }
                     }
                     None => std::future::pending::<()>().await,
                 },
@@ -167,6 +171,26 @@ impl Reconciler {
                     {
                         return Ended::Shutdown;
                     }
+                }
+            }
+        }
+    }
+
+    /// The kind of a watch event that concerns the platform in force: an
+    /// object of another platform (another roster sharing the cluster) is
+    /// none of this replica's business; an unmarked one may be an earlier
+    /// version's object, which tenantry claims.
+    fn drift_of_ours(&self, state: &State, event: &Drift) -> Option<&'static str> {
+        match event {
+            Drift::Resync { kind } => Some(kind),
+            Drift::Object { kind, platform, .. } => {
+                let in_force = state.roster.as_ref().map(|loaded| loaded.roster.platform.name.as_str());
+                match (platform.as_deref(), in_force) {
+                    (Some(theirs), Some(ours)) if theirs != ours => {
+                        tracing::debug!(?event, "another platform's object changed: not ours to repair");
+                        None
+                    }
+                    _ => Some(kind),
                 }
             }
         }
@@ -289,6 +313,16 @@ impl Reconciler {
                     state.converged_digest = Some(roster.digest());
                     let unix = started_wall.duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
                     self.shared.metrics.last_success.set(unix);
+                }
+                if let Some(failures) = report.json["failures"].as_array() {
+                    for failure in failures {
+                        tracing::warn!(
+                            target_name = %failure["target"].as_str().unwrap_or_default(),
+                            change = %failure["id"].as_str().unwrap_or_default(),
+                            error = %failure["error"].as_str().unwrap_or_default(),
+                            "change failed"
+                        );
+                    }
                 }
                 tracing::info!(
                     converged = report.converged(),

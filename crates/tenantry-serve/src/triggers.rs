@@ -3,7 +3,6 @@
 //! ConfigMap watched) and drift reported by the cluster's watches. Each
 //! runs as its own task and sends [`Trigger`]s.
 
-use crate::metrics::Metrics;
 use futures::StreamExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,8 +14,8 @@ use tokio::sync::mpsc;
 pub enum Trigger {
     /// The roster source may have changed: read it again.
     RosterTouched,
-    /// A watch saw an object of this kind deleted or changed by someone else.
-    Drift(&'static str),
+    /// A watch saw an object deleted or changed by someone else (or started over).
+    Drift(Drift),
 }
 
 /// Queue a trigger; when the queue is full, plenty of work is queued already.
@@ -115,20 +114,15 @@ pub fn forward_roster_changes(
     })
 }
 
-/// Forward drift from the cluster's watches (counted by kind).
+/// Forward drift from the cluster's watches (the loop keeps what concerns
+/// the platform in force, and counts it).
 pub fn forward_drift(
     mut drift: futures::stream::BoxStream<'static, Drift>,
-    metrics: Metrics,
     triggers: mpsc::Sender<Trigger>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(event) = drift.next().await {
-            let kind = match &event {
-                Drift::Object { kind, .. } | Drift::Resync { kind } => *kind,
-            };
-            tracing::info!(?event, "drift seen by a watch");
-            metrics.watch_event(kind);
-            send(&triggers, Trigger::Drift(kind));
+            send(&triggers, Trigger::Drift(event));
         }
     })
 }

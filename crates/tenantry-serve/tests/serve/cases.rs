@@ -50,6 +50,9 @@ pub async fn shipped_rbac_is_enough_and_no_more(c: Arc<Cluster>) {
     value["platform"].as_object_mut().unwrap().remove("tls");
     value["platform"]["workstation"].as_object_mut().unwrap().remove("managed_files");
     value["platform"].as_object_mut().unwrap().remove("forge");
+    // A platform of its own (its admission policies trust this run's ServiceAccount).
+    value["platform"]["name"] = json!(id);
+    value["platform"]["isolation_options"]["trusted_users"] = json!([c.identity.0]);
     let users = value["users"].as_object().unwrap().clone();
     let mut renamed = serde_json::Map::new();
     for (key, mut user) in users {
@@ -189,8 +192,9 @@ pub async fn two_replicas_one_applies_and_the_other_takes_over(c: Arc<Cluster>) 
             maps.patch("roster", &PatchParams::apply("test").force(), &Patch::Apply(&map)).await.unwrap();
         }
     };
-    let with_quota =
-        |extra: &[&str]| roster(&id, extra).replace("namespaces: [", "quota: { pods: \"7\" }, namespaces: [");
+    let with_quota = |extra: &[&str]| {
+        roster(&id, &c.identity.0, extra).replace("namespaces: [", "quota: { pods: \"7\" }, namespaces: [")
+    };
     put_roster(with_quota(&[])).await;
     let source = format!("kubernetes://{}/roster#roster.yaml", c.ns);
     let lease = format!("{}-lease", c.id);
@@ -479,7 +483,7 @@ pub async fn a_vault_outage_stays_with_vault_and_a_broken_roster_is_never_applie
     let bao_port = free_port();
     let mut bao = OwnBao::start(bao_port, &dir.join("bao.log")).await;
     let with_domains = |extra: &[&str]| {
-        roster(&id, extra)
+        roster(&id, &c.identity.0, extra)
             .replace("namespaces: [", "domains: [DOMAIN], namespaces: [")
             .replace("DOMAIN", &format!("web-{id}"))
     };

@@ -129,6 +129,17 @@ impl Cluster {
         for kind in ["clusterrole", "clusterrolebinding"] {
             let _ = self.kubectl(&["delete", kind, "--ignore-not-found", &format!("{}-tenantry", self.id)]);
         }
+        // The cluster-wide objects the cases' platforms (named after the
+        // run id and a letter) applied.
+        let platforms: Vec<String> = ["e", "r", "v"].iter().map(|case| format!("{}{case}", self.id)).collect();
+        let selector = format!("tenantry.dev/platform in ({})", platforms.join(","));
+        let _ = self.kubectl(&[
+            "delete",
+            "validatingadmissionpolicybindings,validatingadmissionpolicies,clusterrolebindings,clusterroles",
+            "--ignore-not-found",
+            "-l",
+            &selector,
+        ]);
     }
 }
 
@@ -283,9 +294,12 @@ where
 
 /// A roster of one user per tier (so the shared ClusterRoles are always
 /// wanted and never pruned under other tests), plus `extra` namespace-owners.
-pub fn roster(id: &str, extra: &[&str]) -> String {
+/// A roster of platform `id` (its own, so its cluster-wide objects — the
+/// admission policies and their trusted identities — never collide with
+/// another test's), trusting `controller` as tenantry's own identity.
+pub fn roster(id: &str, controller: &str, extra: &[&str]) -> String {
     let mut text = format!(
-        "platform:\n  name: test\n  domain: lab.test\nusers:\n  {id}o: {{ email: {id}o@example.org, tier: namespace-owner, namespaces: [{id}-o] }}\n  {id}p: {{ email: {id}p@example.org, tier: power-user }}\n  {id}w: {{ email: {id}w@example.org, tier: admin }}\n"
+        "platform:\n  name: {id}\n  domain: lab.test\n  isolation_options: {{ trusted_users: [\"{controller}\"] }}\nusers:\n  {id}o: {{ email: {id}o@example.org, tier: namespace-owner, namespaces: [{id}-o] }}\n  {id}p: {{ email: {id}p@example.org, tier: power-user }}\n  {id}w: {{ email: {id}w@example.org, tier: admin }}\n"
     );
     for name in extra {
         text.push_str(&format!(
