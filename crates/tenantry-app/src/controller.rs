@@ -420,3 +420,74 @@ impl Target for Unconnected {
         Err(TargetError::unavailable(self.error.clone()).about(change.id.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenantry_core::kinds::kind;
+    use tenantry_core::{Content, Owner, Resource, ResourceId};
+
+    fn resource(id: &ResourceId, deps: &[ResourceId]) -> Resource {
+        Resource {
+            id: id.clone(),
+            owner: Owner::from_label("alice"),
+            content: Content::from_value(&json!({})),
+            origin: Default::default(),
+            rule: "test",
+            deps: deps.into(),
+            sensitive: false,
+        }
+    }
+
+    fn create(target: &str, resource: &Resource) -> Change {
+        Change {
+            target: target.to_string(),
+            id: resource.id.clone(),
+            owner: resource.owner.clone(),
+            action: Action::Create,
+            before: None,
+            after: Some(resource.content.clone()),
+            reason: "test".into(),
+            origin: Default::default(),
+            rule: "test",
+            deps: Arc::clone(&resource.deps),
+            sensitive: false,
+            rank: 0,
+            platform: "test".into(),
+        }
+    }
+
+    fn target(name: &'static str, domain: Domain) -> Arc<dyn Target> {
+        Arc::new(Unconnected { name, domains: [domain], error: String::new() })
+    }
+
+    #[test]
+    fn a_scoped_pass_takes_in_the_other_half_of_a_minted_secret() {
+        let token = ResourceId::new(Domain::Forge, kind::ACCESS_TOKEN, "-", "alice");
+        let credentials = ResourceId::new(Domain::Host, kind::CONTRIBUTE_ACCESS, "-", "alice");
+        let namespace = ResourceId::global(Domain::Kubernetes, kind::NAMESPACE, "alice");
+        let desired = Desired::new(
+            vec![
+                resource(&token, &[]),
+                resource(&credentials, std::slice::from_ref(&token)),
+                resource(&namespace, &[]),
+            ],
+            Default::default(),
+        );
+        let targets =
+            [target("host", Domain::Host), target("kubernetes", Domain::Kubernetes), target("forge", Domain::Forge)];
+        let held = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<String>>();
+        let plan_of = |changes: Vec<Change>| tenantry_core::Plan { changes, ..Default::default() };
+
+        // A retry of the forge alone mints a token: the host must write it in the same apply.
+        let minting = plan_of(vec![create("forge", desired.get(&token).unwrap())]);
+        assert_eq!(mint_partners(&desired, &minting, &targets, &held(&["host", "kubernetes"])), held(&["host"]));
+        // A retry of the host alone writes the credentials: the forge mints the token anew.
+        let consuming = plan_of(vec![create("host", desired.get(&credentials).unwrap())]);
+        assert_eq!(mint_partners(&desired, &consuming, &targets, &held(&["forge", "kubernetes"])), held(&["forge"]));
+        // Nothing held, or no pair written: the pass stays as asked.
+        assert!(mint_partners(&desired, &minting, &targets, &held(&[])).is_empty());
+        let cluster_only = plan_of(vec![create("kubernetes", desired.get(&namespace).unwrap())]);
+        assert!(mint_partners(&desired, &cluster_only, &targets, &held(&["forge", "host"])).is_empty());
+    }
+}
