@@ -158,7 +158,7 @@ pub async fn run(options: ServeOptions, shutdown: impl std::future::Future<Outpu
         }
     };
     if let Some(drift) = controller.drift().await? {
-        tasks.push(triggers::forward_drift(drift, triggers_tx.clone()));
+        tasks.push(triggers::forward_drift(drift, Arc::clone(&shared), triggers_tx.clone()));
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -240,6 +240,7 @@ impl Reconciler {
                 self.shared.update(|s| {
                     s.roster.problem = None;
                     s.roster.in_force = Some(digest.clone());
+                    s.roster.platform = Some(loaded.roster.platform.name.clone());
                 });
                 if changed {
                     tracing::info!(roster = %self.controller.source(), digest = %digest, "roster in force");

@@ -33,6 +33,9 @@ pub struct RosterStatus {
     pub source: String,
     /// SHA-256 of the roster in force; `None` until a valid one was read.
     pub in_force: Option<String>,
+    /// Its `platform.name`: the cluster's watch events of other platforms
+    /// are dropped before they reach the loop.
+    pub platform: Option<String>,
     /// The latest read: `None` when valid, else what was wrong (JSON: the
     /// diagnostics of `validate --output json`, or `{message, help}`).
     pub problem: Option<Value>,
@@ -154,6 +157,7 @@ impl Status {
             "roster": {
                 "source": self.roster.source,
                 "in_force": self.roster.in_force,
+                "platform": self.roster.platform,
                 "valid": self.roster.problem.is_none(),
                 "problem": self.roster.problem,
             },

@@ -3,6 +3,7 @@
 //! ConfigMap watched) and drift reported by the cluster's watches. Each
 //! runs as its own task and sends [`Trigger`]s.
 
+use crate::status::Shared;
 use futures::StreamExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,9 +19,15 @@ pub enum Trigger {
     Drift(Drift),
 }
 
-/// Queue a trigger; when the queue is full, plenty of work is queued already.
-fn send(triggers: &mpsc::Sender<Trigger>, trigger: Trigger) {
-    let _ = triggers.try_send(trigger);
+/// Queue drift; when the queue is full, a drift pass is queued already.
+fn send_drift(triggers: &mpsc::Sender<Trigger>, drift: Drift) {
+    let _ = triggers.try_send(Trigger::Drift(drift));
+}
+
+/// Queue a roster change: never dropped, whatever else is queued (it waits
+/// for room instead).
+async fn send_roster_touched(triggers: &mpsc::Sender<Trigger>) {
+    let _ = triggers.send(Trigger::RosterTouched).await;
 }
 
 /// Watch a roster file's directory (editors and ConfigMap volumes replace
@@ -57,7 +64,7 @@ pub fn watch_file(path: &Path, debounce: Duration, triggers: mpsc::Sender<Trigge
                     Err(_) => break,
                 }
             }
-            send(&triggers, Trigger::RosterTouched);
+            send_roster_touched(&triggers).await;
         }
     });
     Ok(FileWatch { _watcher: watcher, task })
@@ -91,7 +98,7 @@ pub fn poll_vault(
             match controller.roster_revision().await {
                 Ok(Some(version)) => {
                     if last.as_ref().is_some_and(|seen| *seen != version) {
-                        send(&triggers, Trigger::RosterTouched);
+                        send_roster_touched(&triggers).await;
                     }
                     last = Some(version);
                 }
@@ -109,20 +116,28 @@ pub fn forward_roster_changes(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while changes.next().await.is_some() {
-            send(&triggers, Trigger::RosterTouched);
+            send_roster_touched(&triggers).await;
         }
     })
 }
 
-/// Forward drift from the cluster's watches (the loop keeps what concerns
-/// the platform in force, and counts it).
+/// Forward drift from the cluster's watches, without the events of another
+/// platform than the roster's in force (a cluster shared by several
+/// rosters: their churn must not fill the loop's queue); the loop counts
+/// what it keeps.
 pub fn forward_drift(
     mut drift: futures::stream::BoxStream<'static, Drift>,
+    shared: Arc<Shared>,
     triggers: mpsc::Sender<Trigger>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(event) = drift.next().await {
-            send(&triggers, Trigger::Drift(event));
+            if let Drift::Object { platform: Some(theirs), .. } = &event
+                && shared.view(|s| s.roster.platform.as_ref().is_some_and(|ours| ours != theirs))
+            {
+                continue;
+            }
+            send_drift(&triggers, event);
         }
     })
 }
