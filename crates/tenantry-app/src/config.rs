@@ -27,9 +27,9 @@ pub const TARGETS: &[&dyn TargetPlugin] = &[
 ];
 
 /// Sections of tenantry.toml that configure tenantry itself (`[audit]`) or
-/// a front end (`[portal]`, read by tenantry-portal through
-/// [`Config::section`]), not a target.
-pub const OWN_SECTIONS: &[&str] = &["audit", "portal"];
+/// a front end (`[portal]`, `[serve]`, read through [`Config::section`]),
+/// not a target.
+pub const OWN_SECTIONS: &[&str] = &["audit", "portal", "serve"];
 
 /// A loaded tenantry.toml.
 #[derive(Debug, Default)]
@@ -41,7 +41,7 @@ pub struct Config {
     /// The configured targets, in routing order, with their sections' names.
     pub targets: Vec<(&'static str, Box<dyn TargetSetup>)>,
     /// Raw sections, for readers besides the targets (a `vault://` roster source).
-    sections: toml::Table,
+    pub(crate) sections: toml::Table,
     /// Where relative paths in the file are taken from.
     pub context: LoadContext,
     /// The file it came from, if any.
@@ -143,7 +143,7 @@ impl Config {
         (settings, validation)
     }
 
-    /// A front end's own section (`[portal]`), as JSON; `Null` when absent.
+    /// A front end's own section (`[portal]`, `[serve]`), as JSON; `Null` when absent.
     pub fn section(&self, name: &str) -> serde_json::Value {
         self.sections.get(name).and_then(|value| serde_json::to_value(value).ok()).unwrap_or_default()
     }

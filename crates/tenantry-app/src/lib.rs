@@ -4,12 +4,16 @@
 //! It owns tenantry.toml and the registry of targets ([`config`]), where
 //! the roster comes from ([`source`]), and a [`Session`] whose use cases —
 //! validate, plan, apply, render, why, explain, offboard, destroy,
-//! kubeconfig, setup script, doctor, history — return report types with a documented JSON
-//! form ([`wire`]). `import` needs no session.
+//! kubeconfig, setup script, doctor, history — return report types with a
+//! documented JSON form ([`wire`]). `import` needs no session. A
+//! long-running front end (`serve`) keeps a [`Controller`]: targets
+//! connected once, a session per pass.
 
 pub mod access;
 pub mod audit;
+mod cluster;
 pub mod config;
+mod controller;
 mod doctor;
 mod error;
 mod history;
@@ -25,7 +29,9 @@ mod views;
 pub mod wire;
 
 pub use access::{SetupOs, write_new_kubeconfig};
+pub use cluster::Drift;
 pub use config::{Config, TARGETS};
+pub use controller::{Controller, PassReport, PassRequest, TargetOutcome, users_by_tier};
 pub use doctor::{CheckOutcome, CheckStatus, DoctorReport};
 pub use error::{AppError, Result};
 pub use history::{HistoryReport, HistoryRun, outcome as change_outcome, parse_since};
@@ -36,6 +42,7 @@ pub use provenance::{Derived, ExplainReport, Grant, WhyReport};
 pub use render::RenderReport;
 pub use saved::{SavedChange, SavedPlan, SavedRequest};
 pub use session::{Session, SessionOptions, Waiting};
+pub use source::{LoadedRoster, SourceKind};
 pub use views::{GrantWhy, UserView, VaultPath, VaultView, WorkstationView, policy_paths};
 
 pub use tenantry_core::doctor::{Finding, Severity};

@@ -28,7 +28,7 @@ pub struct PlanRequest {
 /// each change runs — together with what the engine needs to apply exactly it.
 #[derive(Debug)]
 pub struct Planned {
-    prepared: Prepared,
+    pub(crate) prepared: Prepared,
     /// The roster's source name (`roster.yaml`, `vault://…`).
     pub roster: String,
     /// Targets of this run, in routing order.

@@ -6,6 +6,7 @@ use crate::error::{AppError, Result};
 use crate::source::{LoadedRoster, load_roster};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tenantry_core::Target;
 use tenantry_engine::{Clock, Engine, RunLock, State, SystemClock};
 use tenantry_model::{Diagnostics, Roster};
 use tokio::sync::OnceCell;
@@ -70,9 +71,21 @@ pub(crate) struct Live {
 #[derive(Debug)]
 pub struct Session {
     pub(crate) options: SessionOptions,
-    pub(crate) config: Config,
+    pub(crate) config: Arc<Config>,
     pub(crate) loaded: LoadedRoster,
+    /// Targets a long-running caller connected once ([`crate::Controller`]);
+    /// `None`: connect them when first needed.
+    connected: Option<Connected>,
     live: OnceCell<Live>,
+}
+
+/// Targets connected before the session was opened.
+struct Connected(Vec<Arc<dyn Target>>);
+
+impl std::fmt::Debug for Connected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|t| t.name())).finish()
+    }
 }
 
 impl Session {
@@ -81,7 +94,19 @@ impl Session {
         let config = Config::load(options.config.as_deref(), roster_dir(&options.roster).as_deref())?;
         let loaded =
             load_roster(&options.roster, &config.validation_context(), &config, options.platform_from.as_deref())?;
-        Ok(Session { options, config, loaded, live: OnceCell::new() })
+        Ok(Session { options, config: Arc::new(config), loaded, live: OnceCell::new(), connected: None })
+    }
+
+    /// A session over targets that are already connected (one pass of a
+    /// long-running process): it still takes the run lock when first used,
+    /// and releases it when dropped.
+    pub(crate) fn with_targets(
+        options: SessionOptions,
+        config: Arc<Config>,
+        loaded: LoadedRoster,
+        targets: Vec<Arc<dyn Target>>,
+    ) -> Session {
+        Session { options, config, loaded, live: OnceCell::new(), connected: Some(Connected(targets)) }
     }
 
     pub fn roster(&self) -> &Roster {
@@ -104,9 +129,7 @@ impl Session {
 
     /// SHA-256 of the roster text, hex.
     pub fn roster_digest(&self) -> String {
-        use sha2::Digest as _;
-        let digest = sha2::Sha256::digest(self.loaded.text.as_bytes());
-        digest.iter().map(|byte| format!("{byte:02x}")).collect()
+        self.loaded.digest()
     }
 
     /// The engine with every configured target connected and the state
@@ -123,7 +146,10 @@ impl Session {
                 })
                 .await
                 .map_err(|e| AppError::config(format!("opening the state database stopped: {e}"), "run again"))??;
-                let targets = self.config.connect(&self.loaded.roster.platform.name).await?;
+                let targets = match &self.connected {
+                    Some(Connected(targets)) => targets.clone(),
+                    None => self.config.connect(&self.loaded.roster.platform.name).await?,
+                };
                 let engine = Engine::new(targets, state, Arc::clone(&self.options.clock), self.config.settings());
                 Ok(Live { engine, _lock: Some(lock) })
             })
@@ -190,8 +216,8 @@ impl Session {
 }
 
 /// The directory of a roster file (managed-file sources are relative to it).
-fn roster_dir(roster: &str) -> Option<PathBuf> {
-    if roster.starts_with("vault://") {
+pub(crate) fn roster_dir(roster: &str) -> Option<PathBuf> {
+    if roster.starts_with("vault://") || roster.starts_with("kubernetes://") {
         return None;
     }
     let dir = Path::new(roster).parent().filter(|p| !p.as_os_str().is_empty());

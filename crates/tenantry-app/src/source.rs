@@ -1,11 +1,35 @@
-//! Where the roster comes from: a file, or `vault://<kv-mount>/<path>#<key>`
-//! (the origin platform's `k8s_users` JSON in a KV v2 entry, SPEC §2.3).
+//! Where the roster comes from: a file, `vault://<kv-mount>/<path>#<key>`
+//! (the origin platform's `k8s_users` JSON in a KV v2 entry, SPEC §2.3), or
+//! `kubernetes://<namespace>/<name>#<key>` (a roster YAML in a ConfigMap,
+//! SPEC §11.1, read with the `[kubernetes]` credentials).
 
 use crate::config::Config;
 use crate::error::{AppError, Result};
 use std::path::Path;
 use tenantry_model::{Diagnostics, Roster, ValidationContext};
 use tenantry_vault::VaultConfig;
+
+/// Which kind of source a roster name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    File,
+    /// `vault://…`
+    Vault,
+    /// `kubernetes://…`
+    ConfigMap,
+}
+
+impl SourceKind {
+    pub fn of(source: &str) -> SourceKind {
+        if source.starts_with("vault://") {
+            SourceKind::Vault
+        } else if source.starts_with("kubernetes://") {
+            SourceKind::ConfigMap
+        } else {
+            SourceKind::File
+        }
+    }
+}
 
 /// A parsed `vault://` source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +62,83 @@ impl VaultSource {
     }
 }
 
+/// A parsed `kubernetes://` source: one key of one ConfigMap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigMapSource {
+    pub namespace: String,
+    pub name: String,
+    pub key: String,
+}
+
+impl ConfigMapSource {
+    /// `kubernetes://tenantry/roster#roster.yaml` → namespace `tenantry`, ConfigMap `roster`, key `roster.yaml`.
+    pub fn parse(source: &str) -> Result<Option<ConfigMapSource>> {
+        let Some(rest) = source.strip_prefix("kubernetes://") else { return Ok(None) };
+        let usage = || {
+            AppError::usage(
+                format!("`{source}` is not a ConfigMap roster source"),
+                "write it as kubernetes://<namespace>/<configmap>#<key>, e.g. kubernetes://tenantry/roster#roster.yaml",
+            )
+        };
+        let (location, key) = rest.split_once('#').ok_or_else(usage)?;
+        let (namespace, name) = location.split_once('/').ok_or_else(usage)?;
+        let valid = |part: &str| {
+            !part.is_empty()
+                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        };
+        let key_valid = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !valid(namespace) || !valid(name) || !key_valid {
+            return Err(usage());
+        }
+        Ok(Some(ConfigMapSource { namespace: namespace.to_string(), name: name.to_string(), key: key.to_string() }))
+    }
+}
+
+/// Run `work` on its own thread with its own runtime, so a read works from
+/// sync or async callers alike and never nests inside the caller's runtime.
+fn on_own_runtime<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send>> + Send + 'static,
+) -> Result<T> {
+    let read = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| AppError::config(format!("cannot start the async runtime: {e}"), "run again"))?;
+        runtime.block_on(work())
+    });
+    read.join().map_err(|_| {
+        AppError::config(
+            format!("reading `{name}` stopped unexpectedly"),
+            "run again; if it persists, report it with RUST_LOG=debug output",
+        )
+    })?
+}
+
+/// Read the roster text of a `kubernetes://` source and the ConfigMap's resourceVersion.
+pub fn read_config_map(config: &Config, source: &ConfigMapSource, name: &str) -> Result<(String, String)> {
+    let kubernetes = config.kubernetes()?.unwrap_or_default();
+    let source = source.clone();
+    on_own_runtime(name, move || {
+        Box::pin(async move {
+            let client = tenantry_kubernetes::client(&kubernetes).await.map_err(|e| {
+                AppError::config(
+                    format!("cannot read the roster from the cluster: {e}"),
+                    "check [kubernetes] in tenantry.toml",
+                )
+            })?;
+            tenantry_kubernetes::watch::read_config_map_key(&client, &source.namespace, &source.name, &source.key)
+                .await
+                .map_err(|e| {
+                    AppError::config(
+                        format!("cannot read the roster from the cluster: {}", e.message),
+                        "check the namespace, ConfigMap and key, and that tenantry may get ConfigMaps there",
+                    )
+                })
+        })
+    })
+}
+
 /// A roster as read and validated, with its text (diagnostics point into it)
 /// and the warnings of a valid one.
 #[derive(Debug, Clone)]
@@ -45,6 +146,15 @@ pub struct LoadedRoster {
     pub roster: Roster,
     pub text: String,
     pub warnings: Diagnostics,
+}
+
+impl LoadedRoster {
+    /// SHA-256 of the roster text, hex (what a run records as the roster's digest).
+    pub fn digest(&self) -> String {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(self.text.as_bytes());
+        digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
 }
 
 /// Read a KV v2 field, from sync or async code alike: the read runs on its
@@ -89,6 +199,10 @@ pub fn load_roster(
     config: &Config,
     platform_from: Option<&Path>,
 ) -> Result<LoadedRoster> {
+    if let Some(map) = ConfigMapSource::parse(source)? {
+        let (text, _) = read_config_map(config, &map, source)?;
+        return validate_text(source, text.into_bytes(), context);
+    }
     if let Some(vault_source) = VaultSource::parse(source)? {
         let json = read_vault_field(config, &vault_source, source)?;
         let template_text = match platform_from {
@@ -104,6 +218,11 @@ pub fn load_roster(
         return Ok(LoadedRoster { roster, text: json, warnings: Diagnostics::default() });
     }
     let bytes = std::fs::read(source).map_err(|e| AppError::read(source, e))?;
+    validate_text(source, bytes, context)
+}
+
+/// Parse and validate roster YAML named `source`.
+fn validate_text(source: &str, bytes: Vec<u8>, context: &ValidationContext) -> Result<LoadedRoster> {
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let validated = tenantry_model::parse_raw(source, &bytes)
         .and_then(|raw| tenantry_model::validate_with_warnings(source, raw, context));
@@ -127,6 +246,25 @@ mod tests {
         assert_eq!(VaultSource::parse("roster.yaml").unwrap(), None);
         for bad in ["vault://secret#k", "vault://secret/platform", "vault:///platform#k", "vault://secret/#k"] {
             assert!(VaultSource::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn config_map_sources_name_namespace_map_and_key() {
+        assert_eq!(
+            ConfigMapSource::parse("kubernetes://tenantry/roster#roster.yaml").unwrap(),
+            Some(ConfigMapSource { namespace: "tenantry".into(), name: "roster".into(), key: "roster.yaml".into() })
+        );
+        assert_eq!(ConfigMapSource::parse("roster.yaml").unwrap(), None);
+        for bad in [
+            "kubernetes://tenantry#k",
+            "kubernetes://tenantry/roster",
+            "kubernetes:///roster#k",
+            "kubernetes://tenantry/#k",
+            "kubernetes://Tenantry/roster#k",
+            "kubernetes://tenantry/roster#a/b",
+        ] {
+            assert!(ConfigMapSource::parse(bad).is_err(), "{bad}");
         }
     }
 }

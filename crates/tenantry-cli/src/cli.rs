@@ -99,6 +99,8 @@ pub enum Command {
         #[arg(long = "with", value_enum, value_name = "TOOL")]
         with: Vec<SetupTool>,
     },
+    /// Run as a controller: reconcile on every roster change, on drift and every interval ([serve] in tenantry.toml).
+    Serve(ServeArgs),
     /// Print the roster's JSON Schema.
     Schema,
     /// Print shell completions.
@@ -157,6 +159,22 @@ pub struct ApplyArgs {
     pub no_refresh: bool,
     #[command(flatten)]
     pub policy: PolicyArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Log lines as text or JSON (one object per line), to standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Listen here instead of [serve] listen.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Operating systems the setup script supports.

@@ -1163,6 +1163,110 @@ fn the_cli_only_calls_use_cases() {
     }
 }
 
+/// `tenantry serve` from the command line: with the local target only, it
+/// renders the roster, answers health and status, logs JSON lines with
+/// `--log-format json`, applies a roster edit, and exits 0 on SIGTERM.
+#[test]
+fn serve_renders_answers_serves_the_portal_and_stops_cleanly_on_sigterm() {
+    // The issuer is only asked at sign-in (the portal's own tests sign in
+    // through Keycloak); here serve must mount the portal's pages.
+    let platform = "platform:\n  oidc: { issuer_url: https://auth.example.org/, client_id: kubernetes }\n";
+    let dir = workdir(&format!(
+        "{platform}users:\n  alice: {{ email: alice@example.org, tier: namespace-owner, namespaces: [alice] }}\n"
+    ));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let secret = dir.path().join("portal-client.secret");
+    fs::write(&secret, "not-a-real-secret").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    fs::write(
+        dir.path().join("tenantry.toml"),
+        format!(
+            "[local]\nout_dir = \"out\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\ndebounce = \"100ms\"\n\n[portal]\npublic_url = \"http://127.0.0.1:{port}/\"\nclient_id = \"tenantry-portal\"\nclient_secret_file = \"{}\"\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let log = fs::File::create(dir.path().join("serve.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(["serve", "--log-format", "json"])
+        .current_dir(dir.path())
+        .env_remove("TENANTRY_ROSTER")
+        .env_remove("TENANTRY_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let get = |path: &str| -> Option<(u16, String)> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let response = reqwest::get(format!("http://127.0.0.1:{port}{path}")).await.ok()?;
+            let code = response.status().as_u16();
+            Some((code, response.text().await.ok()?))
+        })
+    };
+    let wait = |what: &str, check: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !check() {
+            assert!(start.elapsed() < std::time::Duration::from_secs(30), "{what}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait("serve renders alice", &|| dir.path().join("out/kubernetes/alice").is_dir());
+    wait("serve is ready", &|| get("/readyz").is_some_and(|(code, _)| code == 200));
+    assert_eq!(get("/healthz").map(|(code, _)| code), Some(200));
+    let status: serde_json::Value = serde_json::from_str(&get("/api/status").unwrap().1).unwrap();
+    assert_eq!(status["role"], "standalone", "{status}");
+    assert_eq!(status["last_pass"]["converged"], true, "{status}");
+    assert_eq!(status["last_pass"]["report"]["format_version"], "1", "the apply report's JSON: {status}");
+
+    // The portal on the same listener: the sign-in page with its strict CSP,
+    // and a tenant page that sends a browser without a session to sign in.
+    let portal = |path: &str| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+            let response = client.get(format!("http://127.0.0.1:{port}{path}")).send().await.unwrap();
+            let header =
+                |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let (csp, location) = (header("content-security-policy"), header("location"));
+            (response.status().as_u16(), csp, location, response.text().await.unwrap())
+        })
+    };
+    let (code, csp, _, page) = portal("/signin");
+    assert_eq!(code, 200, "{page}");
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(page.contains("<form") || page.contains("/auth/login"), "a sign-in page: {page}");
+    let (code, _, location, _) = portal("/users/alice");
+    assert!((300..400).contains(&code), "{code}");
+    assert_eq!(location, "/signin?next=%2Fusers%2Falice");
+
+    fs::write(
+        dir.path().join("roster.yaml"),
+        "users:\n  alice: { email: alice@example.org, tier: namespace-owner, namespaces: [alice] }\n  bob: { email: bob@example.org, tier: namespace-owner, namespaces: [bob] }\n",
+    )
+    .unwrap();
+    wait("serve renders bob after the roster edit", &|| dir.path().join("out/kubernetes/bob").is_dir());
+
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "serve still runs 5 s after SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let log = fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().any(|l| l["message"] == "serving"), "{log}");
+    assert!(lines.iter().any(|l| l["message"] == "shutting down"), "{log}");
+}
+
 /// `plan --out FILE` + `apply FILE` applies exactly the reviewed plan, and
 /// refuses — changing nothing — once the roster or an observed object moved.
 #[test]

@@ -19,11 +19,12 @@ mod kinds;
 mod observe;
 mod plugin;
 mod tls;
+pub mod watch;
 
 pub use diagnose::CHECKS;
 pub use extract::project_owned_fields;
 pub use kinds::{KINDS, KindInfo};
-pub use plugin::PLUGIN;
+pub use plugin::{PLUGIN, load_config};
 
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -76,30 +77,40 @@ fn unavailable(message: impl std::fmt::Display) -> TargetError {
     TargetError::unavailable(message.to_string())
 }
 
+/// A client for the kubeconfig and context of `config`, or `$KUBECONFIG`,
+/// `~/.kube/config`, or the in-cluster service account. Building it reads
+/// credentials but sends nothing.
+pub async fn client(config: &KubernetesConfig) -> Result<kube::Client> {
+    let options = kube::config::KubeConfigOptions { context: config.context.clone(), ..Default::default() };
+    let usable = |e: kube::config::KubeconfigError| unavailable(format!("no usable kubeconfig: {e}"));
+    let client_config = match &config.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| unavailable(format!("cannot read kubeconfig {}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(usable)?
+        }
+        None if config.context.is_some() => kube::Config::from_kubeconfig(&options).await.map_err(usable)?,
+        None => {
+            kube::Config::infer().await.map_err(|e| unavailable(format!("no kubeconfig and not in a cluster: {e}")))?
+        }
+    };
+    kube::Client::try_from(client_config).map_err(unavailable)
+}
+
+/// What listing one kind found.
+pub(crate) enum Listing {
+    Items(Vec<DynamicObject>),
+    /// The server does not serve the kind (a CRD that is not installed).
+    NotServed,
+    /// tenantry's credentials may not list it (the shipped RBAC without the
+    /// TLS-copies component cannot list Secrets).
+    Forbidden(String),
+}
+
 impl KubernetesTarget {
     /// Connect using the kubeconfig and context of the config, or in-cluster.
     pub async fn connect(config: &KubernetesConfig) -> Result<KubernetesTarget> {
-        let options = kube::config::KubeConfigOptions { context: config.context.clone(), ..Default::default() };
-        let client_config = match &config.kubeconfig {
-            Some(path) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                    .map_err(|e| unavailable(format!("cannot read kubeconfig {}: {e}", path.display())))?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &options).await
-            }
-            None if config.context.is_some() => kube::Config::from_kubeconfig(&options).await,
-            None => return Self::infer().await,
-        }
-        .map_err(|e| unavailable(format!("no usable kubeconfig: {e}")))?;
-        let client = kube::Client::try_from(client_config).map_err(unavailable)?;
-        Ok(KubernetesTarget::from_client(client))
-    }
-
-    /// `$KUBECONFIG`, `~/.kube/config`, or the in-cluster service account.
-    async fn infer() -> Result<KubernetesTarget> {
-        let config =
-            kube::Config::infer().await.map_err(|e| unavailable(format!("no kubeconfig and not in a cluster: {e}")))?;
-        let client = kube::Client::try_from(config).map_err(unavailable)?;
-        Ok(KubernetesTarget::from_client(client))
+        Ok(KubernetesTarget::from_client(client(config).await?))
     }
 
     pub fn from_client(client: kube::Client) -> KubernetesTarget {
@@ -118,9 +129,8 @@ impl KubernetesTarget {
     /// List one kind: objects carrying tenantry's marks (any platform's),
     /// and for cluster-scoped kinds every object, so a same-named object
     /// tenantry did not write is seen without a request per object (within
-    /// namespaces, `observe` looks those up by name). `None` when the server
-    /// does not serve the kind (a CRD that is not installed).
-    async fn list_kind(&self, info: &'static KindInfo) -> Result<Option<Vec<DynamicObject>>> {
+    /// namespaces, `observe` looks those up by name).
+    async fn list_kind(&self, info: &'static KindInfo) -> Result<Listing> {
         let api = self.api(info, None);
         let params = if !info.namespaced {
             ListParams::default()
@@ -128,8 +138,9 @@ impl KubernetesTarget {
             ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"))
         };
         match api.list(&params).await {
-            Ok(list) => Ok(Some(list.items)),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+            Ok(list) => Ok(Listing::Items(list.items)),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(Listing::NotServed),
+            Err(kube::Error::Api(status)) if status.code == 403 => Ok(Listing::Forbidden(status.message)),
             Err(error) => Err(map_error(&format!("list {}", info.plural), error)),
         }
     }
@@ -159,7 +170,7 @@ fn not_served(info: &KindInfo) -> String {
     format!("the cluster does not serve `{}` {} (kind {}): {fix}", info.api_version(), info.plural, info.kind)
 }
 
-fn map_error(context: &str, error: kube::Error) -> TargetError {
+pub(crate) fn map_error(context: &str, error: kube::Error) -> TargetError {
     match error {
         kube::Error::Api(status) => {
             let kind = match status.code {

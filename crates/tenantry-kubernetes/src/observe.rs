@@ -10,7 +10,9 @@
 //! user's namespace holds nothing).
 
 use crate::extract::project_owned_fields;
-use crate::{FIELD_MANAGER, KINDS, KindInfo, KubernetesTarget, SourceRead, TlsSources, id_of, kinds, not_served, tls};
+use crate::{
+    FIELD_MANAGER, KINDS, KindInfo, KubernetesTarget, Listing, SourceRead, TlsSources, id_of, kinds, not_served, tls,
+};
 use futures::stream::{self, StreamExt as _};
 use kube::api::DynamicObject;
 use serde_json::{Map, Value, json};
@@ -35,20 +37,30 @@ pub(crate) async fn observe(target: &KubernetesTarget, request: &ObserveRequest)
     let mut sources = SourceCache::default();
     let mut served: HashSet<&str> = HashSet::new();
     for (info, result) in lists {
-        let Some(objects) = result? else {
+        let objects = match result? {
+            Listing::Items(objects) => objects,
             // Only a problem when the roster asks for this kind; the
             // changes of that kind then fail at apply, one by one.
-            if wanted_kinds.contains(info.kind) {
-                observed.problems.push(PlanProblem {
-                    message: not_served(info),
-                    help: format!(
-                        "until then every {} change fails at apply; the rest of the plan is applied",
-                        info.kind
-                    ),
-                    blocking: false,
-                });
+            missing => {
+                if wanted_kinds.contains(info.kind) {
+                    let message = match missing {
+                        Listing::Forbidden(reason) => format!(
+                            "tenantry may not list {} ({reason}): what exists of this kind is not known",
+                            info.plural
+                        ),
+                        _ => not_served(info),
+                    };
+                    observed.problems.push(PlanProblem {
+                        message,
+                        help: format!(
+                            "until then every {} change fails at apply; the rest of the plan is applied",
+                            info.kind
+                        ),
+                        blocking: false,
+                    });
+                }
+                continue;
             }
-            continue;
         };
         served.insert(info.kind);
         for object in objects {

@@ -25,10 +25,16 @@ impl TargetPlugin for Plugin {
     }
 
     fn load(&self, section: serde_json::Value, context: &LoadContext) -> Result<Box<dyn TargetSetup>, String> {
-        let mut config: KubernetesConfig = serde_json::from_value(section).map_err(|e| e.to_string())?;
-        config.kubeconfig = config.kubeconfig.as_deref().map(|path| context.resolve(path));
-        Ok(Box::new(config))
+        Ok(Box::new(load_config(section, context)?))
     }
+}
+
+/// Read `[kubernetes]` (paths resolved), for readers besides the target:
+/// a `kubernetes://` roster source, `serve`'s watches and Lease.
+pub fn load_config(section: serde_json::Value, context: &LoadContext) -> Result<KubernetesConfig, String> {
+    let mut config: KubernetesConfig = serde_json::from_value(section).map_err(|e| e.to_string())?;
+    config.kubeconfig = config.kubeconfig.as_deref().map(|path| context.resolve(path));
+    Ok(config)
 }
 
 #[async_trait::async_trait]

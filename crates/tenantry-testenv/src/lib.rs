@@ -15,6 +15,9 @@
 //!
 //! Integration tests call [`install_crypto_provider`] first.
 
+#[cfg(feature = "proxy")]
+pub mod kube_proxy;
+
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};

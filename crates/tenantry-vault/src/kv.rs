@@ -31,6 +31,17 @@ pub async fn read_kv_field(config: &VaultConfig, mount: &str, path: &str, key: &
     }
 }
 
+/// The current version of a KV v2 secret, from its metadata (the value is
+/// not read): `serve` polls this to notice a changed `vault://` roster.
+pub async fn kv_version(config: &VaultConfig, mount: &str, path: &str) -> Result<u64> {
+    let client = Client::new(config, config.token()?)?;
+    let mount = mount.trim_matches('/');
+    let path = path.trim_matches('/');
+    let missing = || Error::MissingPath { mount: mount.to_string(), path: path.to_string() };
+    let metadata = client.read(&format!("{mount}/metadata/{path}")).await?.ok_or_else(missing)?;
+    metadata["current_version"].as_u64().ok_or_else(missing)
+}
+
 /// Every secret under `root` (the secret `root` itself and everything below
 /// it), with the data of its current version (`null` when deleted).
 pub(crate) async fn subtree(client: &Client, mount: &str, root: &str) -> Result<BTreeMap<String, Value>> {

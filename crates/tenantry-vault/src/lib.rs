@@ -31,7 +31,7 @@ pub use client::RequestCounts;
 pub use config::{Token, VaultConfig};
 pub use destroy::DestroyReport;
 pub use diagnose::CHECKS;
-pub use kv::read_kv_field;
+pub use kv::{kv_version, read_kv_field};
 pub use plugin::{PLUGIN, load_config};
 
 use client::Client;

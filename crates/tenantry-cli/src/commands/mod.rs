@@ -11,6 +11,7 @@ mod offboard;
 mod plan;
 mod render;
 mod schema;
+mod serve;
 mod setup_script;
 mod validate;
 mod why;
@@ -48,6 +49,7 @@ pub fn run(cli: crate::Cli, shell: &mut Shell) -> Result<i32> {
         Command::History { user, since } => {
             runtime()?.block_on(history::history(global, user.as_deref(), since.as_deref(), shell))
         }
+        Command::Serve(args) => serve::serve(global, args, shell),
     }
 }
 
