@@ -21,7 +21,7 @@ impl Config {
     /// section) `$KUBECONFIG`, `~/.kube/config` or the in-cluster account.
     pub async fn kube_client(&self) -> Result<kube::Client> {
         let settings = self.kubernetes()?.unwrap_or_default();
-        tenantry_kubernetes::client(&settings).await.map_err(|error| {
+        tenantry_kubernetes::watch_client(&settings).await.map_err(|error| {
             AppError::config(
                 format!("cannot reach the cluster: {}", error.message),
                 "check [kubernetes] kubeconfig and context in tenantry.toml, or run in a cluster",

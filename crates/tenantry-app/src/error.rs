@@ -44,6 +44,9 @@ impl AppError {
             AppError::Roster(..) => None,
             AppError::Read { .. } => Some("check the path, or pass --roster / --config".to_string()),
             AppError::Config { help, .. } | AppError::Usage { help, .. } => Some(help.clone()),
+            AppError::Run(tenantry_engine::Error::Facts { target, unavailable: true, .. }) => Some(format!(
+                "nothing was changed; the `{target}` target could not be asked before planning: check that it is reachable with the settings of [{target}] in tenantry.toml (connect and request timeouts included), then run again"
+            )),
             AppError::Run(tenantry_engine::Error::Facts { target, .. }) => Some(format!(
                 "nothing was changed; the `{target}` target's own records disagree with the state database (both are named above): make them agree, then run again"
             )),

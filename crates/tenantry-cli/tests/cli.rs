@@ -1365,3 +1365,40 @@ fn plan_markdown_is_a_compact_summary_for_a_pull_request() {
     let refused = tenantry(dir.path(), &["apply", "--output", "markdown"]);
     assert_eq!(refused.status.code(), Some(1));
 }
+
+/// An API server that accepts connections and never answers costs a run
+/// `request_timeout`, not kube's five minutes, and the error says it timed
+/// out and what to check; a timeout that is not a duration is refused.
+#[test]
+fn a_kubernetes_api_server_that_never_answers_costs_only_the_request_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accept every connection and hold it open without a byte in reply.
+    std::thread::spawn(move || {
+        let held: Vec<std::net::TcpStream> = listener.incoming().take(32).filter_map(Result::ok).collect();
+        drop(held);
+    });
+    let dir = workdir("users:\n  alice: { email: alice@example.org, tier: namespace-owner, namespaces: [alice] }\n");
+    fs::write(
+        dir.path().join("stall.kubeconfig"),
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: stall, cluster: {{server: \"http://127.0.0.1:{port}\"}}}}]\nusers: [{{name: u, user: {{token: not-a-token}}}}]\ncontexts: [{{name: stall, context: {{cluster: stall, user: u}}}}]\ncurrent-context: stall\n"
+        ),
+    )
+    .unwrap();
+    fs::write(dir.path().join("tenantry.toml"), "[kubernetes]\nkubeconfig = \"stall.kubeconfig\"\nrequest_timeout = \"2s\"\n")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let plan = tenantry(dir.path(), &["plan"]);
+    let took = started.elapsed();
+    assert_eq!(plan.status.code(), Some(1), "{}", text(&plan));
+    assert!(took < std::time::Duration::from_secs(15), "the stalled server held the run for {took:?}");
+    let shown = text(&plan);
+    assert!(shown.contains("timed out"), "{shown}");
+    assert!(shown.contains("request timeouts"), "the fix names the setting: {shown}");
+
+    fs::write(dir.path().join("tenantry.toml"), "[kubernetes]\nrequest_timeout = \"soon\"\n").unwrap();
+    let refused = tenantry(dir.path(), &["plan"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("`request_timeout = \"soon\"` is not a duration"), "{}", text(&refused));
+}

@@ -171,10 +171,11 @@ impl Engine {
         let mut facts = tenantry_core::facts(roster, policy, remembered, &inventory);
         let mut notes = Vec::new();
         for target in &self.targets {
-            let said = target
-                .reconcile_facts(roster, &mut facts)
-                .await
-                .map_err(|error| Error::Facts { target: target.name().to_string(), message: error.message })?;
+            let said = target.reconcile_facts(roster, &mut facts).await.map_err(|error| Error::Facts {
+                target: target.name().to_string(),
+                unavailable: error.kind == tenantry_core::target::ErrorKind::Unavailable,
+                message: error.message,
+            })?;
             notes.extend(said);
         }
         if facts.ports != stored_ports {

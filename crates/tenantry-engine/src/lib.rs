@@ -62,9 +62,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A target's own copy of a fact disagrees with the state (the host's ports).
+    /// A target's own copy of a fact disagrees with the state (the host's
+    /// ports), or the target could not be asked (`unavailable`).
     #[error("{message}")]
-    Facts { target: String, message: String },
+    Facts { target: String, message: String, unavailable: bool },
     #[error("{0}")]
     Task(String),
 }

@@ -32,6 +32,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tenantry_core::derive::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use tenantry_core::target::Result;
 use tenantry_core::{
@@ -51,6 +52,37 @@ pub struct KubernetesConfig {
     pub kubeconfig: Option<PathBuf>,
     /// Context in the kubeconfig; default its current context.
     pub context: Option<String>,
+    /// How long connecting to the API server may take (`10s` by default).
+    pub connect_timeout: Option<String>,
+    /// How long one request (a list, a get, an apply) may wait for the API
+    /// server's answer (`30s` by default). A stalled server then fails the
+    /// run's cluster changes in bounded time instead of kube's five minutes.
+    /// Watches (`serve`) are long polls and use their own, longer bound.
+    pub request_timeout: Option<String>,
+}
+
+/// Defaults of `connect_timeout` and `request_timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A watch's long poll lasts up to 290 s (kube-runtime's server-side
+/// timeout): its read bound must exceed that.
+const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl KubernetesConfig {
+    /// The connect and request timeouts, or what is wrong with them.
+    pub fn timeouts(&self) -> std::result::Result<(Duration, Duration), String> {
+        let parse = |value: &Option<String>, key: &str, default: Duration| match value {
+            None => Ok(default),
+            Some(text) => match humantime::parse_duration(text) {
+                Ok(duration) if !duration.is_zero() => Ok(duration),
+                _ => Err(format!("`{key} = \"{text}\"` is not a duration; write e.g. `{key} = \"30s\"`")),
+            },
+        };
+        Ok((
+            parse(&self.connect_timeout, "connect_timeout", DEFAULT_CONNECT_TIMEOUT)?,
+            parse(&self.request_timeout, "request_timeout", DEFAULT_REQUEST_TIMEOUT)?,
+        ))
+    }
 }
 
 #[derive(Clone)]
@@ -78,12 +110,26 @@ fn unavailable(message: impl std::fmt::Display) -> TargetError {
 }
 
 /// A client for the kubeconfig and context of `config`, or `$KUBECONFIG`,
-/// `~/.kube/config`, or the in-cluster service account. Building it reads
-/// credentials but sends nothing.
+/// `~/.kube/config`, or the in-cluster service account, with the config's
+/// connect and request timeouts. Building it reads credentials but sends
+/// nothing.
 pub async fn client(config: &KubernetesConfig) -> Result<kube::Client> {
+    let (connect, request) = config.timeouts().map_err(unavailable)?;
+    client_with(config, connect, request).await
+}
+
+/// A client for watches and other long polls (`serve`'s drift and roster
+/// watches, its Lease): the connect timeout of `config`, a read bound
+/// longer than a watch's long poll.
+pub async fn watch_client(config: &KubernetesConfig) -> Result<kube::Client> {
+    let (connect, _) = config.timeouts().map_err(unavailable)?;
+    client_with(config, connect, WATCH_READ_TIMEOUT).await
+}
+
+async fn client_with(config: &KubernetesConfig, connect: Duration, read: Duration) -> Result<kube::Client> {
     let options = kube::config::KubeConfigOptions { context: config.context.clone(), ..Default::default() };
     let usable = |e: kube::config::KubeconfigError| unavailable(format!("no usable kubeconfig: {e}"));
-    let client_config = match &config.kubeconfig {
+    let mut client_config = match &config.kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
                 .map_err(|e| unavailable(format!("cannot read kubeconfig {}: {e}", path.display())))?;
@@ -94,7 +140,26 @@ pub async fn client(config: &KubernetesConfig) -> Result<kube::Client> {
             kube::Config::infer().await.map_err(|e| unavailable(format!("no kubeconfig and not in a cluster: {e}")))?
         }
     };
+    client_config.connect_timeout = Some(connect);
+    client_config.read_timeout = Some(read);
+    client_config.write_timeout = Some(read);
     kube::Client::try_from(client_config).map_err(unavailable)
+}
+
+/// A kube client error in words: its chain of causes (a timeout says so),
+/// not only the outermost "client error (SendRequest)".
+pub(crate) fn describe_kube_error(error: &kube::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// What listing one kind found.
@@ -208,8 +273,11 @@ impl Target for KubernetesTarget {
     /// The cluster's version, to which tenant namespaces' Pod Security
     /// labels are pinned (one request).
     async fn reconcile_facts(&self, _roster: &tenantry_model::Roster, facts: &mut Facts) -> Result<Vec<Note>> {
-        let version =
-            self.client.apiserver_version().await.map_err(|e| unavailable(format!("read the version: {e}")))?;
+        let version = self
+            .client
+            .apiserver_version()
+            .await
+            .map_err(|e| unavailable(format!("reading the API server's version: {}", describe_kube_error(&e))))?;
         facts.cluster_version = Some(version.git_version);
         Ok(Vec::new())
     }

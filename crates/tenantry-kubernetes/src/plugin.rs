@@ -34,6 +34,7 @@ impl TargetPlugin for Plugin {
 pub fn load_config(section: serde_json::Value, context: &LoadContext) -> Result<KubernetesConfig, String> {
     let mut config: KubernetesConfig = serde_json::from_value(section).map_err(|e| e.to_string())?;
     config.kubeconfig = config.kubeconfig.as_deref().map(|path| context.resolve(path));
+    config.timeouts()?;
     Ok(config)
 }
 
