@@ -1386,8 +1386,11 @@ fn a_kubernetes_api_server_that_never_answers_costs_only_the_request_timeout() {
         ),
     )
     .unwrap();
-    fs::write(dir.path().join("tenantry.toml"), "[kubernetes]\nkubeconfig = \"stall.kubeconfig\"\nrequest_timeout = \"2s\"\n")
-        .unwrap();
+    fs::write(
+        dir.path().join("tenantry.toml"),
+        "[kubernetes]\nkubeconfig = \"stall.kubeconfig\"\nrequest_timeout = \"2s\"\n",
+    )
+    .unwrap();
     let started = std::time::Instant::now();
     let plan = tenantry(dir.path(), &["plan"]);
     let took = started.elapsed();
