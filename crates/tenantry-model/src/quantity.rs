@@ -120,6 +120,39 @@ impl std::fmt::Display for Quantity {
     }
 }
 
+/// A quantity as the API server writes it (`500m`, `4Gi`, `1e3`, `20`) as a
+/// number — for comparing quota usage with its limit; `None` when it is not
+/// a quantity.
+pub fn quantity_value(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(text.len());
+    let (number, suffix) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let factor = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        exponent => {
+            let power: i32 = exponent.strip_prefix(['e', 'E'])?.parse().ok()?;
+            10f64.powi(power)
+        }
+    };
+    Some(number * factor)
+}
+
 /// The ResourceQuota resource names Kubernetes documents (core and object count).
 pub const STANDARD_QUOTA_RESOURCES: &[&str] = &[
     "cpu",
@@ -176,6 +209,17 @@ pub fn check_quota_resource(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantities_read_as_the_apiserver_writes_them() {
+        assert_eq!(quantity_value("20"), Some(20.0));
+        assert_eq!(quantity_value("500m"), Some(0.5));
+        assert_eq!(quantity_value("4Gi"), Some(4.0 * 1024.0 * 1024.0 * 1024.0));
+        assert_eq!(quantity_value("1.5k"), Some(1500.0));
+        assert_eq!(quantity_value("1e3"), Some(1000.0));
+        assert_eq!(quantity_value("12Qi"), None);
+        assert_eq!(quantity_value(""), None);
+    }
 
     #[test]
     fn accepts_kubernetes_quantities() {
