@@ -172,10 +172,9 @@ pub async fn run(options: ServeOptions, shutdown: impl std::future::Future<Outpu
         help: "see the README's portal section".to_string(),
     })?;
     let on_pass = portal.as_ref().map(|portal| {
-        let (portal, options) = (Arc::clone(portal), session_options.clone());
-        Box::new(move |report: &tenantry_app::PassReport, trigger: &str| {
-            portal::publish(&portal, &options, report, trigger.to_string());
-        }) as reconcile::OnPass
+        let publisher = portal::Publisher::new(portal, &session_options);
+        Box::new(move |report: &tenantry_app::PassReport, trigger: &str| publisher.publish(report, trigger))
+            as reconcile::OnPass
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
