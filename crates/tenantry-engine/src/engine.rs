@@ -8,15 +8,17 @@
 use crate::clock::Clock;
 use crate::handle::StateHandle;
 use crate::report::{ApplyReport, Failure, Progress};
+use crate::retry::{Breaker, RetryPolicy};
+use crate::state::Ending;
 use crate::state::{RunInfo, State};
 use crate::{Error, Result};
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use tenantry_core::target::ErrorKind;
 use tenantry_core::{
     Action, Change, Desired, Facts, Inventory, Minted, MintedSecret, Note, ObserveRequest, ObservedByTarget, Plan,
-    PlanProblem, Policy, Remembered, ResourceId, Routing, Settings, Snapshot, Target, TargetError, current_routes,
-    derive, diff,
+    PlanProblem, Policy, Remembered, ResourceId, Routing, Settings, Snapshot, Target, current_routes, derive, diff,
 };
 use tenantry_model::Roster;
 
@@ -47,6 +49,8 @@ pub struct ApplyOptions {
     pub roster_digest: Option<String>,
     /// Run each target's after-apply work (the host's checkout refresh).
     pub after_apply: bool,
+    /// How a change whose peer fails is tried again.
+    pub retry: RetryPolicy,
 }
 
 impl Default for ApplyOptions {
@@ -57,6 +61,7 @@ impl Default for ApplyOptions {
             actor: None,
             roster_digest: None,
             after_apply: false,
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -278,6 +283,7 @@ impl Engine {
         let targets: BTreeMap<&str, &Arc<dyn Target>> = self.targets.iter().map(|t| (t.name(), t)).collect();
         let no_snapshot = Snapshot::default();
         let mut failed_ids: HashSet<ResourceId> = HashSet::new();
+        let breaker = Breaker::default();
         // Secrets minted by this apply's changes, for the changes depending
         // on them (a forge token for the host's credential file); dropped
         // with the apply.
@@ -300,19 +306,17 @@ impl Engine {
                     );
                     let target = targets.get(change.target.as_str()).copied();
                     let snapshot = prepared.snapshots.get(&change.target).unwrap_or(&no_snapshot);
+                    let breaker = &breaker;
                     async move {
                         let result = if let Some(dep) = blocked {
-                            Err((format!("skipped: it needs {dep}, which failed"), true))
+                            Err(Failed::skipped(format!("skipped: it needs {dep}, which failed")))
                         } else if change.action == Action::Conflict {
-                            Err((change.reason.to_string(), false))
+                            Err(Failed::refused(change.reason.to_string()))
                         } else if let Some(target) = target {
-                            target
-                                .apply_with(change, snapshot, &inputs)
+                            apply_with_retries(target.as_ref(), change, snapshot, &inputs, &options.retry, breaker)
                                 .await
-                                .map(|applied| (applied.notes, applied.minted))
-                                .map_err(|e: TargetError| (e.in_target(target.name()).to_string(), false))
                         } else {
-                            Err((format!("target `{}` is not configured", change.target), false))
+                            Err(Failed::refused(format!("target `{}` is not configured", change.target)))
                         };
                         progress(Progress::Finished {
                             id: change.id.clone(),
@@ -326,7 +330,7 @@ impl Engine {
                 .collect()
                 .await;
 
-            let mut journal: Vec<(Change, Option<String>)> = Vec::with_capacity(outcomes.len());
+            let mut journal: Vec<(Change, Ending)> = Vec::with_capacity(outcomes.len());
             for (change, result) in outcomes {
                 match result {
                     Ok((said, secret)) => {
@@ -337,27 +341,30 @@ impl Engine {
                             *report.applied.entry(change.owner.clone()).or_default() += 1;
                         }
                         notes.extend(said.into_iter().map(|note| (change.id.clone(), note)));
-                        journal.push((change.clone(), None));
+                        journal.push((change.clone(), Ending::Done));
                     }
-                    Err((error, skipped)) => {
+                    Err(failed) => {
                         failed_ids.insert(change.id.clone());
                         report.failures.push(Failure {
                             owner: change.owner.clone(),
                             target: change.target.clone(),
                             id: change.id.to_string(),
                             action: change.action,
-                            error: error.clone(),
-                            skipped,
+                            error: failed.error.clone(),
+                            skipped: failed.skipped,
+                            unknown: failed.unknown,
                         });
-                        journal.push((change.clone(), Some(error)));
+                        let ending =
+                            if failed.unknown { Ending::Unknown(failed.error) } else { Ending::Failed(failed.error) };
+                        journal.push((change.clone(), ending));
                     }
                 }
             }
             let now = self.now();
             self.state
                 .call(move |s| {
-                    let outcomes: Vec<(&Change, Option<String>)> =
-                        journal.iter().map(|(change, error)| (change, error.clone())).collect();
+                    let outcomes: Vec<(&Change, &Ending)> =
+                        journal.iter().map(|(change, ending)| (change, ending)).collect();
                     s.record_outcomes(run, &outcomes, &now)
                 })
                 .await?;
@@ -407,5 +414,64 @@ fn scoped_desired(prepared: &Prepared) -> Option<Desired> {
     Some(Desired::new(mine.cloned().collect(), Default::default()))
 }
 
-/// How one change ended: the notes it left, or the error and whether it was skipped.
-type Outcome = std::result::Result<(Vec<Note>, Option<MintedSecret>), (String, bool)>;
+/// How one change ended: the notes it left and what it minted, or why not.
+type Outcome = std::result::Result<(Vec<Note>, Option<MintedSecret>), Failed>;
+
+/// Why a change did not happen.
+#[derive(Debug)]
+struct Failed {
+    error: String,
+    /// Not attempted at all.
+    skipped: bool,
+    /// Its peer stopped answering: it may have been applied all the same.
+    unknown: bool,
+}
+
+impl Failed {
+    fn skipped(error: String) -> Failed {
+        Failed { error, skipped: true, unknown: false }
+    }
+
+    fn refused(error: String) -> Failed {
+        Failed { error, skipped: false, unknown: false }
+    }
+}
+
+/// Apply one change, trying again while its error is retryable, unless its
+/// peer is already known to be down in this apply; a peer that is still
+/// unavailable after the last try takes the breaker down for it.
+async fn apply_with_retries(
+    target: &dyn Target,
+    change: &Change,
+    snapshot: &Snapshot,
+    inputs: &Minted,
+    policy: &RetryPolicy,
+    breaker: &Breaker,
+) -> Outcome {
+    let mut attempt = 1;
+    loop {
+        if let Some(cause) = breaker.down(target.name()) {
+            return Err(Failed::skipped(format!(
+                "not attempted: {} stopped answering earlier in this apply ({cause}); rerun once it is back",
+                target.name()
+            )));
+        }
+        match target.apply_with(change, snapshot, inputs).await {
+            Ok(applied) => return Ok((applied.notes, applied.minted)),
+            Err(error) if error.retryable && attempt < policy.attempts.max(1) => {
+                tracing::debug!(id = %change.id, attempt, %error, "retrying");
+                tokio::time::sleep(policy.wait(&change.id, attempt)).await;
+                attempt += 1;
+            }
+            Err(error) => {
+                let unavailable = error.kind == ErrorKind::Unavailable;
+                let error = error.in_target(target.name());
+                if unavailable {
+                    breaker.trip(target.name(), &error.message);
+                }
+                let tries = if attempt > 1 { format!(" (after {attempt} tries)") } else { String::new() };
+                return Err(Failed { error: format!("{error}{tries}"), skipped: false, unknown: unavailable });
+            }
+        }
+    }
+}

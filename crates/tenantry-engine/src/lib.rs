@@ -10,6 +10,7 @@ mod engine;
 mod handle;
 mod lock;
 mod report;
+mod retry;
 mod state;
 
 pub use backups::BackupDir;
@@ -19,6 +20,7 @@ pub use engine::{ApplyOptions, Engine, Prepared};
 pub use handle::StateHandle;
 pub use lock::RunLock;
 pub use report::{ApplyReport, Failure, Progress};
+pub use retry::RetryPolicy;
 pub use state::{ChangeRecord, JournalEntry, RunInfo, RunRecord, SCHEMA_VERSION, State};
 
 /// Errors of the engine and its state database.

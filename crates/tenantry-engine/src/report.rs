@@ -18,8 +18,14 @@ pub struct Failure {
     pub id: String,
     pub action: Action,
     pub error: String,
-    /// True when it was not attempted because something it needs failed.
+    /// True when it was not attempted: something it needs failed, or its
+    /// peer was found down earlier in the apply.
     pub skipped: bool,
+    /// True when the peer may have applied it all the same (it stopped
+    /// answering): the journal says `unknown`, the inventory keeps the
+    /// object, and the next plan observes what is really there.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]

@@ -64,7 +64,40 @@ ALTER TABLE runs ADD COLUMN actor TEXT;
 ALTER TABLE runs ADD COLUMN roster_digest TEXT;
 CREATE INDEX IF NOT EXISTS journal_by_run ON journal (run);
 ",
+    // 3: the phase `unknown` — a change whose peer stopped answering may or
+    // may not have been applied. SQLite cannot alter a CHECK, so the journal
+    // is copied into a table that allows it.
+    "
+CREATE TABLE journal_v3 (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    action TEXT NOT NULL,
+    phase TEXT NOT NULL CHECK (phase IN ('intent', 'done', 'failed', 'interrupted', 'unknown')),
+    error TEXT,
+    at TEXT NOT NULL
+);
+INSERT INTO journal_v3 (seq, run, target, id, owner, action, phase, error, at)
+    SELECT seq, run, target, id, owner, action, phase, error, at FROM journal;
+DROP TABLE journal;
+ALTER TABLE journal_v3 RENAME TO journal;
+CREATE INDEX journal_pending ON journal (phase) WHERE phase = 'intent';
+CREATE INDEX journal_by_id ON journal (id);
+CREATE INDEX journal_by_run ON journal (run);
+",
 ];
+
+/// How a journalled change ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Done,
+    /// The peer refused it, or it was not attempted.
+    Failed(String),
+    /// The peer stopped answering: it may have been applied.
+    Unknown(String),
+}
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -118,7 +151,7 @@ pub struct ChangeRecord {
     pub id: String,
     pub owner: String,
     pub action: String,
-    /// `intent`, `done`, `failed` or `interrupted`.
+    /// `intent`, `done`, `failed`, `interrupted` or `unknown`.
     pub phase: String,
     pub error: Option<String>,
     pub at: String,
@@ -349,7 +382,9 @@ impl State {
     }
 
     /// Record outcomes and bring the inventory in line, in one transaction.
-    pub fn record_outcomes(&mut self, run: i64, outcomes: &[(&Change, Option<String>)], now: &str) -> Result<()> {
+    /// A change whose outcome is unknown is remembered like a killed run's
+    /// intent: its object may exist, so it joins the inventory.
+    pub fn record_outcomes(&mut self, run: i64, outcomes: &[(&Change, &Ending)], now: &str) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
             let mut close = tx.prepare(
@@ -360,16 +395,28 @@ impl State {
                  ON CONFLICT (target, id) DO UPDATE SET owner = excluded.owner",
             )?;
             let mut forget = tx.prepare("DELETE FROM inventory WHERE target = ?1 AND id = ?2")?;
-            for (change, error) in outcomes {
+            let mut may_exist =
+                tx.prepare("INSERT OR IGNORE INTO inventory (target, id, owner, since) VALUES (?1, ?2, ?3, ?4)")?;
+            for (change, ending) in outcomes {
                 let id = change.id.to_string();
-                let phase = if error.is_some() { "failed" } else { "done" };
+                let (phase, error) = match ending {
+                    Ending::Done => ("done", None),
+                    Ending::Failed(error) => ("failed", Some(error)),
+                    Ending::Unknown(error) => ("unknown", Some(error)),
+                };
                 close.execute(params![run, change.target, id, phase, error, now])?;
-                if error.is_none() {
-                    if change.action == tenantry_core::Action::Delete {
+                let deleting = change.action == tenantry_core::Action::Delete;
+                match ending {
+                    Ending::Done if deleting => {
                         forget.execute(params![change.target, id])?;
-                    } else {
+                    }
+                    Ending::Done => {
                         remember.execute(params![change.target, id, change.owner.as_label(), now])?;
                     }
+                    Ending::Unknown(_) if !deleting => {
+                        may_exist.execute(params![change.target, id, change.owner.as_label(), now])?;
+                    }
+                    Ending::Unknown(_) | Ending::Failed(_) => {}
                 }
             }
         }
@@ -492,7 +539,8 @@ impl State {
     pub fn unfinished(&self) -> Result<(Option<RunRecord>, Vec<ChangeRecord>)> {
         let last: Option<i64> = self.conn.query_row("SELECT MAX(run) FROM runs", [], |r| r.get(0))?;
         let Some(last) = last else { return Ok((None, Vec::new())) };
-        let changes = self.changes("WHERE journal.run = ?1 AND phase IN ('intent', 'interrupted')", params![last])?;
+        let changes =
+            self.changes("WHERE journal.run = ?1 AND phase IN ('intent', 'interrupted', 'unknown')", params![last])?;
         let run = self.runs(usize::MAX)?.into_iter().find(|r| r.run == last);
         Ok((run, changes))
     }

@@ -2,6 +2,9 @@
 //! (SPEC §8.1), journal recovery after a kill, and no-op reconciles.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "engine/faults.rs"]
+mod faults;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tenantry_core::{

@@ -143,6 +143,11 @@ async fn client_with(config: &KubernetesConfig, connect: Duration, read: Duratio
     client_config.connect_timeout = Some(connect);
     client_config.read_timeout = Some(read);
     client_config.write_timeout = Some(read);
+    // kube's own retry of 429/503/504 waits up to 1,000 s between 15 tries
+    // and knows nothing of the timeouts above: an apiserver answering 503
+    // held every change for minutes. The engine retries a change with a
+    // capped backoff and stops trying a peer found down (issue 20).
+    client_config.default_retry = false;
     kube::Client::try_from(client_config).map_err(unavailable)
 }
 

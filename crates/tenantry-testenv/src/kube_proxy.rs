@@ -3,7 +3,9 @@
 //! which forwards with the admin's client certificate — impersonating
 //! another identity when asked — and records every request's method, path
 //! and time. That is how `serve`'s tests count each replica's write
-//! requests, and how its benchmark counts idle API requests.
+//! requests, how its benchmark counts idle API requests, and how the fault
+//! tests cut a peer off after a number of writes (it also fronts a
+//! plain-HTTP peer such as a private OpenBao).
 
 use axum::body::Body;
 use axum::extract::State;
@@ -75,12 +77,30 @@ impl Proxy {
     /// Start a proxy to the test apiserver; with `impersonate`, every
     /// request is made as that user and groups.
     pub async fn start(kube: &crate::Kube, impersonate: Option<(String, Vec<String>)>) -> crate::Result<Proxy> {
+        Proxy::serve(admin_client(kube)?, &kube.url, impersonate).await
+    }
+
+    /// Start a proxy to a plain-HTTP peer (a private OpenBao), passing every
+    /// header through.
+    pub async fn start_plain(upstream: &str) -> crate::Result<Proxy> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .map_err(proxy_error)?;
+        Proxy::serve(client, upstream, None).await
+    }
+
+    async fn serve(
+        client: reqwest::Client,
+        upstream: &str,
+        impersonate: Option<(String, Vec<String>)>,
+    ) -> crate::Result<Proxy> {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let refusing = Arc::new(AtomicBool::new(false));
         let state = Forward {
             refusing: Arc::clone(&refusing),
-            client: admin_client(kube)?,
-            upstream: kube.url.trim_end_matches('/').to_string(),
+            client,
+            upstream: upstream.trim_end_matches('/').to_string(),
             impersonate,
             seen: Arc::clone(&seen),
         };

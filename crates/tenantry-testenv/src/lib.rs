@@ -17,6 +17,8 @@
 
 #[cfg(feature = "proxy")]
 pub mod kube_proxy;
+pub mod private_vault;
+pub mod tcp_proxy;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};

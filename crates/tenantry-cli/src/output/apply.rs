@@ -29,12 +29,13 @@ pub fn apply_summary_human(report: &ApplyReport, plan: &Plan, style: Style) -> S
                 for failure in &group.failures {
                     let _ = writeln!(
                         out,
-                        "  {} {} {} [{}]\n      {}",
+                        "  {} {} {} [{}]\n      {}{}",
                         failure.owner.as_label(),
                         failure.action.as_str(),
                         failure.id,
                         failure.target,
-                        failure.error
+                        failure.error,
+                        if failure.unknown { UNKNOWN } else { "" }
                     );
                 }
                 continue;
@@ -42,11 +43,12 @@ pub fn apply_summary_human(report: &ApplyReport, plan: &Plan, style: Style) -> S
             let examples: Vec<&str> = group.failures.iter().take(GROUP_FROM).map(|f| f.id.as_str()).collect();
             let _ = writeln!(
                 out,
-                "  {} changes [{}] {}, all the same way:\n      {}\n      e.g. {}, and {} more (`--output json` lists each)",
+                "  {} changes [{}] {}, all the same way:\n      {}{}\n      e.g. {}, and {} more (`--output json` lists each)",
                 group.failures.len(),
                 group.target,
                 if group.skipped { "were skipped" } else { "failed" },
                 group.cause,
+                if group.unknown { UNKNOWN } else { "" },
                 examples.join(", "),
                 group.failures.len() - examples.len(),
             );
@@ -70,10 +72,14 @@ pub fn apply_summary_human(report: &ApplyReport, plan: &Plan, style: Style) -> S
 /// More failures than this with one cause are shown once, with their count.
 const GROUP_FROM: usize = 3;
 
+/// Said of a change whose peer stopped answering.
+const UNKNOWN: &str = "\n      (outcome unknown: the peer may have applied it; the next plan shows what is there)";
+
 /// Failures of one target that share a cause.
 struct FailureGroup<'a> {
     target: &'a str,
     skipped: bool,
+    unknown: bool,
     /// The error, with the failing object's own id taken out.
     cause: String,
     failures: Vec<&'a Failure>,
@@ -85,18 +91,24 @@ struct FailureGroup<'a> {
 fn failure_groups(failures: &[Failure]) -> Vec<FailureGroup<'_>> {
     let mut groups: Vec<FailureGroup<'_>> = Vec::new();
     for failure in failures {
-        let cause = if failure.skipped {
+        // Each dependency skip names its own dependency; they share a cause.
+        let cause = if failure.skipped && failure.error.starts_with("skipped:") {
             "skipped: something it needs failed (above)".to_string()
         } else {
             failure.error.replace(&failure.id, "<id>")
         };
-        let same =
-            |g: &&mut FailureGroup<'_>| g.target == failure.target && g.skipped == failure.skipped && g.cause == cause;
+        let same = |g: &&mut FailureGroup<'_>| {
+            g.target == failure.target
+                && g.skipped == failure.skipped
+                && g.unknown == failure.unknown
+                && g.cause == cause
+        };
         match groups.iter_mut().find(same) {
             Some(group) => group.failures.push(failure),
             None => groups.push(FailureGroup {
                 target: &failure.target,
                 skipped: failure.skipped,
+                unknown: failure.unknown,
                 cause,
                 failures: vec![failure],
             }),
@@ -117,6 +129,7 @@ mod tests {
             action: Action::Create,
             error: error.to_string(),
             skipped,
+            unknown: false,
         }
     }
 

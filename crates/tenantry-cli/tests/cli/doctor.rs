@@ -375,7 +375,7 @@ fn doctor_names_a_killed_runs_changes_and_an_unreachable_target_with_their_fixes
     assert_eq!(
         state[0]["cause"],
         format!(
-            "run {run} (`tenantry apply --yes`, started 2026-12-01T10:00:00Z) left 1 change(s) without an outcome: it was killed or is still running"
+            "run {run} (`tenantry apply --yes`, started 2026-12-01T10:00:00Z) left 1 change(s) without a known outcome: it was killed, is still running, or a peer stopped answering"
         )
     );
     assert_eq!(state[0]["evidence"], json!(["create kubernetes/ConfigMap/ada/cm [local]: intent"]));

