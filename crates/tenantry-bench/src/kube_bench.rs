@@ -1,11 +1,17 @@
-//! `kube-bench [USERS...]`: tenantry against `kubectl apply --server-side`
-//! on the same kube-apiserver, in one run.
+//! `kube-bench [USERS...]`: tenantry against a raw concurrent client and
+//! `kubectl apply --server-side` on the same kube-apiserver, in one run.
 //!
-//! For each size: tenantry applies N users from empty, then reconciles with
-//! nothing to do; kubectl applies the same manifests (rendered by tenantry
-//! for a second, disjoint set of N users) from empty, then again. Requests
-//! are counted from the apiserver's own `apiserver_request_total` metric.
-//! Needs `KUBECONFIG` (from `testenv/up kube`) and `kubectl` (or `KUBECTL`).
+//! For each size: tenantry applies N users from empty, reconciles with
+//! nothing to do, then with one user changed; a raw client (kube-rs, the
+//! same server-side-apply requests at the same concurrency, namespaces
+//! first, no observe, no journal) and kubectl apply the same manifests
+//! (rendered by tenantry for disjoint sets of N users) from empty, then
+//! again. Requests are counted from the apiserver's own
+//! `apiserver_request_total` metric; peak RSS of this process is printed at
+//! the end. Needs `KUBECONFIG` (from `testenv/up kube`) and `kubectl` (or
+//! `KUBECTL`). Delete the bench namespaces afterwards
+//! (`kubectl delete ns -l app.kubernetes.io/managed-by=tenantry` on a
+//! throwaway cluster only).
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -14,11 +20,23 @@ use std::time::{Duration, Instant};
 use tenantry_core::{Facts, Policy, Settings, derive};
 use tenantry_engine::{ApplyOptions, Engine, FixedClock, State};
 
+/// The concurrency of tenantry's apply and of the raw client.
+const CONCURRENCY: usize = 32;
+
 fn roster(prefix: &str, users: usize) -> tenantry_model::Roster {
+    roster_with(prefix, users, None)
+}
+
+/// The bench roster; `changed` gets a quota of its own.
+fn roster_with(prefix: &str, users: usize, changed: Option<usize>) -> tenantry_model::Roster {
     let mut yaml = String::from("users:\n");
     for i in 0..users {
         let key = format!("{prefix}{i:05}");
-        let _ = writeln!(yaml, "  {key}: {{ email: {key}@bench.test, tier: namespace-owner, namespaces: [{key}] }}");
+        let quota = if changed == Some(i) { ", quota: { pods: \"7\" }" } else { "" };
+        let _ = writeln!(
+            yaml,
+            "  {key}: {{ email: {key}@bench.test, tier: namespace-owner, namespaces: [{key}]{quota} }}"
+        );
     }
     match tenantry_model::load("bench.yaml", yaml.as_bytes(), &Default::default()) {
         Ok(roster) => roster,
@@ -52,7 +70,8 @@ async fn time_tenantry(engine: &Engine, roster: &tenantry_model::Roster) -> (Dur
         }
     };
     let changes = prepared.plan.changes.iter().filter(|c| c.action.is_change()).count();
-    let options = ApplyOptions { concurrency: 32, command: "kube-bench".to_string(), ..ApplyOptions::default() };
+    let options =
+        ApplyOptions { concurrency: CONCURRENCY, command: "kube-bench".to_string(), ..ApplyOptions::default() };
     match engine.apply(roster, &prepared, &options, &|_| {}).await {
         Ok(report) if report.is_success() => {}
         Ok(report) => {
@@ -79,6 +98,77 @@ fn time_kubectl(kubectl: &str, dir: &std::path::Path) -> Duration {
         std::process::exit(1);
     }
     start.elapsed()
+}
+
+/// The Kubernetes manifests tenantry derives for `roster`, as kubectl and
+/// the raw client get them (the local target's YAML files, parsed back).
+fn manifests(roster: &tenantry_model::Roster, dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let desired = derive(roster, &Settings::default(), &Facts::default());
+    let mut manifests = Vec::new();
+    for resource in desired.resources().iter().filter(|r| r.id.domain == tenantry_core::Domain::Kubernetes) {
+        for (relative, bytes) in tenantry_local::render(&resource.id, &resource.owner, &resource.content).files {
+            if relative.extension().is_some_and(|e| e == "yaml") {
+                let _ = tenantry_local::AtomicWriter::write(&dir.join(&relative), &bytes);
+                match serde_saphyr::from_slice::<serde_json::Value>(&bytes) {
+                    Ok(manifest) => manifests.push(manifest),
+                    Err(error) => {
+                        eprintln!("{}: {error}", relative.display());
+                        std::process::exit(1);
+                    }
+                }
+            }
+        }
+    }
+    manifests
+}
+
+/// Server-side apply of every manifest with `CONCURRENCY` requests in
+/// flight: cluster-scoped objects (the namespaces) first, then the rest.
+async fn time_raw(client: &kube::Client, manifests: &[serde_json::Value]) -> Duration {
+    use futures::StreamExt as _;
+    let start = Instant::now();
+    let params = kube::api::PatchParams::apply("raw-bench").force();
+    let (cluster, namespaced): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        manifests.iter().partition(|m| m["metadata"]["namespace"].is_null());
+    for wave in [cluster, namespaced] {
+        let results: Vec<Result<(), String>> = futures::stream::iter(wave)
+            .map(|manifest| {
+                let params = &params;
+                async move {
+                    let api_version = manifest["apiVersion"].as_str().unwrap_or_default();
+                    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+                    let gvk = kube::core::GroupVersionKind::gvk(group, version, manifest["kind"].as_str().unwrap_or_default());
+                    let resource = kube::core::ApiResource::from_gvk(&gvk);
+                    let name = manifest["metadata"]["name"].as_str().unwrap_or_default();
+                    let api: kube::Api<kube::core::DynamicObject> = match manifest["metadata"]["namespace"].as_str() {
+                        Some(namespace) => kube::Api::namespaced_with(client.clone(), namespace, &resource),
+                        None => kube::Api::all_with(client.clone(), &resource),
+                    };
+                    api.patch(name, params, &kube::api::Patch::Apply(manifest))
+                        .await
+                        .map(drop)
+                        .map_err(|e| format!("{}/{name}: {e}", resource.plural))
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        if let Some(Err(error)) = results.into_iter().find(Result::is_err) {
+            eprintln!("raw apply failed: {error}");
+            std::process::exit(1);
+        }
+    }
+    start.elapsed()
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 #[tokio::main]
@@ -119,16 +209,23 @@ async fn main() {
         let (tenantry_noop, noop_changes) = time_tenantry(&engine, &ours).await;
         let after_noop = request_total(&client).await;
 
-        // kubectl gets the same manifests, as tenantry renders them.
+        // One user changed: what a roster edit costs at this size.
+        let edited = roster_with(&format!("t{run}x"), users, Some(users / 2));
+        let (tenantry_edit, edit_changes) = time_tenantry(&engine, &edited).await;
+        let after_edit = request_total(&client).await;
+
+        // The raw client and kubectl get the same manifests, as tenantry renders them.
+        let raw_dir = std::env::temp_dir().join(format!("kube-bench-{run}-{users}-raw"));
+        let raw_manifests = manifests(&roster(&format!("r{run}x"), users), &raw_dir);
+        let raw_before = request_total(&client).await;
+        let raw_create = time_raw(&client, &raw_manifests).await;
+        let raw_after_create = request_total(&client).await;
+        let raw_again = time_raw(&client, &raw_manifests).await;
+        let raw_after_again = request_total(&client).await;
+        let _ = std::fs::remove_dir_all(&raw_dir);
+
         let dir = std::env::temp_dir().join(format!("kube-bench-{run}-{users}"));
-        let desired = derive(&theirs, &Settings::default(), &Facts::default());
-        for resource in desired.resources().iter().filter(|r| r.id.domain == tenantry_core::Domain::Kubernetes) {
-            for (relative, bytes) in tenantry_local::render(&resource.id, &resource.owner, &resource.content).files {
-                if relative.extension().is_some_and(|e| e == "yaml") {
-                    let _ = tenantry_local::AtomicWriter::write(&dir.join(relative), &bytes);
-                }
-            }
-        }
+        let _ = manifests(&theirs, &dir);
         let kubectl_before = request_total(&client).await;
         let kubectl_create = time_kubectl(&kubectl, &dir);
         let kubectl_after_create = request_total(&client).await;
@@ -137,21 +234,30 @@ async fn main() {
 
         println!("{users} users ({created} objects; no-op run planned {noop_changes} changes)");
         println!(
-            "  apply from empty: tenantry {:>7.2} s, {:>6.0} requests | kubectl --server-side {:>7.2} s, {:>6.0} requests | kubectl/tenantry = {:.1}×",
+            "  apply from empty: tenantry {:>7.2} s, {:>6.0} requests | raw client {:>7.2} s, {:>6.0} requests | tenantry/raw objects/s = {:.2}× | kubectl --server-side {:>7.2} s, {:>6.0} requests",
             secs(tenantry_create),
             after_create - before,
+            secs(raw_create),
+            raw_after_create - raw_before,
+            secs(raw_create) / secs(tenantry_create),
             secs(kubectl_create),
             kubectl_after_create - kubectl_before,
-            secs(kubectl_create) / secs(tenantry_create)
         );
         println!(
-            "  no-op reconcile:  tenantry {:>7.2} s, {:>6.0} requests | kubectl --server-side {:>7.2} s, {:>6.0} requests | kubectl/tenantry = {:.1}×",
+            "  no-op:            tenantry {:>7.2} s, {:>6.0} requests | raw client (re-sends all) {:>7.2} s, {:>6.0} requests | kubectl --server-side {:>7.2} s, {:>6.0} requests",
             secs(tenantry_noop),
             after_noop - after_create,
+            secs(raw_again),
+            raw_after_again - raw_after_create,
             secs(kubectl_noop),
             kubectl_after_noop - kubectl_after_create,
-            secs(kubectl_noop) / secs(tenantry_noop)
+        );
+        println!(
+            "  one user changed: tenantry {:>7.2} s, {:>6.0} requests ({edit_changes} changes)",
+            secs(tenantry_edit),
+            after_edit - after_noop,
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
+    println!("peak RSS of this process (tenantry's engine, the raw client, the manifests): {:.0} MiB", peak_rss_mib());
 }
