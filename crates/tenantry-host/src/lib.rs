@@ -35,6 +35,7 @@ mod records;
 mod redact;
 mod refresh;
 mod routing;
+pub mod session;
 mod sources;
 mod spec;
 mod target;
@@ -93,6 +94,19 @@ pub struct HostConfig {
     /// The destroy stage's `tar` of a home taking longer is killed (and nothing is deleted).
     #[serde(default = "default_archive_timeout_secs")]
     pub archive_timeout_secs: u64,
+    #[serde(default = "default_tmux")]
+    pub tmux: PathBuf,
+    /// The users' tmux server socket for `tenantry session save|restore`
+    /// (`{user}`, `{uid}` replaced), a path on this machine; unset: tmux's
+    /// own default (`/tmp/tmux-<uid>/default`, or under `TMUX_TMPDIR`).
+    #[serde(default)]
+    pub tmux_socket: Option<String>,
+    /// Earlier session snapshots kept (`sessions.json.1` … `.N`).
+    #[serde(default = "default_session_generations")]
+    pub session_generations: usize,
+    /// A tmux command of the session layer taking longer is killed.
+    #[serde(default = "default_session_timeout_secs")]
+    pub session_timeout_secs: u64,
 }
 
 fn default_root() -> PathBuf {
@@ -115,6 +129,15 @@ fn default_git() -> PathBuf {
 }
 fn default_tar() -> PathBuf {
     PathBuf::from("tar")
+}
+fn default_tmux() -> PathBuf {
+    PathBuf::from("tmux")
+}
+fn default_session_generations() -> usize {
+    5
+}
+fn default_session_timeout_secs() -> u64 {
+    20
 }
 fn default_git_timeout_secs() -> u64 {
     300
@@ -142,6 +165,10 @@ impl Default for HostConfig {
             git_timeout_secs: default_git_timeout_secs(),
             command_timeout_secs: default_command_timeout_secs(),
             archive_timeout_secs: default_archive_timeout_secs(),
+            tmux: default_tmux(),
+            tmux_socket: None,
+            session_generations: default_session_generations(),
+            session_timeout_secs: default_session_timeout_secs(),
         }
     }
 }

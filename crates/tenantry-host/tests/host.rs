@@ -10,6 +10,8 @@
 mod doctor;
 #[path = "host/platforms.rs"]
 mod platforms;
+#[path = "host/sessions.rs"]
+mod sessions;
 #[path = "host/system_accounts.rs"]
 mod system_accounts;
 #[path = "host/tenant_files.rs"]

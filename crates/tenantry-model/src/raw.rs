@@ -266,6 +266,13 @@ pub struct RawPlatformWorkstation {
     /// Symlinks created in every home when absent (`link` relative to the home).
     #[serde(default)]
     pub skeleton_links: Vec<RawSkeletonLink>,
+    /// The command a restored terminal session runs (`tenantry session restore`),
+    /// e.g. `claude --resume {conversation}`: words split on spaces and passed as
+    /// arguments (never to a shell, quotes are not interpreted); placeholders
+    /// `{conversation}`, `{session}`, `{dir}`. Also turns on the host's
+    /// session timer and boot service.
+    #[schemars(with = "Option<String>")]
+    pub session_command: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

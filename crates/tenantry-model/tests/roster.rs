@@ -1169,6 +1169,7 @@ const KEYS: &[&str] = &[
     "managed_files",
     "dest",
     "skeleton_links",
+    "session_command",
     "link",
     "target",
     "requests.cpu",
@@ -1752,4 +1753,29 @@ fn isolation_settings_are_checked_with_a_fix() {
     assert!(!roster.platform.isolation.is_standard());
     let roster = load_bytes(users.as_bytes()).unwrap();
     assert!(roster.platform.isolation.is_standard(), "standard is the default of a roster that does not say");
+}
+
+#[test]
+fn a_session_command_is_argv_words_with_known_placeholders() {
+    let ok = "platform:\n  workstation:\n    session_command: claude --resume {conversation}\nusers: {}\n";
+    let roster = load_bytes(ok.as_bytes()).unwrap();
+    let command = roster.platform.workstation.session_command.unwrap();
+    assert_eq!(command.words, ["claude", "--resume", "{conversation}"]);
+    assert_eq!(
+        command.argv("main", "/home/a", Some("c-1; rm -rf /")).unwrap(),
+        ["claude", "--resume", "c-1; rm -rf /"]
+    );
+    assert_eq!(command.argv("main", "/home/a", None), None, "no conversation: the login shell");
+    for (bad, what) in [
+        ("claude --resume {conversaton}", "did you mean `{conversation}`"),
+        ("claude '--resume' x", "quotes and backslashes"),
+        ("{conversation} x", "starts with a placeholder"),
+        ("claude {session", "without `}`"),
+        ("claude session}", "without `{`"),
+    ] {
+        let text =
+            format!("platform:\n  workstation:\n    session_command: \"{}\"\nusers: {{}}\n", bad.replace('"', "\\\""));
+        let e = refused(&text, "invalid-session-command", 3, 22);
+        assert!(e.to_string().contains(what), "{bad}: {e}");
+    }
 }

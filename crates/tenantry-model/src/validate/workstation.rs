@@ -156,6 +156,7 @@ pub(super) fn check_platform(
             span: span(&link.link),
         });
     }
+    let session_command = raw.and_then(|w| w.session_command.as_ref()).and_then(|c| check_session_command(checker, c));
     PlatformWorkstation {
         shell: shell.map(|s| s.value.clone()).unwrap_or_else(|| DEFAULT_SHELL.to_string()),
         tier_groups,
@@ -166,8 +167,82 @@ pub(super) fn check_platform(
         dispatch_path,
         managed_files,
         skeleton_links,
+        session_command,
         span: at,
     }
+}
+
+/// Words split on spaces; each `{placeholder}` known; no quotes or
+/// backslashes (nothing interprets them: the words are argv, never a shell line).
+fn check_session_command(checker: &mut Checker<'_>, command: &Spanned<String>) -> Option<SessionCommand> {
+    if !checker.plain(command, "the session command") {
+        return None;
+    }
+    let at = span(command);
+    let words: Vec<String> = command.value.split_whitespace().map(str::to_string).collect();
+    let Some(first) = words.first() else {
+        checker.error(
+            at,
+            "missing-field",
+            "the session command is empty",
+            "write a command, e.g. `claude --resume {conversation}`",
+        );
+        return None;
+    };
+    if first.contains('{') || first.starts_with('-') {
+        checker.error(
+            at,
+            "invalid-session-command",
+            format!("the session command starts with a placeholder or an option (`{first}`)"),
+            "start with the program to run, e.g. `claude --resume {conversation}`",
+        );
+        return None;
+    }
+    for word in &words {
+        if let Some(quote) = word.chars().find(|c| matches!(c, '\'' | '"' | '\\')) {
+            checker.error(
+                at,
+                "invalid-session-command",
+                format!("the session command holds `{quote}` in `{word}`"),
+                "the words are split on spaces and passed as arguments, never to a shell: quotes and backslashes are \
+                 not interpreted; remove them",
+            );
+            return None;
+        }
+        if let Err(problem) = check_placeholders(word) {
+            checker.error(
+                at,
+                "invalid-session-command",
+                format!("the session command word `{word}` {problem}"),
+                format!(
+                    "the placeholders are {}",
+                    SESSION_PLACEHOLDERS.iter().map(|p| format!("`{{{p}}}`")).collect::<Vec<_>>().join(", ")
+                ),
+            );
+            return None;
+        }
+    }
+    Some(SessionCommand { words, span: at })
+}
+
+fn check_placeholders(word: &str) -> Result<(), String> {
+    let mut rest = word;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest[open..].starts_with('}') {
+            return Err("has a `}` without `{`".to_string());
+        }
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else { return Err("has a `{` without `}`".to_string()) };
+        let name = &after[..close];
+        if !SESSION_PLACEHOLDERS.contains(&name) {
+            let hint = did_you_mean(name, SESSION_PLACEHOLDERS.iter().copied())
+                .map(|c| format!(" (did you mean `{{{c}}}`?)"))
+                .unwrap_or_default();
+            return Err(format!("names an unknown placeholder `{{{name}}}`{hint}"));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
 }
 
 fn check_repo(checker: &mut Checker<'_>, repo: &RawRepo, field: &str) -> Repo {
