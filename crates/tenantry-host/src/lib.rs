@@ -44,7 +44,7 @@ pub use command::{Cmd, CmdOutput, CommandRunner, DEFAULT_TIMEOUT, SAFE_PATH, Sys
 pub use destroy::destroy_account;
 pub use diagnose::CHECKS;
 pub use error::{Error, Result};
-pub use plugin::PLUGIN;
+pub use plugin::{PLUGIN, load_config};
 pub use ports::{DispatchSource, EnvFilePorts, PortClaim, PortConflict, Reconciled, reconcile_port_sources};
 pub use redact::urls as redact_urls;
 pub use refresh::RefreshOutcome;

@@ -25,21 +25,28 @@ impl TargetPlugin for Plugin {
     }
 
     fn load(&self, section: serde_json::Value, context: &LoadContext) -> Result<Box<dyn TargetSetup>, String> {
-        let mut config: HostConfig = serde_json::from_value(section).map_err(|e| e.to_string())?;
-        if let Some(path) = &config.dispatch_path
-            && !path.starts_with('/')
-        {
-            return Err(format!("dispatch_path `{path}` must be absolute (it is taken inside root)"));
-        }
-        config.root = context.resolve(&config.root);
-        config.backup_dir = config.backup_dir.as_deref().map(|dir| context.resolve(dir));
-        // Managed-file sources are named relative to the roster unless configured.
-        config.source_dir = match config.source_dir.as_deref() {
-            Some(dir) => Some(context.resolve(dir)),
-            None => Some(context.roster_dir.clone().unwrap_or_else(|| ".".into())),
-        };
-        Ok(Box::new(config))
+        Ok(Box::new(load_config(section, context)?))
     }
+}
+
+/// `[host]` read and its paths resolved (also for `tenantry session`, which
+/// needs the settings without the target).
+pub fn load_config(section: serde_json::Value, context: &LoadContext) -> Result<HostConfig, String> {
+    let section = if section.is_null() { serde_json::json!({}) } else { section };
+    let mut config: HostConfig = serde_json::from_value(section).map_err(|e| e.to_string())?;
+    if let Some(path) = &config.dispatch_path
+        && !path.starts_with('/')
+    {
+        return Err(format!("dispatch_path `{path}` must be absolute (it is taken inside root)"));
+    }
+    config.root = context.resolve(&config.root);
+    config.backup_dir = config.backup_dir.as_deref().map(|dir| context.resolve(dir));
+    // Managed-file sources are named relative to the roster unless configured.
+    config.source_dir = match config.source_dir.as_deref() {
+        Some(dir) => Some(context.resolve(dir)),
+        None => Some(context.roster_dir.clone().unwrap_or_else(|| ".".into())),
+    };
+    Ok(config)
 }
 
 #[async_trait::async_trait]

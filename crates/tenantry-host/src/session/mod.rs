@@ -157,3 +157,19 @@ pub fn restore(
     }
     Ok(outcome)
 }
+
+/// The account running this (when not root): `tenantry session` run by a
+/// user handles only their own sessions. `None` as root.
+pub fn caller(config: &HostConfig) -> Result<Option<String>> {
+    let euid = rustix::process::geteuid().as_raw();
+    if euid == 0 {
+        return Ok(None);
+    }
+    let path = config.root.join("etc/passwd");
+    let passwd = std::fs::read_to_string(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let etc = Etc::parse(&passwd, "", "");
+    let entry = etc
+        .user_by_uid(euid)
+        .ok_or_else(|| Error::Refused(format!("uid {euid} has no account in {}", path.display())))?;
+    Ok(Some(entry.name.clone()))
+}
