@@ -101,6 +101,11 @@ pub struct HostConfig {
     /// own default (`/tmp/tmux-<uid>/default`, or under `TMUX_TMPDIR`).
     #[serde(default)]
     pub tmux_socket: Option<String>,
+    /// What the session units (`tenantry session save|restore`) run, as argv:
+    /// an absolute program, then its arguments (default
+    /// `/usr/local/bin/tenantry --config /etc/tenantry/tenantry.toml --roster /etc/tenantry/roster.yaml`).
+    #[serde(default)]
+    pub tenantry_command: Option<Vec<String>>,
     /// Earlier session snapshots kept (`sessions.json.1` … `.N`).
     #[serde(default = "default_session_generations")]
     pub session_generations: usize,
@@ -167,6 +172,7 @@ impl Default for HostConfig {
             archive_timeout_secs: default_archive_timeout_secs(),
             tmux: default_tmux(),
             tmux_socket: None,
+            tenantry_command: None,
             session_generations: default_session_generations(),
             session_timeout_secs: default_session_timeout_secs(),
         }

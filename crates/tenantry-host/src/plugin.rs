@@ -39,6 +39,22 @@ pub fn load_config(section: serde_json::Value, context: &LoadContext) -> Result<
     {
         return Err(format!("dispatch_path `{path}` must be absolute (it is taken inside root)"));
     }
+    if let Some(words) = &config.tenantry_command {
+        if !words.first().is_some_and(|program| program.starts_with('/')) {
+            return Err("tenantry_command must start with the absolute path of the tenantry binary".to_string());
+        }
+        if let Some(word) = words.iter().find(|w| w.is_empty() || w.chars().any(char::is_control)) {
+            return Err(format!(
+                "tenantry_command word `{}` is empty or holds a control character",
+                word.escape_debug()
+            ));
+        }
+    }
+    if let Some(socket) = &config.tmux_socket
+        && (!socket.starts_with('/') || socket.chars().any(char::is_control))
+    {
+        return Err(format!("tmux_socket `{}` must be an absolute path", socket.escape_debug()));
+    }
     config.root = context.resolve(&config.root);
     config.backup_dir = config.backup_dir.as_deref().map(|dir| context.resolve(dir));
     // Managed-file sources are named relative to the roster unless configured.
@@ -56,6 +72,7 @@ impl TargetSetup for HostConfig {
         validation.host_dispatch_path = self.dispatch_path.clone();
         // With a forge target, workstation users then get contribute access.
         settings.host_applies = true;
+        settings.host_tenantry_command = self.tenantry_command.clone();
     }
 
     async fn connect(&self, platform: &str) -> Result<Arc<dyn Target>, TargetError> {

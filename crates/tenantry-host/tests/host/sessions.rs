@@ -265,3 +265,57 @@ fn the_snapshot_is_never_written_through_a_tenants_link() {
     let restored = session::restore(&config, "carol", None, &SystemRunner);
     assert!(restored.is_err(), "{restored:?}");
 }
+
+/// The timer and the boot service, generated from the roster, are accepted
+/// by systemd itself, and go away when the roster stops configuring them.
+#[tokio::test]
+async fn the_session_units_are_verified_by_systemd_and_removed_when_no_longer_configured() {
+    use std::sync::Arc;
+    use tenantry_core::{Policy, Settings, Target};
+    use tenantry_engine::{ApplyOptions, Engine, FixedClock, State};
+    let sandbox = Sandbox::new();
+    let text =
+        format!("{}{}", super::PLATFORM.replace("@REPOS@", &sandbox.repos.display().to_string()), super::ALICE_SINGLE)
+            .replace("    skeleton_links:", "    session_command: claude --resume {conversation}\n    skeleton_links:");
+    let with = tenantry_model::load("roster.yaml", text.as_bytes(), &Default::default()).unwrap();
+    let without = sandbox.roster(super::ALICE_SINGLE);
+    // A configuration path with a space and a `%`, to be quoted for systemd.
+    let settings = Settings {
+        host_tenantry_command: Some(vec!["/bin/true".into(), "--config".into(), "/etc/tenantry/50% of it.toml".into()]),
+        ..Settings::default()
+    };
+    let apply = |roster: tenantry_model::Roster| {
+        let targets: Vec<Arc<dyn Target>> = vec![Arc::new(sandbox.target())];
+        let state = State::open(&sandbox.base.join("state.db")).unwrap();
+        let engine = Engine::new(targets, state, Arc::new(FixedClock("2026-11-28T12:00:00Z".into())), settings.clone());
+        async move {
+            let prepared = engine.prepare(&roster, Policy::default()).await.unwrap();
+            let report = engine.apply(&roster, &prepared, &ApplyOptions::default(), &|_| {}).await.unwrap();
+            assert!(report.is_success(), "{:#?}", report.failures);
+        }
+    };
+    apply(with).await;
+    let units = sandbox.path("/etc/systemd/system");
+    let files = ["tenantry-session-save.service", "tenantry-session-save.timer", "tenantry-session-restore.service"];
+    let verify = Command::new("systemd-analyze").arg("verify").args(files.map(|f| units.join(f))).output().unwrap();
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "systemd-analyze verify: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let service = std::fs::read_to_string(units.join("tenantry-session-save.service")).unwrap();
+    assert!(
+        service.contains("ExecStart=/bin/true --config \"/etc/tenantry/50%% of it.toml\" session save\n"),
+        "{service}"
+    );
+    let wants = std::fs::read_to_string(units.join("timers.target.d/tenantry-session.conf")).unwrap();
+    assert!(wants.ends_with("[Unit]\nWants=tenantry-session-save.timer\n"), "{wants}");
+
+    apply(without).await;
+    for file in
+        files.iter().chain(&["timers.target.d/tenantry-session.conf", "multi-user.target.d/tenantry-session.conf"])
+    {
+        assert!(!units.join(file).exists(), "{file} is still there");
+    }
+}
