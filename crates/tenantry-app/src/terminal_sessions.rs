@@ -110,7 +110,8 @@ impl Session {
         let roster = self.roster();
         let mut chosen = Vec::new();
         for (key, entry) in &roster.users {
-            let Some(workstation) = &entry.workstation else { continue };
+            // A parked account's login is locked: its sessions are neither saved nor restored.
+            let Some(workstation) = entry.workstation.as_ref().filter(|w| !w.parked) else { continue };
             let os_user = &workstation.os_user.value;
             let named = user.is_none_or(|u| u == key || u == os_user);
             // A user running it handles only their own account.

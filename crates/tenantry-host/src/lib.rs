@@ -38,6 +38,7 @@ mod routing;
 pub mod session;
 mod sources;
 mod spec;
+mod system_files;
 mod target;
 
 pub use command::{Cmd, CmdOutput, CommandRunner, DEFAULT_TIMEOUT, SAFE_PATH, SystemRunner};

@@ -66,6 +66,7 @@ impl Inner {
                 }
             }
             Kind::ManagedFile => self.managed_ops(&spec::parse(id, content)?, etc)?,
+            Kind::SystemFile => return self.system_file_ops(change, &spec::parse(id, content)?, content),
             Kind::ContributeAccess => self.contribute_ops(&spec::parse(id, content)?, etc)?,
             Kind::SkeletonLink => {
                 let link: LinkSpec = spec::parse(id, content)?;

@@ -14,6 +14,7 @@ pub(crate) enum Kind {
     Checkout,
     Kubeconfig,
     ManagedFile,
+    SystemFile,
     SkeletonLink,
     ContributeAccess,
 }
@@ -27,6 +28,7 @@ impl Kind {
             "Checkout" => Kind::Checkout,
             "Kubeconfig" => Kind::Kubeconfig,
             "ManagedFile" => Kind::ManagedFile,
+            "SystemFile" => Kind::SystemFile,
             "SkeletonLink" => Kind::SkeletonLink,
             "ContributeAccess" => Kind::ContributeAccess,
             _ => return None,
@@ -85,6 +87,13 @@ pub(crate) struct KubeconfigSpec {
 pub(crate) struct ManagedSpec {
     pub os_user: String,
     pub source: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct SystemFileSpec {
+    pub source: String,
+    /// Absolute, taken inside the root.
     pub path: String,
 }
 

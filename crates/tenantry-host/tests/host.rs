@@ -14,6 +14,8 @@ mod platforms;
 mod sessions;
 #[path = "host/system_accounts.rs"]
 mod system_accounts;
+#[path = "host/system_files.rs"]
+mod system_files;
 #[path = "host/tenant_files.rs"]
 mod tenant_files;
 #[path = "host/tenant_git.rs"]

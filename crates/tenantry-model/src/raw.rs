@@ -273,6 +273,11 @@ pub struct RawPlatformWorkstation {
     /// session timer and boot service.
     #[schemars(with = "Option<String>")]
     pub session_command: Option<Spanned<String>>,
+    /// Files installed on the host itself (e.g. `/etc/claude-code/managed-settings.json`):
+    /// `source` relative to the host's source directory, `dest` absolute, outside homes.
+    /// Rewritten when the source changes, unless someone else changed the copy.
+    #[serde(default)]
+    pub system_files: Vec<RawManagedFile>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

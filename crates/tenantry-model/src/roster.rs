@@ -275,6 +275,8 @@ pub struct PlatformWorkstation {
     pub skeleton_links: Vec<SkeletonLink>,
     /// `session_command`: what a restored terminal session runs.
     pub session_command: Option<SessionCommand>,
+    /// Files installed on the host (`dest` absolute, outside homes).
+    pub system_files: Vec<ManagedFile>,
     pub span: Span,
 }
 

@@ -1170,6 +1170,7 @@ const KEYS: &[&str] = &[
     "dest",
     "skeleton_links",
     "session_command",
+    "system_files",
     "link",
     "target",
     "requests.cpu",
@@ -1777,5 +1778,29 @@ fn a_session_command_is_argv_words_with_known_placeholders() {
             format!("platform:\n  workstation:\n    session_command: \"{}\"\nusers: {{}}\n", bad.replace('"', "\\\""));
         let e = refused(&text, "invalid-session-command", 3, 22);
         assert!(e.to_string().contains(what), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn system_files_go_to_absolute_paths_outside_homes() {
+    let ok = "platform:\n  workstation:\n    system_files: [{ source: files/s.json, dest: /etc/claude-code/managed-settings.json }]\nusers: {}\n";
+    let roster = load_bytes(ok.as_bytes()).unwrap();
+    assert_eq!(roster.platform.workstation.system_files[0].dest, "/etc/claude-code/managed-settings.json");
+    for dest in [
+        "etc/x.json",
+        "/etc/../root/x",
+        "/home/alice/.bashrc",
+        "/root/x",
+        "/tmp/x",
+        "/etc/shadow",
+        "/etc/sudoers.d/x",
+        "/etc/./x",
+    ] {
+        let text = format!(
+            "platform:\n  workstation:\n    system_files: [{{ source: files/s.json, dest: {dest} }}]\nusers: {{}}\n"
+        );
+        let found = errors(text.as_bytes());
+        assert_eq!(found.len(), 1, "{dest}: {}", render(&found));
+        assert_eq!((found[0].code, found[0].span.line), ("unsafe-path", 3), "{dest}: {}", found[0]);
     }
 }

@@ -217,7 +217,26 @@ pub(super) fn derive(roster: &Roster, facts: &Facts, out: &mut Out) -> BTreeMap<
     if !workstation_users.is_empty() || !routes.is_empty() {
         generated_files(roster, &mut routes, out);
     }
+    if !workstation_users.is_empty() {
+        system_files(roster, out);
+    }
     ports
+}
+
+/// `platform.workstation.system_files`: one resource per destination,
+/// named by it without the leading `/`; the host target reads the source.
+fn system_files(roster: &Roster, out: &mut Out) {
+    for file in &roster.platform.workstation.system_files {
+        out.push(
+            Item::new(
+                ResourceId::global(Domain::Host, "SystemFile", file.dest.trim_start_matches('/')),
+                &Owner::Platform,
+                file.span,
+                "installed on the host from the roster's source; a copy someone else changed is left alone",
+            ),
+            &json!({ "source": file.source, "path": file.dest }),
+        );
+    }
 }
 
 fn generated_files(roster: &Roster, routes: &mut [Route], out: &mut Out) {

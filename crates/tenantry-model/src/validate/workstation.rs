@@ -156,6 +156,7 @@ pub(super) fn check_platform(
             span: span(&link.link),
         });
     }
+    let system_files = check_system_files(checker, raw.map(|w| w.system_files.as_slice()).unwrap_or_default());
     let session_command = raw.and_then(|w| w.session_command.as_ref()).and_then(|c| check_session_command(checker, c));
     PlatformWorkstation {
         shell: shell.map(|s| s.value.clone()).unwrap_or_else(|| DEFAULT_SHELL.to_string()),
@@ -168,8 +169,54 @@ pub(super) fn check_platform(
         managed_files,
         skeleton_links,
         session_command,
+        system_files,
         span: at,
     }
+}
+
+/// Where a system file may not go: homes and scratch space (another
+/// user's), kernel and device trees, and the account and sudo databases.
+const SYSTEM_FILE_REFUSED: &[&str] =
+    &["/home", "/root", "/tmp", "/var/tmp", "/dev", "/proc", "/sys", "/run", "/etc/sudoers", "/etc/sudoers.d"];
+const ACCOUNT_FILES: &[&str] = &["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/login.defs"];
+
+fn check_system_files(checker: &mut Checker<'_>, raw: &[RawManagedFile]) -> Vec<ManagedFile> {
+    let mut files: Vec<ManagedFile> = Vec::new();
+    for file in raw {
+        if checker.plain(&file.source, "the system file source") && !is_safe_relative_path(&file.source.value) {
+            checker.error(
+                span(&file.source),
+                "unsafe-path",
+                format!("`{}` must be a path inside the host's source directory", file.source.value),
+                "use a relative path without `..`, e.g. `files/managed-settings.json` (relative to `[host] source_dir`)",
+            );
+        }
+        let dest = &file.dest.value;
+        if !checker.plain(&file.dest, "the system file destination") {
+            continue;
+        }
+        let inside = |prefix: &&str| dest == prefix || dest.starts_with(&format!("{prefix}/"));
+        if !dest.starts_with('/') || !is_safe_relative_path(&dest[1..]) {
+            checker.error(
+                span(&file.dest),
+                "unsafe-path",
+                format!("`{dest}` must be an absolute path without `..` or `.`"),
+                "write the file's place on the host, e.g. `/etc/claude-code/managed-settings.json`",
+            );
+        } else if SYSTEM_FILE_REFUSED.iter().any(inside) || ACCOUNT_FILES.contains(&dest.as_str()) {
+            checker.error(
+                span(&file.dest),
+                "unsafe-path",
+                format!("`{dest}` is in a home, a scratch or kernel directory, or an account or sudo database"),
+                "system files go to directories only root writes, e.g. under `/etc` or `/opt`; files for every \
+                 home are `managed_files`",
+            );
+        } else if files.iter().any(|f| &f.dest == dest) {
+            checker.error(span(&file.dest), "duplicate", format!("`{dest}` is installed twice"), "keep one entry");
+        }
+        files.push(ManagedFile { source: file.source.value.clone(), dest: dest.clone(), span: span(&file.dest) });
+    }
+    files
 }
 
 /// Words split on spaces; each `{placeholder}` known; no quotes or
