@@ -41,7 +41,7 @@ mod spec;
 mod system_files;
 mod target;
 
-pub use command::{Cmd, CmdOutput, CommandRunner, DEFAULT_TIMEOUT, SAFE_PATH, SystemRunner};
+pub use command::{Cmd, CmdOutput, CommandRunner, DEFAULT_TIMEOUT, SAFE_PATH, Sensitive, SystemRunner};
 pub use destroy::destroy_account;
 pub use diagnose::CHECKS;
 pub use error::{Error, Result};
@@ -107,6 +107,13 @@ pub struct HostConfig {
     /// `/usr/local/bin/tenantry --config /etc/tenantry/tenantry.toml --roster /etc/tenantry/roster.yaml`).
     #[serde(default)]
     pub tenantry_command: Option<Vec<String>>,
+    /// The git-crypt key the admin tier's main checkout is unlocked with
+    /// (`git-crypt unlock -`, the key on stdin): a file of root's, mode 0600
+    /// or stricter. Unset: every checkout stays locked.
+    #[serde(default)]
+    pub git_crypt_key_file: Option<PathBuf>,
+    #[serde(default = "default_git_crypt")]
+    pub git_crypt: PathBuf,
     /// Earlier session snapshots kept (`sessions.json.1` … `.N`).
     #[serde(default = "default_session_generations")]
     pub session_generations: usize,
@@ -135,6 +142,9 @@ fn default_git() -> PathBuf {
 }
 fn default_tar() -> PathBuf {
     PathBuf::from("tar")
+}
+fn default_git_crypt() -> PathBuf {
+    PathBuf::from("git-crypt")
 }
 fn default_tmux() -> PathBuf {
     PathBuf::from("tmux")
@@ -174,6 +184,8 @@ impl Default for HostConfig {
             tmux: default_tmux(),
             tmux_socket: None,
             tenantry_command: None,
+            git_crypt_key_file: None,
+            git_crypt: default_git_crypt(),
             session_generations: default_session_generations(),
             session_timeout_secs: default_session_timeout_secs(),
         }

@@ -166,6 +166,10 @@ impl Inner {
                     .map(|(name, wanted)| (name.clone(), shown(name, Some(wanted))))
                     .collect();
                 value["extra_remotes"] = Value::Object(extras);
+                // Only where tenantry unlocked it: someone else's unlock is not tenantry's business.
+                if recorded.get("git_crypt").is_some() && !git::is_unlocked(&home, &path) {
+                    value["git_crypt"] = json!("locked");
+                }
                 Some(value)
             }
             Kind::ContributeAccess => {

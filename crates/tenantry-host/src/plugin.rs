@@ -57,6 +57,7 @@ pub fn load_config(section: serde_json::Value, context: &LoadContext) -> Result<
     }
     config.root = context.resolve(&config.root);
     config.backup_dir = config.backup_dir.as_deref().map(|dir| context.resolve(dir));
+    config.git_crypt_key_file = config.git_crypt_key_file.as_deref().map(|file| context.resolve(file));
     // Managed-file sources are named relative to the roster unless configured.
     config.source_dir = match config.source_dir.as_deref() {
         Some(dir) => Some(context.resolve(dir)),
@@ -73,6 +74,7 @@ impl TargetSetup for HostConfig {
         // With a forge target, workstation users then get contribute access.
         settings.host_applies = true;
         settings.host_tenantry_command = self.tenantry_command.clone();
+        settings.host_git_crypt_unlock = self.git_crypt_key_file.is_some();
     }
 
     async fn connect(&self, platform: &str) -> Result<Arc<dyn Target>, TargetError> {

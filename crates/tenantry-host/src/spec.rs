@@ -73,6 +73,9 @@ pub(crate) struct CheckoutSpec {
     pub migrate_from: Option<String>,
     #[serde(default)]
     pub extra_remotes: BTreeMap<String, String>,
+    /// `unlocked`: the admin tier's checkout, unlocked with git-crypt.
+    #[serde(default)]
+    pub git_crypt: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

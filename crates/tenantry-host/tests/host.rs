@@ -8,6 +8,8 @@
 
 #[path = "host/doctor.rs"]
 mod doctor;
+#[path = "host/git_crypt.rs"]
+mod git_crypt;
 #[path = "host/platforms.rs"]
 mod platforms;
 #[path = "host/sessions.rs"]

@@ -61,6 +61,8 @@ pub struct Settings {
     /// `[host] tenantry_command`: what the session units run (argv; `None`:
     /// [`session_units::DEFAULT_TENANTRY_COMMAND`]).
     pub host_tenantry_command: Option<Vec<String>>,
+    /// `[host] git_crypt_key_file` is set: the admin tier's main checkout is unlocked.
+    pub host_git_crypt_unlock: bool,
 }
 
 impl Default for Settings {
@@ -75,6 +77,7 @@ impl Default for Settings {
             forge_url: None,
             host_applies: false,
             host_tenantry_command: None,
+            host_git_crypt_unlock: false,
         }
     }
 }
@@ -122,7 +125,7 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
         ci::derive(roster, &mut out);
         forge::derive(roster, settings, &mut out);
         idp::derive(roster, settings, &mut out);
-        let ports = host::derive(roster, facts, &mut out);
+        let ports = host::derive(roster, settings, facts, &mut out);
         session_units::derive(roster, settings, &mut out);
         portal::derive(roster, &mut out);
         let second = second.join().unwrap_or_else(|_| {
