@@ -6,7 +6,7 @@
 use crate::error::{AppError, Result};
 use crate::session::Session;
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tenantry_host::session::{RestoreOutcome, SaveOutcome};
 use tenantry_host::{HostConfig, SystemRunner};
 
@@ -101,10 +101,18 @@ impl Session {
     }
 
     /// Save (or restore) the terminal sessions of every workstation user,
-    /// or of `user` (a roster key or an os_user). One user's failure never
-    /// stops the others.
-    pub fn terminal_sessions(&self, action: SessionAction, user: Option<&str>) -> Result<SessionsReport> {
-        let host = self.host_config()?;
+    /// or of `user` (a roster key or an os_user), on `root` (default
+    /// `[host] root`). One user's failure never stops the others.
+    pub fn terminal_sessions(
+        &self,
+        action: SessionAction,
+        user: Option<&str>,
+        root: Option<&Path>,
+    ) -> Result<SessionsReport> {
+        let mut host = self.host_config()?;
+        if let Some(root) = root {
+            host.root = root.to_path_buf();
+        }
         let caller = tenantry_host::session::caller(&host)
             .map_err(|e| AppError::config(e.to_string(), "run it as root, or as a workstation user of the roster"))?;
         let roster = self.roster();

@@ -47,12 +47,18 @@ pub enum SessionCommand {
     Save {
         /// A roster key or os_user; every workstation user when absent.
         user: Option<String>,
+        /// The machine's root (a sandbox directory); default `[host] root`, else `/`.
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
     },
     /// Recreate the snapshot's sessions that are not running, with
     /// `platform.workstation.session_command`. Exit 1 when one could not be created.
     Restore {
         /// A roster key or os_user; every workstation user when absent.
         user: Option<String>,
+        /// The machine's root (a sandbox directory); default `[host] root`, else `/`.
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
     },
 }
 

@@ -7,12 +7,12 @@ use tenantry_app::session_outcomes::{RestoreOutcome, SaveOutcome};
 use tenantry_app::{SessionAction, SessionsReport, UserSessionOutcome};
 
 pub fn session(global: &GlobalArgs, command: &SessionCommand, shell: &mut Shell) -> Result<i32> {
-    let (action, user) = match command {
-        SessionCommand::Save { user } => (SessionAction::Save, user.as_deref()),
-        SessionCommand::Restore { user } => (SessionAction::Restore, user.as_deref()),
+    let (action, user, root) = match command {
+        SessionCommand::Save { user, root } => (SessionAction::Save, user.as_deref(), root.as_deref()),
+        SessionCommand::Restore { user, root } => (SessionAction::Restore, user.as_deref(), root.as_deref()),
     };
     let session = super::session(global)?;
-    let report = session.terminal_sessions(action, user)?;
+    let report = session.terminal_sessions(action, user, root)?;
     match global.output {
         OutputFormat::Json => shell.json(&report.to_json()),
         OutputFormat::Human | OutputFormat::Markdown => shell.print(&human(&report)),

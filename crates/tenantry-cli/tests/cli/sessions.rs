@@ -99,6 +99,41 @@ fn session_save_then_restore_after_the_server_died_recreates_the_sessions_once()
     assert_eq!(report["users"][0]["created"], serde_json::json!([]), "{report}");
     assert_eq!(report["users"][0]["present"], serde_json::json!(["main"]), "{report}");
 
+    // Run by the user themself (no privilege change): their own sessions only.
+    let as_alice = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tenantry"))
+            .args(args)
+            .arg("--no-color")
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .uid(ids.0)
+            .gid(ids.1)
+            .output()
+            .unwrap()
+    };
+    let own = as_alice(&["session", "save", "--output", "json"]);
+    assert_eq!(own.status.code(), Some(0), "{}", text(&own));
+    let report: serde_json::Value = serde_json::from_slice(&own.stdout).unwrap();
+    assert_eq!(report["users"][0]["outcome"], "unchanged", "{report}");
+    let other = as_alice(&["session", "restore", "wizard"]);
+    assert_eq!(other.status.code(), Some(1), "{}", text(&other));
+    assert!(text(&other).contains("not your workstation account (`alice`)"), "{}", text(&other));
+
+    // `--root` overrides `[host] root` (here pointing nowhere).
+    fs::write(
+        dir.path().join("tenantry.toml"),
+        format!("[host]\nroot = \"/nonexistent\"\ntmux_socket = \"{}/{{user}}.sock\"\n", sockets.display()),
+    )
+    .unwrap();
+    assert!(server.tmux(&["kill-session", "-t", "=main"]).status.success());
+    let rooted = tenantry(dir.path(), &["session", "restore", "--root", root.to_str().unwrap(), "--output", "json"]);
+    assert_eq!(rooted.status.code(), Some(0), "{}", text(&rooted));
+    let report: serde_json::Value = serde_json::from_slice(&rooted.stdout).unwrap();
+    assert_eq!(report["users"][0]["created"], serde_json::json!(["main"]), "{report}");
+    let unrooted = tenantry(dir.path(), &["session", "restore"]);
+    assert_eq!(unrooted.status.code(), Some(1), "{}", text(&unrooted));
+
     let unknown = tenantry(dir.path(), &["session", "save", "bob"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(text(&unknown).contains("`bob` is not a workstation user"), "{}", text(&unknown));
