@@ -319,3 +319,33 @@ async fn the_session_units_are_verified_by_systemd_and_removed_when_no_longer_co
         assert!(!units.join(file).exists(), "{file} is still there");
     }
 }
+
+#[test]
+fn a_fifo_or_a_hard_link_at_the_snapshot_never_hangs_or_leaks_a_root_file() {
+    let tenant = Tenant::new("dave");
+    let config = tenant.config();
+    tenant.start("work", &tenant.home(), None);
+    let dir = tenant.home().join(".local/state/tenantry");
+    std::fs::create_dir_all(&dir).unwrap();
+    run_ok(
+        Command::new("chown").arg("-R").arg(format!("{}:{}", tenant.uid, tenant.gid)).arg(tenant.home().join(".local")),
+    );
+    // A FIFO where the snapshot goes: neither save nor restore waits on it.
+    run_ok(Command::new("mkfifo").arg(tenant.snapshot_file("")));
+    std::os::unix::fs::chown(tenant.snapshot_file(""), Some(tenant.uid), Some(tenant.gid)).unwrap();
+    let started = std::time::Instant::now();
+    let restored = session::restore(&config, "dave", None, &SystemRunner).unwrap();
+    assert_eq!(restored, RestoreOutcome::default(), "nothing to restore from a FIFO");
+    assert!(matches!(tenant.save(&config), SaveOutcome::Saved { sessions: 1, .. }));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(tenant.saved_names(""), ["work"]);
+    // A hard link to a root file as a generation: root's file is neither read nor written.
+    let secret = tenant.sandbox.root.join("etc/shadow");
+    let before = std::fs::read(&secret).unwrap();
+    std::fs::hard_link(&secret, tenant.snapshot_file(".1")).unwrap();
+    tenant.start("more", &tenant.home(), None);
+    assert!(matches!(tenant.save(&config), SaveOutcome::Saved { sessions: 2, .. }));
+    assert_eq!(std::fs::read(&secret).unwrap(), before);
+    assert_eq!(tenant.saved_names(".1"), ["work"]);
+    assert_eq!(std::fs::read(tenant.snapshot_file(".2")).unwrap(), before, "the link itself moved, its file untouched");
+}
