@@ -38,6 +38,14 @@ impl Inner {
                 let file: FileSpec = spec::parse(id, content)?;
                 let (text, warnings) = routing::checked(&id.name, &file.path, &file.text, etc);
                 let mut ops: Vec<Op> = warnings.into_iter().map(Op::Warn).collect();
+                if file.path.starts_with("/etc/systemd/") {
+                    // tenantry runs no systemctl: the admin (or the next boot) loads the units.
+                    ops.push(Op::Warn(format!(
+                        "{} changes a systemd unit: run `systemctl daemon-reload` (and `systemctl start \
+                         tenantry-session-save.timer` the first time), or it takes effect at the next boot",
+                        file.path
+                    )));
+                }
                 ops.push(Op::Write {
                     path: under_root(self.root(), &file.path)?,
                     owner: None,

@@ -33,6 +33,7 @@ fn human(report: &SessionsReport) -> String {
             UserSessionOutcome::Saved(SaveOutcome::Unchanged { sessions, .. }) => {
                 format!("{sessions} session(s), unchanged")
             }
+            UserSessionOutcome::Saved(SaveOutcome::Kept { reason, kept: 0, .. }) => format!("nothing saved: {reason}"),
             UserSessionOutcome::Saved(SaveOutcome::Kept { reason, kept, .. }) => {
                 format!("kept the last snapshot ({kept} session(s)): {reason}")
             }

@@ -292,9 +292,11 @@ async fn the_session_units_are_verified_by_systemd_and_removed_when_no_longer_co
             let prepared = engine.prepare(&roster, Policy::default()).await.unwrap();
             let report = engine.apply(&roster, &prepared, &ApplyOptions::default(), &|_| {}).await.unwrap();
             assert!(report.is_success(), "{:#?}", report.failures);
+            report.notes.into_iter().map(|note| note.message).collect::<Vec<_>>()
         }
     };
-    apply(with).await;
+    let notes = apply(with).await;
+    assert!(notes.iter().any(|n| n.contains("systemctl daemon-reload")), "{notes:#?}");
     let units = sandbox.path("/etc/systemd/system");
     let files = ["tenantry-session-save.service", "tenantry-session-save.timer", "tenantry-session-restore.service"];
     let verify = Command::new("systemd-analyze").arg("verify").args(files.map(|f| units.join(f))).output().unwrap();
