@@ -4,7 +4,7 @@
 //! It owns tenantry.toml and the registry of targets ([`config`]), where
 //! the roster comes from ([`source`]), and a [`Session`] whose use cases —
 //! validate, plan, apply, render, why, explain, offboard, destroy,
-//! kubeconfig, setup script, doctor, history — return report types with a
+//! kubeconfig, setup script, doctor, history, terminal sessions — return report types with a
 //! documented JSON form ([`wire`]). `import` needs no session. A
 //! long-running front end (`serve`) keeps a [`Controller`]: targets
 //! connected once, a session per pass.
@@ -25,6 +25,7 @@ mod render;
 mod saved;
 mod session;
 pub mod source;
+mod terminal_sessions;
 mod views;
 pub mod wire;
 
@@ -43,6 +44,11 @@ pub use render::RenderReport;
 pub use saved::{SavedChange, SavedPlan, SavedRequest};
 pub use session::{Session, SessionOptions, Waiting};
 pub use source::{LoadedRoster, SourceKind};
+/// The host's session outcomes, as the reports hold them.
+pub mod session_outcomes {
+    pub use tenantry_host::session::{RestoreOutcome, SaveOutcome};
+}
+pub use terminal_sessions::{SessionAction, SessionsReport, UserSessionOutcome, UserSessions};
 pub use views::{GrantWhy, UserView, VaultPath, VaultView, WorkstationView, policy_paths};
 
 pub use tenantry_core::doctor::{Finding, Severity};

@@ -40,6 +40,28 @@ pub enum OutputFormat {
     Markdown,
 }
 
+#[derive(Debug, Clone, Subcommand)]
+pub enum SessionCommand {
+    /// Snapshot the tmux sessions (name, directory, conversation); an empty or
+    /// failed read keeps the last good snapshot. Exit 1 when a user failed.
+    Save {
+        /// A roster key or os_user; every workstation user when absent.
+        user: Option<String>,
+        /// The machine's root (a sandbox directory); default `[host] root`, else `/`.
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
+    /// Recreate the snapshot's sessions that are not running, with
+    /// `platform.workstation.session_command`. Exit 1 when one could not be created.
+    Restore {
+        /// A roster key or os_user; every workstation user when absent.
+        user: Option<String>,
+        /// The machine's root (a sandbox directory); default `[host] root`, else `/`.
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the roster; exit 1 with diagnostics when it is invalid.
@@ -82,6 +104,11 @@ pub enum Command {
     /// Turn the origin platform's k8s_users JSON and workstation roster.yaml into one roster.
     Import(ImportArgs),
     /// Print a user's OIDC kubeconfig (kubelogin), or write it to a new file.
+    /// Save or restore the workstation users' tmux sessions (the host's timer
+    /// and boot service run these). As root: every workstation user, or USER;
+    /// run by a user: their own sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
     Kubeconfig {
         /// The user's roster key.
         user: String,

@@ -16,6 +16,8 @@ mod forge_ci;
 mod oidc;
 #[path = "cli/secrets.rs"]
 mod secrets;
+#[path = "cli/sessions.rs"]
+mod sessions;
 #[path = "cli/setup.rs"]
 mod setup;
 

@@ -50,6 +50,7 @@ pub mod kind {
     pub const CHECKOUT: &str = "Checkout";
     pub const KUBECONFIG: &str = "Kubeconfig";
     pub const MANAGED_FILE: &str = "ManagedFile";
+    pub const SYSTEM_FILE: &str = "SystemFile";
     pub const SKELETON_LINK: &str = "SkeletonLink";
     // idp
     pub const IDP_GROUP: &str = "Group";
@@ -92,6 +93,7 @@ pub mod kind {
         CHECKOUT,
         KUBECONFIG,
         MANAGED_FILE,
+        SYSTEM_FILE,
         SKELETON_LINK,
         IDP_GROUP,
         IDP_ACCOUNT,
@@ -206,6 +208,8 @@ pub const KINDS: &[KindRule] = &[
     KindRule { cut: Some(lock_account), ..rule(Host, kind::ACCOUNT, 0, Disable) },
     rule(Host, kind::GENERATED_FILE, 1, Delete),
     rule(Host, kind::SKELETON_LINK, 1, Delete),
+    // Settings other programs enforce (a managed policy): left in place when no longer configured.
+    rule(Host, kind::SYSTEM_FILE, 1, Keep),
     // Written with the forge token minted just before it (rank 3).
     rule(Host, kind::CONTRIBUTE_ACCESS, 5, Keep),
     fallback(Host, 1, Keep),

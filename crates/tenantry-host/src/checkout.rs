@@ -133,6 +133,68 @@ impl Inner {
             let args = ["-C", &target, "remote", verb, name, url].map(str::to_string).to_vec();
             ops.push(Op::Run(self.git(home.path(), os_user, args)));
         }
+        let locked = existing.is_none() || !git::is_unlocked(&home, &path);
+        if checkout.git_crypt.as_deref() == Some("unlocked") && locked {
+            ops.push(Op::Run(self.git_crypt_unlock(home.path(), os_user, &path)?));
+        }
         Ok(ops)
     }
+}
+
+/// The largest git-crypt key file read (a key is under 200 bytes).
+const KEY_LIMIT: u64 = 64 << 10;
+
+impl Inner {
+    /// `git-crypt unlock -` as the account in its checkout, the key on stdin
+    /// (never in an argument, the environment or any output). git-crypt's own
+    /// git runs get the hardening of tenantry's git through `GIT_CONFIG_*`.
+    fn git_crypt_unlock(&self, home: &Path, os_user: &str, checkout: &Path) -> Result<Cmd> {
+        let key_file = self.config.git_crypt_key_file.as_deref().ok_or_else(|| {
+            Error::Refused("the checkout is to be unlocked but [host] git_crypt_key_file is not set".to_string())
+        })?;
+        let key = read_key(key_file)?;
+        let mut cmd = Cmd::new(&self.config.git_crypt, ["unlock", "-"]).as_user(os_user, home);
+        cmd.cwd = Some(checkout.to_path_buf());
+        let hardening = [("core.hooksPath", "/dev/null"), ("core.fsmonitor", "false")];
+        cmd.env.push(("GIT_CONFIG_COUNT".to_string(), hardening.len().to_string()));
+        for (index, (key, value)) in hardening.iter().enumerate() {
+            cmd.env.push((format!("GIT_CONFIG_KEY_{index}"), key.to_string()));
+            cmd.env.push((format!("GIT_CONFIG_VALUE_{index}"), value.to_string()));
+        }
+        cmd.env.extend(
+            [("GIT_CONFIG_NOSYSTEM", "1"), ("GIT_TERMINAL_PROMPT", "0")].map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        cmd.stdin = Some(crate::command::Sensitive(key));
+        Ok(cmd.with_timeout(Duration::from_secs(self.config.git_timeout_secs)))
+    }
+}
+
+/// The key file: a regular file of root's (tenantry's own uid), not a link,
+/// readable by its owner only. Errors name the file, never its bytes.
+fn read_key(path: &Path) -> Result<Vec<u8>> {
+    use rustix::fs::{Mode, OFlags};
+    use std::io::Read as _;
+    let refuse = |why: String| Error::Refused(format!("the git-crypt key file {}: {why}", path.display()));
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| refuse(format!("cannot be opened ({e})")))?;
+    let stat = rustix::fs::fstat(&fd).map_err(|e| refuse(format!("cannot be examined ({e})")))?;
+    let euid = rustix::process::geteuid().as_raw();
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(refuse("is not a regular file".to_string()));
+    }
+    if stat.st_uid != euid {
+        return Err(refuse(format!("belongs to uid {}, not to tenantry's uid {euid}", stat.st_uid)));
+    }
+    if stat.st_mode & 0o077 != 0 {
+        return Err(refuse(format!("has mode {:04o}; make it 0600 (`chmod 600`)", stat.st_mode & 0o7777)));
+    }
+    let mut key = Vec::new();
+    std::fs::File::from(fd)
+        .take(KEY_LIMIT + 1)
+        .read_to_end(&mut key)
+        .map_err(|e| refuse(format!("cannot be read ({e})")))?;
+    if key.is_empty() || key.len() as u64 > KEY_LIMIT {
+        return Err(refuse("is empty or too large to be a git-crypt key".to_string()));
+    }
+    Ok(key)
 }

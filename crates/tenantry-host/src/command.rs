@@ -46,6 +46,19 @@ pub struct Cmd {
     pub ids: Option<(u32, u32)>,
     /// `None`: [`DEFAULT_TIMEOUT`]. Every command has one.
     pub timeout: Option<Duration>,
+    /// Fed to the command's stdin (a key for `git-crypt unlock -`); never
+    /// shown, in the display or in `Debug`. `None`: stdin is `/dev/null`.
+    pub stdin: Option<Sensitive>,
+}
+
+/// Bytes that are never shown (`Debug` prints `(sensitive)`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sensitive(pub Vec<u8>);
+
+impl fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(sensitive)")
+    }
 }
 
 impl Cmd {
@@ -58,6 +71,7 @@ impl Cmd {
             run_as: None,
             ids: None,
             timeout: None,
+            stdin: None,
         }
     }
 
@@ -151,7 +165,8 @@ impl CommandRunner for SystemRunner {
         let (program, args) = cmd.argv();
         let own_session = cmd.run_as.is_some();
         let mut command = Command::new(&program);
-        command.args(&args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let stdin = if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() };
+        command.args(&args).stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
         command.env_clear().env("PATH", SAFE_PATH).env("LANG", "C.UTF-8");
         for (key, value) in &cmd.env {
             command.env(key, value);
@@ -164,6 +179,13 @@ impl CommandRunner for SystemRunner {
             command.uid(uid).gid(gid);
         }
         let mut child = command.spawn()?;
+        if let (Some(mut pipe), Some(Sensitive(bytes))) = (child.stdin.take(), cmd.stdin.clone()) {
+            // On a thread: a command that does not read cannot block us; the pipe closes when written.
+            std::thread::spawn(move || {
+                use std::io::Write as _;
+                let _ = pipe.write_all(&bytes);
+            });
+        }
         let pid = i32::try_from(child.id()).ok().and_then(rustix::process::Pid::from_raw);
         // The command and everything it started (its session), or just the command.
         let kill_all = |child: &mut std::process::Child| match pid.filter(|_| own_session) {

@@ -46,6 +46,13 @@ pub fn is_checkout(home: &Home, path: &Path) -> bool {
     matches!(git_dir(home, path), Ok(Some(_)))
 }
 
+/// Whether git-crypt's key is in the checkout (`.git/git-crypt/keys/default`: unlocked).
+pub fn is_unlocked(home: &Home, path: &Path) -> bool {
+    let Ok(Some(dir)) = git_dir(home, path) else { return false };
+    let Ok(Some(keys)) = dir.walk_if_exists(Path::new("git-crypt/keys")) else { return false };
+    matches!(keys.entry(OsStr::new("default")), Ok(Some(_)))
+}
+
 /// Each remote's (first) URL, from the checkout's own config (a file of the account's).
 pub fn remotes(home: &Home, path: &Path) -> Result<BTreeMap<String, String>> {
     let Some(dir) = git_dir(home, path)? else { return Ok(BTreeMap::new()) };

@@ -35,15 +35,17 @@ mod records;
 mod redact;
 mod refresh;
 mod routing;
+pub mod session;
 mod sources;
 mod spec;
+mod system_files;
 mod target;
 
-pub use command::{Cmd, CmdOutput, CommandRunner, DEFAULT_TIMEOUT, SAFE_PATH, SystemRunner};
+pub use command::{Cmd, CmdOutput, CommandRunner, DEFAULT_TIMEOUT, SAFE_PATH, Sensitive, SystemRunner};
 pub use destroy::destroy_account;
 pub use diagnose::CHECKS;
 pub use error::{Error, Result};
-pub use plugin::PLUGIN;
+pub use plugin::{PLUGIN, load_config};
 pub use ports::{DispatchSource, EnvFilePorts, PortClaim, PortConflict, Reconciled, reconcile_port_sources};
 pub use redact::urls as redact_urls;
 pub use refresh::RefreshOutcome;
@@ -93,6 +95,31 @@ pub struct HostConfig {
     /// The destroy stage's `tar` of a home taking longer is killed (and nothing is deleted).
     #[serde(default = "default_archive_timeout_secs")]
     pub archive_timeout_secs: u64,
+    #[serde(default = "default_tmux")]
+    pub tmux: PathBuf,
+    /// The users' tmux server socket for `tenantry session save|restore`
+    /// (`{user}`, `{uid}` replaced), a path on this machine; unset: tmux's
+    /// own default (`/tmp/tmux-<uid>/default`, or under `TMUX_TMPDIR`).
+    #[serde(default)]
+    pub tmux_socket: Option<String>,
+    /// What the session units (`tenantry session save|restore`) run, as argv:
+    /// an absolute program, then its arguments (default
+    /// `/usr/local/bin/tenantry --config /etc/tenantry/tenantry.toml --roster /etc/tenantry/roster.yaml`).
+    #[serde(default)]
+    pub tenantry_command: Option<Vec<String>>,
+    /// The git-crypt key the admin tier's main checkout is unlocked with
+    /// (`git-crypt unlock -`, the key on stdin): a file of root's, mode 0600
+    /// or stricter. Unset: every checkout stays locked.
+    #[serde(default)]
+    pub git_crypt_key_file: Option<PathBuf>,
+    #[serde(default = "default_git_crypt")]
+    pub git_crypt: PathBuf,
+    /// Earlier session snapshots kept (`sessions.json.1` … `.N`).
+    #[serde(default = "default_session_generations")]
+    pub session_generations: usize,
+    /// A tmux command of the session layer taking longer is killed.
+    #[serde(default = "default_session_timeout_secs")]
+    pub session_timeout_secs: u64,
 }
 
 fn default_root() -> PathBuf {
@@ -115,6 +142,18 @@ fn default_git() -> PathBuf {
 }
 fn default_tar() -> PathBuf {
     PathBuf::from("tar")
+}
+fn default_git_crypt() -> PathBuf {
+    PathBuf::from("git-crypt")
+}
+fn default_tmux() -> PathBuf {
+    PathBuf::from("tmux")
+}
+fn default_session_generations() -> usize {
+    5
+}
+fn default_session_timeout_secs() -> u64 {
+    20
 }
 fn default_git_timeout_secs() -> u64 {
     300
@@ -142,6 +181,13 @@ impl Default for HostConfig {
             git_timeout_secs: default_git_timeout_secs(),
             command_timeout_secs: default_command_timeout_secs(),
             archive_timeout_secs: default_archive_timeout_secs(),
+            tmux: default_tmux(),
+            tmux_socket: None,
+            tenantry_command: None,
+            git_crypt_key_file: None,
+            git_crypt: default_git_crypt(),
+            session_generations: default_session_generations(),
+            session_timeout_secs: default_session_timeout_secs(),
         }
     }
 }

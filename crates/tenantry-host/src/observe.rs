@@ -166,6 +166,10 @@ impl Inner {
                     .map(|(name, wanted)| (name.clone(), shown(name, Some(wanted))))
                     .collect();
                 value["extra_remotes"] = Value::Object(extras);
+                // Only where tenantry unlocked it: someone else's unlock is not tenantry's business.
+                if recorded.get("git_crypt").is_some() && !git::is_unlocked(&home, &path) {
+                    value["git_crypt"] = json!("locked");
+                }
                 Some(value)
             }
             Kind::ContributeAccess => {
@@ -175,6 +179,19 @@ impl Inner {
             Kind::Kubeconfig | Kind::SkeletonLink => {
                 let home = self.observed_home(etc, recorded)?;
                 matches!(home.entry(&path?), Ok(Some(_))).then(|| recorded.clone())
+            }
+            Kind::SystemFile => {
+                let (on_disk, _) = home::read_system(self.root(), text("path")?).ok()??;
+                let ours = crate::system_files::is_ours(&on_disk, recorded);
+                let source = text("source").and_then(|s| std::fs::read(self.source_path(s)).ok());
+                let mut value = recorded.clone();
+                if let Some(object) = value.as_object_mut() {
+                    object.remove(crate::system_files::WRITTEN_DIGEST);
+                }
+                if source.is_some_and(|s| s != on_disk) && ours {
+                    value["stale"] = json!(true);
+                }
+                Some(value)
             }
             Kind::ManagedFile => {
                 let home = self.observed_home(etc, recorded)?;

@@ -38,6 +38,14 @@ impl Inner {
                 let file: FileSpec = spec::parse(id, content)?;
                 let (text, warnings) = routing::checked(&id.name, &file.path, &file.text, etc);
                 let mut ops: Vec<Op> = warnings.into_iter().map(Op::Warn).collect();
+                if file.path.starts_with("/etc/systemd/") {
+                    // tenantry runs no systemctl: the admin (or the next boot) loads the units.
+                    ops.push(Op::Warn(format!(
+                        "{} changes a systemd unit: run `systemctl daemon-reload` (and `systemctl start \
+                         tenantry-session-save.timer` the first time), or it takes effect at the next boot",
+                        file.path
+                    )));
+                }
                 ops.push(Op::Write {
                     path: under_root(self.root(), &file.path)?,
                     owner: None,
@@ -66,6 +74,7 @@ impl Inner {
                 }
             }
             Kind::ManagedFile => self.managed_ops(&spec::parse(id, content)?, etc)?,
+            Kind::SystemFile => return self.system_file_ops(change, &spec::parse(id, content)?, content),
             Kind::ContributeAccess => self.contribute_ops(&spec::parse(id, content)?, etc)?,
             Kind::SkeletonLink => {
                 let link: LinkSpec = spec::parse(id, content)?;

@@ -14,6 +14,7 @@ pub(crate) enum Kind {
     Checkout,
     Kubeconfig,
     ManagedFile,
+    SystemFile,
     SkeletonLink,
     ContributeAccess,
 }
@@ -27,6 +28,7 @@ impl Kind {
             "Checkout" => Kind::Checkout,
             "Kubeconfig" => Kind::Kubeconfig,
             "ManagedFile" => Kind::ManagedFile,
+            "SystemFile" => Kind::SystemFile,
             "SkeletonLink" => Kind::SkeletonLink,
             "ContributeAccess" => Kind::ContributeAccess,
             _ => return None,
@@ -71,6 +73,9 @@ pub(crate) struct CheckoutSpec {
     pub migrate_from: Option<String>,
     #[serde(default)]
     pub extra_remotes: BTreeMap<String, String>,
+    /// `unlocked`: the admin tier's checkout, unlocked with git-crypt.
+    #[serde(default)]
+    pub git_crypt: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +90,13 @@ pub(crate) struct KubeconfigSpec {
 pub(crate) struct ManagedSpec {
     pub os_user: String,
     pub source: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct SystemFileSpec {
+    pub source: String,
+    /// Absolute, taken inside the root.
     pub path: String,
 }
 

@@ -8,10 +8,16 @@
 
 #[path = "host/doctor.rs"]
 mod doctor;
+#[path = "host/git_crypt.rs"]
+mod git_crypt;
 #[path = "host/platforms.rs"]
 mod platforms;
+#[path = "host/sessions.rs"]
+mod sessions;
 #[path = "host/system_accounts.rs"]
 mod system_accounts;
+#[path = "host/system_files.rs"]
+mod system_files;
 #[path = "host/tenant_files.rs"]
 mod tenant_files;
 #[path = "host/tenant_git.rs"]

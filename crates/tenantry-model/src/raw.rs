@@ -266,6 +266,18 @@ pub struct RawPlatformWorkstation {
     /// Symlinks created in every home when absent (`link` relative to the home).
     #[serde(default)]
     pub skeleton_links: Vec<RawSkeletonLink>,
+    /// The command a restored terminal session runs (`tenantry session restore`),
+    /// e.g. `claude --resume {conversation}`: words split on spaces and passed as
+    /// arguments (never to a shell, quotes are not interpreted); placeholders
+    /// `{conversation}`, `{session}`, `{dir}`. Also turns on the host's
+    /// session timer and boot service.
+    #[schemars(with = "Option<String>")]
+    pub session_command: Option<Spanned<String>>,
+    /// Files installed on the host itself (e.g. `/etc/claude-code/managed-settings.json`):
+    /// `source` relative to the host's source directory, `dest` absolute, outside homes.
+    /// Rewritten when the source changes, unless someone else changed the copy.
+    #[serde(default)]
+    pub system_files: Vec<RawManagedFile>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -273,7 +273,42 @@ pub struct PlatformWorkstation {
     pub dispatch_path: String,
     pub managed_files: Vec<ManagedFile>,
     pub skeleton_links: Vec<SkeletonLink>,
+    /// `session_command`: what a restored terminal session runs.
+    pub session_command: Option<SessionCommand>,
+    /// Files installed on the host (`dest` absolute, outside homes).
+    pub system_files: Vec<ManagedFile>,
     pub span: Span,
+}
+
+/// The placeholders of [`SessionCommand`] words.
+pub const SESSION_PLACEHOLDERS: [&str; 3] = ["conversation", "session", "dir"];
+
+/// `platform.workstation.session_command`, validated: argv words, each
+/// holding only known `{placeholders}`. It reaches a process only as argv
+/// (never a shell), one word per argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCommand {
+    pub words: Vec<String>,
+    pub span: Span,
+}
+
+impl SessionCommand {
+    /// The argv for one session. `None` when a word needs the conversation
+    /// and the session has none recorded (it then gets the login shell).
+    pub fn argv(&self, session: &str, dir: &str, conversation: Option<&str>) -> Option<Vec<String>> {
+        let mut argv = Vec::with_capacity(self.words.len());
+        for word in &self.words {
+            if word.contains("{conversation}") && conversation.is_none() {
+                return None;
+            }
+            let word = word
+                .replace("{session}", session)
+                .replace("{dir}", dir)
+                .replace("{conversation}", conversation.unwrap_or_default());
+            argv.push(word);
+        }
+        Some(argv)
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -1169,6 +1169,8 @@ const KEYS: &[&str] = &[
     "managed_files",
     "dest",
     "skeleton_links",
+    "session_command",
+    "system_files",
     "link",
     "target",
     "requests.cpu",
@@ -1752,4 +1754,53 @@ fn isolation_settings_are_checked_with_a_fix() {
     assert!(!roster.platform.isolation.is_standard());
     let roster = load_bytes(users.as_bytes()).unwrap();
     assert!(roster.platform.isolation.is_standard(), "standard is the default of a roster that does not say");
+}
+
+#[test]
+fn a_session_command_is_argv_words_with_known_placeholders() {
+    let ok = "platform:\n  workstation:\n    session_command: claude --resume {conversation}\nusers: {}\n";
+    let roster = load_bytes(ok.as_bytes()).unwrap();
+    let command = roster.platform.workstation.session_command.unwrap();
+    assert_eq!(command.words, ["claude", "--resume", "{conversation}"]);
+    assert_eq!(
+        command.argv("main", "/home/a", Some("c-1; rm -rf /")).unwrap(),
+        ["claude", "--resume", "c-1; rm -rf /"]
+    );
+    assert_eq!(command.argv("main", "/home/a", None), None, "no conversation: the login shell");
+    for (bad, what) in [
+        ("claude --resume {conversaton}", "did you mean `{conversation}`"),
+        ("claude '--resume' x", "quotes and backslashes"),
+        ("{conversation} x", "starts with a placeholder"),
+        ("claude {session", "without `}`"),
+        ("claude session}", "without `{`"),
+    ] {
+        let text =
+            format!("platform:\n  workstation:\n    session_command: \"{}\"\nusers: {{}}\n", bad.replace('"', "\\\""));
+        let e = refused(&text, "invalid-session-command", 3, 22);
+        assert!(e.to_string().contains(what), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn system_files_go_to_absolute_paths_outside_homes() {
+    let ok = "platform:\n  workstation:\n    system_files: [{ source: files/s.json, dest: /etc/claude-code/managed-settings.json }]\nusers: {}\n";
+    let roster = load_bytes(ok.as_bytes()).unwrap();
+    assert_eq!(roster.platform.workstation.system_files[0].dest, "/etc/claude-code/managed-settings.json");
+    for dest in [
+        "etc/x.json",
+        "/etc/../root/x",
+        "/home/alice/.bashrc",
+        "/root/x",
+        "/tmp/x",
+        "/etc/shadow",
+        "/etc/sudoers.d/x",
+        "/etc/./x",
+    ] {
+        let text = format!(
+            "platform:\n  workstation:\n    system_files: [{{ source: files/s.json, dest: {dest} }}]\nusers: {{}}\n"
+        );
+        let found = errors(text.as_bytes());
+        assert_eq!(found.len(), 1, "{dest}: {}", render(&found));
+        assert_eq!((found[0].code, found[0].span.line), ("unsafe-path", 3), "{dest}: {}", found[0]);
+    }
 }

@@ -12,6 +12,7 @@ mod plan;
 mod render;
 mod schema;
 mod serve;
+mod session;
 mod setup_script;
 mod validate;
 mod why;
@@ -37,6 +38,7 @@ pub fn run(cli: crate::Cli, shell: &mut Shell) -> Result<i32> {
         Command::Completions { shell: kind } => schema::completions(*kind, shell),
         Command::Validate => validate::validate(global, shell),
         Command::Import(args) => import::import(global, args, shell),
+        Command::Session(command) => session::session(global, command, shell),
         Command::Kubeconfig { user, write } => kubeconfig::kubeconfig(global, user, write.as_deref(), shell),
         Command::SetupScript { os, with } => setup_script::setup_script(global, *os, with, shell),
         Command::Plan(args) => runtime()?.block_on(plan::plan(global, args, shell)),

@@ -1,7 +1,7 @@
 //! The shared development host: accounts, sticky ports, routing files,
 //! code checkouts, kubeconfigs and files distributed into homes.
 
-use super::{Facts, Item, Out};
+use super::{Facts, Item, Out, Settings};
 use crate::id::{Domain, ResourceId};
 use crate::kubeconfig::oidc_kubeconfig;
 use crate::resource::Owner;
@@ -62,7 +62,12 @@ struct Route {
     port: u16,
 }
 
-pub(super) fn derive(roster: &Roster, facts: &Facts, out: &mut Out) -> BTreeMap<String, BTreeMap<String, u16>> {
+pub(super) fn derive(
+    roster: &Roster,
+    settings: &Settings,
+    facts: &Facts,
+    out: &mut Out,
+) -> BTreeMap<String, BTreeMap<String, u16>> {
     let platform = &roster.platform.workstation;
     let workstation_users: Vec<&str> =
         roster.users.values().filter(|u| u.workstation.is_some()).map(|u| u.key.as_str()).collect();
@@ -143,6 +148,9 @@ pub(super) fn derive(roster: &Roster, facts: &Facts, out: &mut Out) -> BTreeMap<
             for (name, url, path, moved_from, extra_remote) in checkouts {
                 let remotes: Map<String, Value> =
                     extra_remote.map(|r| (r.name.clone(), Value::String(r.url.clone()))).into_iter().collect();
+                // The admin tier's main checkout is unlocked (git-crypt, the key from
+                // tenantry.toml); every other checkout keeps the locked clone.
+                let unlocked = settings.host_git_crypt_unlock && user.tier.value == Tier::Admin && name == main.name;
                 out.push(
                     Item::new(
                         ResourceId::new(Domain::Host, "Checkout", os_user, &name),
@@ -151,15 +159,18 @@ pub(super) fn derive(roster: &Roster, facts: &Facts, out: &mut Out) -> BTreeMap<
                         "workstation users get their own checkout; refresh is fast-forward only",
                     )
                     .after(account_id.clone()),
-                    &json!({
-                        "os_user": os_user,
-                        "repo": name,
-                        "url": url,
-                        "path": path,
-                        "layout": station.code_layout.as_str(),
-                        "migrate_from": moved_from,
-                        "extra_remotes": remotes,
-                    }),
+                    &checkout_content(
+                        json!({
+                            "os_user": os_user,
+                            "repo": name,
+                            "url": url,
+                            "path": path,
+                            "layout": station.code_layout.as_str(),
+                            "migrate_from": moved_from,
+                            "extra_remotes": remotes,
+                        }),
+                        unlocked,
+                    ),
                 );
             }
         }
@@ -217,7 +228,35 @@ pub(super) fn derive(roster: &Roster, facts: &Facts, out: &mut Out) -> BTreeMap<
     if !workstation_users.is_empty() || !routes.is_empty() {
         generated_files(roster, &mut routes, out);
     }
+    if !workstation_users.is_empty() {
+        system_files(roster, out);
+    }
     ports
+}
+
+/// A checkout's content; `git_crypt` only where it is unlocked (other
+/// checkouts' content stays as it was, so nothing changes for them).
+fn checkout_content(mut content: Value, unlocked: bool) -> Value {
+    if unlocked {
+        content["git_crypt"] = json!("unlocked");
+    }
+    content
+}
+
+/// `platform.workstation.system_files`: one resource per destination,
+/// named by it without the leading `/`; the host target reads the source.
+fn system_files(roster: &Roster, out: &mut Out) {
+    for file in &roster.platform.workstation.system_files {
+        out.push(
+            Item::new(
+                ResourceId::global(Domain::Host, "SystemFile", file.dest.trim_start_matches('/')),
+                &Owner::Platform,
+                file.span,
+                "installed on the host from the roster's source; a copy someone else changed is left alone",
+            ),
+            &json!({ "source": file.source, "path": file.dest }),
+        );
+    }
 }
 
 fn generated_files(roster: &Roster, routes: &mut [Route], out: &mut Out) {

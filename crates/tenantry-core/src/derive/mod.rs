@@ -12,6 +12,7 @@ pub mod isolation;
 mod kubernetes;
 mod order;
 mod portal;
+pub mod session_units;
 mod vault;
 
 use crate::content::Content;
@@ -57,6 +58,11 @@ pub struct Settings {
     pub forge_url: Option<String>,
     /// Whether a host target applies (not only renders) the workstation.
     pub host_applies: bool,
+    /// `[host] tenantry_command`: what the session units run (argv; `None`:
+    /// [`session_units::DEFAULT_TENANTRY_COMMAND`]).
+    pub host_tenantry_command: Option<Vec<String>>,
+    /// `[host] git_crypt_key_file` is set: the admin tier's main checkout is unlocked.
+    pub host_git_crypt_unlock: bool,
 }
 
 impl Default for Settings {
@@ -70,6 +76,8 @@ impl Default for Settings {
             idp_disable_on_cut: false,
             forge_url: None,
             host_applies: false,
+            host_tenantry_command: None,
+            host_git_crypt_unlock: false,
         }
     }
 }
@@ -117,7 +125,8 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
         ci::derive(roster, &mut out);
         forge::derive(roster, settings, &mut out);
         idp::derive(roster, settings, &mut out);
-        let ports = host::derive(roster, facts, &mut out);
+        let ports = host::derive(roster, settings, facts, &mut out);
+        session_units::derive(roster, settings, &mut out);
         portal::derive(roster, &mut out);
         let second = second.join().unwrap_or_else(|_| {
             // A panic in derivation is a bug; derive again here to surface it.

@@ -156,6 +156,8 @@ pub(super) fn check_platform(
             span: span(&link.link),
         });
     }
+    let system_files = check_system_files(checker, raw.map(|w| w.system_files.as_slice()).unwrap_or_default());
+    let session_command = raw.and_then(|w| w.session_command.as_ref()).and_then(|c| check_session_command(checker, c));
     PlatformWorkstation {
         shell: shell.map(|s| s.value.clone()).unwrap_or_else(|| DEFAULT_SHELL.to_string()),
         tier_groups,
@@ -166,8 +168,128 @@ pub(super) fn check_platform(
         dispatch_path,
         managed_files,
         skeleton_links,
+        session_command,
+        system_files,
         span: at,
     }
+}
+
+/// Where a system file may not go: homes and scratch space (another
+/// user's), kernel and device trees, and the account and sudo databases.
+const SYSTEM_FILE_REFUSED: &[&str] =
+    &["/home", "/root", "/tmp", "/var/tmp", "/dev", "/proc", "/sys", "/run", "/etc/sudoers", "/etc/sudoers.d"];
+const ACCOUNT_FILES: &[&str] = &["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/login.defs"];
+
+fn check_system_files(checker: &mut Checker<'_>, raw: &[RawManagedFile]) -> Vec<ManagedFile> {
+    let mut files: Vec<ManagedFile> = Vec::new();
+    for file in raw {
+        if checker.plain(&file.source, "the system file source") && !is_safe_relative_path(&file.source.value) {
+            checker.error(
+                span(&file.source),
+                "unsafe-path",
+                format!("`{}` must be a path inside the host's source directory", file.source.value),
+                "use a relative path without `..`, e.g. `files/managed-settings.json` (relative to `[host] source_dir`)",
+            );
+        }
+        let dest = &file.dest.value;
+        if !checker.plain(&file.dest, "the system file destination") {
+            continue;
+        }
+        let inside = |prefix: &&str| dest == prefix || dest.starts_with(&format!("{prefix}/"));
+        if !dest.starts_with('/') || !is_safe_relative_path(&dest[1..]) {
+            checker.error(
+                span(&file.dest),
+                "unsafe-path",
+                format!("`{dest}` must be an absolute path without `..` or `.`"),
+                "write the file's place on the host, e.g. `/etc/claude-code/managed-settings.json`",
+            );
+        } else if SYSTEM_FILE_REFUSED.iter().any(inside) || ACCOUNT_FILES.contains(&dest.as_str()) {
+            checker.error(
+                span(&file.dest),
+                "unsafe-path",
+                format!("`{dest}` is in a home, a scratch or kernel directory, or an account or sudo database"),
+                "system files go to directories only root writes, e.g. under `/etc` or `/opt`; files for every \
+                 home are `managed_files`",
+            );
+        } else if files.iter().any(|f| &f.dest == dest) {
+            checker.error(span(&file.dest), "duplicate", format!("`{dest}` is installed twice"), "keep one entry");
+        }
+        files.push(ManagedFile { source: file.source.value.clone(), dest: dest.clone(), span: span(&file.dest) });
+    }
+    files
+}
+
+/// Words split on spaces; each `{placeholder}` known; no quotes or
+/// backslashes (nothing interprets them: the words are argv, never a shell line).
+fn check_session_command(checker: &mut Checker<'_>, command: &Spanned<String>) -> Option<SessionCommand> {
+    if !checker.plain(command, "the session command") {
+        return None;
+    }
+    let at = span(command);
+    let words: Vec<String> = command.value.split_whitespace().map(str::to_string).collect();
+    let Some(first) = words.first() else {
+        checker.error(
+            at,
+            "missing-field",
+            "the session command is empty",
+            "write a command, e.g. `claude --resume {conversation}`",
+        );
+        return None;
+    };
+    if first.contains('{') || first.starts_with('-') {
+        checker.error(
+            at,
+            "invalid-session-command",
+            format!("the session command starts with a placeholder or an option (`{first}`)"),
+            "start with the program to run, e.g. `claude --resume {conversation}`",
+        );
+        return None;
+    }
+    for word in &words {
+        if let Some(quote) = word.chars().find(|c| matches!(c, '\'' | '"' | '\\')) {
+            checker.error(
+                at,
+                "invalid-session-command",
+                format!("the session command holds `{quote}` in `{word}`"),
+                "the words are split on spaces and passed as arguments, never to a shell: quotes and backslashes are \
+                 not interpreted; remove them",
+            );
+            return None;
+        }
+        if let Err(problem) = check_placeholders(word) {
+            checker.error(
+                at,
+                "invalid-session-command",
+                format!("the session command word `{word}` {problem}"),
+                format!(
+                    "the placeholders are {}",
+                    SESSION_PLACEHOLDERS.iter().map(|p| format!("`{{{p}}}`")).collect::<Vec<_>>().join(", ")
+                ),
+            );
+            return None;
+        }
+    }
+    Some(SessionCommand { words, span: at })
+}
+
+fn check_placeholders(word: &str) -> Result<(), String> {
+    let mut rest = word;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest[open..].starts_with('}') {
+            return Err("has a `}` without `{`".to_string());
+        }
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else { return Err("has a `{` without `}`".to_string()) };
+        let name = &after[..close];
+        if !SESSION_PLACEHOLDERS.contains(&name) {
+            let hint = did_you_mean(name, SESSION_PLACEHOLDERS.iter().copied())
+                .map(|c| format!(" (did you mean `{{{c}}}`?)"))
+                .unwrap_or_default();
+            return Err(format!("names an unknown placeholder `{{{name}}}`{hint}"));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
 }
 
 fn check_repo(checker: &mut Checker<'_>, repo: &RawRepo, field: &str) -> Repo {
