@@ -223,14 +223,19 @@ async fn swapping_code_for_a_link_during_the_migration_never_moves_the_checkout_
     // Only while tenantry applies: the test's own resets between rounds are left alone.
     let armed = Arc::new(AtomicBool::new(false));
     let swaps = Arc::new(AtomicUsize::new(0));
+    // Set by the tenant before it looks at `armed` and cleared after its
+    // swap: the test's reset waits for it, so a swap begun while armed never
+    // lands in the middle of the next round's setup.
+    let swapping = Arc::new(AtomicBool::new(false));
     let attacker = {
-        let (home, victim, stop, ready, armed, swaps) = (
+        let (home, victim, stop, ready, armed, swaps, swapping) = (
             home.clone(),
             victim.clone(),
             Arc::clone(&stop),
             Arc::clone(&ready),
             Arc::clone(&armed),
             Arc::clone(&swaps),
+            Arc::clone(&swapping),
         );
         as_tenant(alice, move || {
             let mut created = watch(&home, inotify::WatchFlags::CREATE);
@@ -239,7 +244,8 @@ async fn swapping_code_for_a_link_during_the_migration_never_moves_the_checkout_
                 // tenantry's mkdir of a new ~/code (the test's own arrives by rename, not by
                 // create; the links made here are not directories).
                 let made = created().iter().any(|(name, is_dir)| name == "code" && *is_dir);
-                if made && armed.load(Ordering::Relaxed) {
+                swapping.store(true, Ordering::SeqCst);
+                if made && armed.load(Ordering::SeqCst) {
                     let n = swaps.load(Ordering::Relaxed);
                     // (tenantry's next step may make ~/code again first: then no link this round.)
                     if std::fs::rename(home.join("code"), home.join(format!("code-moved-{n}"))).is_ok()
@@ -248,6 +254,7 @@ async fn swapping_code_for_a_link_during_the_migration_never_moves_the_checkout_
                         swaps.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                swapping.store(false, Ordering::SeqCst);
                 std::thread::yield_now();
             }
         })
@@ -279,11 +286,13 @@ async fn swapping_code_for_a_link_during_the_migration_never_moves_the_checkout_
         run_ok(Command::new("chown").arg("-R").arg(format!("{}:{}", alice.0, alice.1)).arg(&fresh));
         std::fs::rename(&fresh, &code).unwrap();
 
-        armed.store(true, Ordering::Relaxed);
+        armed.store(true, Ordering::SeqCst);
         let applied = target.apply(&migrate, &tenantry_core::Snapshot::default()).await;
-        armed.store(false, Ordering::Relaxed);
+        armed.store(false, Ordering::SeqCst);
         // Let the tenant finish a swap it started before the next reset.
-        std::thread::sleep(Duration::from_millis(2));
+        while swapping.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
         match applied {
             Ok(_) => moved += 1,
             Err(error) => {
