@@ -25,6 +25,7 @@ mod render;
 mod saved;
 mod session;
 pub mod source;
+mod templates;
 mod views;
 pub mod wire;
 

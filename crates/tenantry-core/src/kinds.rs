@@ -25,6 +25,12 @@ pub mod kind {
     pub const CLUSTER_ROLE_BINDING: &str = "ClusterRoleBinding";
     pub const CERTIFICATE: &str = "Certificate";
     pub const NETWORK_POLICY: &str = "NetworkPolicy";
+    // kubernetes, app instances only (SPEC §11.5)
+    pub const DEPLOYMENT: &str = "Deployment";
+    pub const STATEFUL_SET: &str = "StatefulSet";
+    pub const SERVICE: &str = "Service";
+    pub const INGRESS: &str = "Ingress";
+    pub const PERSISTENT_VOLUME_CLAIM: &str = "PersistentVolumeClaim";
     pub const VALIDATING_ADMISSION_POLICY: &str = "ValidatingAdmissionPolicy";
     pub const VALIDATING_ADMISSION_POLICY_BINDING: &str = "ValidatingAdmissionPolicyBinding";
     // vault
@@ -71,6 +77,11 @@ pub mod kind {
         CLUSTER_ROLE_BINDING,
         CERTIFICATE,
         NETWORK_POLICY,
+        DEPLOYMENT,
+        STATEFUL_SET,
+        SERVICE,
+        INGRESS,
+        PERSISTENT_VOLUME_CLAIM,
         VALIDATING_ADMISSION_POLICY,
         VALIDATING_ADMISSION_POLICY_BINDING,
         POLICY,
@@ -185,6 +196,13 @@ pub const KINDS: &[KindRule] = &[
     rule(Kubernetes, kind::VALIDATING_ADMISSION_POLICY_BINDING, 1, Delete),
     rule(Kubernetes, kind::ROLE_BINDING, 2, Delete),
     rule(Kubernetes, kind::CLUSTER_ROLE_BINDING, 2, Delete),
+    // App instances: workloads and their routes are removed with the app;
+    // a volume claim holds the user's data and stays until the destroy stage.
+    rule(Kubernetes, kind::DEPLOYMENT, 1, Delete),
+    rule(Kubernetes, kind::STATEFUL_SET, 1, Delete),
+    rule(Kubernetes, kind::SERVICE, 1, Delete),
+    rule(Kubernetes, kind::INGRESS, 1, Delete),
+    rule(Kubernetes, kind::PERSISTENT_VOLUME_CLAIM, 1, Keep),
     fallback(Kubernetes, 1, Delete),
     rule(Vault, kind::POLICY, 0, Keep),
     KindRule { cut: Some(disable_entity), ..rule(Vault, kind::ENTITY, 1, Disable) },
