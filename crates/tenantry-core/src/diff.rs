@@ -406,11 +406,9 @@ fn retire(
         }
         let reason = "removed from the roster (--allow-revoke)";
         // A present user's deployer role for a removed namespace is a grant,
-        // not data: revoking takes it away (a departed user's waits for destroy).
-        let retire_as = match (id.domain, &*id.kind) {
-            (Domain::Vault, crate::kinds::kind::KUBERNETES_ROLE) => Retire::Delete,
-            _ => retire_policy(id),
-        };
+        // and a removed app's workloads and routes are not data: revoking
+        // takes them away (a departed user's wait for destroy).
+        let retire_as = crate::kinds::revoked_from_present_user(id);
         return match retire_as {
             Retire::Delete => (Action::Delete, None, Cow::Borrowed(reason)),
             Retire::Keep if renders_only => (Action::Delete, None, Cow::Borrowed(reason)),

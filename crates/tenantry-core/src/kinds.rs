@@ -162,6 +162,14 @@ fn disable_entity(fields: &mut Map<String, Value>) {
     fields.insert("policies".to_string(), Value::Array(Vec::new()));
 }
 
+/// An app instance's workload at the reversible cut: scaled to zero, kept
+/// (with its namespace) until the destroy stage backs it up.
+fn scale_to_zero(fields: &mut Map<String, Value>) {
+    if let Some(Value::Object(spec)) = fields.get_mut("spec") {
+        spec.insert("replicas".to_string(), Value::from(0));
+    }
+}
+
 fn lock_account(fields: &mut Map<String, Value>) {
     fields.insert("locked".to_string(), Value::Bool(true));
 }
@@ -196,12 +204,15 @@ pub const KINDS: &[KindRule] = &[
     rule(Kubernetes, kind::VALIDATING_ADMISSION_POLICY_BINDING, 1, Delete),
     rule(Kubernetes, kind::ROLE_BINDING, 2, Delete),
     rule(Kubernetes, kind::CLUSTER_ROLE_BINDING, 2, Delete),
-    // App instances: workloads and their routes are removed with the app;
-    // a volume claim holds the user's data and stays until the destroy stage.
-    rule(Kubernetes, kind::DEPLOYMENT, 1, Delete),
-    rule(Kubernetes, kind::STATEFUL_SET, 1, Delete),
-    rule(Kubernetes, kind::SERVICE, 1, Delete),
-    rule(Kubernetes, kind::INGRESS, 1, Delete),
+    // App instances are cut and destroyed like the namespace they live in:
+    // the cut scales workloads to zero and keeps everything for the destroy
+    // stage's backup. Revoked from a present user (`--allow-revoke`), an
+    // app's workloads and routes are deleted ([`revoked_from_present_user`]);
+    // its volume claims and config maps hold data and stay.
+    KindRule { cut: Some(scale_to_zero), ..rule(Kubernetes, kind::DEPLOYMENT, 1, Disable) },
+    KindRule { cut: Some(scale_to_zero), ..rule(Kubernetes, kind::STATEFUL_SET, 1, Disable) },
+    rule(Kubernetes, kind::SERVICE, 1, Keep),
+    rule(Kubernetes, kind::INGRESS, 1, Keep),
     rule(Kubernetes, kind::PERSISTENT_VOLUME_CLAIM, 1, Keep),
     fallback(Kubernetes, 1, Delete),
     rule(Vault, kind::POLICY, 0, Keep),
@@ -244,6 +255,18 @@ pub fn rule_of(id: &ResourceId) -> &'static KindRule {
 /// How the reversible cut and `--allow-revoke` treat a resource of this kind.
 pub fn retire_policy(id: &ResourceId) -> Retire {
     rule_of(id).retire
+}
+
+/// What `--allow-revoke` does to a resource a present user no longer has:
+/// its kind's retire policy, except for grants and app objects that are
+/// not data — a removed namespace's Vault deployer role, an app's
+/// workloads and routes — which are deleted.
+pub fn revoked_from_present_user(id: &ResourceId) -> Retire {
+    match (id.domain, &*id.kind) {
+        (Vault, kind::KUBERNETES_ROLE) => Delete,
+        (Kubernetes, kind::DEPLOYMENT | kind::STATEFUL_SET | kind::SERVICE | kind::INGRESS) => Delete,
+        _ => retire_policy(id),
+    }
 }
 
 /// Apply order within a target: a resource's dependencies always have a lower rank.
