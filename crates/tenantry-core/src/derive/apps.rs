@@ -97,7 +97,7 @@ pub(super) fn derive(roster: &Roster, out: &mut Out) {
                 out.apps.push((
                     Item::new(object.id, &owner, instance.span, RULE)
                         .after(namespace.clone())
-                        .from_template(object.template),
+                        .rendered_at(object.template),
                     object.object,
                 ));
             }

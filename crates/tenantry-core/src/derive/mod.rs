@@ -205,7 +205,7 @@ impl Item {
         Item { id, owner: owner.clone(), origin, rule, deps: Vec::new(), sensitive: false, template: None }
     }
 
-    pub(crate) fn from_template(mut self, at: std::sync::Arc<str>) -> Item {
+    pub(crate) fn rendered_at(mut self, at: std::sync::Arc<str>) -> Item {
         self.template = Some(at);
         self
     }
