@@ -7,42 +7,9 @@
 
 use super::*;
 
-const APP: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: budget
-  labels: { app: budget }
-spec:
-  replicas: {{ values.replicas }}
-  selector: { matchLabels: { app: budget } }
-  template:
-    metadata: { labels: { app: budget } }
-    spec:
-      containers:
-        - name: web
-          image: \"{{ values.image }}\"
-          env: [{ name: OWNER, value: \"{{ email }}\" }]
-          resources: { requests: { cpu: 50m, memory: 32Mi }, limits: { memory: 64Mi } }
----
-apiVersion: v1
-kind: Service
-metadata: { name: budget }
-spec: { selector: { app: budget }, ports: [{ port: 80, targetPort: 8080 }] }
-";
-
-const INGRESS: &str = "apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: { name: budget }
-spec:
-  tls: [{ hosts: [\"{{ host }}\"], secretName: tls-secret }]
-  rules:
-    - host: \"{{ host }}\"
-      http:
-        paths:
-          - path: /
-            pathType: Prefix
-            backend: { service: { name: budget, port: { number: 80 } } }
-";
+/// The example template (examples/apps/budget), as an admin would copy it.
+const APP: &str = include_str!("../../../../examples/apps/budget/app.yaml");
+const INGRESS: &str = include_str!("../../../../examples/apps/budget/ingress.yaml");
 
 fn kubectl_json(args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&kubectl_admin(&[args, &["-o", "json"]].concat())).unwrap()
@@ -127,7 +94,7 @@ fn two_users_get_an_app_instance_each_updated_isolated_withheld_revoked_and_back
     // `why` names the roster line and the template's file and line.
     let why = tenantry(dir.path(), &["why", &format!("kubernetes/Service/{ben}/budget")]);
     assert_eq!(why.status.code(), Some(0), "{}", text(&why));
-    assert!(text(&why).contains("template: apps/budget/app.yaml:18"), "{}", text(&why));
+    assert!(text(&why).contains("template: apps/budget/app.yaml:20"), "{}", text(&why));
     assert!(text(&why).contains(&format!("{ben}: {{ email: {ben}@lab.test")), "{}", text(&why));
 
     // A template change updates both instances.
