@@ -436,6 +436,7 @@ mod tests {
             rule: "test",
             deps: deps.into(),
             sensitive: false,
+            template: None,
         }
     }
 

@@ -26,6 +26,7 @@ mod saved;
 mod session;
 pub mod source;
 mod terminal_sessions;
+mod templates;
 mod views;
 pub mod wire;
 

@@ -29,6 +29,8 @@ pub struct Derived {
     pub origin: Span,
     /// The roster line at `origin`.
     pub origin_line: Option<String>,
+    /// For an app instance's object: the template file and line of its document.
+    pub template: Option<String>,
     /// The target that applies it, or `(not configured)`.
     pub target: String,
     pub depends_on: Vec<ResourceId>,
@@ -52,6 +54,7 @@ impl WhyReport {
                 "rule": found.rule,
                 "origin": origin_text(&found.source, found.origin),
                 "origin_line": found.origin_line,
+                "template": found.template,
                 "target": found.target,
                 "depends_on": found.depends_on.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "inventory": found.inventory,
@@ -163,6 +166,7 @@ impl Session {
             source: self.roster().source.clone(),
             origin: found.origin,
             origin_line,
+            template: found.template.as_deref().map(str::to_string),
             target: routing.target_for(id.domain).unwrap_or("(not configured)").to_string(),
             depends_on: found.deps.to_vec(),
             inventory,

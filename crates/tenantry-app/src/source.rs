@@ -201,7 +201,9 @@ pub fn load_roster(
 ) -> Result<LoadedRoster> {
     if let Some(map) = ConfigMapSource::parse(source)? {
         let (text, _) = read_config_map(config, &map, source)?;
-        return validate_text(source, text.into_bytes(), context);
+        let mut loaded = validate_text(source, text.into_bytes(), context)?;
+        crate::templates::load_app_templates(&mut loaded.roster, None)?;
+        return Ok(loaded);
     }
     if let Some(vault_source) = VaultSource::parse(source)? {
         let json = read_vault_field(config, &vault_source, source)?;
@@ -213,12 +215,23 @@ pub fn load_roster(
         let template = template_text
             .as_deref()
             .map(|text| tenantry_import::PlatformTemplate { source_name: &template_name, text });
-        let roster = tenantry_import::k8s_users_to_roster(&json, source, template, context)
+        let mut roster = tenantry_import::k8s_users_to_roster(&json, source, template, context)
             .map_err(|e| AppError::Roster(e.diagnostics(), Some(json.clone())))?;
+        crate::templates::load_app_templates(&mut roster, platform_from.map(roster_dir).as_deref())?;
         return Ok(LoadedRoster { roster, text: json, warnings: Diagnostics::default() });
     }
     let bytes = std::fs::read(source).map_err(|e| AppError::read(source, e))?;
-    validate_text(source, bytes, context)
+    let mut loaded = validate_text(source, bytes, context)?;
+    crate::templates::load_app_templates(&mut loaded.roster, Some(&roster_dir(Path::new(source))))?;
+    Ok(loaded)
+}
+
+/// The directory a roster file's relative paths (app templates) start from.
+fn roster_dir(path: &Path) -> std::path::PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
 }
 
 /// Parse and validate roster YAML named `source`.

@@ -6,6 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "cli/apps.rs"]
+mod apps;
 #[path = "cli/doctor.rs"]
 mod doctor;
 #[path = "cli/faults.rs"]

@@ -142,6 +142,10 @@ pub fn diff(
             }
         }
     }
+    // An app instance that could not be derived keeps what it has: its
+    // objects are neither withheld nor removed (with `--allow-revoke`) for it.
+    let failed_instances: BTreeSet<(&str, &str)> =
+        desired.failures.iter().map(|f| (f.owner.as_str(), f.app.as_str())).collect();
     for ((target, id), owner) in leftovers {
         let routed_to = routing.target_for(id.domain);
         if (desired.contains(id) && routed_to == Some(target)) || !policy.includes(&owner) {
@@ -151,6 +155,13 @@ pub fn diff(
             plan.forget.push((target.to_string(), id.clone()));
             continue;
         };
+        if !failed_instances.is_empty()
+            && let Some(user) = owner.user()
+            && let Some(app) = app_of(&found.content)
+            && failed_instances.contains(&(user, app.as_str()))
+        {
+            continue;
+        }
         if observed_on(target).foreign.contains_key(id) {
             // Another platform's now (or never ours): never pruned or cut,
             // and no longer ours to destroy.
@@ -180,6 +191,19 @@ pub fn diff(
         });
     }
 
+    for failure in desired.failures.iter().filter(|f| policy.includes(&Owner::User(f.owner.clone()))) {
+        plan.problems.push(PlanProblem {
+            message: format!(
+                "user `{}`: app `{}` (line {}) cannot be derived: {}",
+                failure.owner, failure.app, failure.origin.line, failure.message
+            ),
+            help: format!(
+                "{}; the instance's objects in namespace `{}` stay as they are, and apply fails this user",
+                failure.help, failure.namespace
+            ),
+            blocking: false,
+        });
+    }
     crate::minted::pair(desired, observed, routing, policy, &mut plan, &platform);
     check_budgets(desired, observed, &mut plan);
     // Problems the targets found while observing, in target order so the plan is stable.
@@ -191,6 +215,11 @@ pub fn diff(
     // (owner, id, target) is unique per change, so the unstable sort is deterministic.
     plan.changes.sort_unstable_by(|a, b| (&a.owner, &a.id, &a.target).cmp(&(&b.owner, &b.id, &b.target)));
     plan
+}
+
+/// The app an observed object belongs to (its `tenantry.dev/app` label).
+fn app_of(content: &Content) -> Option<String> {
+    content.to_value()["metadata"]["labels"][crate::derive::apps::APP_LABEL].as_str().map(str::to_string)
 }
 
 /// The desired side of one share of the resources.
@@ -377,11 +406,9 @@ fn retire(
         }
         let reason = "removed from the roster (--allow-revoke)";
         // A present user's deployer role for a removed namespace is a grant,
-        // not data: revoking takes it away (a departed user's waits for destroy).
-        let retire_as = match (id.domain, &*id.kind) {
-            (Domain::Vault, crate::kinds::kind::KUBERNETES_ROLE) => Retire::Delete,
-            _ => retire_policy(id),
-        };
+        // and a removed app's workloads and routes are not data: revoking
+        // takes them away (a departed user's wait for destroy).
+        let retire_as = crate::kinds::revoked_from_present_user(id);
         return match retire_as {
             Retire::Delete => (Action::Delete, None, Cow::Borrowed(reason)),
             Retire::Keep if renders_only => (Action::Delete, None, Cow::Borrowed(reason)),

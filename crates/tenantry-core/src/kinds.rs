@@ -25,6 +25,12 @@ pub mod kind {
     pub const CLUSTER_ROLE_BINDING: &str = "ClusterRoleBinding";
     pub const CERTIFICATE: &str = "Certificate";
     pub const NETWORK_POLICY: &str = "NetworkPolicy";
+    // kubernetes, app instances only (SPEC §11.5)
+    pub const DEPLOYMENT: &str = "Deployment";
+    pub const STATEFUL_SET: &str = "StatefulSet";
+    pub const SERVICE: &str = "Service";
+    pub const INGRESS: &str = "Ingress";
+    pub const PERSISTENT_VOLUME_CLAIM: &str = "PersistentVolumeClaim";
     pub const VALIDATING_ADMISSION_POLICY: &str = "ValidatingAdmissionPolicy";
     pub const VALIDATING_ADMISSION_POLICY_BINDING: &str = "ValidatingAdmissionPolicyBinding";
     // vault
@@ -72,6 +78,11 @@ pub mod kind {
         CLUSTER_ROLE_BINDING,
         CERTIFICATE,
         NETWORK_POLICY,
+        DEPLOYMENT,
+        STATEFUL_SET,
+        SERVICE,
+        INGRESS,
+        PERSISTENT_VOLUME_CLAIM,
         VALIDATING_ADMISSION_POLICY,
         VALIDATING_ADMISSION_POLICY_BINDING,
         POLICY,
@@ -153,6 +164,14 @@ fn disable_entity(fields: &mut Map<String, Value>) {
     fields.insert("policies".to_string(), Value::Array(Vec::new()));
 }
 
+/// An app instance's workload at the reversible cut: scaled to zero, kept
+/// (with its namespace) until the destroy stage backs it up.
+fn scale_to_zero(fields: &mut Map<String, Value>) {
+    if let Some(Value::Object(spec)) = fields.get_mut("spec") {
+        spec.insert("replicas".to_string(), Value::from(0));
+    }
+}
+
 fn lock_account(fields: &mut Map<String, Value>) {
     fields.insert("locked".to_string(), Value::Bool(true));
 }
@@ -187,6 +206,16 @@ pub const KINDS: &[KindRule] = &[
     rule(Kubernetes, kind::VALIDATING_ADMISSION_POLICY_BINDING, 1, Delete),
     rule(Kubernetes, kind::ROLE_BINDING, 2, Delete),
     rule(Kubernetes, kind::CLUSTER_ROLE_BINDING, 2, Delete),
+    // App instances are cut and destroyed like the namespace they live in:
+    // the cut scales workloads to zero and keeps everything for the destroy
+    // stage's backup. Revoked from a present user (`--allow-revoke`), an
+    // app's workloads and routes are deleted ([`revoked_from_present_user`]);
+    // its volume claims and config maps hold data and stay.
+    KindRule { cut: Some(scale_to_zero), ..rule(Kubernetes, kind::DEPLOYMENT, 1, Disable) },
+    KindRule { cut: Some(scale_to_zero), ..rule(Kubernetes, kind::STATEFUL_SET, 1, Disable) },
+    rule(Kubernetes, kind::SERVICE, 1, Keep),
+    rule(Kubernetes, kind::INGRESS, 1, Keep),
+    rule(Kubernetes, kind::PERSISTENT_VOLUME_CLAIM, 1, Keep),
     fallback(Kubernetes, 1, Delete),
     rule(Vault, kind::POLICY, 0, Keep),
     KindRule { cut: Some(disable_entity), ..rule(Vault, kind::ENTITY, 1, Disable) },
@@ -230,6 +259,18 @@ pub fn rule_of(id: &ResourceId) -> &'static KindRule {
 /// How the reversible cut and `--allow-revoke` treat a resource of this kind.
 pub fn retire_policy(id: &ResourceId) -> Retire {
     rule_of(id).retire
+}
+
+/// What `--allow-revoke` does to a resource a present user no longer has:
+/// its kind's retire policy, except for grants and app objects that are
+/// not data — a removed namespace's Vault deployer role, an app's
+/// workloads and routes — which are deleted.
+pub fn revoked_from_present_user(id: &ResourceId) -> Retire {
+    match (id.domain, &*id.kind) {
+        (Vault, kind::KUBERNETES_ROLE) => Delete,
+        (Kubernetes, kind::DEPLOYMENT | kind::STATEFUL_SET | kind::SERVICE | kind::INGRESS) => Delete,
+        _ => retire_policy(id),
+    }
 }
 
 /// Apply order within a target: a resource's dependencies always have a lower rank.

@@ -32,7 +32,7 @@ pub use kinds::{Retire, kind, kind_rank, retire_policy};
 pub use marks::{DEFAULT_PLATFORM, Mark, MarkKeys};
 pub use observed::{Inventory, InventoryEntry, Observed, ObservedResource};
 pub use plan::{Action, Change, Plan, PlanProblem, UserSummary};
-pub use resource::{Desired, ObjectBudget, Owner, Resource};
+pub use resource::{DeriveFailure, Desired, ObjectBudget, Owner, Resource};
 pub use target::{
     Applied, Backups, Destroyed, ErrorKind, Minted, MintedSecret, Note, NoteLevel, ObserveRequest, Snapshot, Target,
     TargetError,

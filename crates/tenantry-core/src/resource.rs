@@ -56,6 +56,24 @@ pub struct Resource {
     pub deps: std::sync::Arc<[ResourceId]>,
     /// Content must never be printed (shown as `(sensitive)`).
     pub sensitive: bool,
+    /// For an app instance's object: the template file and line of its
+    /// document (`apps/budget/deployment.yaml:1`), shown by `why`.
+    pub template: Option<std::sync::Arc<str>>,
+}
+
+/// A part of the roster derivation could not turn into resources: one
+/// user's app instance (a template that does not render, or that would
+/// exceed the namespace's quota). Only that instance fails; the plan says
+/// why and apply fails its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeriveFailure {
+    pub owner: String,
+    pub app: String,
+    pub namespace: String,
+    /// The user's entry in the roster.
+    pub origin: Span,
+    pub message: String,
+    pub help: String,
 }
 
 /// Everything the roster asks for, sorted by id.
@@ -67,6 +85,8 @@ pub struct Desired {
     pub ports: BTreeMap<String, BTreeMap<String, u16>>,
     /// Limits on how many objects one scope of a domain may hold.
     pub budgets: Vec<ObjectBudget>,
+    /// App instances that could not be derived, in user order.
+    pub failures: Vec<DeriveFailure>,
 }
 
 /// At most `limit` objects of `domain` per scope (a DNS zone's record cap,
@@ -96,7 +116,7 @@ impl Desired {
     pub fn new(mut resources: Vec<Resource>, ports: BTreeMap<String, BTreeMap<String, u16>>) -> Desired {
         resources.sort_unstable_by(resource_order);
         resources.dedup_by(|a, b| a.id == b.id);
-        Desired { resources, ports, budgets: Vec::new() }
+        Desired { resources, ports, budgets: Vec::new(), failures: Vec::new() }
     }
 
     /// From two parts derived on two threads: each is sorted on its own
@@ -130,7 +150,7 @@ impl Desired {
             }
         }
         resources.dedup_by(|a, b| a.id == b.id);
-        Desired { resources, ports, budgets: Vec::new() }
+        Desired { resources, ports, budgets: Vec::new(), failures: Vec::new() }
     }
 
     pub fn resources(&self) -> &[Resource] {

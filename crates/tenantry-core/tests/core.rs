@@ -9,6 +9,8 @@ use tenantry_core::{
 };
 use tenantry_model::Roster;
 
+#[path = "core/apps.rs"]
+mod apps;
 #[path = "core/idp.rs"]
 mod idp;
 

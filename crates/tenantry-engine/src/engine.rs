@@ -369,6 +369,23 @@ impl Engine {
                 })
                 .await?;
         }
+        // App instances that could not be derived fail their user (the plan said why).
+        let cluster = self.routing().target_for(tenantry_core::Domain::Kubernetes).unwrap_or("kubernetes").to_string();
+        for failure in &prepared.desired.failures {
+            let owner = tenantry_core::Owner::User(failure.owner.clone());
+            if prepared.policy.only.as_ref().is_some_and(|only| !only.contains(&failure.owner)) {
+                continue;
+            }
+            report.failures.push(Failure {
+                owner,
+                target: cluster.clone(),
+                id: tenantry_core::derive::apps::instance_id(&failure.namespace, &failure.app),
+                action: Action::Create,
+                error: format!("{} ({})", failure.message, failure.help),
+                skipped: false,
+                unknown: false,
+            });
+        }
         // Notes in resource order, whatever order the changes finished in.
         notes.sort_by(|a, b| a.0.cmp(&b.0));
         report.notes = notes.into_iter().map(|(_, note)| note).collect();

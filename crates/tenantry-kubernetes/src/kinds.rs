@@ -24,6 +24,13 @@ pub const KINDS: &[KindInfo] = &[
     kind("Namespace", "", "v1", "namespaces", false),
     kind("ServiceAccount", "", "v1", "serviceaccounts", true),
     kind("Secret", "", "v1", "secrets", true),
+    // App instances (SPEC §11.5): the kinds `tenantry_core::derive::apps::APP_KINDS` allows.
+    kind("ConfigMap", "", "v1", "configmaps", true),
+    kind("Service", "", "v1", "services", true),
+    kind("PersistentVolumeClaim", "", "v1", "persistentvolumeclaims", true),
+    kind("Deployment", "apps", "v1", "deployments", true),
+    kind("StatefulSet", "apps", "v1", "statefulsets", true),
+    kind("Ingress", "networking.k8s.io", "v1", "ingresses", true),
     kind("ResourceQuota", "", "v1", "resourcequotas", true),
     kind("LimitRange", "", "v1", "limitranges", true),
     kind("Role", "rbac.authorization.k8s.io", "v1", "roles", true),
@@ -51,4 +58,18 @@ impl KindInfo {
 
 pub fn info(kind: &str) -> Option<&'static KindInfo> {
     KINDS.iter().find(|k| k.kind == kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_an_app_template_may_hold_is_served_at_the_version_derivation_checks() {
+        for (kind, api_version) in tenantry_core::derive::apps::APP_KINDS {
+            let found = info(kind).unwrap_or_else(|| panic!("{kind} is not a kind of the cluster target"));
+            assert_eq!(found.api_version(), *api_version, "{kind}");
+            assert!(found.namespaced, "{kind}");
+        }
+    }
 }

@@ -8,6 +8,7 @@ use crate::spanned_map::SpannedMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
 
 /// A tenantry roster: the platform settings and the users.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -72,6 +73,92 @@ pub struct RawPlatform {
     /// per user) or `groups` (one binding per tier to its `platform.idp.tier_groups`).
     #[schemars(with = "Option<RbacSubjects>")]
     pub rbac_subjects: Option<Spanned<RbacSubjects>>,
+    /// Apps a user may have an instance of (SPEC §11.5), by name: each user
+    /// listing one in `apps` gets the template's manifests rendered for them.
+    pub apps: Option<SpannedMap<RawApp>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "App")]
+pub struct RawApp {
+    /// Directory of Kubernetes manifests (`*.yaml`, `*.yml`), relative to the
+    /// roster file's directory, rendered per user with minijinja:
+    /// `{{ user }}`, `{{ namespace }}`, `{{ host }}`, `{{ email }}`, `{{ values.* }}`.
+    #[schemars(with = "String")]
+    pub template: Spanned<String>,
+    /// The instance's host name; `{user}` is the user key (e.g. `budget.{user}`);
+    /// short names get `platform.domain` appended. It gets a DNS record and is
+    /// covered by the namespace's TLS secret like a user domain.
+    #[schemars(with = "Option<String>")]
+    pub host: Option<Spanned<String>>,
+    /// The namespace of the instance (default `{user}`); the user must own it.
+    #[schemars(with = "Option<String>")]
+    pub namespace: Option<Spanned<String>>,
+    /// Values every instance sees as `values`; a user's own `values` are merged over them.
+    #[serde(default)]
+    pub values: BTreeMap<String, serde_json::Value>,
+}
+
+/// One entry of a user's `apps`: an app name, or `{ name, values }`.
+#[derive(Debug)]
+pub struct RawAppEntry {
+    pub name: String,
+    pub values: BTreeMap<String, serde_json::Value>,
+}
+
+impl<'de> Deserialize<'de> for RawAppEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            name: String,
+            #[serde(default)]
+            values: BTreeMap<String, serde_json::Value>,
+        }
+
+        struct EntryVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for EntryVisitor {
+            type Value = RawAppEntry;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("an app name, or `{ name: <app>, values: {...} }`")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<RawAppEntry, E> {
+                Ok(RawAppEntry { name: value.to_string(), values: BTreeMap::new() })
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawAppEntry, A::Error> {
+                let full = Full::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawAppEntry { name: full.name, values: full.values })
+            }
+        }
+
+        deserializer.deserialize_any(EntryVisitor)
+    }
+}
+
+impl JsonSchema for RawAppEntry {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AppEntry".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An app of `platform.apps`, by name, or `{ name, values }` with this user's values merged over the app's.",
+            "oneOf": [
+                { "type": "string" },
+                {
+                    "type": "object",
+                    "properties": { "name": { "type": "string" }, "values": { "type": "object" } },
+                    "required": ["name"],
+                    "additionalProperties": false,
+                },
+            ],
+        })
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -338,6 +425,10 @@ pub struct RawUser {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub groups: Vec<Spanned<String>>,
+    /// Instances of `platform.apps` this user gets.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawAppEntry>")]
+    pub apps: Vec<Spanned<RawAppEntry>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -125,7 +125,38 @@ pub struct Platform {
     pub workstation: PlatformWorkstation,
     pub idp: Option<Idp>,
     pub rbac_subjects: RbacSubjects,
+    /// `platform.apps`, by name.
+    pub apps: BTreeMap<String, App>,
 }
+
+/// `platform.apps.<name>`: a template every listing user gets an instance of.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub name: String,
+    /// The template directory as written (relative to the roster's directory).
+    pub template: Located<String>,
+    /// The host pattern as written (`budget.{user}`), if any.
+    pub host: Option<Located<String>>,
+    /// The namespace pattern (`{user}` by default).
+    pub namespace: Located<String>,
+    pub values: BTreeMap<String, serde_json::Value>,
+    /// The position of the app's key.
+    pub span: Span,
+    /// The template's files, loaded by the roster's source (validation does
+    /// no I/O): empty until then.
+    pub files: Vec<TemplateFile>,
+}
+
+/// One manifest file of an app template, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateFile {
+    /// The path as shown in provenance: `<template dir>/<file name>`.
+    pub path: String,
+    pub text: String,
+}
+
+/// The placeholder app patterns replace with the user key.
+pub const APP_USER_PLACEHOLDER: &str = "{user}";
 
 /// `platform.idp`: the identity-provider groups tenantry keeps users in.
 #[derive(Debug, Clone, Default)]
@@ -327,6 +358,22 @@ pub struct User {
     pub workstation: Option<Workstation>,
     /// Extra identity-provider groups (validated names, no duplicates).
     pub groups: Vec<Located<String>>,
+    /// App instances, in roster order (names unique).
+    pub apps: Vec<AppInstance>,
+}
+
+/// One user's instance of a `platform.apps` entry, its patterns resolved.
+#[derive(Debug, Clone)]
+pub struct AppInstance {
+    pub app: String,
+    /// A namespace the user owns.
+    pub namespace: String,
+    /// The fully qualified host (also in the user's `domains`), if the app has one.
+    pub host: Option<String>,
+    /// The app's values with the user's merged over them (top-level keys).
+    pub values: BTreeMap<String, serde_json::Value>,
+    /// The entry in the user's `apps` list.
+    pub span: Span,
 }
 
 #[derive(Debug, Clone)]

@@ -9,6 +9,8 @@
 use proptest::prelude::*;
 use tenantry_model::*;
 
+#[path = "roster/apps.rs"]
+mod apps;
 #[path = "roster/idp.rs"]
 mod idp;
 

@@ -51,6 +51,9 @@ pub fn why_human(report: &WhyReport, style: Style) -> String {
                     let _ = writeln!(out, "  from:    the platform defaults (no single roster line)");
                 }
             }
+            if let Some(template) = &found.template {
+                let _ = writeln!(out, "  template: {template}");
+            }
             let _ = writeln!(out, "  target:  {}", found.target);
             for dep in &found.depends_on {
                 let _ = writeln!(out, "  needs:   {dep}");

@@ -3,6 +3,7 @@
 //! Every name the catalog produces is computed here and nowhere else, so
 //! `why`, `explain`, render and every target agree. One submodule per domain.
 
+pub mod apps;
 mod ci;
 mod dns;
 mod forge;
@@ -17,7 +18,7 @@ mod vault;
 
 use crate::content::Content;
 use crate::id::ResourceId;
-use crate::resource::{Desired, Owner, Resource};
+use crate::resource::{DeriveFailure, Desired, Owner, Resource};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use tenantry_model::{Roster, Span};
@@ -128,6 +129,7 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
         let ports = host::derive(roster, settings, facts, &mut out);
         session_units::derive(roster, settings, &mut out);
         portal::derive(roster, &mut out);
+        apps::derive(roster, &mut out);
         let second = second.join().unwrap_or_else(|_| {
             // A panic in derivation is a bug; derive again here to surface it.
             let mut out = Out::default();
@@ -137,8 +139,22 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
         });
         (out, second, ports)
     });
+    let (mut first, second) = (first, second);
+    let mut failures = std::mem::take(&mut first.failures);
+    let apps = std::mem::take(&mut first.apps);
+    if !apps.is_empty() {
+        let taken: std::collections::HashSet<&ResourceId> =
+            first.resources.iter().chain(&second.resources).map(|r| &r.id).collect();
+        let kept = apps::resolve_collisions(apps, &|id| taken.contains(id), &mut failures, roster);
+        drop(taken);
+        for (item, content) in kept {
+            first.push(item, &content);
+        }
+    }
     let mut desired = Desired::from_parts(first.resources, second.resources, ports);
     desired.budgets = dns::budgets(roster);
+    failures.sort_by(|a, b| (&a.owner, a.origin, &a.app).cmp(&(&b.owner, b.origin, &b.app)));
+    desired.failures = failures;
     desired
 }
 
@@ -146,6 +162,9 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
 #[derive(Default)]
 pub(crate) struct Out {
     resources: Vec<Resource>,
+    /// App instances' objects, checked against the rest before they join `resources`.
+    apps: Vec<(Item, Value)>,
+    failures: Vec<DeriveFailure>,
 }
 
 /// A resource under construction.
@@ -156,6 +175,7 @@ pub(crate) struct Item {
     pub rule: &'static str,
     pub deps: Vec<ResourceId>,
     pub sensitive: bool,
+    pub template: Option<std::sync::Arc<str>>,
 }
 
 impl Out {
@@ -168,6 +188,7 @@ impl Out {
             rule: item.rule,
             deps: item.deps.into(),
             sensitive: item.sensitive,
+            template: item.template,
         });
     }
 }
@@ -183,13 +204,19 @@ impl Out {
             rule: item.rule,
             deps: item.deps.into(),
             sensitive: item.sensitive,
+            template: item.template,
         });
     }
 }
 
 impl Item {
     pub(crate) fn new(id: ResourceId, owner: &Owner, origin: Span, rule: &'static str) -> Item {
-        Item { id, owner: owner.clone(), origin, rule, deps: Vec::new(), sensitive: false }
+        Item { id, owner: owner.clone(), origin, rule, deps: Vec::new(), sensitive: false, template: None }
+    }
+
+    pub(crate) fn rendered_at(mut self, at: std::sync::Arc<str>) -> Item {
+        self.template = Some(at);
+        self
     }
 
     pub(crate) fn after(mut self, dep: ResourceId) -> Item {

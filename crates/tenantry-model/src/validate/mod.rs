@@ -10,6 +10,7 @@
 //! both kinds of workstation settings in [`workstation`], and the
 //! identity-provider groups in [`idp`].
 
+mod apps;
 mod forge;
 mod idp;
 mod isolation;

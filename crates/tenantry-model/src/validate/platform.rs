@@ -97,6 +97,7 @@ pub(super) fn check(
     let workstation = super::workstation::check_platform(checker, raw.and_then(|p| p.workstation.as_ref()), context);
     let idp = super::idp::check_platform(checker, raw.and_then(|p| p.idp.as_ref()));
     let rbac_subjects = raw.and_then(|p| p.rbac_subjects.as_ref()).map(|r| r.value).unwrap_or_default();
+    let apps = super::apps::check_platform(checker, raw.and_then(|p| p.apps.as_ref()));
 
     Platform {
         name: name.map(|n| n.value.clone()).unwrap_or_else(|| "kubernetes".to_string()),
@@ -114,6 +115,7 @@ pub(super) fn check(
         workstation,
         idp,
         rbac_subjects,
+        apps,
     }
 }
 

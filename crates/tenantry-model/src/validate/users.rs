@@ -182,6 +182,14 @@ fn check_user(
         }
     }
 
+    let apps = super::apps::check_user(
+        checker,
+        &raw.apps,
+        &super::apps::UserApps { user_key, platform: rules.platform, dns_zones: rules.dns_zones, owned: &owned },
+        claims,
+        &mut user_domains,
+    );
+
     let mut quota = rules.platform.default_quota.clone();
     if let Some(own) = &raw.quota {
         quota.extend(check_quota(checker, own));
@@ -225,6 +233,7 @@ fn check_user(
         forge_user,
         workstation,
         groups: super::idp::check_user_groups(checker, &raw.groups),
+        apps,
     }
 }
 
@@ -295,7 +304,11 @@ fn check_namespace(
 }
 
 /// Normalise a user domain to an FQDN inside the platform domain or a managed zone.
-fn qualify_domain(written: &str, platform_domain: Option<&str>, zones: &[String]) -> Result<String, (String, String)> {
+pub(super) fn qualify_domain(
+    written: &str,
+    platform_domain: Option<&str>,
+    zones: &[String],
+) -> Result<String, (String, String)> {
     let name = written.trim_end_matches('.').to_ascii_lowercase();
     let inside = |zone: &str| name == zone || name.ends_with(&format!(".{zone}"));
     let fqdn = if platform_domain.is_some_and(inside) || zones.iter().any(|z| inside(z)) {
