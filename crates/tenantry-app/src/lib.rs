@@ -25,6 +25,7 @@ mod render;
 mod saved;
 mod session;
 pub mod source;
+pub mod tenant_status;
 mod views;
 pub mod wire;
 
@@ -35,14 +36,16 @@ pub use controller::{Controller, PassReport, PassRequest, TargetOutcome, users_b
 pub use doctor::{CheckOutcome, CheckStatus, DoctorReport};
 pub use error::{AppError, Result};
 pub use history::{HistoryReport, HistoryRun, outcome as change_outcome, parse_since};
-pub use import::{ImportOutcome, ImportRequest, import};
+pub use import::{
+    CrdImportOutcome, CrdImportRequest, ImportOutcome, ImportRequest, import, import_from_crds, import_to_crds,
+};
 pub use offboard::DestroyOutcome;
 pub use plan::{ApplyOutcome, ApplyRequest, PlanRequest, Planned};
 pub use provenance::{Derived, ExplainReport, Grant, WhyReport};
 pub use render::RenderReport;
 pub use saved::{SavedChange, SavedPlan, SavedRequest};
 pub use session::{Session, SessionOptions, Waiting};
-pub use source::{LoadedRoster, SourceKind};
+pub use source::{LoadedRoster, SourceKind, TENANTS_SOURCE, TenantsSource};
 pub use views::{GrantWhy, UserView, VaultPath, VaultView, WorkstationView, policy_paths};
 
 pub use tenantry_core::doctor::{Finding, Severity};
@@ -54,6 +57,11 @@ pub use tenantry_engine::{
 /// The roster's JSON Schema (`tenantry schema`).
 pub fn roster_schema() -> serde_json::Value {
     tenantry_model::json_schema()
+}
+
+/// The `Tenant` and `Platform` custom resource definitions as YAML (`tenantry crds`).
+pub fn custom_resource_definitions() -> String {
+    tenantry_model::crd::definitions_yaml()
 }
 
 /// Validate a roster without connecting anything: the roster and its

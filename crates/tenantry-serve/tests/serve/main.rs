@@ -15,6 +15,7 @@
 
 mod cases;
 mod support;
+mod tenants;
 
 use futures::FutureExt as _;
 use std::sync::Arc;
@@ -30,6 +31,10 @@ const CASES: &[(&str, Case)] = &[
     }),
     ("a_vault_outage_stays_with_vault_and_a_broken_roster_is_never_applied", |c| {
         cases::a_vault_outage_stays_with_vault_and_a_broken_roster_is_never_applied(c).boxed_local()
+    }),
+    ("crds_install_and_refuse_invalid_tenants", |c| tenants::crds_install_and_refuse_invalid_tenants(c).boxed_local()),
+    ("tenants_converge_report_ready_and_hold_back_conflicts", |c| {
+        tenants::tenants_converge_report_ready_and_hold_back_conflicts(c).boxed_local()
     }),
 ];
 
