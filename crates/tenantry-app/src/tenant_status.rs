@@ -61,6 +61,14 @@ pub fn tenant_updates(
             (Readiness::Stalled, camel(code), message.join("; "))
         } else {
             let failures = summarize(&tenant.name, plan, &report.json["failures"], ran, &mut targets);
+            // A pass that applied nothing of this user keeps the last counts.
+            if targets.values().all(|t| t.applied == 0)
+                && let Some(before) = previous.get(&tenant.name).and_then(Option::as_ref)
+            {
+                for (name, summary) in targets.iter_mut() {
+                    summary.applied = before.targets.get(name).map_or(0, |t| t.applied);
+                }
+            }
             for (name, error) in &down {
                 if let Some(summary) = targets.get_mut(*name) {
                     summary.last_error = Some(error.to_string());
@@ -73,9 +81,8 @@ pub fn tenant_updates(
             } else if let Some((target, error)) = down.first() {
                 (Readiness::Reconciling, "TargetUnavailable".to_string(), format!("{target}: {error}"))
             } else {
-                let applied: u32 = targets.values().map(|t| t.applied).sum();
                 let withheld: u32 = targets.values().map(|t| t.withheld).sum();
-                let mut message = format!("converged: {applied} change(s) applied in the last pass");
+                let mut message = "converged on every target".to_string();
                 if withheld > 0 {
                     message
                         .push_str(&format!(", {withheld} withheld (revoking needs `tenantry apply --allow-revoke`)"));
@@ -83,12 +90,12 @@ pub fn tenant_updates(
                 (Readiness::Ready, "Converged".to_string(), message)
             }
         };
-        let previous = previous.get(&tenant.name).and_then(Option::as_ref);
+        let before = previous.get(&tenant.name).and_then(Option::as_ref);
         let conditions = kind
             .conditions(&reason, &message)
             .into_iter()
             .map(|(kind, status, reason, message)| {
-                let since = previous
+                let since = before
                     .and_then(|p| p.conditions.iter().find(|c| c.kind == kind))
                     .filter(|c| c.status == status)
                     .map_or_else(|| now.to_string(), |c| c.last_transition_time.clone());
@@ -108,7 +115,7 @@ pub fn tenant_updates(
                 .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
         };
         let status = TenantStatus { observed_generation: Some(tenant.generation), conditions, targets };
-        let event = (ready(previous) != ready(Some(&status))).then(|| (kind != Readiness::Ready, reason, message));
+        let event = (ready(before) != ready(Some(&status))).then(|| (kind != Readiness::Ready, reason, message));
         updates.push(TenantUpdate { name: tenant.name.clone(), status, event });
     }
     updates
@@ -294,8 +301,18 @@ mod tests {
             platform: None,
             tenants: vec![record("carol", 2, json!({ "email": "carol@example.org", "tier": "power-user" }))],
         };
-        let pass = || report(json!({ "run": null, "failures": [], "plan": { "owners": [] } }), Vec::new());
-        let first = tenant_updates(&loaded(objects.clone()), &pass(), &BTreeMap::new(), "2026-12-01T10:00:00Z");
+        let targets = || vec![("kubernetes".to_string(), TargetOutcome::Reached { failures: 0 })];
+        let applying = json!({ "run": 3, "failures": [], "plan": { "owners": [{ "owner": "carol", "changes": [
+            { "id": "kubernetes/ClusterRoleBinding/-/carol", "target": "kubernetes", "action": "create" }] }] } });
+        let first = tenant_updates(
+            &loaded(objects.clone()),
+            &report(applying, targets()),
+            &BTreeMap::new(),
+            "2026-12-01T10:00:00Z",
+        );
+        assert_eq!(first[0].status.targets["kubernetes"].applied, 1);
+        // The next pass has nothing to do: the status stays as it is.
+        let pass = || report(json!({ "run": null, "failures": [], "plan": { "owners": [] } }), targets());
         let previous = BTreeMap::from([("carol".to_string(), Some(first[0].status.clone()))]);
         let again = tenant_updates(&loaded(objects), &pass(), &previous, "2026-12-01T11:00:00Z");
         assert_eq!(again[0].status, first[0].status, "nothing to write");

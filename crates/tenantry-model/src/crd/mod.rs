@@ -77,7 +77,8 @@ pub struct Condition {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetSummary {
-    /// Changes applied in the last pass.
+    /// Changes applied by the last pass that changed something of this user
+    /// (a pass with nothing to do keeps the count, so the status stays put).
     pub applied: u32,
     /// Changes withheld by policy (revocations are never automatic).
     pub withheld: u32,

@@ -36,6 +36,9 @@ const CASES: &[(&str, Case)] = &[
     ("tenants_converge_report_ready_and_hold_back_conflicts", |c| {
         tenants::tenants_converge_report_ready_and_hold_back_conflicts(c).boxed_local()
     }),
+    ("a_thousand_tenants_cost_one_list_per_kind_per_read", |c| {
+        tenants::a_thousand_tenants_cost_one_list_per_kind_per_read(c).boxed_local()
+    }),
 ];
 
 /// Child mode: be one `serve` replica, exactly as `tenantry serve` runs it.

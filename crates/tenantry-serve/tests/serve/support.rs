@@ -131,7 +131,7 @@ impl Cluster {
         }
         // The Tenant cases' objects: without serve nobody releases their
         // finalizers (a failed case leaves them behind).
-        let roster = format!("tenantry.dev/test-roster={}t", self.id);
+        let roster = format!("tenantry.dev/test-roster in ({id}t,{id}m)", id = self.id);
         let left = self.kubectl(&["get", "tenants", "-l", &roster, "-o", "name", "--ignore-not-found"]);
         for object in String::from_utf8_lossy(&left.stdout).lines() {
             let _ = self.kubectl(&["patch", object, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]);

@@ -280,3 +280,135 @@ pub async fn tenants_converge_report_ready_and_hold_back_conflicts(c: Arc<Cluste
     args.extend(namespaces.iter().map(String::as_str));
     let _ = c.kubectl(&args);
 }
+
+/// 1,000 `Tenant`s: each roster read costs one list per kind, the first
+/// pass writes each status once (bounded concurrency), and a pass after
+/// one edit writes one status. Prints the figures.
+pub async fn a_thousand_tenants_cost_one_list_per_kind_per_read(c: Arc<Cluster>) {
+    const USERS: usize = 1000;
+    install_crds(&c);
+    let id = format!("{}m", c.id);
+    let label = format!("tenantry.dev/test-roster={id}");
+    let labels = json!({ "tenantry.dev/test-roster": id });
+    let dir = c.dir.path().join("thousand");
+    std::fs::create_dir_all(&dir).unwrap();
+    let items: Vec<Value> = (0..USERS)
+        .map(|n| {
+            tenant(
+                &format!("{id}u{n}"),
+                &labels,
+                json!({ "email": format!("{id}u{n}@example.org"), "tier": "power-user" }),
+            )
+        })
+        .collect();
+    let list = dir.join("tenants.json");
+    std::fs::write(&list, json!({ "apiVersion": "v1", "kind": "List", "items": items }).to_string()).unwrap();
+    let created = std::time::Instant::now();
+    let out = c.kubectl(&["apply", "--server-side", "-f", list.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    println!("  created {USERS} Tenants with kubectl in {:.1}s", created.elapsed().as_secs_f64());
+
+    let proxy = Proxy::start(&c.kube, Some(c.identity.clone())).await.unwrap();
+    let kubeconfig = c.proxy_kubeconfig(&proxy, "thousand");
+    let port = free_port();
+    // Only the local target: the cost measured is the roster's and the statuses'.
+    let config = dir.join("thousand.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[local]\nout_dir = \"{d}/out\"\nstate = \"{d}/state/state.db\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\ninterval = \"300s\"\ndebounce = \"200ms\"\nconcurrency = 16\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let source = format!("kubernetes://tenants?selector={label}");
+    let replica =
+        Replica::start("thousand", &dir, &source, &config, port, &[("KUBECONFIG", kubeconfig.to_str().unwrap())]);
+    let status_patches = |proxy: &Proxy| {
+        proxy.seen().into_iter().filter(|s| s.method == "PATCH" && s.path.ends_with("/status")).collect::<Vec<_>>()
+    };
+    eventually(Duration::from_secs(300), "every Tenant's status is written", || {
+        let written = status_patches(&proxy).len();
+        async move { written >= USERS }
+    })
+    .await;
+    let finalizer_patches = |proxy: &Proxy| {
+        proxy
+            .seen()
+            .into_iter()
+            .filter(|s| s.method == "PATCH" && !s.path.ends_with("/status") && s.path.contains("/tenants/"))
+            .count()
+    };
+    eventually(Duration::from_secs(300), "every Tenant holds the finalizer", || {
+        let held = finalizer_patches(&proxy);
+        async move { held >= USERS }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let out = c.kubectl(&["get", "tenants", "-l", &label, "-o", "json"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ready = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| condition(t, "Ready").is_some_and(|r| r["status"] == "True"))
+        .count();
+    assert_eq!(ready, USERS, "{}", replica.log_text());
+
+    let seen = proxy.seen();
+    let lists = |kind: &str| {
+        seen.iter()
+            .filter(|s| s.method == "GET" && !s.watch && s.path.ends_with(&format!("/tenantry.dev/v1alpha1/{kind}")))
+            .count()
+    };
+    let passes = replica.log_text().matches("reconcile pass").count();
+    let patches = status_patches(&proxy);
+    let span = patches.last().unwrap().at.duration_since(patches.first().unwrap().at);
+    let finalizers = seen
+        .iter()
+        .filter(|s| s.method == "PATCH" && !s.path.ends_with("/status") && s.path.contains("/tenants/"))
+        .count();
+    let events = seen.iter().filter(|s| s.method == "POST" && s.path.ends_with("/events")).count();
+    println!(
+        "  {USERS} Tenants, {passes} pass(es): {} Tenant list(s), {} Platform list(s) (one per roster read, plus the watches' first lists, paged by 500); {} status PATCHes in {:.2}s (concurrency 16); {finalizers} finalizer PATCHes; {events} Events",
+        lists("tenants"),
+        lists("platforms"),
+        patches.len(),
+        span.as_secs_f64()
+    );
+    assert_eq!(patches.len(), USERS, "each status written once");
+    // Each roster read lists each kind once; the watches list each kind once when they start.
+    assert!(lists("tenants") <= passes + 2 && lists("platforms") <= passes + 2, "lists grow with objects: {seen:?}");
+
+    // One edit: one roster read more, one status written.
+    let before = proxy.seen().len();
+    let edited = tenant(
+        &format!("{id}u7"),
+        &labels,
+        json!({ "email": format!("{id}u7@example.org"), "tier": "power-user", "groups": ["edited"] }),
+    );
+    let path = dir.join("edit.json");
+    std::fs::write(&path, edited.to_string()).unwrap();
+    let out = c.kubectl(&["apply", "--server-side", "-f", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eventually(Duration::from_secs(120), "the edit's status is written", || {
+        let patches = status_patches(&proxy).len();
+        async move { patches > USERS }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after: Vec<_> = proxy.seen().into_iter().skip(before).collect();
+    let status_after = after.iter().filter(|s| s.method == "PATCH" && s.path.ends_with("/status")).count();
+    let lists_after =
+        after.iter().filter(|s| s.method == "GET" && !s.watch && s.path.contains("/tenantry.dev/")).count();
+    println!("  after one edit: {lists_after} list(s), {status_after} status PATCH(es)");
+    assert_eq!(status_after, 1, "only the edited Tenant's status changes: {after:?}");
+    assert!(lists_after <= 4, "{after:?}");
+
+    drop(replica);
+    let out = c.kubectl(&["get", "tenants", "-l", &label, "-o", "name"]);
+    for object in String::from_utf8_lossy(&out.stdout).lines() {
+        let _ = c.kubectl(&["patch", object, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]);
+    }
+    let _ = c.kubectl(&["delete", "tenants", "-l", &label, "--wait=false"]);
+}
