@@ -43,18 +43,12 @@ struct Slot {
 
 /// A long-running process's context. See the module documentation.
 pub struct Controller {
-    config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     options: SessionOptions,
     slots: tokio::sync::Mutex<Vec<Slot>>,
     /// What this process last wrote on `Tenant`s: a pass on the same read
     /// of the objects then writes only what changed since.
-    tenants_written: tokio::sync::Mutex<TenantsWritten>,
-}
-
-#[derive(Debug, Default)]
-struct TenantsWritten {
-    statuses: BTreeMap<String, tenantry_model::crd::TenantStatus>,
-    finalized: BTreeSet<String>,
+    pub(crate) tenants_written: tokio::sync::Mutex<crate::tenant_status::TenantsWritten>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -128,7 +122,7 @@ impl Controller {
             config: Arc::new(config),
             options,
             slots: tokio::sync::Mutex::new(slots),
-            tenants_written: tokio::sync::Mutex::new(TenantsWritten::default()),
+            tenants_written: tokio::sync::Mutex::new(Default::default()),
         })
     }
 
@@ -336,91 +330,6 @@ impl Controller {
             })
             .collect();
         Ok(PassReport { json, targets, applied, withheld, departing, blocked })
-    }
-}
-
-impl Controller {
-    /// After a pass over every target: write each `Tenant`'s status (server-side
-    /// apply on the status subresource, `concurrency` at a time, only those
-    /// that changed) and an Event for each readiness that changed. `None` when
-    /// the roster is not `kubernetes://tenants`.
-    pub async fn publish_tenant_status(
-        &self,
-        loaded: &LoadedRoster,
-        report: &PassReport,
-        concurrency: usize,
-    ) -> Result<Option<tenantry_kubernetes::tenants::StatusWrites>> {
-        let Some(objects) = &loaded.objects else { return Ok(None) };
-        let mut written = self.tenants_written.lock().await;
-        let previous: BTreeMap<String, Option<tenantry_model::crd::TenantStatus>> = objects
-            .tenants
-            .iter()
-            .map(|t| (t.name.clone(), written.statuses.get(&t.name).cloned().or_else(|| t.status.clone())))
-            .collect();
-        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        let updates = crate::tenant_status::tenant_updates(loaded, report, &previous, &now);
-        let client = self.config.kube_client().await?;
-        let statuses = updates.iter().map(|u| (u.name.clone(), u.status.clone())).collect();
-        let writes = tenantry_kubernetes::tenants::write_statuses(&client, statuses, &previous, concurrency).await;
-        for update in &updates {
-            if !writes.failed.contains_key(&update.name) {
-                written.statuses.insert(update.name.clone(), update.status.clone());
-            }
-        }
-        let events = updates.iter().filter_map(|update| {
-            let (warning, reason, message) = update.event.as_ref()?;
-            let tenant = objects.tenants.iter().find(|t| t.name == update.name)?;
-            Some(async {
-                if let Err(error) =
-                    tenantry_kubernetes::tenants::record_event(&client, tenant, *warning, reason, message).await
-                {
-                    tracing::warn!(tenant = %tenant.name, %error, "cannot record an Event");
-                }
-            })
-        });
-        futures::StreamExt::collect::<Vec<()>>(futures::StreamExt::buffer_unordered(
-            futures::stream::iter(events),
-            concurrency.max(1),
-        ))
-        .await;
-        // Deletion is departure: the finalizer holds each `Tenant` until a
-        // pass has taken its user out of the roster without a failure (the
-        // reversible cut done, with `offboard = "reversible"`).
-        let hold: Vec<String> = objects
-            .tenants
-            .iter()
-            .filter(|t| !t.deleting && !t.finalizer && !written.finalized.contains(&t.name))
-            .map(|t| t.name.clone())
-            .collect();
-        let release: Vec<String> = objects
-            .tenants
-            .iter()
-            .filter(|t| t.deleting && t.finalizer && crate::tenant_status::departed(report, &t.name))
-            .map(|t| t.name.clone())
-            .collect();
-        for (names, holding) in [(hold, true), (release, false)] {
-            if names.is_empty() {
-                continue;
-            }
-            if !holding {
-                tracing::info!(tenants = ?names, "departure recorded: releasing the Tenants");
-            }
-            let failed =
-                tenantry_kubernetes::tenants::set_finalizers(&client, names.clone(), holding, concurrency).await;
-            for (tenant, error) in &failed {
-                tracing::warn!(%tenant, %error, "cannot set the Tenant's finalizer");
-            }
-            for name in names.into_iter().filter(|name| !failed.contains_key(name)) {
-                match holding {
-                    true => written.finalized.insert(name),
-                    false => written.finalized.remove(&name),
-                };
-            }
-        }
-        // Forget objects that are gone.
-        written.statuses.retain(|name, _| previous.contains_key(name));
-        written.finalized.retain(|name| previous.contains_key(name));
-        Ok(Some(writes))
     }
 }
 

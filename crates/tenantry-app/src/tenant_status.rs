@@ -1,12 +1,13 @@
 //! The status of each `Tenant` after a pass (kstatus conventions: `Ready`,
 //! `Reconciling`, `Stalled`, `observedGeneration`, a summary per target),
 //! derived from the pass report alone, and the Events its changes deserve.
-//! Deriving is pure; [`crate::Controller::publish_tenant_status`] writes.
+//! Deriving is pure; [`Controller::publish_tenant_status`] writes them.
 
-use crate::controller::{PassReport, TargetOutcome};
+use crate::controller::{Controller, PassReport, TargetOutcome};
+use crate::error::Result;
 use crate::source::LoadedRoster;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use tenantry_model::crd::{Condition, TargetSummary, TenantStatus};
 
 /// One `Tenant`'s new status, and the Event to record when its readiness changed.
@@ -119,6 +120,98 @@ pub fn tenant_updates(
         updates.push(TenantUpdate { name: tenant.name.clone(), status, event });
     }
     updates
+}
+
+/// What this process last wrote on `Tenant`s (kept by the [`Controller`]).
+#[derive(Debug, Default)]
+pub(crate) struct TenantsWritten {
+    statuses: BTreeMap<String, tenantry_model::crd::TenantStatus>,
+    finalized: BTreeSet<String>,
+}
+
+impl Controller {
+    /// After a pass over every target: write each `Tenant`'s status (server-side
+    /// apply on the status subresource, `concurrency` at a time, only those
+    /// that changed) and an Event for each readiness that changed. `None` when
+    /// the roster is not `kubernetes://tenants`.
+    pub async fn publish_tenant_status(
+        &self,
+        loaded: &LoadedRoster,
+        report: &PassReport,
+        concurrency: usize,
+    ) -> Result<Option<tenantry_kubernetes::tenants::StatusWrites>> {
+        let Some(objects) = &loaded.objects else { return Ok(None) };
+        let mut written = self.tenants_written.lock().await;
+        let previous: BTreeMap<String, Option<tenantry_model::crd::TenantStatus>> = objects
+            .tenants
+            .iter()
+            .map(|t| (t.name.clone(), written.statuses.get(&t.name).cloned().or_else(|| t.status.clone())))
+            .collect();
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let updates = tenant_updates(loaded, report, &previous, &now);
+        let client = self.config.kube_client().await?;
+        let statuses = updates.iter().map(|u| (u.name.clone(), u.status.clone())).collect();
+        let writes = tenantry_kubernetes::tenants::write_statuses(&client, statuses, &previous, concurrency).await;
+        for update in &updates {
+            if !writes.failed.contains_key(&update.name) {
+                written.statuses.insert(update.name.clone(), update.status.clone());
+            }
+        }
+        let events = updates.iter().filter_map(|update| {
+            let (warning, reason, message) = update.event.as_ref()?;
+            let tenant = objects.tenants.iter().find(|t| t.name == update.name)?;
+            Some(async {
+                if let Err(error) =
+                    tenantry_kubernetes::tenants::record_event(&client, tenant, *warning, reason, message).await
+                {
+                    tracing::warn!(tenant = %tenant.name, %error, "cannot record an Event");
+                }
+            })
+        });
+        futures::StreamExt::collect::<Vec<()>>(futures::StreamExt::buffer_unordered(
+            futures::stream::iter(events),
+            concurrency.max(1),
+        ))
+        .await;
+        // Deletion is departure: the finalizer holds each `Tenant` until a
+        // pass has taken its user out of the roster without a failure (the
+        // reversible cut done, with `offboard = "reversible"`).
+        let hold: Vec<String> = objects
+            .tenants
+            .iter()
+            .filter(|t| !t.deleting && !t.finalizer && !written.finalized.contains(&t.name))
+            .map(|t| t.name.clone())
+            .collect();
+        let release: Vec<String> = objects
+            .tenants
+            .iter()
+            .filter(|t| t.deleting && t.finalizer && departed(report, &t.name))
+            .map(|t| t.name.clone())
+            .collect();
+        for (names, holding) in [(hold, true), (release, false)] {
+            if names.is_empty() {
+                continue;
+            }
+            if !holding {
+                tracing::info!(tenants = ?names, "departure recorded: releasing the Tenants");
+            }
+            let failed =
+                tenantry_kubernetes::tenants::set_finalizers(&client, names.clone(), holding, concurrency).await;
+            for (tenant, error) in &failed {
+                tracing::warn!(%tenant, %error, "cannot set the Tenant's finalizer");
+            }
+            for name in names.into_iter().filter(|name| !failed.contains_key(name)) {
+                match holding {
+                    true => written.finalized.insert(name),
+                    false => written.finalized.remove(&name),
+                };
+            }
+        }
+        // Forget objects that are gone.
+        written.statuses.retain(|name, _| previous.contains_key(name));
+        written.finalized.retain(|name| previous.contains_key(name));
+        Ok(Some(writes))
+    }
 }
 
 /// Whether `user` left the roster in `report` without a failure: the pass

@@ -284,7 +284,7 @@ pub async fn tenants_converge_report_ready_and_hold_back_conflicts(c: Arc<Cluste
 /// 1,000 `Tenant`s: each roster read costs one list per kind, the first
 /// pass writes each status once (bounded concurrency), and a pass after
 /// one edit writes one status. Prints the figures.
-pub async fn a_thousand_tenants_cost_one_list_per_kind_per_read(c: Arc<Cluster>) {
+pub async fn a_thousand_objects_cost_one_list_per_kind_per_read(c: Arc<Cluster>) {
     const USERS: usize = 1000;
     install_crds(&c);
     let id = format!("{}m", c.id);
