@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::{AppError, Result};
 use crate::plan::PlanRequest;
 use crate::session::{Session, SessionOptions, roster_dir};
-use crate::source::{ConfigMapSource, LoadedRoster, VaultSource, load_roster};
+use crate::source::{ConfigMapSource, LoadedRoster, TenantsSource, VaultSource, load_roster};
 use crate::{ApplyRequest, wire};
 use futures::stream::BoxStream;
 use serde_json::{Value, json};
@@ -43,9 +43,12 @@ struct Slot {
 
 /// A long-running process's context. See the module documentation.
 pub struct Controller {
-    config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     options: SessionOptions,
     slots: tokio::sync::Mutex<Vec<Slot>>,
+    /// What this process last wrote on `Tenant`s: a pass on the same read
+    /// of the objects then writes only what changed since.
+    pub(crate) tenants_written: tokio::sync::Mutex<crate::tenant_status::TenantsWritten>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -115,7 +118,12 @@ impl Controller {
     pub fn open(options: SessionOptions) -> Result<Controller> {
         let config = Config::load(options.config.as_deref(), roster_dir(&options.roster).as_deref())?;
         let slots = config.targets.iter().map(|(section, _)| Slot { section, target: None, error: None }).collect();
-        Ok(Controller { config: Arc::new(config), options, slots: tokio::sync::Mutex::new(slots) })
+        Ok(Controller {
+            config: Arc::new(config),
+            options,
+            slots: tokio::sync::Mutex::new(slots),
+            tenants_written: tokio::sync::Mutex::new(Default::default()),
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -163,8 +171,15 @@ impl Controller {
         Ok(Some(version.to_string()))
     }
 
-    /// For a `kubernetes://` roster: a stream that yields when the ConfigMap changes.
+    /// For a `kubernetes://` roster: a stream that yields when the ConfigMap
+    /// changes, or (`kubernetes://tenants`) when a `Tenant`'s or the
+    /// `Platform`'s spec changes or a deletion begins.
     pub async fn roster_changes(&self) -> Result<Option<BoxStream<'static, ()>>> {
+        if let Some(tenants) = TenantsSource::parse(&self.options.roster)? {
+            let client = self.config.kube_client().await?;
+            let selector = tenants.selector.as_deref();
+            return Ok(Some(tenantry_kubernetes::tenants::roster_object_changes(&client, selector)));
+        }
         let Some(source) = ConfigMapSource::parse(&self.options.roster)? else { return Ok(None) };
         let client = self.config.kube_client().await?;
         Ok(Some(tenantry_kubernetes::watch::config_map_changes(&client, &source.namespace, &source.name)))
@@ -236,13 +251,14 @@ impl Controller {
         };
         // Never automatic: revoking, adopting an object whose data differs
         // (`--adopt` is an admin's decision after reading the diff).
-        let policy = PlanRequest {
-            allow_revoke: false,
-            offboard: request.offboard,
-            only: Vec::new(),
-            with_platform: false,
-            adopt: Vec::new(),
-        };
+        // A held-back `Tenant` is missing from the roster but has not left:
+        // while any is held back, nobody is cut (departing users stay shown).
+        let offboard = request.offboard && loaded.held_back.is_empty();
+        if request.offboard && !offboard {
+            tracing::warn!(held_back = ?loaded.held_back.keys().collect::<Vec<_>>(), "users are held back: no departing user is cut this pass");
+        }
+        let policy =
+            PlanRequest { allow_revoke: false, offboard, only: Vec::new(), with_platform: false, adopt: Vec::new() };
         let (session, mut planned) = loop {
             let targets: Vec<Arc<dyn Target>> = all
                 .iter()

@@ -27,6 +27,7 @@ mod session;
 pub mod source;
 mod terminal_sessions;
 mod templates;
+pub mod tenant_status;
 mod views;
 pub mod wire;
 
@@ -37,14 +38,16 @@ pub use controller::{Controller, PassReport, PassRequest, TargetOutcome, users_b
 pub use doctor::{CheckOutcome, CheckStatus, DoctorReport};
 pub use error::{AppError, Result};
 pub use history::{HistoryReport, HistoryRun, outcome as change_outcome, parse_since};
-pub use import::{ImportOutcome, ImportRequest, import};
+pub use import::{
+    CrdImportOutcome, CrdImportRequest, ImportOutcome, ImportRequest, import, import_from_crds, import_to_crds,
+};
 pub use offboard::DestroyOutcome;
 pub use plan::{ApplyOutcome, ApplyRequest, PlanRequest, Planned};
 pub use provenance::{Derived, ExplainReport, Grant, WhyReport};
 pub use render::RenderReport;
 pub use saved::{SavedChange, SavedPlan, SavedRequest};
 pub use session::{Session, SessionOptions, Waiting};
-pub use source::{LoadedRoster, SourceKind};
+pub use source::{LoadedRoster, SourceKind, TENANTS_SOURCE, TenantsSource};
 /// The host's session outcomes, as the reports hold them.
 pub mod session_outcomes {
     pub use tenantry_host::session::{RestoreOutcome, SaveOutcome};
@@ -61,6 +64,11 @@ pub use tenantry_engine::{
 /// The roster's JSON Schema (`tenantry schema`).
 pub fn roster_schema() -> serde_json::Value {
     tenantry_model::json_schema()
+}
+
+/// The `Tenant` and `Platform` custom resource definitions as YAML (`tenantry crds`).
+pub fn custom_resource_definitions() -> String {
+    tenantry_model::crd::definitions_yaml()
 }
 
 /// Validate a roster without connecting anything: the roster and its

@@ -1,12 +1,17 @@
 //! Where the roster comes from: a file, `vault://<kv-mount>/<path>#<key>`
 //! (the origin platform's `k8s_users` JSON in a KV v2 entry, SPEC §2.3), or
 //! `kubernetes://<namespace>/<name>#<key>` (a roster YAML in a ConfigMap,
-//! SPEC §11.1, read with the `[kubernetes]` credentials).
+//! SPEC §11.1, read with the `[kubernetes]` credentials), or
+//! `kubernetes://tenants` (the `Tenant` and `Platform` custom resources,
+//! assembled by `tenantry_model::crd::assemble`).
 
 use crate::config::Config;
 use crate::error::{AppError, Result};
+use std::collections::BTreeMap;
 use std::path::Path;
-use tenantry_model::{Diagnostics, Roster, ValidationContext};
+use std::sync::Arc;
+use tenantry_kubernetes::tenants::RosterObjects;
+use tenantry_model::{Diagnostic, Diagnostics, Roster, ValidationContext};
 use tenantry_vault::VaultConfig;
 
 /// Which kind of source a roster name is.
@@ -15,14 +20,50 @@ pub enum SourceKind {
     File,
     /// `vault://…`
     Vault,
-    /// `kubernetes://…`
+    /// `kubernetes://<namespace>/<name>#<key>`
     ConfigMap,
+    /// `kubernetes://tenants`
+    Tenants,
+}
+
+/// The roster source of the `Tenant` and `Platform` custom resources.
+pub const TENANTS_SOURCE: &str = "kubernetes://tenants";
+
+/// A parsed `kubernetes://tenants[?selector=<label selector>]` source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantsSource {
+    /// Only the `Tenant` and `Platform` objects with these labels (several
+    /// rosters in one cluster); `None`: every object.
+    pub selector: Option<String>,
+}
+
+impl TenantsSource {
+    /// `kubernetes://tenants?selector=roster=lab` → the objects labelled `roster=lab`.
+    pub fn parse(source: &str) -> Result<Option<TenantsSource>> {
+        let Some(rest) = source.strip_prefix(TENANTS_SOURCE) else { return Ok(None) };
+        if rest.is_empty() {
+            return Ok(Some(TenantsSource { selector: None }));
+        }
+        let selector = rest.strip_prefix("?selector=").filter(|s| {
+            !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=!,()".contains(c) || c == ' ')
+        });
+        match selector {
+            Some(selector) => Ok(Some(TenantsSource { selector: Some(selector.to_string()) })),
+            None if rest.starts_with('?') || rest.starts_with('/') => Err(AppError::usage(
+                format!("`{source}` is not a Tenant roster source"),
+                "write kubernetes://tenants, or kubernetes://tenants?selector=<label selector> for the objects of one roster",
+            )),
+            None => Ok(None),
+        }
+    }
 }
 
 impl SourceKind {
     pub fn of(source: &str) -> SourceKind {
         if source.starts_with("vault://") {
             SourceKind::Vault
+        } else if source == TENANTS_SOURCE || source.starts_with("kubernetes://tenants?") {
+            SourceKind::Tenants
         } else if source.starts_with("kubernetes://") {
             SourceKind::ConfigMap
         } else {
@@ -73,11 +114,15 @@ pub struct ConfigMapSource {
 impl ConfigMapSource {
     /// `kubernetes://tenantry/roster#roster.yaml` → namespace `tenantry`, ConfigMap `roster`, key `roster.yaml`.
     pub fn parse(source: &str) -> Result<Option<ConfigMapSource>> {
-        let Some(rest) = source.strip_prefix("kubernetes://") else { return Ok(None) };
+        let Some(rest) =
+            source.strip_prefix("kubernetes://").filter(|_| SourceKind::of(source) == SourceKind::ConfigMap)
+        else {
+            return Ok(None);
+        };
         let usage = || {
             AppError::usage(
                 format!("`{source}` is not a ConfigMap roster source"),
-                "write it as kubernetes://<namespace>/<configmap>#<key>, e.g. kubernetes://tenantry/roster#roster.yaml",
+                "write it as kubernetes://<namespace>/<configmap>#<key>, e.g. kubernetes://tenantry/roster#roster.yaml, or kubernetes://tenants for the Tenant objects",
             )
         };
         let (location, key) = rest.split_once('#').ok_or_else(usage)?;
@@ -139,6 +184,28 @@ pub fn read_config_map(config: &Config, source: &ConfigMapSource, name: &str) ->
     })
 }
 
+/// Read the `Tenant` and `Platform` objects of a `kubernetes://tenants` roster.
+pub fn read_roster_objects(config: &Config, source: &TenantsSource, name: &str) -> Result<RosterObjects> {
+    let kubernetes = config.kubernetes()?.unwrap_or_default();
+    let selector = source.selector.clone();
+    on_own_runtime(name, move || {
+        Box::pin(async move {
+            let client = tenantry_kubernetes::client(&kubernetes).await.map_err(|e| {
+                AppError::config(
+                    format!("cannot read the roster from the cluster: {e}"),
+                    "check [kubernetes] in tenantry.toml",
+                )
+            })?;
+            tenantry_kubernetes::tenants::read_roster_objects(&client, selector.as_deref()).await.map_err(|e| {
+                AppError::config(
+                    format!("cannot read the Tenant objects: {}", e.message),
+                    "install the definitions (`tenantry crds | kubectl apply --server-side -f -`) and let tenantry list tenants and platforms",
+                )
+            })
+        })
+    })
+}
+
 /// A roster as read and validated, with its text (diagnostics point into it)
 /// and the warnings of a valid one.
 #[derive(Debug, Clone)]
@@ -146,6 +213,10 @@ pub struct LoadedRoster {
     pub roster: Roster,
     pub text: String,
     pub warnings: Diagnostics,
+    /// For `kubernetes://tenants`: the objects it was assembled from.
+    pub objects: Option<Arc<RosterObjects>>,
+    /// Users whose objects could not join the roster (conflicts, faults), with why.
+    pub held_back: BTreeMap<String, Vec<Diagnostic>>,
 }
 
 impl LoadedRoster {
@@ -199,6 +270,13 @@ pub fn load_roster(
     config: &Config,
     platform_from: Option<&Path>,
 ) -> Result<LoadedRoster> {
+    if let Some(tenants) = TenantsSource::parse(source)? {
+        let objects = read_roster_objects(config, &tenants, source)?;
+        let mut loaded = assemble_objects(source, objects, context)?;
+        // No directory beside the objects: a Platform naming app templates is told so.
+        crate::templates::load_app_templates(&mut loaded.roster, None)?;
+        return Ok(loaded);
+    }
     if let Some(map) = ConfigMapSource::parse(source)? {
         let (text, _) = read_config_map(config, &map, source)?;
         let mut loaded = validate_text(source, text.into_bytes(), context)?;
@@ -218,7 +296,13 @@ pub fn load_roster(
         let mut roster = tenantry_import::k8s_users_to_roster(&json, source, template, context)
             .map_err(|e| AppError::Roster(e.diagnostics(), Some(json.clone())))?;
         crate::templates::load_app_templates(&mut roster, platform_from.map(roster_dir).as_deref())?;
-        return Ok(LoadedRoster { roster, text: json, warnings: Diagnostics::default() });
+        return Ok(LoadedRoster {
+            roster,
+            text: json,
+            warnings: Diagnostics::default(),
+            objects: None,
+            held_back: BTreeMap::new(),
+        });
     }
     let bytes = std::fs::read(source).map_err(|e| AppError::read(source, e))?;
     let mut loaded = validate_text(source, bytes, context)?;
@@ -240,9 +324,45 @@ fn validate_text(source: &str, bytes: Vec<u8>, context: &ValidationContext) -> R
     let validated = tenantry_model::parse_raw(source, &bytes)
         .and_then(|raw| tenantry_model::validate_with_warnings(source, raw, context));
     match validated {
-        Ok((roster, warnings)) => Ok(LoadedRoster { roster, text, warnings }),
+        Ok((roster, warnings)) => {
+            Ok(LoadedRoster { roster, text, warnings, objects: None, held_back: BTreeMap::new() })
+        }
         Err(diagnostics) => Err(AppError::Roster(diagnostics, Some(text))),
     }
+}
+
+/// The roster of `objects`: every `Tenant` not being deleted (deletion is
+/// departure) and not held back. The text ends with each object's
+/// generation, so an edit of a held-back object is a new roster too.
+pub fn assemble_objects(source: &str, objects: RosterObjects, context: &ValidationContext) -> Result<LoadedRoster> {
+    let present: Vec<tenantry_model::crd::TenantObject> = objects
+        .tenants
+        .iter()
+        .filter(|t| !t.deleting)
+        .map(|t| tenantry_model::crd::TenantObject { name: t.name.clone(), spec: t.spec.clone() })
+        .collect();
+    let assembled = tenantry_model::crd::assemble(source, objects.platform.as_ref(), &present, context)
+        .map_err(|diagnostics| AppError::Roster(diagnostics, None))?;
+    let mut text = assembled.text;
+    for tenant in &objects.tenants {
+        let state = if tenant.deleting {
+            " (deleting)"
+        } else if assembled.held_back.contains_key(&tenant.name) {
+            " (held back)"
+        } else {
+            ""
+        };
+        text.push_str(&format!("# tenant/{} generation {}{state}\n", tenant.name, tenant.generation));
+    }
+    let mut warnings = assembled.warnings;
+    warnings.items.extend(tenantry_model::crd::held_back_warnings(&assembled.held_back));
+    Ok(LoadedRoster {
+        roster: assembled.roster,
+        text,
+        warnings,
+        objects: Some(Arc::new(objects)),
+        held_back: assembled.held_back,
+    })
 }
 
 #[cfg(test)]
@@ -269,6 +389,17 @@ mod tests {
             Some(ConfigMapSource { namespace: "tenantry".into(), name: "roster".into(), key: "roster.yaml".into() })
         );
         assert_eq!(ConfigMapSource::parse("roster.yaml").unwrap(), None);
+        assert_eq!(ConfigMapSource::parse("kubernetes://tenants").unwrap(), None);
+        assert_eq!(SourceKind::of("kubernetes://tenants"), SourceKind::Tenants);
+        assert_eq!(
+            TenantsSource::parse("kubernetes://tenants?selector=roster=lab").unwrap(),
+            Some(TenantsSource { selector: Some("roster=lab".into()) })
+        );
+        assert_eq!(TenantsSource::parse("kubernetes://tenants").unwrap(), Some(TenantsSource { selector: None }));
+        assert!(TenantsSource::parse("kubernetes://tenants?selector=a;b").is_err());
+        assert!(TenantsSource::parse("kubernetes://tenants?labels=x").is_err());
+        assert_eq!(TenantsSource::parse("kubernetes://tenantry/roster#roster.yaml").unwrap(), None);
+        assert_eq!(SourceKind::of("kubernetes://tenantry/roster#roster.yaml"), SourceKind::ConfigMap);
         for bad in [
             "kubernetes://tenantry#k",
             "kubernetes://tenantry/roster",

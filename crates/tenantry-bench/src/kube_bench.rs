@@ -9,7 +9,8 @@
 //! again. Requests are counted from the apiserver's own
 //! `apiserver_request_total` metric; peak RSS of this process is printed at
 //! the end. Needs `KUBECONFIG` (from `testenv/up kube`) and `kubectl` (or
-//! `KUBECTL`). Delete the bench namespaces afterwards
+//! `KUBECTL`; `--kubectl` adds it — minutes at 1,000 users). Delete the
+//! bench namespaces afterwards
 //! (`kubectl delete ns -l app.kubernetes.io/managed-by=tenantry` on a
 //! throwaway cluster only).
 
@@ -29,7 +30,8 @@ fn roster(prefix: &str, users: usize) -> tenantry_model::Roster {
 
 /// The bench roster; `changed` gets a quota of its own.
 fn roster_with(prefix: &str, users: usize, changed: Option<usize>) -> tenantry_model::Roster {
-    let mut yaml = String::from("users:\n");
+    // A platform of its own: no other tenantry on the cluster takes these users for its own departed ones.
+    let mut yaml = format!("platform: {{ name: {} }}\nusers:\n", prefix.to_ascii_lowercase());
     for i in 0..users {
         let key = format!("{prefix}{i:05}");
         let quota = if changed == Some(i) { ", quota: { pods: \"7\" }" } else { "" };
@@ -174,6 +176,7 @@ fn peak_rss_mib() -> f64 {
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let with_kubectl = std::env::args().any(|a| a == "--kubectl");
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![200, 1000] } else { sizes };
     let kubectl = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_string());
@@ -225,12 +228,16 @@ async fn main() {
         let _ = std::fs::remove_dir_all(&raw_dir);
 
         let dir = std::env::temp_dir().join(format!("kube-bench-{run}-{users}"));
-        let _ = manifests(&theirs, &dir);
-        let kubectl_before = request_total(&client).await;
-        let kubectl_create = time_kubectl(&kubectl, &dir);
-        let kubectl_after_create = request_total(&client).await;
-        let kubectl_noop = time_kubectl(&kubectl, &dir);
-        let kubectl_after_noop = request_total(&client).await;
+        let (mut kubectl_create, mut kubectl_noop) = (Duration::ZERO, Duration::ZERO);
+        let (mut kubectl_before, mut kubectl_after_create, mut kubectl_after_noop) = (0.0, 0.0, 0.0);
+        if with_kubectl {
+            let _ = manifests(&theirs, &dir);
+            kubectl_before = request_total(&client).await;
+            kubectl_create = time_kubectl(&kubectl, &dir);
+            kubectl_after_create = request_total(&client).await;
+            kubectl_noop = time_kubectl(&kubectl, &dir);
+            kubectl_after_noop = request_total(&client).await;
+        }
 
         println!("{users} users ({created} objects; no-op run planned {noop_changes} changes)");
         println!(

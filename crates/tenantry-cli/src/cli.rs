@@ -15,7 +15,8 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// The roster: a YAML file, or vault://<kv-mount>/<path>#<key> (the origin's k8s_users JSON).
+    /// The roster: a YAML file, vault://<kv-mount>/<path>#<key> (the origin's k8s_users JSON),
+    /// kubernetes://<namespace>/<configmap>#<key>, or kubernetes://tenants[?selector=<labels>] (Tenant objects).
     #[arg(long, global = true, env = "TENANTRY_ROSTER", default_value = "roster.yaml")]
     pub roster: String,
     /// With a vault:// roster: a roster file whose `platform:` block completes it.
@@ -130,6 +131,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the roster's JSON Schema.
     Schema,
+    /// Print the `Tenant` and `Platform` custom resource definitions (`tenantry crds | kubectl apply --server-side -f -`).
+    Crds,
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -254,7 +257,7 @@ pub struct OffboardArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("inputs").required(true).multiple(true).args(["k8s_users", "workstation"])))]
+#[command(group(clap::ArgGroup::new("inputs").required(true).multiple(true).args(["k8s_users", "workstation", "to_crds", "from_crds"])))]
 pub struct ImportArgs {
     /// The origin's `k8s_users` JSON: a file, or vault://<kv-mount>/<path>#<key>.
     #[arg(long, value_name = "FILE|vault://…")]
@@ -268,4 +271,16 @@ pub struct ImportArgs {
     /// Replace --out when it exists.
     #[arg(long, requires = "out")]
     pub force: bool,
+    /// Print the roster (--roster, or the origin's data when given) as Tenant and Platform
+    /// objects, for `kubectl apply --server-side -f -`.
+    #[arg(long, conflicts_with = "from_crds")]
+    pub to_crds: bool,
+    /// Write the cluster's Tenant and Platform objects (--roster kubernetes://tenants[?selector=…],
+    /// default every object) as a roster file.
+    #[arg(long, conflicts_with_all = ["k8s_users", "workstation"])]
+    pub from_crds: bool,
+    /// With --to-crds: a label on every object (KEY=VALUE, repeatable), so
+    /// kubernetes://tenants?selector=KEY=VALUE reads this roster's objects.
+    #[arg(long = "label", value_name = "KEY=VALUE", requires = "to_crds")]
+    pub labels: Vec<String>,
 }

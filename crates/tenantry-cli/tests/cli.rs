@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 #[path = "cli/apps.rs"]
 mod apps;
+#[path = "cli/crds.rs"]
+mod crds;
 #[path = "cli/doctor.rs"]
 mod doctor;
 #[path = "cli/faults.rs"]
@@ -1101,6 +1103,8 @@ fn every_printing_command_survives_a_closed_stdout() {
         (&["kubeconfig", "bob"], 0),
         (&["setup-script", "--os", "linux"], 0),
         (&["schema"], 0),
+        (&["crds"], 0),
+        (&["import", "--to-crds"], 0),
         (&["completions", "bash"], 0),
         (&["import", "--k8s-users", "k8s_users.json"], 0),
         (&["--help"], 0),

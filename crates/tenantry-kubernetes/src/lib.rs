@@ -18,6 +18,7 @@ mod extract;
 mod kinds;
 mod observe;
 mod plugin;
+pub mod tenants;
 mod tls;
 pub mod watch;
 

@@ -4,6 +4,7 @@
 //! positions, every validation rule of SPEC §2.2 and the published JSON
 //! Schema. It performs no I/O: callers hand it bytes and a source name.
 
+pub mod crd;
 mod diagnostic;
 pub mod names;
 mod parse;

@@ -154,7 +154,7 @@ pub async fn run(options: ServeOptions, shutdown: impl std::future::Future<Outpu
             tasks.push(triggers::poll_vault(Arc::clone(&controller), settings.roster_poll, triggers_tx.clone()));
             None
         }
-        SourceKind::ConfigMap => {
+        SourceKind::ConfigMap | SourceKind::Tenants => {
             if let Some(changes) = controller.roster_changes().await? {
                 tasks.push(triggers::forward_roster_changes(changes, triggers_tx.clone()));
             }

@@ -318,6 +318,10 @@ impl Reconciler {
                 if let Some(on_pass) = &self.on_pass {
                     on_pass(&report, &reasons.join(", "));
                 }
+                // `Tenant` statuses describe every target: only a full pass writes them.
+                if request.targets.is_none() {
+                    self.publish_tenant_status(&roster, &report).await;
+                }
                 if report.converged() && state.backoffs.next_retry().is_none() {
                     state.converged_digest = Some(roster.digest());
                     let unix = started_wall.duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
@@ -366,6 +370,27 @@ impl Reconciler {
             }
         }
         Ok(())
+    }
+
+    /// Write the `Tenant` statuses of a `kubernetes://tenants` roster after a pass.
+    async fn publish_tenant_status(&self, roster: &tenantry_app::LoadedRoster, report: &PassReport) {
+        let started = Instant::now();
+        match self.controller.publish_tenant_status(roster, report, self.settings.concurrency).await {
+            Ok(Some(writes)) => {
+                for (tenant, error) in &writes.failed {
+                    tracing::warn!(%tenant, %error, "cannot write the Tenant's status");
+                }
+                tracing::info!(
+                    written = writes.written,
+                    unchanged = writes.unchanged,
+                    failed = writes.failed.len(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "Tenant statuses"
+                );
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "cannot write the Tenant statuses"),
+        }
     }
 
     /// Each target's health and backoff after a pass.

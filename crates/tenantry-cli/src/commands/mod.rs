@@ -35,6 +35,7 @@ pub fn run(cli: crate::Cli, shell: &mut Shell) -> Result<i32> {
     }
     match &cli.command {
         Command::Schema => schema::schema(shell),
+        Command::Crds => schema::crds(shell),
         Command::Completions { shell: kind } => schema::completions(*kind, shell),
         Command::Validate => validate::validate(global, shell),
         Command::Import(args) => import::import(global, args, shell),

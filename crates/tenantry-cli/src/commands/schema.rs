@@ -1,10 +1,16 @@
-//! `tenantry schema` and `tenantry completions`.
+//! `tenantry schema`, `tenantry crds` and `tenantry completions`.
 
 use crate::shell::Shell;
 use crate::{Result, exit};
 
 pub fn schema(shell: &mut Shell) -> Result<i32> {
     shell.json(&tenantry_app::roster_schema());
+    Ok(exit::OK)
+}
+
+/// The custom resource definitions, generated from the same types as the schema.
+pub fn crds(shell: &mut Shell) -> Result<i32> {
+    shell.print(&tenantry_app::custom_resource_definitions());
     Ok(exit::OK)
 }
 

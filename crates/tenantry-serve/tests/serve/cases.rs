@@ -19,7 +19,7 @@ fn forbidden<T>(result: Result<T, kube::Error>) -> bool {
 }
 
 /// tenantry.toml for a replica talking to the cluster through `kubeconfig`.
-fn config(dir: &Path, name: &str, kubeconfig: &Path, port: u16, extra: &str) -> std::path::PathBuf {
+pub(crate) fn config(dir: &Path, name: &str, kubeconfig: &Path, port: u16, extra: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(
         &path,

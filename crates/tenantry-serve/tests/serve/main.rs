@@ -9,12 +9,13 @@
 //! `TENANTRY_SERVE_TEST_CHILD` set), so each replica is a real process to
 //! kill. The cases run concurrently on the shared peers under unique names.
 //! `cargo test -p tenantry-serve --test serve [NAME]` runs those whose name
-//! contains NAME.
+//! contains NAME; the measurements (1,000 `Tenant`s) run only when named.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cases;
 mod support;
+mod tenants;
 
 use futures::FutureExt as _;
 use std::sync::Arc;
@@ -31,7 +32,17 @@ const CASES: &[(&str, Case)] = &[
     ("a_vault_outage_stays_with_vault_and_a_broken_roster_is_never_applied", |c| {
         cases::a_vault_outage_stays_with_vault_and_a_broken_roster_is_never_applied(c).boxed_local()
     }),
+    ("crds_install_and_refuse_invalid_tenants", |c| tenants::crds_install_and_refuse_invalid_tenants(c).boxed_local()),
+    ("tenants_converge_report_ready_and_hold_back_conflicts", |c| {
+        tenants::tenants_converge_report_ready_and_hold_back_conflicts(c).boxed_local()
+    }),
 ];
+
+/// Cases that load the shared apiserver enough to break the others' time
+/// bounds: they run only when named (`cargo test -p tenantry-serve --test serve thousand`).
+const MEASUREMENTS: &[(&str, Case)] = &[("a_thousand_objects_cost_one_list_per_kind_per_read", |c| {
+    tenants::a_thousand_objects_cost_one_list_per_kind_per_read(c).boxed_local()
+})];
 
 /// Child mode: be one `serve` replica, exactly as `tenantry serve` runs it.
 fn child() -> ! {
@@ -58,8 +69,9 @@ fn main() {
         child();
     }
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let selected: Vec<&(&str, Case)> =
+    let mut selected: Vec<&(&str, Case)> =
         CASES.iter().filter(|(name, _)| filter.as_deref().is_none_or(|f| name.contains(f))).collect();
+    selected.extend(MEASUREMENTS.iter().filter(|(name, _)| filter.as_deref().is_some_and(|f| name.contains(f))));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let results: Vec<(&str, Result<(), String>)> = runtime.block_on(async {
         let cluster = Arc::new(Cluster::setup().await);

@@ -129,9 +129,17 @@ impl Cluster {
         for kind in ["clusterrole", "clusterrolebinding"] {
             let _ = self.kubectl(&["delete", kind, "--ignore-not-found", &format!("{}-tenantry", self.id)]);
         }
+        // The Tenant cases' objects: without serve nobody releases their
+        // finalizers (a failed case leaves them behind).
+        let roster = format!("tenantry.dev/test-roster in ({id}t,{id}m)", id = self.id);
+        let left = self.kubectl(&["get", "tenants", "-l", &roster, "-o", "name", "--ignore-not-found"]);
+        for object in String::from_utf8_lossy(&left.stdout).lines() {
+            let _ = self.kubectl(&["patch", object, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]);
+        }
+        let _ = self.kubectl(&["delete", "tenants,platforms", "--ignore-not-found", "--wait=false", "-l", &roster]);
         // The cluster-wide objects the cases' platforms (named after the
         // run id and a letter) applied.
-        let platforms: Vec<String> = ["e", "r", "v"].iter().map(|case| format!("{}{case}", self.id)).collect();
+        let platforms: Vec<String> = ["e", "r", "v", "t"].iter().map(|case| format!("{}{case}", self.id)).collect();
         let selector = format!("tenantry.dev/platform in ({})", platforms.join(","));
         let _ = self.kubectl(&[
             "delete",
