@@ -25,9 +25,9 @@ mod render;
 mod saved;
 mod session;
 pub mod source;
-mod terminal_sessions;
 mod templates;
 pub mod tenant_status;
+mod terminal_sessions;
 mod views;
 pub mod wire;
 

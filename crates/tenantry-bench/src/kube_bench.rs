@@ -35,10 +35,8 @@ fn roster_with(prefix: &str, users: usize, changed: Option<usize>) -> tenantry_m
     for i in 0..users {
         let key = format!("{prefix}{i:05}");
         let quota = if changed == Some(i) { ", quota: { pods: \"7\" }" } else { "" };
-        let _ = writeln!(
-            yaml,
-            "  {key}: {{ email: {key}@bench.test, tier: namespace-owner, namespaces: [{key}]{quota} }}"
-        );
+        let _ =
+            writeln!(yaml, "  {key}: {{ email: {key}@bench.test, tier: namespace-owner, namespaces: [{key}]{quota} }}");
     }
     match tenantry_model::load("bench.yaml", yaml.as_bytes(), &Default::default()) {
         Ok(roster) => roster,
@@ -139,7 +137,11 @@ async fn time_raw(client: &kube::Client, manifests: &[serde_json::Value]) -> Dur
                 async move {
                     let api_version = manifest["apiVersion"].as_str().unwrap_or_default();
                     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-                    let gvk = kube::core::GroupVersionKind::gvk(group, version, manifest["kind"].as_str().unwrap_or_default());
+                    let gvk = kube::core::GroupVersionKind::gvk(
+                        group,
+                        version,
+                        manifest["kind"].as_str().unwrap_or_default(),
+                    );
                     let resource = kube::core::ApiResource::from_gvk(&gvk);
                     let name = manifest["metadata"]["name"].as_str().unwrap_or_default();
                     let api: kube::Api<kube::core::DynamicObject> = match manifest["metadata"]["namespace"].as_str() {
