@@ -482,8 +482,11 @@ async fn apply_with_retries(
             }
             Err(error) => {
                 let unavailable = error.kind == ErrorKind::Unavailable;
+                // A peer still unavailable after the engine's own tries is down; one
+                // whose client gave up on a single request (a user rate-limited) is not.
+                let down = unavailable && error.retryable;
                 let error = error.in_target(target.name());
-                if unavailable {
+                if down {
                     breaker.trip(target.name(), &error.message);
                 }
                 let tries = if attempt > 1 { format!(" (after {attempt} tries)") } else { String::new() };

@@ -40,7 +40,8 @@ impl RestError {
     }
 
     /// As a target error: 401/403 forbidden, 404 not found, 409 conflict,
-    /// other 4xx invalid, exhausted retries and unreachable peers unavailable.
+    /// other 4xx invalid, exhausted retries and unreachable peers unavailable
+    /// (exhausted ones not retryable: they were retried here).
     pub fn into_target_error(self) -> TargetError {
         let kind = match &self {
             RestError::Status { status: 401 | 403, .. } => ErrorKind::Forbidden,
@@ -49,7 +50,11 @@ impl RestError {
             RestError::Status { .. } | RestError::Decode { .. } => ErrorKind::Invalid,
             RestError::Exhausted { .. } | RestError::Unreachable { .. } => ErrorKind::Unavailable,
         };
-        TargetError::new(kind, self.to_string())
+        // This client has already retried an exhausted request: the engine
+        // trying the change again would multiply the attempts.
+        let retried = matches!(self, RestError::Exhausted { .. });
+        let error = TargetError::new(kind, self.to_string());
+        if retried { error.retryable(false) } else { error }
     }
 }
 
