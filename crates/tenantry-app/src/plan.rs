@@ -41,6 +41,12 @@ impl Planned {
         &self.prepared.plan
     }
 
+    /// Targets that could not be observed, with why: their changes are left
+    /// out of this plan, so it cannot say the platform is converged.
+    pub fn unobserved(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.prepared.unavailable
+    }
+
     /// What targets said while gathering facts.
     pub fn notes(&self) -> &[Note] {
         &self.prepared.notes

@@ -25,8 +25,9 @@ pub enum Mode {
 pub struct TcpProxy {
     /// Where clients connect: 127.0.0.1 and a port of its own.
     pub addr: SocketAddr,
-    mode: watch::Sender<Mode>,
+    mode: Arc<watch::Sender<Mode>>,
     accepted: Arc<AtomicUsize>,
+    refuse_after: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -46,12 +47,23 @@ impl TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.map_err(proxy_error)?;
         let addr = listener.local_addr().map_err(proxy_error)?;
         let (mode, watching) = watch::channel(Mode::Forward);
+        let mode = Arc::new(mode);
         let accepted = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn(serve(listener, addr, upstream, watching, Arc::clone(&accepted)));
-        Ok(TcpProxy { addr, mode, accepted, task })
+        let refuse_after = Arc::new(AtomicUsize::new(usize::MAX));
+        let counts = Counts { accepted: Arc::clone(&accepted), refuse_after: Arc::clone(&refuse_after) };
+        let task = tokio::spawn(serve(listener, addr, upstream, Arc::clone(&mode), watching, counts));
+        Ok(TcpProxy { addr, mode, accepted, refuse_after, task })
     }
 
+    /// Forward `connections` more connections, then refuse as if the peer
+    /// had stopped — exactly there, whatever the test's timing.
+    pub fn refuse_after(&self, connections: usize) {
+        self.refuse_after.store(self.accepted().saturating_add(connections), Ordering::SeqCst);
+    }
+
+    /// Switch now (and forget a [`TcpProxy::refuse_after`] still to come).
     pub fn set(&self, mode: Mode) {
+        self.refuse_after.store(usize::MAX, Ordering::SeqCst);
         self.mode.send_replace(mode);
     }
 
@@ -61,12 +73,20 @@ impl TcpProxy {
     }
 }
 
+/// What the accept loop counts.
+struct Counts {
+    accepted: Arc<AtomicUsize>,
+    /// Connections forwarded before the proxy turns to `Refuse`.
+    refuse_after: Arc<AtomicUsize>,
+}
+
 async fn serve(
     mut listener: TcpListener,
     addr: SocketAddr,
     upstream: SocketAddr,
+    setter: Arc<watch::Sender<Mode>>,
     mut mode: watch::Receiver<Mode>,
-    accepted: Arc<AtomicUsize>,
+    counts: Counts,
 ) {
     loop {
         if *mode.borrow_and_update() == Mode::Refuse {
@@ -96,7 +116,12 @@ async fn serve(
                 continue;
             }
         };
-        accepted.fetch_add(1, Ordering::SeqCst);
+        let number = counts.accepted.fetch_add(1, Ordering::SeqCst) + 1;
+        if number > counts.refuse_after.load(Ordering::SeqCst) {
+            drop(client);
+            setter.send_replace(Mode::Refuse);
+            continue;
+        }
         tokio::spawn(connection(client, upstream, mode.clone()));
     }
 }

@@ -95,5 +95,13 @@ async fn apply_planned(
             }
         }
     }
-    Ok(if outcome.report.is_success() { exit::OK } else { exit::ERROR })
+    let unobserved = planned.unobserved();
+    if !unobserved.is_empty() {
+        let names: Vec<&str> = unobserved.keys().map(String::as_str).collect();
+        shell.eprintln(&format!(
+            "Not applied: the changes of {} (it could not be observed, above); rerun once it is reachable.",
+            names.join(", ")
+        ));
+    }
+    Ok(if outcome.report.is_success() && unobserved.is_empty() { exit::OK } else { exit::ERROR })
 }

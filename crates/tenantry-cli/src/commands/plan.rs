@@ -52,7 +52,9 @@ pub async fn plan(global: &GlobalArgs, args: &PlanArgs, shell: &mut Shell) -> Re
         ));
     }
     let plan = planned.plan();
-    if plan.is_blocked() || plan.has_conflicts() {
+    // A target left out is not "no changes": `--detailed-exitcode` 0 would
+    // tell a pipeline the platform is converged when it was not looked at.
+    if plan.is_blocked() || plan.has_conflicts() || !planned.unobserved().is_empty() {
         return Ok(exit::ERROR);
     }
     Ok(if args.detailed_exitcode && plan.has_changes() { exit::CHANGES } else { exit::OK })

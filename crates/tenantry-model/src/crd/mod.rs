@@ -352,6 +352,10 @@ fn structural_at(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Val
             "items" | "additionalProperties" if value.is_object() => {
                 out.insert(key.clone(), structural_at(value, defs, depth + 1));
             }
+            // Free-form values (an app's `values`): kept as written, checked by tenantry.
+            "additionalProperties" if value == &json!(true) => {
+                out.insert("x-kubernetes-preserve-unknown-fields".into(), json!(true));
+            }
             "format" => {
                 if matches!(value.as_str(), Some("int32" | "int64")) {
                     out.insert("format".into(), value.clone());
@@ -366,6 +370,12 @@ fn structural_at(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Val
             // `title` and `oneOf` have no structural form or are handled above.
             _ => {}
         }
+    }
+    // Neither a type nor a way to have none (a name or `{ name, values }`,
+    // any JSON value): the apiserver requires one of the two; tenantry's
+    // own validation decides what the value may be.
+    if !out.contains_key("type") && !out.contains_key("x-kubernetes-int-or-string") {
+        out.insert("x-kubernetes-preserve-unknown-fields".into(), json!(true));
     }
     Value::Object(out)
 }
