@@ -58,7 +58,7 @@ pub use views::{GrantWhy, UserView, VaultPath, VaultView, WorkstationView, polic
 pub use tenantry_core::doctor::{Finding, Severity};
 pub use tenantry_engine::{
     ApplyReport, ChangeRecord, Clock, DestroyPlan, DestroyReport, Failure, JournalEntry, Progress, RunRecord,
-    SystemClock,
+    SystemClock, backoff_delay,
 };
 
 /// The roster's JSON Schema (`tenantry schema`).

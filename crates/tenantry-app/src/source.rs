@@ -160,18 +160,20 @@ fn on_own_runtime<T: Send + 'static>(
     })?
 }
 
+/// The client a `kubernetes://` roster is read with.
+async fn roster_client(kubernetes: &tenantry_kubernetes::KubernetesConfig) -> Result<kube::Client> {
+    tenantry_kubernetes::client(kubernetes).await.map_err(|e| {
+        AppError::config(format!("cannot read the roster from the cluster: {e}"), "check [kubernetes] in tenantry.toml")
+    })
+}
+
 /// Read the roster text of a `kubernetes://` source and the ConfigMap's resourceVersion.
 pub fn read_config_map(config: &Config, source: &ConfigMapSource, name: &str) -> Result<(String, String)> {
     let kubernetes = config.kubernetes()?.unwrap_or_default();
     let source = source.clone();
     on_own_runtime(name, move || {
         Box::pin(async move {
-            let client = tenantry_kubernetes::client(&kubernetes).await.map_err(|e| {
-                AppError::config(
-                    format!("cannot read the roster from the cluster: {e}"),
-                    "check [kubernetes] in tenantry.toml",
-                )
-            })?;
+            let client = roster_client(&kubernetes).await?;
             tenantry_kubernetes::watch::read_config_map_key(&client, &source.namespace, &source.name, &source.key)
                 .await
                 .map_err(|e| {
@@ -190,12 +192,7 @@ pub fn read_roster_objects(config: &Config, source: &TenantsSource, name: &str) 
     let selector = source.selector.clone();
     on_own_runtime(name, move || {
         Box::pin(async move {
-            let client = tenantry_kubernetes::client(&kubernetes).await.map_err(|e| {
-                AppError::config(
-                    format!("cannot read the roster from the cluster: {e}"),
-                    "check [kubernetes] in tenantry.toml",
-                )
-            })?;
+            let client = roster_client(&kubernetes).await?;
             tenantry_kubernetes::tenants::read_roster_objects(&client, selector.as_deref()).await.map_err(|e| {
                 AppError::config(
                     format!("cannot read the Tenant objects: {}", e.message),

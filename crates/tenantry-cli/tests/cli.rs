@@ -32,15 +32,20 @@ fn tenantry(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn tenantry_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tenantry"))
+    tenantry_command(dir, args, env).output().unwrap()
+}
+
+/// The binary in `dir`, without colour and without the caller's roster or config.
+fn tenantry_command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tenantry"));
+    command
         .args(args)
         .arg("--no-color")
         .current_dir(dir)
         .env_remove("TENANTRY_ROSTER")
         .env_remove("TENANTRY_CONFIG")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
+        .envs(env.iter().copied());
+    command
 }
 
 fn text(output: &Output) -> String {

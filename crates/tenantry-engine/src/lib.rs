@@ -20,7 +20,7 @@ pub use engine::{ApplyOptions, Engine, Prepared};
 pub use handle::StateHandle;
 pub use lock::RunLock;
 pub use report::{ApplyReport, Failure, Progress};
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, backoff_delay};
 pub use state::{ChangeRecord, JournalEntry, RunInfo, RunRecord, SCHEMA_VERSION, State};
 
 /// Errors of the engine and its state database.

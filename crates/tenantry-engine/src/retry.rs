@@ -36,10 +36,17 @@ impl RetryPolicy {
     /// The wait after failed try number `attempt` (1-based) of `id`: the
     /// capped exponential backoff, scaled by a jitter in [0.5, 1.0).
     pub fn wait(&self, id: &ResourceId, attempt: u32) -> Duration {
-        let exponent = attempt.saturating_sub(1).min(20);
-        let backoff = self.first_wait.saturating_mul(1u32 << exponent).min(self.max_wait);
-        backoff.mul_f64(0.5 + 0.5 * jitter(id, attempt))
+        backoff_delay(self.first_wait, self.max_wait, attempt, 0.5 + 0.5 * jitter(id, attempt))
     }
+}
+
+/// The delay after `failures` failures in a row: `first · 2^(failures-1)`,
+/// capped at `max`, scaled by `jitter` (clamped to [0.5, 1.0]: "equal
+/// jitter"). One formula for the engine's retries and serve's per-target
+/// backoff.
+pub fn backoff_delay(first: Duration, max: Duration, failures: u32, jitter: f64) -> Duration {
+    let exponent = failures.saturating_sub(1).min(30);
+    first.saturating_mul(1u32 << exponent).min(max).mul_f64(jitter.clamp(0.5, 1.0))
 }
 
 /// A number in [0, 1) from the change and the attempt (FNV-1a).

@@ -35,9 +35,7 @@ impl Backoffs {
     /// The delay after `failures` failures in a row: `min · 2^(failures-1)`,
     /// capped at `max`, scaled by `jitter` (in [0.5, 1.0]: "equal jitter").
     pub fn delay(&self, failures: u32, jitter: f64) -> Duration {
-        let exponent = failures.saturating_sub(1).min(30);
-        let base = self.min.saturating_mul(1u32 << exponent).min(self.max);
-        base.mul_f64(jitter.clamp(0.5, 1.0))
+        tenantry_app::backoff_delay(self.min, self.max, failures, jitter)
     }
 
     /// `target` failed at `now`; returns when to try it again.

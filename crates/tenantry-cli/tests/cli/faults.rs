@@ -12,7 +12,7 @@
 use super::{kubectl_admin, run_id, workdir};
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tenantry_testenv::kube_proxy::Proxy;
 use tenantry_testenv::private_vault::PrivateVault;
@@ -30,13 +30,7 @@ struct Ran {
 fn run_while(dir: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration, mut during: impl FnMut()) -> Ran {
     let (out, err) = (dir.join("run.out"), dir.join("run.err"));
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantry"))
-        .args(args)
-        .arg("--no-color")
-        .current_dir(dir)
-        .env_remove("TENANTRY_ROSTER")
-        .env_remove("TENANTRY_CONFIG")
-        .envs(env.iter().copied())
+    let mut child = super::tenantry_command(dir, args, env)
         .stdin(Stdio::null())
         .stdout(fs::File::create(&out).unwrap())
         .stderr(fs::File::create(&err).unwrap())
@@ -70,6 +64,17 @@ fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
 }
 
 /// `users` namespace-owners; the first `with_domains` have a domain each.
+/// The reversible cut of `user`, who has left the roster, then the destroy
+/// stage (backups under `dir/backups`): how a test leaves a shared peer as
+/// it found it.
+fn offboard_and_destroy(dir: &Path, user: &str, env: &[(&str, &str)]) {
+    let cut = run(dir, &["offboard", user, "--yes"], env);
+    assert_eq!(cut.code, Some(0), "{}", cut.text);
+    let backups = dir.join("backups");
+    let gone = run(dir, &["offboard", user, "--stage", "destroy", "--backup", backups.to_str().unwrap(), "--yes"], env);
+    assert_eq!(gone.code, Some(0), "{}", gone.text);
+}
+
 fn roster(prefix: &str, users: usize, with_domains: usize) -> String {
     let mut text = format!(
         "platform:\n  name: {prefix}\n  domain: lab.test\n  dns: {{ cname_target: tunnel.lab.test }}\nusers:\n",
@@ -214,17 +219,8 @@ fn an_apiserver_cut_off_mid_apply_fails_its_rest_at_once_while_vault_finishes_an
     let all = roster(&prefix, users, 0);
     let staying: Vec<&str> = all.lines().filter(|l| !leaving.iter().any(|p| l.starts_with(p.as_str()))).collect();
     fs::write(dir.path().join("roster.yaml"), staying.join("\n")).unwrap();
-    let backups = dir.path().join("backups");
     for n in 0..2 {
-        let user = format!("{prefix}{n}");
-        let cut = run(dir.path(), &["offboard", &user, "--yes"], &env);
-        assert_eq!(cut.code, Some(0), "{}", cut.text);
-        let gone = run(
-            dir.path(),
-            &["offboard", &user, "--stage", "destroy", "--backup", backups.to_str().unwrap(), "--yes"],
-            &env,
-        );
-        assert_eq!(gone.code, Some(0), "{}", gone.text);
+        offboard_and_destroy(dir.path(), &format!("{prefix}{n}"), &env);
     }
     let namespaces: Vec<String> = (2..users).map(|n| format!("{prefix}{n}")).collect();
     let mut delete = vec!["delete", "namespace", "--wait=false"];
@@ -310,16 +306,7 @@ fn an_openbao_sealed_and_a_bind_stopped_mid_apply_lose_nothing_and_the_rerun_con
         format!("platform:\n  name: {prefix}\n  domain: lab.test\nusers: {{}}\n"),
     )
     .unwrap();
-    let backups = dir.path().join("backups");
     for n in 0..users {
-        let user = format!("{prefix}{n}");
-        let cut = run(dir.path(), &["offboard", &user, "--yes"], &env);
-        assert_eq!(cut.code, Some(0), "{}", cut.text);
-        let gone = run(
-            dir.path(),
-            &["offboard", &user, "--stage", "destroy", "--backup", backups.to_str().unwrap(), "--yes"],
-            &env,
-        );
-        assert_eq!(gone.code, Some(0), "{}", gone.text);
+        offboard_and_destroy(dir.path(), &format!("{prefix}{n}"), &env);
     }
 }
