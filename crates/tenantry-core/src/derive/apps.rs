@@ -136,7 +136,7 @@ fn render_instance(
         let text = environment
             .template_from_named_str(&file.path, &file.text)
             .and_then(|template| template.render(&context))
-            .map_err(|error| (render_error(&file.path, &error), RENDER_HELP))?;
+            .map_err(|error| (render_error(&file.path, &file.text, &error), RENDER_HELP))?;
         for (line, document) in documents(&file.path, &text)? {
             let at = format!("{}:{line}", file.path);
             let object = checked_object(document, instance, &user.key, platform, &at)?;
@@ -195,10 +195,17 @@ fn environment() -> minijinja::Environment<'static> {
     environment
 }
 
-fn render_error(path: &str, error: &minijinja::Error) -> String {
+fn render_error(path: &str, text: &str, error: &minijinja::Error) -> String {
     let line = error.line().map(|line| format!(":{line}")).unwrap_or_default();
     let detail = error.detail().map(|d| format!(": {d}")).unwrap_or_default();
-    format!("{path}{line}: cannot render the template: {}{detail}", error.kind())
+    // The expression that failed ("undefined value" alone does not say which).
+    let at = error
+        .range()
+        .and_then(|range| text.get(range))
+        .filter(|snippet| !snippet.is_empty() && snippet.len() <= 80 && !snippet.contains('\n'))
+        .map(|snippet| format!(" in `{snippet}`"))
+        .unwrap_or_default();
+    format!("{path}{line}: cannot render the template: {}{detail}{at}", error.kind())
 }
 
 /// The YAML documents of a rendered file, with the line each starts on

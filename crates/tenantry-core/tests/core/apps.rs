@@ -112,6 +112,7 @@ fn one_users_broken_values_fail_only_that_instance_and_keep_its_objects() {
         "{}",
         failure.message
     );
+    assert!(failure.message.ends_with("in `values.tag`"), "names the undefined variable: {}", failure.message);
     assert!(!ids(&now).contains("kubernetes/Deployment/bob/budget"), "nothing of a failed instance is derived");
     assert!(ids(&now).contains("kubernetes/Deployment/alice/budget"), "alice's instance is unaffected");
 
