@@ -8,6 +8,10 @@ use std::fmt::Write as _;
 use std::time::Instant;
 use tenantry_core::{Desired, Facts, Inventory, Observed, ObservedByTarget, Policy, Routing, Settings, derive, diff};
 
+/// The `tenantry` binary's allocator: the pipeline is measured as it runs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A roster of `users` users: 70% namespace-owners (1–3 namespaces, a
 /// domain, some quota overrides), 20% power-users, 10% admins; every third
 /// user has a workstation account.
