@@ -1,8 +1,8 @@
 //! The `kubernetes` target: applies the cluster side of the catalog.
 //!
-//! Observes with one list call per kind (label selector
-//! `app.kubernetes.io/managed-by=tenantry`, plus an unfiltered list of
-//! namespaces so unlabelled ones can be adopted), projects each object onto
+//! Observes with label-selected, paged lists per kind (this platform's
+//! objects and unmarked-platform ones of earlier versions; cluster-scoped
+//! kinds unfiltered, so unlabelled namespaces can be adopted), projects each object onto
 //! the fields tenantry owns (its server-side-apply managed fields), and
 //! applies with server-side apply under the field manager `tenantry`.
 //!
@@ -28,13 +28,13 @@ pub use kinds::{KINDS, KindInfo};
 pub use plugin::{PLUGIN, load_config};
 
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::core::{ApiResource, GroupVersionKind, ObjectList};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tenantry_core::derive::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use tenantry_core::derive::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, PLATFORM_LABEL};
 use tenantry_core::target::Result;
 use tenantry_core::{
     Action, Applied, Change, Domain, ErrorKind, Facts, Note, ObserveRequest, Observed, ResourceId, Snapshot, Target,
@@ -89,6 +89,8 @@ impl KubernetesConfig {
 #[derive(Clone)]
 pub struct KubernetesTarget {
     client: kube::Client,
+    /// Objects per list request ([`LIST_PAGE`]; smaller in tests, to prove paging).
+    list_page: u32,
 }
 
 /// The snapshot observe hands to apply: TLS sources it read and parsed, by
@@ -169,8 +171,12 @@ pub(crate) fn describe_kube_error(error: &kube::Error) -> String {
 }
 
 /// What listing one kind found.
-pub(crate) enum Listing {
-    Items(Vec<DynamicObject>),
+/// Objects per list request (kubectl asks for 500). Observe's lists are
+/// paged so their memory stays bounded however many users there are.
+const LIST_PAGE: u32 = 1000;
+
+pub(crate) enum Listing<T> {
+    Items(Vec<T>),
     /// The server does not serve the kind (a CRD that is not installed).
     NotServed,
     /// tenantry's credentials may not list it (the shipped RBAC without the
@@ -185,7 +191,13 @@ impl KubernetesTarget {
     }
 
     pub fn from_client(client: kube::Client) -> KubernetesTarget {
-        KubernetesTarget { client }
+        KubernetesTarget { client, list_page: LIST_PAGE }
+    }
+
+    /// Ask for at most `objects` per list request (at least 1).
+    pub fn with_list_page(mut self, objects: u32) -> KubernetesTarget {
+        self.list_page = objects.max(1);
+        self
     }
 
     fn api(&self, info: &KindInfo, namespace: Option<&str>) -> Api<DynamicObject> {
@@ -197,23 +209,75 @@ impl KubernetesTarget {
         }
     }
 
-    /// List one kind: objects carrying tenantry's marks (any platform's),
-    /// and for cluster-scoped kinds every object, so a same-named object
-    /// tenantry did not write is seen without a request per object (within
-    /// namespaces, `observe` looks those up by name).
-    async fn list_kind(&self, info: &'static KindInfo) -> Result<Listing> {
-        let api = self.api(info, None);
-        let params = if !info.namespaced {
-            ListParams::default()
+    /// Every object of a kind that observe must see: for namespaced kinds
+    /// this platform's objects and those an earlier version wrote without a
+    /// platform mark (two label-selected lists, so other rosters' objects
+    /// on a shared cluster cost nothing), for cluster-scoped kinds every
+    /// object, so a same-named object tenantry did not write is seen without
+    /// a request per object (within namespaces, `observe` looks those up by
+    /// name).
+    ///
+    /// Lists are read a page ([`LIST_PAGE`] objects) at a time, as plain JSON (no
+    /// typed object to convert back): `keep` turns each object into what
+    /// observe needs, or drops it, while the next page is already being
+    /// fetched — so observing 50,000 objects never holds them all at once.
+    async fn list_kind<T>(
+        &self,
+        info: &'static KindInfo,
+        platform: &str,
+        mut keep: impl FnMut(Value) -> Option<T>,
+    ) -> Result<Listing<T>> {
+        let url = self.api(info, None).resource_url().to_string();
+        let marked = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
+        let selectors = if info.namespaced {
+            vec![Some(format!("{marked},{PLATFORM_LABEL}={platform}")), Some(format!("{marked},!{PLATFORM_LABEL}"))]
         } else {
-            ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"))
+            vec![None]
         };
-        match api.list(&params).await {
-            Ok(list) => Ok(Listing::Items(list.items)),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(Listing::NotServed),
-            Err(kube::Error::Api(status)) if status.code == 403 => Ok(Listing::Forbidden(status.message)),
-            Err(error) => Err(map_error(&format!("list {}", info.plural), error)),
+        let mut kept = Vec::new();
+        for selector in selectors {
+            let params = match &selector {
+                Some(selector) => ListParams::default().labels(selector),
+                None => ListParams::default(),
+            };
+            match self.list_pages(&url, params.limit(self.list_page), &mut keep, &mut kept).await {
+                Ok(()) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => return Ok(Listing::NotServed),
+                Err(kube::Error::Api(status)) if status.code == 403 => return Ok(Listing::Forbidden(status.message)),
+                Err(error) => return Err(map_error(&format!("list {}", info.plural), error)),
+            }
         }
+        Ok(Listing::Items(kept))
+    }
+
+    /// Every page of one list, each handed to `keep` while the next is fetched.
+    async fn list_pages<T>(
+        &self,
+        url: &str,
+        mut params: ListParams,
+        keep: &mut impl FnMut(Value) -> Option<T>,
+        kept: &mut Vec<T>,
+    ) -> kube::Result<()> {
+        let mut page = self.list_page(url, &params).await?;
+        loop {
+            let next = page.metadata.continue_.filter(|token| !token.is_empty());
+            let items = page.items;
+            let Some(token) = next else {
+                kept.extend(items.into_iter().filter_map(&mut *keep));
+                return Ok(());
+            };
+            params = params.continue_token(&token);
+            // Polled first, the next request is on its way before this page is processed.
+            let (next_page, ()) = futures::join!(self.list_page(url, &params), async {
+                kept.extend(items.into_iter().filter_map(&mut *keep));
+            });
+            page = next_page?;
+        }
+    }
+
+    async fn list_page(&self, url: &str, params: &ListParams) -> kube::Result<ObjectList<Value>> {
+        let request = kube::core::Request::new(url).list(params).map_err(kube::Error::BuildRequest)?;
+        self.client.request::<ObjectList<Value>>(request).await
     }
 
     /// The Secret a `copyFrom` points at, as `data` to copy (base64 values, as served).
@@ -260,9 +324,9 @@ pub(crate) fn map_error(context: &str, error: kube::Error) -> TargetError {
     }
 }
 
-fn id_of(info: &KindInfo, object: &DynamicObject) -> Option<ResourceId> {
-    let name = object.metadata.name.as_deref()?;
-    let scope = if info.namespaced { object.metadata.namespace.as_deref()? } else { "-" };
+fn id_of(info: &KindInfo, object: &Value) -> Option<ResourceId> {
+    let name = object["metadata"]["name"].as_str()?;
+    let scope = if info.namespaced { object["metadata"]["namespace"].as_str()? } else { "-" };
     Some(ResourceId::new(Domain::Kubernetes, info.kind, scope, name))
 }
 

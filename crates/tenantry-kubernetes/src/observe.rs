@@ -1,13 +1,16 @@
-//! Observing the cluster: one labelled list per kind, then a GET by name for
-//! each wanted object the lists did not show — an object of the same name
-//! without tenantry's marks (a tenant's own Secret, a hand-made binding) —
-//! so the plan says *adopt* or *conflict* with the diff, never a *create*
-//! that server-side apply would turn into a silent takeover.
+//! Observing the cluster: label-selected lists per kind (this platform's
+//! objects, and those an earlier version wrote without a platform mark),
+//! then a GET by name for each wanted object the lists did not show — an
+//! object of the same name without tenantry's marks (a tenant's own Secret,
+//! a hand-made binding) or another platform's — so the plan says *adopt* or
+//! *conflict* with the diff, never a *create* that server-side apply would
+//! turn into a silent takeover.
 //!
-//! A no-op reconcile finds everything in the lists: it costs one request
-//! per kind. Cluster-scoped kinds are listed whole; the GETs happen only for
-//! namespaced objects missing from the lists whose namespace exists (a new
-//! user's namespace holds nothing).
+//! A no-op reconcile finds everything in the lists: it costs two requests
+//! per namespaced kind and one per cluster-scoped kind (more only when a
+//! list has more than a page of objects). Cluster-scoped kinds are listed
+//! whole; the GETs happen only for namespaced objects missing from the
+//! lists whose namespace exists (a new user's namespace holds nothing).
 
 use crate::extract::project_owned_fields;
 use crate::{
@@ -31,8 +34,14 @@ pub(crate) async fn observe(target: &KubernetesTarget, request: &ObserveRequest)
     let wanted_kinds: HashSet<&str> = request.resources.iter().map(|(id, _)| &*id.kind).collect();
     let requested: HashSet<&ResourceId> = request.resources.iter().map(|(id, _)| id).collect();
     let desired: HashMap<&ResourceId, &Content> = request.desired.iter().map(|(id, c)| (id, c)).collect();
-    let lists =
-        futures::future::join_all(KINDS.iter().map(|info| async move { (info, target.list_kind(info).await) })).await;
+    let platform = request.platform.as_str();
+    let lists = futures::future::join_all(KINDS.iter().map(|info| {
+        let (requested, desired) = (&requested, &desired);
+        async move {
+            (info, target.list_kind(info, platform, |object| listed(info, object, platform, requested, desired)).await)
+        }
+    }))
+    .await;
     let mut observed = Observed::default();
     let mut sources = SourceCache::default();
     let mut served: HashSet<&str> = HashSet::new();
@@ -64,19 +73,20 @@ pub(crate) async fn observe(target: &KubernetesTarget, request: &ObserveRequest)
         };
         served.insert(info.kind);
         for object in objects {
-            let Some(id) = id_of(info, &object) else { continue };
-            let value = serde_json::to_value(&object).map_err(crate::unavailable)?;
-            let mark = mark_of(&value, &request.platform);
-            if !matches!(mark, Mark::Ours(_)) && !requested.contains(&id) {
-                // Another platform's or nobody's, and not asked about: not looked at.
-                continue;
-            }
-            let projected = match (&mark, desired.get(&id)) {
-                // Not written by tenantry's field manager: shown in the shape the roster wants.
-                (Mark::Unmarked, Some(wanted)) => project_unmarked(target, info, &value, wanted, &mut sources).await,
-                _ => project_marked(target, info, &value, &mut sources).await,
+            let (id, content, mark) = match object {
+                Listed::Projected { id, content, mark } => (id, content, mark),
+                Listed::Secret { id, value, mark } => {
+                    let projected = match (&mark, desired.get(&id)) {
+                        (Mark::Unmarked, Some(wanted)) => {
+                            project_unmarked(target, info, &value, wanted, &mut sources).await
+                        }
+                        _ => project_marked(target, info, &value, &mut sources).await,
+                    };
+                    (id, Content::from_value(&projected), mark)
+                }
             };
-            observed.insert_marked(id.clone(), Content::from_value(&projected), mark, requested.contains(&id));
+            let wanted = requested.contains(&id);
+            observed.insert_marked(id, content, mark, wanted);
         }
     }
 
@@ -135,6 +145,39 @@ pub(crate) async fn observe(target: &KubernetesTarget, request: &ObserveRequest)
     observed.snapshot = Snapshot::new(TlsSources(read));
     observed.problems.extend(sources.findings.into_problems());
     Ok(observed)
+}
+
+/// One listed object as observe keeps it: projected to the fields that
+/// matter on the spot, so the page it came in can be dropped — except a
+/// Secret, whose projection may read its TLS source (async, cached).
+enum Listed {
+    Projected { id: ResourceId, content: Content, mark: Mark },
+    Secret { id: ResourceId, value: Value, mark: Mark },
+}
+
+/// What observe keeps of a listed object: nothing when it is another
+/// platform's or nobody's and not asked about (not looked at).
+fn listed(
+    info: &'static KindInfo,
+    value: Value,
+    platform: &str,
+    requested: &HashSet<&ResourceId>,
+    desired: &HashMap<&ResourceId, &Content>,
+) -> Option<Listed> {
+    let id = id_of(info, &value)?;
+    let mark = mark_of(&value, platform);
+    if !matches!(mark, Mark::Ours(_)) && !requested.contains(&id) {
+        return None;
+    }
+    if info.kind == tenantry_core::kind::SECRET {
+        return Some(Listed::Secret { id, value, mark });
+    }
+    let projected = match (&mark, desired.get(&id)) {
+        // Not written by tenantry's field manager: shown in the shape the roster wants.
+        (Mark::Unmarked, Some(wanted)) => with_type(shaped_like(&value, &wanted.to_value()), info),
+        _ => with_type(project_owned_fields(&value, FIELD_MANAGER), info),
+    };
+    Some(Listed::Projected { id, content: Content::from_value(&projected), mark })
 }
 
 fn namespace_exists(observed: &Observed, namespace: &str) -> bool {
