@@ -211,29 +211,61 @@ impl Content {
 }
 
 /// JSON string escaping as serde_json writes it, without an intermediate allocation.
+/// Whether `text` holds a byte JSON escapes (a control character, `"` or
+/// `\\`), eight bytes at a time: every string of every derived object goes
+/// through here.
+fn needs_escaping(text: &str) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH_BITS: u64 = ONES << 7;
+    // Whether any byte of `word` is below `n` (n ≤ 128); `n = 1` finds a zero byte.
+    let any_below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGH_BITS != 0;
+    let mut words = text.as_bytes().chunks_exact(8);
+    for chunk in &mut words {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else { return true };
+        let word = u64::from_ne_bytes(bytes);
+        if any_below(word, 0x20)
+            || any_below(word ^ (ONES * u64::from(b'"')), 1)
+            || any_below(word ^ (ONES * u64::from(b'\\')), 1)
+        {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 fn write_string(text: &str, out: &mut String) {
     out.push('"');
     // Most names need no escaping: copy them whole.
-    if !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if !needs_escaping(text) {
         out.push_str(text);
         out.push('"');
         return;
     }
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Otherwise runs that need no escaping are still copied whole; only the
+    // bytes JSON escapes are written one by one. Each is ASCII, so every
+    // slice boundary below is a character boundary.
+    let mut run_start = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        let escaped = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(text.get(run_start..index).unwrap_or_default());
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escaped);
         }
+        run_start = index + 1;
     }
+    out.push_str(text.get(run_start..).unwrap_or_default());
     out.push('"');
 }
 
@@ -295,9 +327,29 @@ mod tests {
     }
 
     #[test]
+    fn escaping_is_found_at_every_position_of_a_word() {
+        for special in ['"', '\\', '\n', '\u{0}', '\u{1f}'] {
+            for at in 0..20 {
+                let mut text: String = "abcdefghijklmnopqrst".into();
+                text.replace_range(at..=at, &special.to_string());
+                assert!(needs_escaping(&text), "{text:?}");
+            }
+        }
+        for clean in ["", "a", "namespace-owner-alice", "ünïcødé ✓ with \u{7f} and ~ and !#$%&'()*+,-./", " "] {
+            assert!(!needs_escaping(clean), "{clean:?}");
+        }
+    }
+
+    #[test]
     fn strings_are_escaped_exactly_as_serde_json_does() {
-        for text in ["plain", "quote \" and \\ backslash", "line\nbreak\ttab\r", "\u{1}\u{1f}\u{8}\u{c}", "ünïcødé ✓"]
-        {
+        for text in [
+            "plain",
+            "quote \" and \\ backslash",
+            "line\nbreak\ttab\r",
+            "\u{1}\u{1f}\u{8}\u{c}",
+            "ünïcødé ✓",
+            "ü\"ü\u{1f}✓\nend",
+        ] {
             let mut out = String::new();
             write_string(text, &mut out);
             assert_eq!(out, serde_json::to_string(text).unwrap());

@@ -192,8 +192,12 @@ impl Engine {
 
     /// Derive, observe every target in parallel, and diff.
     pub async fn prepare(&self, roster: &Roster, policy: Policy) -> Result<Prepared> {
+        // Phase timings for `TENANTRY_LOG=tenantry_engine=debug`; they change nothing planned.
+        let started = std::time::Instant::now();
         let (facts, inventory, notes) = self.reconciled_facts(roster, &policy).await?;
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis(), inventory = inventory.entries.len(), "facts read");
         let desired = derive(roster, &self.settings, &facts);
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis(), resources = desired.len(), "derived");
         let routing = self.routing();
 
         let requests: Vec<(Arc<dyn Target>, ObserveRequest)> = self
@@ -201,19 +205,20 @@ impl Engine {
             .iter()
             .map(|target| {
                 let name = target.name();
-                let mut seen = HashSet::new();
                 let mut resources = Vec::new();
                 let mut contents = Vec::new();
                 let mut origins = Vec::new();
+                // Desired resources are unique by id already.
                 for resource in desired.resources() {
-                    if routing.target_for(resource.id.domain) == Some(name) && seen.insert(&resource.id) {
+                    if routing.target_for(resource.id.domain) == Some(name) {
                         resources.push((resource.id.clone(), resource.owner.clone()));
                         contents.push((resource.id.clone(), resource.content.clone()));
                         origins.push((resource.id.clone(), resource.origin));
                     }
                 }
                 for (id, entry) in &inventory.entries {
-                    if entry.target == name && seen.insert(id) {
+                    let asked = routing.target_for(id.domain) == Some(name) && desired.contains(id);
+                    if entry.target == name && !asked {
                         resources.push((id.clone(), entry.owner.clone()));
                     }
                 }
@@ -224,7 +229,9 @@ impl Engine {
             })
             .collect();
         let results = futures::future::join_all(requests.iter().map(|(target, request)| async move {
-            (target.name().to_string(), target.observe(request).await.map_err(|e| e.in_target(target.name())))
+            let result = target.observe(request).await.map_err(|e| e.in_target(target.name()));
+            tracing::debug!(elapsed_ms = started.elapsed().as_millis(), target = target.name(), "observed");
+            (target.name().to_string(), result)
         }))
         .await;
 
@@ -243,6 +250,7 @@ impl Engine {
             }
         }
         let mut plan = diff(roster, &desired, &observed, &inventory, &routing, &policy);
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis(), changes = plan.changes.len(), "planned");
         if !unavailable.is_empty() {
             plan.changes.retain(|c| !unavailable.contains_key(&c.target));
             for (target, error) in &unavailable {

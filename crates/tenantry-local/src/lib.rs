@@ -116,16 +116,50 @@ impl Target for LocalTarget {
     }
 
     async fn observe(&self, request: &ObserveRequest) -> Result<Observed> {
+        // Nothing rendered yet (a first plan): no file to look for, nothing to sweep.
+        if !self.out_dir.is_dir() {
+            return Ok(Observed::default());
+        }
         let this = self.clone();
         let resources = request.resources.clone();
         // Plain blocking file reads, off the async workers.
         tokio::task::spawn_blocking(move || {
             files::sweep_stale_temp_files(&this.out_dir);
             let mut observed = Observed::default();
-            for (id, owner) in resources {
-                if let Some(content) = this.observe_one(&id, &owner)? {
-                    // Files carry no ownership marks: the inventory decides.
-                    observed.insert(id, content, None);
+            // A file read per resource (a few microseconds each, 160,000 at
+            // 10,000 users): split over the cores, in order.
+            let threads = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 4);
+            let chunk = resources.len().div_ceil(threads).max(1);
+            let read: Vec<Result<Vec<(usize, Content)>>> = std::thread::scope(|scope| {
+                let workers: Vec<_> = resources
+                    .chunks(chunk)
+                    .enumerate()
+                    .map(|(part, slice)| {
+                        let this = &this;
+                        scope.spawn(move || {
+                            let mut found = Vec::new();
+                            for (offset, (id, owner)) in slice.iter().enumerate() {
+                                if let Some(content) = this.observe_one(id, owner)? {
+                                    found.push((part * chunk + offset, content));
+                                }
+                            }
+                            Ok(found)
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|worker| {
+                        worker.join().unwrap_or_else(|_| Err(TargetError::other("a file reader died".to_string())))
+                    })
+                    .collect()
+            });
+            for part in read {
+                for (index, content) in part? {
+                    if let Some((id, _)) = resources.get(index) {
+                        // Files carry no ownership marks: the inventory decides.
+                        observed.insert(id.clone(), content, None);
+                    }
                 }
             }
             Ok(observed)
