@@ -165,6 +165,16 @@ async fn time_raw(client: &kube::Client, manifests: &[serde_json::Value]) -> Dur
     start.elapsed()
 }
 
+/// CPU seconds (user + system) this process has used, from /proc (clock ticks of 10 ms).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may hold spaces), then utime and stime.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -209,7 +219,9 @@ async fn main() {
         );
 
         let before = request_total(&client).await;
+        let cpu_before = cpu_seconds();
         let (tenantry_create, created) = time_tenantry(&engine, &ours).await;
+        let tenantry_cpu = cpu_seconds() - cpu_before;
         let after_create = request_total(&client).await;
         let (tenantry_noop, noop_changes) = time_tenantry(&engine, &ours).await;
         let after_noop = request_total(&client).await;
@@ -223,7 +235,9 @@ async fn main() {
         let raw_dir = std::env::temp_dir().join(format!("kube-bench-{run}-{users}-raw"));
         let raw_manifests = manifests(&roster(&format!("r{run}x"), users), &raw_dir);
         let raw_before = request_total(&client).await;
+        let cpu_before = cpu_seconds();
         let raw_create = time_raw(&client, &raw_manifests).await;
+        let raw_cpu = cpu_seconds() - cpu_before;
         let raw_after_create = request_total(&client).await;
         let raw_again = time_raw(&client, &raw_manifests).await;
         let raw_after_again = request_total(&client).await;
@@ -251,6 +265,9 @@ async fn main() {
             secs(raw_create) / secs(tenantry_create),
             secs(kubectl_create),
             kubectl_after_create - kubectl_before,
+        );
+        println!(
+            "  CPU of this process while applying from empty: tenantry {tenantry_cpu:.2} s | raw client {raw_cpu:.2} s"
         );
         println!(
             "  no-op:            tenantry {:>7.2} s, {:>6.0} requests | raw client (re-sends all) {:>7.2} s, {:>6.0} requests | kubectl --server-side {:>7.2} s, {:>6.0} requests",
