@@ -7,6 +7,7 @@
 //! warning note, and the webhook has a bounded deadline for all its tries.
 
 use serde::Serialize;
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -118,20 +119,19 @@ impl RunContext<'_> {
 
 /// One event per change the apply acted on (applied, failed or skipped), in plan order.
 pub fn apply_events(plan: &Plan, report: &ApplyReport, context: &RunContext<'_>) -> Vec<AuditEvent> {
+    // By target and id: a dead peer fails every change, and a search per
+    // change would be quadratic (100,000 changes × 100,000 failures).
+    let mut failures: HashMap<&str, HashMap<&str, &str>> = HashMap::new();
+    for failure in &report.failures {
+        failures.entry(failure.target.as_str()).or_default().insert(failure.id.as_str(), failure.error.as_str());
+    }
     plan.changes
         .iter()
         .filter(|change| change.action.is_applied())
         .map(|change| {
             let id = change.id.to_string();
-            let failure = report.failures.iter().find(|f| f.id == id && f.target == change.target);
-            context.event(
-                report.run,
-                &change.target,
-                id,
-                change.owner.as_label(),
-                change.action.as_str(),
-                failure.map(|f| f.error.as_str()),
-            )
+            let error = failures.get(change.target.as_str()).and_then(|by_id| by_id.get(id.as_str())).copied();
+            context.event(report.run, &change.target, id, change.owner.as_label(), change.action.as_str(), error)
         })
         .collect()
 }
@@ -160,11 +160,6 @@ pub fn append(path: &Path, events: &[AuditEvent]) -> std::io::Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let mut text = String::new();
-    for event in events {
-        text.push_str(&serde_json::to_string(event).map_err(std::io::Error::other)?);
-        text.push('\n');
-    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -172,9 +167,15 @@ pub fn append(path: &Path, events: &[AuditEvent]) -> std::io::Result<()> {
     options.create(true).append(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_data()
+    // Line by line through a buffer, not one text of every event (tens of
+    // MB at 10,000 users). Runs on one state database never overlap (the
+    // run lock), so no other writer's lines land between these.
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, options.open(path)?);
+    for event in events {
+        serde_json::to_writer(&mut file, event).map_err(std::io::Error::other)?;
+        file.write_all(b"\n")?;
+    }
+    file.into_inner().map_err(std::io::IntoInnerError::into_error)?.sync_data()
 }
 
 /// Read the audit log (a missing file is an empty log; a line that does
@@ -334,24 +335,31 @@ pub async fn post(url: &str, message: &serde_json::Value, deadline: Duration) ->
 pub async fn record(
     log: &Path,
     webhook: Option<(&tenantry_secret::Secret, Duration)>,
-    events: &[AuditEvent],
+    events: Vec<AuditEvent>,
 ) -> Vec<Note> {
     let mut notes = Vec::new();
     if events.is_empty() {
         return notes;
     }
-    let (path, batch) = (log.to_path_buf(), events.to_vec());
-    let written = tokio::task::spawn_blocking(move || append(&path, &batch)).await;
-    match written {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => notes.push(Note::warning(format!(
-            "the audit log {} was not written: {error} (the journal in the state database still has every change)",
-            log.display()
-        ))),
-        Err(error) => notes.push(Note::warning(format!("the audit log was not written: {error}"))),
-    }
+    let path = log.to_path_buf();
+    // The events go to the file writer and come back for the webhook (no copy).
+    let written = tokio::task::spawn_blocking(move || (append(&path, &events), events)).await;
+    let events = match written {
+        Ok((Ok(()), events)) => events,
+        Ok((Err(error), events)) => {
+            notes.push(Note::warning(format!(
+                "the audit log {} was not written: {error} (the journal in the state database still has every change)",
+                log.display()
+            )));
+            events
+        }
+        Err(error) => {
+            notes.push(Note::warning(format!("the audit log was not written: {error}")));
+            return notes;
+        }
+    };
     if let Some((url, deadline)) = webhook {
-        let message = slack_message(events, &summary(events));
+        let message = slack_message(&events, &summary(&events));
         if let Err(error) = post(url.expose(), &message, deadline).await {
             notes.push(Note::warning(format!(
                 "the audit webhook was not told about run {}: {error}; the audit log has it",
@@ -394,6 +402,71 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(read(&dir.path().join("none")).unwrap(), []);
+    }
+
+    /// Each applied change gets its own outcome, matched by target and id
+    /// (a lookup, not a search: a dead peer fails every change).
+    #[test]
+    fn each_change_gets_its_own_outcome_by_target_and_id() {
+        use tenantry_core::{Action, Change, Owner, ResourceId};
+        let change = |target: &str, name: &str, action: Action| Change {
+            target: target.to_string(),
+            id: ResourceId::new(tenantry_core::Domain::Kubernetes, "Namespace", "-", name),
+            owner: Owner::User(name.to_string()),
+            action,
+            before: None,
+            after: None,
+            reason: "test".into(),
+            origin: Default::default(),
+            rule: "test",
+            deps: std::sync::Arc::from(Vec::new()),
+            sensitive: false,
+            rank: 0,
+            platform: "lab".into(),
+        };
+        let plan = Plan {
+            changes: vec![
+                change("kubernetes", "alice", Action::Create),
+                change("kubernetes", "bob", Action::Create),
+                change("local", "bob", Action::Create),
+                change("kubernetes", "carol", Action::Update),
+                change("kubernetes", "dave", Action::Withheld),
+            ],
+            ..Plan::default()
+        };
+        let failure = |target: &str, name: &str, error: &str| tenantry_engine::Failure {
+            owner: Owner::User(name.to_string()),
+            target: target.to_string(),
+            id: format!("kubernetes/Namespace/-/{name}"),
+            action: Action::Create,
+            error: error.to_string(),
+            skipped: error.starts_with("skipped:"),
+            unknown: false,
+        };
+        let report = ApplyReport {
+            run: 3,
+            failures: vec![failure("kubernetes", "bob", "forbidden"), failure("kubernetes", "carol", "skipped: down")],
+            ..ApplyReport::default()
+        };
+        let roster = RosterRef { source: "roster.yaml".into(), digest: "ab".into(), revision: None };
+        let context = RunContext { time: "t", who: "ada", command: "tenantry apply", roster: &roster };
+        let outcomes: Vec<(String, String, String, Option<String>)> = apply_events(&plan, &report, &context)
+            .into_iter()
+            .map(|e| (e.target, e.owner, e.outcome, e.error))
+            .collect();
+        let row = |target: &str, owner: &str, outcome: &str, error: Option<&str>| {
+            (target.to_string(), owner.to_string(), outcome.to_string(), error.map(str::to_string))
+        };
+        assert_eq!(
+            outcomes,
+            [
+                row("kubernetes", "alice", "done", None),
+                row("kubernetes", "bob", "failed", Some("forbidden")),
+                // The same id on another target did not fail.
+                row("local", "bob", "done", None),
+                row("kubernetes", "carol", "skipped", Some("skipped: down")),
+            ]
+        );
     }
 
     #[test]

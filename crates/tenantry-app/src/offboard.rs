@@ -43,7 +43,7 @@ impl Session {
         let time = self.now();
         let roster = self.roster_ref();
         let events = crate::audit::destroy_events(plan, &report, &self.run_context(&time, &roster));
-        report.notes.extend(self.record_audit(&events).await);
+        report.notes.extend(self.record_audit(events).await);
         Ok(DestroyOutcome { plan, report })
     }
 }

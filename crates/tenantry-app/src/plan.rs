@@ -125,7 +125,7 @@ impl Session {
         let time = self.now();
         let roster = self.roster_ref();
         let events = crate::audit::apply_events(planned.plan(), &report, &self.run_context(&time, &roster));
-        report.notes.extend(self.record_audit(&events).await);
+        report.notes.extend(self.record_audit(events).await);
         Ok(ApplyOutcome { report, planned })
     }
 

@@ -185,7 +185,7 @@ impl Session {
 
     /// Write a run's audit events and announce them (`[audit]`); what
     /// failed comes back as warnings, never as an error.
-    pub(crate) async fn record_audit(&self, events: &[crate::audit::AuditEvent]) -> Vec<tenantry_core::Note> {
+    pub(crate) async fn record_audit(&self, events: Vec<crate::audit::AuditEvent>) -> Vec<tenantry_core::Note> {
         let mut notes = Vec::new();
         let secret = match &self.config.audit.webhook_url_file {
             None => None,

@@ -216,9 +216,17 @@ async fn a_no_op_reconcile_costs_the_same_few_lists_whatever_the_number_of_users
     // on the shared test cluster are never listed, so the count is exact.
     let namespaced = tenantry_kubernetes::KINDS.iter().filter(|kind| kind.namespaced).count();
     let expected = tenantry_kubernetes::KINDS.len() + namespaced + 1;
+    // A kind the cluster does not serve is known from its first list: the
+    // Certificate CRD, which the issuer test removes and restores while
+    // this one may run, then costs one request instead of two.
+    let crds =
+        tenantry_kubernetes::KINDS.iter().filter(|kind| kind.namespaced && kind.group == "cert-manager.io").count();
     for (first_plan, no_op) in &costs {
         // New users' namespaces do not exist yet: nothing in them is looked up by name.
-        assert_eq!(*first_plan, expected, "{costs:?}");
-        assert_eq!(*no_op, expected, "a no-op costs its lists and nothing per user: {costs:?}");
+        assert!((expected - crds..=expected).contains(first_plan), "expected {expected}: {costs:?}");
+        assert!(
+            (expected - crds..=expected).contains(no_op),
+            "a no-op costs its lists and nothing per user; expected {expected}: {costs:?}"
+        );
     }
 }
