@@ -155,19 +155,24 @@ async fn two_platforms_on_one_cluster_never_see_prune_or_cut_each_others_objects
     assert!(taken.reason.contains(&format!("platform `{pa}`")), "{}", taken.reason);
 }
 
-/// Lists are read in pages: with two objects a page, the no-op plan of
-/// three users sees exactly what one page a list sees — nothing to change —
-/// having asked for every page.
-#[tokio::test]
-async fn paged_lists_see_every_object_of_every_page() {
-    let id = run_id();
+/// A client to the test apiserver that counts the requests it sends.
+async fn counting_client() -> (kube::Client, Arc<AtomicUsize>) {
     let requests = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&requests);
     let layer = tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
         counted.fetch_add(1, Ordering::SeqCst);
         request
     });
-    let client = kube::client::ClientBuilder::try_from(config(None).await).unwrap().with_layer(&layer).build();
+    (kube::client::ClientBuilder::try_from(config(None).await).unwrap().with_layer(&layer).build(), requests)
+}
+
+/// Lists are read in pages: with two objects a page, the no-op plan of
+/// three users sees exactly what one page a list sees — nothing to change —
+/// having asked for every page.
+#[tokio::test]
+async fn paged_lists_see_every_object_of_every_page() {
+    let id = run_id();
+    let (client, requests) = counting_client().await;
     let names: Vec<String> = (0..3).map(|n| format!("page{n}x{id}")).collect();
     let roster = platform_roster(&format!("paged{id}"), &names.iter().map(String::as_str).collect::<Vec<_>>());
     let whole = engine(KubernetesTarget::from_client(client.clone()), state());
@@ -189,13 +194,7 @@ async fn paged_lists_see_every_object_of_every_page() {
 #[tokio::test]
 async fn a_no_op_reconcile_costs_the_same_few_lists_whatever_the_number_of_users() {
     let id = run_id();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&requests);
-    let layer = tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
-        counted.fetch_add(1, Ordering::SeqCst);
-        request
-    });
-    let client = kube::client::ClientBuilder::try_from(config(None).await).unwrap().with_layer(&layer).build();
+    let (client, requests) = counting_client().await;
     let mut costs = Vec::new();
     for users in [2, 12] {
         let names: Vec<String> = (0..users).map(|n| format!("nop{users}u{n}x{id}")).collect();
