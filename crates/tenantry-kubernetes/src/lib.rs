@@ -173,7 +173,7 @@ pub(crate) fn describe_kube_error(error: &kube::Error) -> String {
 /// What listing one kind found.
 /// Objects per list request (kubectl asks for 500). Observe's lists are
 /// paged so their memory stays bounded however many users there are.
-const LIST_PAGE: u32 = 1000;
+pub const LIST_PAGE: u32 = 1000;
 
 pub(crate) enum Listing<T> {
     Items(Vec<T>),
@@ -273,6 +273,24 @@ impl KubernetesTarget {
             });
             page = next_page?;
         }
+    }
+
+    /// Server-side apply of `body` (JSON). The answer — the whole object,
+    /// managed fields and all — is not parsed: nothing in it is needed, and
+    /// on a small host that CPU is the apiserver's. Errors are the server's
+    /// status, as from `Api::patch`.
+    async fn server_side_apply(
+        &self,
+        api: &Api<DynamicObject>,
+        name: &str,
+        params: &PatchParams,
+        body: Vec<u8>,
+    ) -> kube::Result<()> {
+        let mut request = kube::core::Request::new(api.resource_url())
+            .patch(name, params, &Patch::Apply(()))
+            .map_err(kube::Error::BuildRequest)?;
+        *request.body_mut() = body;
+        self.client.request_text(request).await.map(drop)
     }
 
     async fn list_page(&self, url: &str, params: &ListParams) -> kube::Result<ObjectList<Value>> {
@@ -385,10 +403,12 @@ impl Target for KubernetesTarget {
                 let Some(after) = &change.after else {
                     return Err(TargetError::other(format!("{} has no content", change.id)));
                 };
-                let mut manifest = after.to_value();
+                // Only a Secret may need its content changed (a TLS copy gets
+                // its source's data); every other object is sent as the
+                // canonical JSON the plan showed, without parsing it again.
+                let mut manifest = if info.kind == "Secret" { after.to_value() } else { Value::Null };
                 let domains = tls::domains(&manifest["metadata"]["annotations"]);
-                if info.kind == "Secret"
-                    && let Some(object) = manifest.as_object_mut()
+                if let Some(object) = manifest.as_object_mut()
                     && let Some(source) = object.remove("copyFrom")
                 {
                     let reference = format!(
@@ -425,10 +445,15 @@ impl Target for KubernetesTarget {
                     }
                     object.insert("data".to_string(), data.clone());
                 }
+                let body = if manifest.is_null() {
+                    after.as_str().as_bytes().to_vec()
+                } else {
+                    serde_json::to_vec(&manifest).map_err(|e| TargetError::other(format!("{}: {e}", change.id)))?
+                };
                 let params = PatchParams::apply(FIELD_MANAGER).force();
                 // A kind the cluster does not serve answers 404 without details
                 // ("404 page not found"); a missing namespace's 404 names `namespaces`.
-                api.patch(name, &params, &Patch::Apply(&manifest)).await.map(|_| Applied::done()).map_err(|e| match e {
+                self.server_side_apply(&api, name, &params, body).await.map(|()| Applied::done()).map_err(|e| match e {
                     kube::Error::Api(status)
                         if status.code == 404 && status.details.as_ref().is_none_or(|d| d.kind.is_empty()) =>
                     {
