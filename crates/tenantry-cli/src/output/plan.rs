@@ -37,16 +37,12 @@ fn owner_heading(owner: &Owner, roster: &Roster, departing: bool) -> String {
 pub fn plan_human(plan: &Plan, roster: &Roster, targets: &[String], steps: &Steps, style: Style) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} {} (targets: {})", style.bold("Plan for"), roster.source, targets.join(", "));
-    let mut by_owner: BTreeMap<&Owner, Vec<&Change>> = BTreeMap::new();
-    for change in &plan.changes {
-        by_owner.entry(&change.owner).or_default().push(change);
-    }
-    for owner in plan.unchanged.keys() {
-        by_owner.entry(owner).or_default();
-    }
-    let owners = by_owner.len();
-    let groups: Vec<(&Owner, Vec<&Change>)> = by_owner.into_iter().filter(|(_, c)| !c.is_empty()).collect();
-    let unchanged_only = owners - groups.len();
+    let groups = changes_by_owner(&plan.changes);
+    let unchanged_only = plan
+        .unchanged
+        .keys()
+        .filter(|owner| groups.binary_search_by(|(changed, _)| (*changed).cmp(owner)).is_err())
+        .count();
     // Large plans (a first apply of thousands of users) render in two halves
     // on two threads; the text is the same either way.
     let total: usize = groups.iter().map(|(_, c)| c.len()).sum();
@@ -95,6 +91,24 @@ pub fn plan_human(plan: &Plan, roster: &Roster, targets: &[String], steps: &Step
     }
     let _ = writeln!(out, "\n{}", totals_line(plan));
     out
+}
+
+/// The changes grouped by owner, in owner order. The diff sorts a plan's
+/// changes by owner, so a group is a run of neighbours (one comparison per
+/// change, not a map lookup); a plan in any other order is grouped all the same.
+fn changes_by_owner(changes: &[Change]) -> Vec<(&Owner, Vec<&Change>)> {
+    let runs: Vec<(&Owner, Vec<&Change>)> = changes
+        .chunk_by(|a, b| a.owner == b.owner)
+        .filter_map(|run| run.first().map(|first| (&first.owner, run.iter().collect())))
+        .collect();
+    if runs.is_sorted_by(|a, b| a.0 < b.0) {
+        return runs;
+    }
+    let mut by_owner: BTreeMap<&Owner, Vec<&Change>> = BTreeMap::new();
+    for (owner, run) in runs {
+        by_owner.entry(owner).or_default().extend(run);
+    }
+    by_owner.into_iter().collect()
 }
 
 fn owner_section(
@@ -187,4 +201,45 @@ fn content_diff(change: &Change, style: Style) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenantry_core::{Action, Domain, ResourceId};
+
+    fn change(owner: &str, name: &str) -> Change {
+        Change {
+            target: "local".to_string(),
+            id: ResourceId::new(Domain::Kubernetes, "Namespace", "-", name),
+            owner: Owner::User(owner.to_string()),
+            action: Action::Create,
+            before: None,
+            after: None,
+            reason: "test".into(),
+            origin: Default::default(),
+            rule: "test",
+            deps: std::sync::Arc::from(Vec::new()),
+            sensitive: false,
+            rank: 0,
+            platform: "lab".into(),
+        }
+    }
+
+    fn grouped(changes: &[Change]) -> Vec<(String, Vec<String>)> {
+        changes_by_owner(changes)
+            .into_iter()
+            .map(|(owner, run)| (owner.as_label().to_string(), run.iter().map(|c| c.id.name.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn changes_are_grouped_by_owner_in_owner_order_whatever_their_order() {
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let sorted = [change("alice", "a1"), change("alice", "a2"), change("bob", "b1")];
+        assert_eq!(grouped(&sorted), [("alice".into(), names(&["a1", "a2"])), ("bob".into(), names(&["b1"]))]);
+        let unsorted = [change("bob", "b1"), change("alice", "a1"), change("bob", "b2"), change("alice", "a2")];
+        assert_eq!(grouped(&unsorted), [("alice".into(), names(&["a1", "a2"])), ("bob".into(), names(&["b1", "b2"]))]);
+        assert!(grouped(&[]).is_empty());
+    }
 }
