@@ -409,20 +409,9 @@ mod tests {
     #[test]
     fn each_change_gets_its_own_outcome_by_target_and_id() {
         use tenantry_core::{Action, Change, Owner, ResourceId};
-        let change = |target: &str, name: &str, action: Action| Change {
-            target: target.to_string(),
-            id: ResourceId::new(tenantry_core::Domain::Kubernetes, "Namespace", "-", name),
-            owner: Owner::User(name.to_string()),
-            action,
-            before: None,
-            after: None,
-            reason: "test".into(),
-            origin: Default::default(),
-            rule: "test",
-            deps: std::sync::Arc::from(Vec::new()),
-            sensitive: false,
-            rank: 0,
-            platform: "lab".into(),
+        let change = |target: &str, name: &str, action: Action| {
+            let id = ResourceId::new(tenantry_core::Domain::Kubernetes, "Namespace", "-", name);
+            Change::bare(target, id, Owner::User(name.to_string()), action)
         };
         let plan = Plan {
             changes: vec![

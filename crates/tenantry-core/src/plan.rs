@@ -84,6 +84,29 @@ pub struct Change {
     pub platform: std::sync::Arc<str>,
 }
 
+impl Change {
+    /// A change with nothing but its target, id, owner and action: no
+    /// content, roster position, rule or dependencies. What a summary of
+    /// changes reads (audit events, plan grouping), and what their tests build.
+    pub fn bare(target: &str, id: ResourceId, owner: Owner, action: Action) -> Change {
+        Change {
+            target: target.to_string(),
+            rank: crate::kinds::kind_rank(&id),
+            id,
+            owner,
+            action,
+            before: None,
+            after: None,
+            reason: std::borrow::Cow::Borrowed(""),
+            origin: Span::default(),
+            rule: "",
+            deps: std::sync::Arc::from(Vec::new()),
+            sensitive: false,
+            platform: std::sync::Arc::from(""),
+        }
+    }
+}
+
 /// Something that blocks applying part or all of the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlanProblem {

@@ -209,21 +209,8 @@ mod tests {
     use tenantry_core::{Action, Domain, ResourceId};
 
     fn change(owner: &str, name: &str) -> Change {
-        Change {
-            target: "local".to_string(),
-            id: ResourceId::new(Domain::Kubernetes, "Namespace", "-", name),
-            owner: Owner::User(owner.to_string()),
-            action: Action::Create,
-            before: None,
-            after: None,
-            reason: "test".into(),
-            origin: Default::default(),
-            rule: "test",
-            deps: std::sync::Arc::from(Vec::new()),
-            sensitive: false,
-            rank: 0,
-            platform: "lab".into(),
-        }
+        let id = ResourceId::new(Domain::Kubernetes, "Namespace", "-", name);
+        Change::bare("local", id, Owner::User(owner.to_string()), Action::Create)
     }
 
     fn grouped(changes: &[Change]) -> Vec<(String, Vec<String>)> {
