@@ -275,6 +275,54 @@ impl KubernetesTarget {
         }
     }
 
+    /// A Secret as apply sends it: a TLS copy (`copyFrom`) gets its
+    /// source's data once the source passes the checks a client would make;
+    /// any other Secret is sent as planned. The only content apply changes.
+    async fn secret_body(
+        &self,
+        change: &Change,
+        after: &tenantry_core::Content,
+        snapshot: &Snapshot,
+    ) -> Result<Vec<u8>> {
+        let mut manifest = after.to_value();
+        let domains = tls::domains(&manifest["metadata"]["annotations"]);
+        if let Some(object) = manifest.as_object_mut()
+            && let Some(source) = object.remove("copyFrom")
+        {
+            let reference =
+                format!("{}/{}", source["namespace"].as_str().unwrap_or("?"), source["name"].as_str().unwrap_or("?"));
+            // What observe read and checked; read now only when this
+            // change comes without its plan's snapshot.
+            let planned = snapshot.get::<TlsSources>().and_then(|s| s.0.get(&reference)).cloned();
+            let read = match planned {
+                Some(read) => read,
+                None => {
+                    let data = self.source_data(&source).await?;
+                    let parsed = tls::parse(&data);
+                    Arc::new((data, parsed))
+                }
+            };
+            let (data, parsed) = &*read;
+            // SPEC §8.4: never copy what a client would refuse (git-crypt
+            // ciphertext above all); the existing copy stays as it was.
+            match tls::check(parsed, &domains, std::time::SystemTime::now()) {
+                Ok(report) => {
+                    for warning in &report.warnings {
+                        tracing::warn!(copy = %change.id, source = %reference, "{warning}");
+                    }
+                }
+                Err(error) => {
+                    return Err(TargetError::rejected(
+                        change.id.to_string(),
+                        format!("TLS source `{reference}` not copied: {error}; {}", tls::help(&error)),
+                    ));
+                }
+            }
+            object.insert("data".to_string(), data.clone());
+        }
+        serde_json::to_vec(&manifest).map_err(|e| TargetError::other(format!("{}: {e}", change.id)))
+    }
+
     /// Server-side apply of `body` (JSON). The answer — the whole object,
     /// managed fields and all — is not parsed: nothing in it is needed, and
     /// on a small host that CPU is the apiserver's. Errors are the server's
@@ -403,52 +451,11 @@ impl Target for KubernetesTarget {
                 let Some(after) = &change.after else {
                     return Err(TargetError::other(format!("{} has no content", change.id)));
                 };
-                // Only a Secret may need its content changed (a TLS copy gets
-                // its source's data); every other object is sent as the
-                // canonical JSON the plan showed, without parsing it again.
-                let mut manifest = if info.kind == "Secret" { after.to_value() } else { Value::Null };
-                let domains = tls::domains(&manifest["metadata"]["annotations"]);
-                if let Some(object) = manifest.as_object_mut()
-                    && let Some(source) = object.remove("copyFrom")
-                {
-                    let reference = format!(
-                        "{}/{}",
-                        source["namespace"].as_str().unwrap_or("?"),
-                        source["name"].as_str().unwrap_or("?")
-                    );
-                    // What observe read and checked; read now only when this
-                    // change comes without its plan's snapshot.
-                    let planned = snapshot.get::<TlsSources>().and_then(|s| s.0.get(&reference)).cloned();
-                    let read = match planned {
-                        Some(read) => read,
-                        None => {
-                            let data = self.source_data(&source).await?;
-                            let parsed = tls::parse(&data);
-                            Arc::new((data, parsed))
-                        }
-                    };
-                    let (data, parsed) = &*read;
-                    // SPEC §8.4: never copy what a client would refuse (git-crypt
-                    // ciphertext above all); the existing copy stays as it was.
-                    match tls::check(parsed, &domains, std::time::SystemTime::now()) {
-                        Ok(report) => {
-                            for warning in &report.warnings {
-                                tracing::warn!(copy = %change.id, source = %reference, "{warning}");
-                            }
-                        }
-                        Err(error) => {
-                            return Err(TargetError::rejected(
-                                change.id.to_string(),
-                                format!("TLS source `{reference}` not copied: {error}; {}", tls::help(&error)),
-                            ));
-                        }
-                    }
-                    object.insert("data".to_string(), data.clone());
-                }
-                let body = if manifest.is_null() {
-                    after.as_str().as_bytes().to_vec()
+                let body = if info.kind == tenantry_core::kind::SECRET {
+                    self.secret_body(change, after, snapshot).await?
                 } else {
-                    serde_json::to_vec(&manifest).map_err(|e| TargetError::other(format!("{}: {e}", change.id)))?
+                    // Sent as the canonical JSON the plan showed, as it is.
+                    after.as_str().as_bytes().to_vec()
                 };
                 let params = PatchParams::apply(FIELD_MANAGER).force();
                 // A kind the cluster does not serve answers 404 without details

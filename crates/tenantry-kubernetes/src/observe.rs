@@ -174,8 +174,8 @@ fn listed(
     }
     let projected = match (&mark, desired.get(&id)) {
         // Not written by tenantry's field manager: shown in the shape the roster wants.
-        (Mark::Unmarked, Some(wanted)) => with_type(shaped_like(&value, &wanted.to_value()), info),
-        _ => with_type(project_owned_fields(&value, FIELD_MANAGER), info),
+        (Mark::Unmarked, Some(wanted)) => wanted_fields(info, &value, &wanted.to_value()),
+        _ => owned_fields(info, &value),
     };
     Some(Listed::Projected { id, content: Content::from_value(&projected), mark })
 }
@@ -197,9 +197,20 @@ fn with_type(mut projected: Value, info: &KindInfo) -> Value {
     projected
 }
 
+/// The fields tenantry's field manager owns (an object it applied).
+fn owned_fields(info: &KindInfo, value: &Value) -> Value {
+    with_type(project_owned_fields(value, FIELD_MANAGER), info)
+}
+
+/// The fields `shape` (the roster's wish) has, as they are now (an object
+/// tenantry did not write).
+fn wanted_fields(info: &KindInfo, value: &Value, shape: &Value) -> Value {
+    with_type(shaped_like(value, shape), info)
+}
+
 /// An object tenantry applied: the fields its field manager owns.
 async fn project_marked(target: &KubernetesTarget, info: &KindInfo, value: &Value, cache: &mut SourceCache) -> Value {
-    let projected = with_type(project_owned_fields(value, FIELD_MANAGER), info);
+    let projected = owned_fields(info, value);
     if info.kind == tenantry_core::kind::SECRET {
         return project_secret_copy(target, value, value, projected, cache).await;
     }
@@ -218,7 +229,7 @@ async fn project_unmarked(
     cache: &mut SourceCache,
 ) -> Value {
     let shape = wanted.to_value();
-    let projected = with_type(shaped_like(value, &shape), info);
+    let projected = wanted_fields(info, value, &shape);
     if info.kind == tenantry_core::kind::SECRET {
         return project_secret_copy(target, &shape, value, projected, cache).await;
     }

@@ -130,17 +130,16 @@ impl Target for LocalTarget {
             // 10,000 users): split over the cores, in order.
             let threads = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 4);
             let chunk = resources.len().div_ceil(threads).max(1);
-            let read: Vec<Result<Vec<(usize, Content)>>> = std::thread::scope(|scope| {
+            let read: Vec<Result<Vec<(tenantry_core::ResourceId, Content)>>> = std::thread::scope(|scope| {
                 let workers: Vec<_> = resources
                     .chunks(chunk)
-                    .enumerate()
-                    .map(|(part, slice)| {
+                    .map(|slice| {
                         let this = &this;
                         scope.spawn(move || {
                             let mut found = Vec::new();
-                            for (offset, (id, owner)) in slice.iter().enumerate() {
+                            for (id, owner) in slice {
                                 if let Some(content) = this.observe_one(id, owner)? {
-                                    found.push((part * chunk + offset, content));
+                                    found.push((id.clone(), content));
                                 }
                             }
                             Ok(found)
@@ -155,11 +154,9 @@ impl Target for LocalTarget {
                     .collect()
             });
             for part in read {
-                for (index, content) in part? {
-                    if let Some((id, _)) = resources.get(index) {
-                        // Files carry no ownership marks: the inventory decides.
-                        observed.insert(id.clone(), content, None);
-                    }
+                for (id, content) in part? {
+                    // Files carry no ownership marks: the inventory decides.
+                    observed.insert(id, content, None);
                 }
             }
             Ok(observed)
