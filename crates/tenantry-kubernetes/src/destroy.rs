@@ -27,12 +27,20 @@ async fn snapshot(client: &kube::Client, discovery: &Discovery, namespace: &str)
                 continue;
             }
             let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-            let list = api.list(&ListParams::default()).await.map_err(|e| {
-                failed(
-                    &format!("kubernetes/Namespace/-/{namespace}"),
-                    format!("backing up {} in {namespace}: {e}; nothing was deleted", resource.plural),
-                )
-            })?;
+            let list = match api.list(&ListParams::default()).await {
+                Ok(list) => list,
+                // Discovered, then no longer served (its CRD was removed
+                // meanwhile, and every object of it with the CRD): nothing to keep.
+                Err(kube::Error::Api(status)) if crate::is_not_served(&status) => {
+                    continue;
+                }
+                Err(error) => {
+                    return Err(failed(
+                        &format!("kubernetes/Namespace/-/{namespace}"),
+                        format!("backing up {} in {namespace}: {error}; nothing was deleted", resource.plural),
+                    ));
+                }
+            };
             for mut object in list.items {
                 object.metadata.managed_fields = None;
                 let mut value = serde_json::to_value(&object).map_err(|e| {

@@ -361,6 +361,13 @@ impl KubernetesTarget {
     }
 }
 
+/// Whether a 404 means the kind itself is not served (a CRD that is not
+/// installed answers "404 page not found" without details), not that one
+/// object or its namespace is missing (those 404s name their kind).
+pub(crate) fn is_not_served(status: &kube::core::Status) -> bool {
+    status.code == 404 && status.details.as_ref().is_none_or(|d| d.kind.is_empty())
+}
+
 /// What to say when the cluster does not serve a kind tenantry wants to apply.
 fn not_served(info: &KindInfo) -> String {
     let fix = if info.group == "cert-manager.io" {
@@ -458,12 +465,8 @@ impl Target for KubernetesTarget {
                     after.as_str().as_bytes().to_vec()
                 };
                 let params = PatchParams::apply(FIELD_MANAGER).force();
-                // A kind the cluster does not serve answers 404 without details
-                // ("404 page not found"); a missing namespace's 404 names `namespaces`.
                 self.server_side_apply(&api, name, &params, body).await.map(|()| Applied::done()).map_err(|e| match e {
-                    kube::Error::Api(status)
-                        if status.code == 404 && status.details.as_ref().is_none_or(|d| d.kind.is_empty()) =>
-                    {
+                    kube::Error::Api(status) if crate::is_not_served(&status) => {
                         TargetError::rejected(change.id.to_string(), not_served(info))
                     }
                     other => map_error(&change.id.to_string(), other),
