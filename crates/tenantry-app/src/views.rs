@@ -120,7 +120,7 @@ impl Session {
                     line: person.span.line,
                     namespaces: person.namespaces.iter().map(|n| n.value.clone()).collect(),
                     domains: person.domains.iter().map(|d| d.value.clone()).collect(),
-                    quota: person.quota.iter().map(|(k, q)| (k.clone(), q.value.canonical())).collect(),
+                    quota: person.quota.iter().map(|(k, q)| (k.clone(), q.value.canonical().to_string())).collect(),
                     ports: desired.ports.get(&person.key).cloned().unwrap_or_default(),
                     workstation: person.workstation.as_ref().map(|station| {
                         let account =

@@ -118,6 +118,9 @@ fn main() {
         tenantry_cli::output::Style { color: false },
     );
     let render_create_time = start.elapsed();
+    // SPEC §9's memory budget is the pipeline's: measured before the no-op
+    // half of the bench builds its observed state and inventory.
+    let pipeline_peak = peak_rss_mib();
     let create_changes = create_plan.changes.len();
     drop(create_plan);
 
@@ -152,9 +155,10 @@ fn main() {
         ms(pipeline),
         pipeline.as_secs_f64() / baseline_time.as_secs_f64()
     );
-    println!("  peak memory (VmHWM)                   {:>9.1} MiB", peak_rss_mib());
+    println!("  peak memory of the pipeline (VmHWM)   {:>9.1} MiB", pipeline_peak);
+    println!("  peak memory with the no-op half       {:>9.1} MiB", peak_rss_mib());
     println!(
         "  budget (SPEC §9): < 1000 ms and < 300 MiB: {}",
-        if ms(pipeline) < 1000.0 && peak_rss_mib() < 300.0 { "met" } else { "NOT met" }
+        if ms(pipeline) < 1000.0 && pipeline_peak < 300.0 { "met" } else { "NOT met" }
     );
 }

@@ -92,6 +92,11 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
+thread_local! {
+    /// Where `Content::object` writes before copying the text into its `Arc`.
+    static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// Writes canonical JSON straight into text, for the derivation's hot paths
 /// (tens of thousands of near-identical objects, where building a
 /// `serde_json::Value` per object and then printing it is most of the cost).
@@ -195,11 +200,23 @@ impl<'a> ObjectWriter<'a> {
 impl Content {
     /// Canonical content written directly by an [`ObjectWriter`].
     pub(crate) fn object(capacity: usize, fill: impl FnOnce(&mut ObjectWriter<'_>)) -> Content {
-        let mut out = String::with_capacity(capacity);
-        let mut writer = ObjectWriter::open(&mut out);
-        fill(&mut writer);
-        out.push('}');
-        Content(out.into())
+        let write = |out: &mut String| {
+            let mut writer = ObjectWriter::open(out);
+            fill(&mut writer);
+            out.push('}');
+            Content(Arc::from(out.as_str()))
+        };
+        // The text is copied into its shared allocation either way; written
+        // into this thread's reused buffer first, a quarter of a million
+        // resources cost no buffer of their own and no regrowth.
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut buffer) => {
+                buffer.clear();
+                write(&mut buffer)
+            }
+            // Content written while writing content: a buffer of its own.
+            Err(_) => write(&mut String::with_capacity(capacity)),
+        })
     }
 
     /// The canonical text of a JSON value, for splicing into an [`ObjectWriter`].

@@ -42,8 +42,9 @@ impl Policy {
 /// Which configured target applies each domain.
 #[derive(Debug, Clone, Default)]
 pub struct Routing {
-    by_domain: HashMap<Domain, String>,
-    renders_only: HashMap<String, bool>,
+    // Looked up once per desired resource: a cheap hash, not SipHash.
+    by_domain: rustc_hash::FxHashMap<Domain, String>,
+    renders_only: rustc_hash::FxHashMap<String, bool>,
 }
 
 impl Routing {
@@ -89,25 +90,32 @@ pub fn diff(
     // on two threads, merged in order (the result is the same either way).
     let resources = desired.resources();
     let platform: std::sync::Arc<str> = std::sync::Arc::from(roster.platform.name.as_str());
-    let desired_side = |part| diff_desired(part, observed, inventory, routing, policy, &platform);
+    // A first apply (nothing remembered) changes everything: the first part's
+    // changes get room for the whole plan, so the second's are appended
+    // without a copy of both. Otherwise most resources are no-ops, and room
+    // for all of them would be most of a no-op plan's memory.
+    let room = |part: &[Resource]| if inventory.entries.is_empty() { part.len() } else { 0 };
+    let desired_side = |part, room| diff_desired(part, room, observed, inventory, routing, policy, &platform);
     let parts = if resources.len() > 20_000 {
         let (first, second) = resources.split_at(resources.len() / 2);
         std::thread::scope(|scope| {
-            let second_part = scope.spawn(|| desired_side(second));
-            let first_part = desired_side(first);
+            let second_part = scope.spawn(|| desired_side(second, room(second)));
+            let first_part = desired_side(first, room(resources));
             // Diffing cannot fail; if the thread died anyway, do its half here.
-            vec![first_part, second_part.join().unwrap_or_else(|_| desired_side(second))]
+            vec![first_part, second_part.join().unwrap_or_else(|_| desired_side(second, room(second)))]
         })
     } else {
-        vec![desired_side(resources)]
+        vec![desired_side(resources, room(resources))]
     };
     let mut unchanged: rustc_hash::FxHashMap<&Owner, usize> = rustc_hash::FxHashMap::default();
     // Inventory entries matched by a desired resource on the same target:
     // when they account for the whole inventory, nothing is left over.
     let mut remembered_matches = 0_usize;
-    plan.changes.reserve_exact(parts.iter().map(|part| part.changes.len()).sum());
-    for part in parts {
-        plan.changes.extend(part.changes);
+    for mut part in parts {
+        if plan.changes.is_empty() {
+            std::mem::swap(&mut plan.changes, &mut part.changes);
+        }
+        plan.changes.append(&mut part.changes);
         plan.record.extend(part.record);
         for (domain, count) in part.unrouted {
             *plan.unrouted.entry(domain).or_default() += count;
@@ -212,8 +220,7 @@ pub fn diff(
     for target in targets {
         plan.problems.extend(observed[target].problems.iter().cloned());
     }
-    // (owner, id, target) is unique per change, so the unstable sort is deterministic.
-    plan.changes.sort_unstable_by(|a, b| (&a.owner, &a.id, &a.target).cmp(&(&b.owner, &b.id, &b.target)));
+    crate::plan_order::sort_changes(&mut plan.changes);
     plan
 }
 
@@ -234,6 +241,7 @@ struct DesiredPart<'a> {
 /// Each desired resource against what its target observed.
 fn diff_desired<'a>(
     resources: &'a [Resource],
+    room: usize,
     observed: &ObservedByTarget,
     inventory: &Inventory,
     routing: &Routing,
@@ -241,10 +249,7 @@ fn diff_desired<'a>(
     platform: &std::sync::Arc<str>,
 ) -> DesiredPart<'a> {
     let mut part = DesiredPart {
-        // A first apply (nothing remembered) changes everything: no regrowth
-        // copies at 10,000 users. Otherwise most resources are no-ops, and
-        // room for all of them would be most of a no-op plan's memory.
-        changes: Vec::with_capacity(if inventory.entries.is_empty() { resources.len() } else { 0 }),
+        changes: Vec::with_capacity(room),
         record: Vec::new(),
         unrouted: BTreeMap::new(),
         unchanged: rustc_hash::FxHashMap::default(),

@@ -138,9 +138,31 @@ impl ResourceId {
     }
 }
 
+impl ResourceId {
+    /// Append `domain/Kind/scope/name` (the `Display` form) to `out`: the
+    /// human plan writes one per change, a quarter of a million at 10,000
+    /// users, and the formatting machinery was a tenth of its cost.
+    pub fn push_to(&self, out: &mut String) {
+        out.reserve(self.domain.as_str().len() + self.kind.len() + self.scope.len() + self.name.len() + 3);
+        out.push_str(self.domain.as_str());
+        out.push('/');
+        out.push_str(&self.kind);
+        out.push('/');
+        out.push_str(&self.scope);
+        out.push('/');
+        out.push_str(&self.name);
+    }
+}
+
 impl fmt::Display for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}/{}", self.domain, self.kind, self.scope, self.name)
+        f.write_str(self.domain.as_str())?;
+        f.write_str("/")?;
+        f.write_str(&self.kind)?;
+        f.write_str("/")?;
+        f.write_str(&self.scope)?;
+        f.write_str("/")?;
+        f.write_str(&self.name)
     }
 }
 

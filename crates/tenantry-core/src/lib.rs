@@ -18,6 +18,7 @@ pub mod marks;
 mod minted;
 mod observed;
 mod plan;
+mod plan_order;
 pub mod plugin;
 mod resource;
 pub mod setup;

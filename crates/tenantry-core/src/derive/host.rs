@@ -2,6 +2,7 @@
 //! code checkouts, kubeconfigs and files distributed into homes.
 
 use super::{Facts, Item, Out, Settings};
+use crate::content::Content;
 use crate::id::{Domain, ResourceId};
 use crate::kubeconfig::oidc_kubeconfig;
 use crate::resource::Owner;
@@ -85,26 +86,26 @@ pub(super) fn derive(
         let home = home_of(os_user);
         let account_id = ResourceId::global(Domain::Host, "Account", os_user);
         let groups = platform.tier_groups.get(&user.tier.value).cloned().unwrap_or_default();
-        out.push(
+        out.push_content(
             Item::new(
                 account_id.clone(),
                 &owner,
                 station.os_user.span,
                 "workstation users get a locked-password account on the host",
             ),
-            &json!({
-                "user": user.key,
-                "os_user": os_user,
-                "comment": user.email.value,
-                "shell": platform.shell,
-                "home": home,
-                "groups": groups,
-                "locked": station.parked,
+            Content::object(200, |o| {
+                o.str("comment", &user.email.value)
+                    .strs("groups", groups.iter().map(String::as_str))
+                    .str("home", &home)
+                    .bool("locked", station.parked)
+                    .str("os_user", os_user)
+                    .str("shell", &platform.shell)
+                    .str("user", &user.key);
             }),
         );
         let user_ports = ports.get(&user.key);
         for (pool, port) in user_ports.into_iter().flatten() {
-            out.push(
+            out.push_content(
                 Item::new(
                     ResourceId::new(Domain::Host, "Port", pool, &user.key),
                     &owner,
@@ -113,7 +114,9 @@ pub(super) fn derive(
                 )
                 // The port lives in the account's home (its env file).
                 .after(account_id.clone()),
-                &json!({ "pool": pool, "port": port, "user": user.key, "os_user": os_user }),
+                Content::object(96, |o| {
+                    o.str("os_user", os_user).str("pool", pool).raw("port", &port.to_string()).str("user", &user.key);
+                }),
             );
         }
         if !station.parked
@@ -175,7 +178,7 @@ pub(super) fn derive(
             }
         }
         if let Some(text) = &kubeconfig {
-            out.push(
+            out.push_content(
                 Item::new(
                     ResourceId::new(Domain::Host, "Kubeconfig", os_user, "config"),
                     &owner,
@@ -183,7 +186,12 @@ pub(super) fn derive(
                     "an OIDC kubeconfig acting as the user's own identity; never overwritten",
                 )
                 .after(account_id.clone()),
-                &json!({ "os_user": os_user, "path": format!("{home}/.kube/config"), "mode": "0600", "text": text }),
+                Content::object(text.len() + 160, |o| {
+                    o.str("mode", "0600")
+                        .str("os_user", os_user)
+                        .str("path", &format!("{home}/.kube/config"))
+                        .str("text", text);
+                }),
             );
         }
         for file in &platform.managed_files {

@@ -5,7 +5,7 @@ use crate::content::{Content, ObjectWriter};
 use crate::id::{Domain, ResourceId};
 use crate::marks::{LABELS, MANAGED_BY_VALUE};
 use crate::resource::Owner;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tenantry_model::{Isolation, RbacSubjects, Roster, Tier, User};
 
 pub const NAMESPACE_OWNER_READONLY: &str = "oidc-namespace-owner-readonly";
@@ -52,6 +52,18 @@ fn write_metadata_with(
     stamp: Stamp<'_>,
     extra: &[(&str, &str)],
 ) {
+    write_metadata_annotated(o, name, namespace, stamp, extra, &[]);
+}
+
+/// `metadata` with extra labels and with `annotations` (keys in order).
+fn write_metadata_annotated(
+    o: &mut ObjectWriter<'_>,
+    name: &str,
+    namespace: Option<&str>,
+    stamp: Stamp<'_>,
+    extra: &[(&str, &str)],
+    annotations: &[(&str, &str)],
+) {
     let mut all: Vec<(&str, &str)> = vec![(LABELS.managed_by, MANAGED_BY_VALUE), (LABELS.platform, stamp.platform)];
     match stamp.owner {
         Owner::User(user) => all.push((LABELS.user, user)),
@@ -60,6 +72,13 @@ fn write_metadata_with(
     all.extend_from_slice(extra);
     all.sort_unstable();
     o.object("metadata", |m| {
+        if !annotations.is_empty() {
+            m.object("annotations", |a| {
+                for (key, value) in annotations {
+                    a.str(key, value);
+                }
+            });
+        }
         m.object("labels", |l| {
             for (key, value) in &all {
                 l.str(key, value);
@@ -327,7 +346,7 @@ fn namespace_resources(
                 spec.object("hard", |hard| {
                     // The quota map is a BTreeMap: already in key order.
                     for (resource, quantity) in &user.quota {
-                        hard.str(resource, &quantity.value.canonical());
+                        hard.str(resource, quantity.value.canonical());
                     }
                 });
             });
@@ -383,23 +402,20 @@ fn namespace_resources(
 
     let tls = &roster.platform.tls;
     if let Some(source) = &tls.source {
-        let mut meta = metadata(&tls.secret_name, Some(ns), stamp);
-        let mut annotations = Map::new();
-        annotations.insert(COPIED_FROM.to_string(), Value::String(format!("{}/{}", source.namespace, source.name)));
+        let copied_from = format!("{}/{}", source.namespace, source.name);
         // The domains the copied certificate must cover, for the target to
         // check before it copies (SPEC §3 "PEM validated"). An annotation
         // rather than a content-only field: it is applied with the copy, so
         // the target observes it back (no perpetual diff), a changed domain
         // list plans an update that re-checks the copy, and `kubectl` shows
         // what the copy is for.
+        let domains: Vec<&str> = user.domains.iter().map(|d| d.value.as_str()).collect();
+        let domains = domains.join(",");
+        let mut annotations = vec![(COPIED_FROM, copied_from.as_str())];
         if !user.domains.is_empty() {
-            let domains: Vec<&str> = user.domains.iter().map(|d| d.value.as_str()).collect();
-            annotations.insert(TLS_DOMAINS.to_string(), Value::String(domains.join(",")));
+            annotations.push((TLS_DOMAINS, domains.as_str()));
         }
-        if let Some(object) = meta.as_object_mut() {
-            object.insert("annotations".to_string(), Value::Object(annotations));
-        }
-        out.push(
+        out.push_content(
             Item::new(
                 in_namespace("Secret", &tls.secret_name),
                 &owner,
@@ -408,12 +424,14 @@ fn namespace_resources(
             )
             .after(ns_id)
             .sensitive(),
-            &json!({
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "type": "kubernetes.io/tls",
-                "metadata": meta,
-                "copyFrom": { "namespace": source.namespace, "name": source.name },
+            Content::object(480, |o| {
+                o.str("apiVersion", "v1")
+                    .object("copyFrom", |c| {
+                        c.str("name", &source.name).str("namespace", &source.namespace);
+                    })
+                    .str("kind", "Secret");
+                write_metadata_annotated(o, &tls.secret_name, Some(ns), stamp, &[], &annotations);
+                o.str("type", "kubernetes.io/tls");
             }),
         );
     } else if let Some(issuer) = &tls.issuer

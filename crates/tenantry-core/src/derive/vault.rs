@@ -6,7 +6,6 @@ use crate::content::Content;
 use crate::id::{Domain, ResourceId};
 use crate::marks::{MANAGED_BY_VALUE, METADATA, Mark};
 use crate::resource::Owner;
-use serde_json::json;
 use std::fmt::Write as _;
 use tenantry_model::{Roster, Tier, User};
 
@@ -85,11 +84,17 @@ pub(super) fn derive(roster: &Roster, settings: &Settings, facts: &Facts, out: &
         let owner = Owner::User(user.key.clone());
         let policy = policy_name(&user.key);
         let policy_id = ResourceId::global(Domain::Vault, "Policy", &policy);
-        out.push(
-            Item::new(policy_id.clone(), &owner, user.tier.span, "namespace-owners get their KV subtree and deployer credentials"),
-            &json!({
-                "name": policy,
-                "policy": policy_hcl(user, &roster.platform.name, settings, facts.withheld_namespaces.get(&user.key).map(Vec::as_slice).unwrap_or_default()),
+        let withheld = facts.withheld_namespaces.get(&user.key).map(Vec::as_slice).unwrap_or_default();
+        let hcl = policy_hcl(user, &roster.platform.name, settings, withheld);
+        out.push_content(
+            Item::new(
+                policy_id.clone(),
+                &owner,
+                user.tier.span,
+                "namespace-owners get their KV subtree and deployer credentials",
+            ),
+            Content::object(hcl.len() + 64, |o| {
+                o.str("name", &policy).str("policy", &hcl);
             }),
         );
         let entity_id = ResourceId::global(Domain::Vault, "Entity", &user.key);
