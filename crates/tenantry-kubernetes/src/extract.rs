@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 /// projects to its identity alone.
 pub fn project_owned_fields(object: &Value, manager: &str) -> Value {
     let mut projected = Value::Object(Map::new());
-    let entries = object["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
+    let entries = object["metadata"]["managedFields"].as_array().map(Vec::as_slice).unwrap_or_default();
     for entry in entries {
         if entry["manager"].as_str() == Some(manager)
             && entry["operation"].as_str() == Some("Apply")
