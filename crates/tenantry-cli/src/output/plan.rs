@@ -69,7 +69,11 @@ pub fn plan_human(plan: &Plan, roster: &Roster, targets: &[String], steps: &Step
             // Rendering cannot fail; if the thread died anyway, render its half here.
             (first, second.join().unwrap_or_else(|_| render(second_half)))
         });
+        // Room for both halves at once: growing by doubling while both are
+        // held was the peak of a 10,000-user plan's memory.
+        out.reserve(first.len() + second.len());
         out.push_str(&first);
+        drop(first);
         out.push_str(&second);
     } else {
         out.push_str(&render(&groups));

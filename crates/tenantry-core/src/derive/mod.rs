@@ -162,6 +162,10 @@ pub fn derive(roster: &Roster, settings: &Settings, facts: &Facts) -> Desired {
 #[derive(Default)]
 pub(crate) struct Out {
     resources: Vec<Resource>,
+    /// The dependencies of the resource pushed last: a namespace's objects
+    /// all wait for the namespace (and many resources for nothing), so
+    /// neighbours share one allocation instead of one each.
+    last_deps: Option<std::sync::Arc<[ResourceId]>>,
     /// App instances' objects, checked against the rest before they join `resources`.
     apps: Vec<(Item, Value)>,
     failures: Vec<DeriveFailure>,
@@ -180,13 +184,14 @@ pub(crate) struct Item {
 
 impl Out {
     pub(crate) fn push(&mut self, item: Item, content: &Value) {
+        let deps = self.shared_deps(item.deps);
         self.resources.push(Resource {
             id: item.id,
             owner: item.owner,
             content: Content::from_value(content),
             origin: item.origin,
             rule: item.rule,
-            deps: item.deps.into(),
+            deps,
             sensitive: item.sensitive,
             template: item.template,
         });
@@ -194,15 +199,28 @@ impl Out {
 }
 
 impl Out {
+    /// `deps` as an `Arc`, the previous resource's when they are the same.
+    fn shared_deps(&mut self, deps: Vec<ResourceId>) -> std::sync::Arc<[ResourceId]> {
+        match &self.last_deps {
+            Some(last) if **last == *deps => std::sync::Arc::clone(last),
+            _ => {
+                let shared: std::sync::Arc<[ResourceId]> = deps.into();
+                self.last_deps = Some(std::sync::Arc::clone(&shared));
+                shared
+            }
+        }
+    }
+
     /// A resource whose canonical content was written directly (`Content::object`).
     pub(crate) fn push_content(&mut self, item: Item, content: Content) {
+        let deps = self.shared_deps(item.deps);
         self.resources.push(Resource {
             id: item.id,
             owner: item.owner,
             content,
             origin: item.origin,
             rule: item.rule,
-            deps: item.deps.into(),
+            deps,
             sensitive: item.sensitive,
             template: item.template,
         });
