@@ -1,5 +1,5 @@
 //! Faults on the real peers (issue 20): an apiserver cut off mid-apply and
-//! back, an OpenBao sealed mid-apply and unsealed, BIND stopped mid-apply
+//! back, an apiserver killed mid-apply and restarted, an OpenBao sealed mid-apply and unsealed, BIND stopped mid-apply
 //! and started, a DNS server that accepts and never answers. Each run ends
 //! within a bound, names the failed changes by peer and cause (grouped,
 //! not one line each), lets the other targets finish, journals what may
@@ -223,6 +223,93 @@ fn an_apiserver_cut_off_mid_apply_fails_its_rest_at_once_while_vault_finishes_an
         offboard_and_destroy(dir.path(), &format!("{prefix}{n}"), &env);
     }
     let namespaces: Vec<String> = (2..users).map(|n| format!("{prefix}{n}")).collect();
+    let mut delete = vec!["delete", "namespace", "--wait=false"];
+    delete.extend(namespaces.iter().map(String::as_str));
+    kubectl_admin(&delete);
+}
+
+/// The apiserver killed mid-apply and started again, as the process dying
+/// looks from the client: the connections it had open are cut and new ones
+/// are refused (a TCP proxy in front of the counting proxy, switched to
+/// `Refuse` after 30 writes, then back to `Forward`).
+#[test]
+fn an_apiserver_killed_mid_apply_and_restarted_loses_nothing() {
+    tenantry_testenv::install_crypto_provider();
+    let id = run_id();
+    let prefix = format!("fx{id}u");
+    let users = 10;
+    let runtime = runtime();
+    let kube = tenantry_testenv::kube().unwrap_or_else(|e| panic!("{e}"));
+    let counting = runtime.block_on(Proxy::start(&kube, None)).unwrap();
+    let upstream: std::net::SocketAddr =
+        counting.url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+    let wire = runtime.block_on(TcpProxy::start(upstream)).unwrap();
+
+    let dir = workdir(&roster(&prefix, users, 0));
+    fs::write(
+        dir.path().join("wire.kubeconfig"),
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: p, cluster: {{server: \"http://{}\"}}}}]\nusers: [{{name: u, user: {{token: unused}}}}]\ncontexts: [{{name: p, context: {{cluster: p, user: u}}}}]\ncurrent-context: p\n",
+            wire.addr
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("tenantry.toml"),
+        "[kubernetes]\nkubeconfig = \"wire.kubeconfig\"\nrequest_timeout = \"5s\"\n",
+    )
+    .unwrap();
+
+    let mut killed_after = None;
+    let apply = run_while(dir.path(), &["apply", "--yes"], &[], Duration::from_secs(90), || {
+        if killed_after.is_none() && counting.writes().len() >= 30 {
+            wire.set(Mode::Refuse);
+            killed_after = Some(counting.writes().len());
+        }
+    });
+    let shown = &apply.text;
+    assert_eq!(apply.code, Some(1), "{shown}");
+    assert!(killed_after.is_some(), "the apply ended before the kill: {shown}");
+    // Bounded: a refused connection fails at once; a few retries, not a
+    // timeout per change.
+    assert!(apply.took < Duration::from_secs(45), "took {:?}: {shown}", apply.took);
+    // Named by peer and cause, the rest of its changes grouped in one line.
+    assert_eq!(shown.matches("kubernetes stopped answering earlier in this apply").count(), 1, "grouped: {shown}");
+    assert!(shown.to_lowercase().contains("connect"), "the cause is named: {shown}");
+    let outcomes = last_run_outcomes(dir.path(), &[]);
+    assert!(outcomes.iter().any(|(id, o)| id.starts_with("kubernetes/") && o == "done"), "{outcomes:?}");
+    assert!(
+        outcomes.iter().any(|(id, o)| id.starts_with("kubernetes/") && (o == "unknown" || o == "skipped")),
+        "{outcomes:?}"
+    );
+
+    // Started again: the rerun converges, and every user has the same objects.
+    wire.set(Mode::Forward);
+    let rerun = run(dir.path(), &["apply", "--yes"], &[]);
+    assert_eq!(rerun.code, Some(0), "{}", rerun.text);
+    let plan = run(dir.path(), &["plan", "--detailed-exitcode"], &[]);
+    assert_eq!(plan.code, Some(0), "converged: {}", plan.text);
+    let shape = |n: usize| -> Vec<String> {
+        let user = format!("{prefix}{n}");
+        let listing = kubectl_admin(&[
+            "get",
+            "rolebindings,resourcequotas,limitranges,networkpolicies,serviceaccounts,roles",
+            "-n",
+            &user,
+            "-o",
+            "name",
+        ]);
+        let mut names: Vec<String> = listing.lines().map(|l| l.replace(&user, "USER")).collect();
+        names.sort();
+        names
+    };
+    let first = shape(0);
+    assert!(first.iter().any(|n| n.contains("rolebinding")), "{first:?}");
+    for n in 1..users {
+        assert_eq!(shape(n), first, "{prefix}{n} differs from {prefix}0");
+    }
+
+    let namespaces: Vec<String> = (0..users).map(|n| format!("{prefix}{n}")).collect();
     let mut delete = vec!["delete", "namespace", "--wait=false"];
     delete.extend(namespaces.iter().map(String::as_str));
     kubectl_admin(&delete);
