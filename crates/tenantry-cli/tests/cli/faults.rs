@@ -89,6 +89,45 @@ fn roster(prefix: &str, users: usize, with_domains: usize) -> String {
     text
 }
 
+/// A kubeconfig for a proxy that adds the credentials itself.
+fn proxy_kubeconfig(server: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters: [{{name: p, cluster: {{server: \"{server}\"}}}}]\nusers: [{{name: u, user: {{token: unused}}}}]\ncontexts: [{{name: p, context: {{cluster: p, user: u}}}}]\ncurrent-context: p\n"
+    )
+}
+
+/// Every user's namespaced objects (kind and name, the user's key
+/// replaced) are the first user's: nothing lost, nothing twice.
+fn assert_every_user_has_the_same_objects(prefix: &str, users: usize) {
+    let shape = |n: usize| -> Vec<String> {
+        let user = format!("{prefix}{n}");
+        let listing = kubectl_admin(&[
+            "get",
+            "rolebindings,resourcequotas,limitranges,networkpolicies,serviceaccounts,roles",
+            "-n",
+            &user,
+            "-o",
+            "name",
+        ]);
+        let mut names: Vec<String> = listing.lines().map(|l| l.replace(&user, "USER")).collect();
+        names.sort();
+        names
+    };
+    let first = shape(0);
+    assert!(first.iter().any(|n| n.contains("rolebinding")), "{first:?}");
+    for n in 1..users {
+        assert_eq!(shape(n), first, "{prefix}{n} differs from {prefix}0");
+    }
+}
+
+/// Leave the shared cluster as it was: the users' namespaces go.
+fn delete_namespaces(prefix: &str, users: std::ops::Range<usize>) {
+    let namespaces: Vec<String> = users.map(|n| format!("{prefix}{n}")).collect();
+    let mut delete = vec!["delete", "namespace", "--wait=false"];
+    delete.extend(namespaces.iter().map(String::as_str));
+    kubectl_admin(&delete);
+}
+
 /// The journal's outcome of every change of the last run, from `history`.
 fn last_run_outcomes(dir: &Path, env: &[(&str, &str)]) -> Vec<(String, String)> {
     let history = run(dir, &["history", "--output", "json"], env);
@@ -127,14 +166,7 @@ fn an_apiserver_cut_off_mid_apply_fails_its_rest_at_once_while_vault_finishes_an
     super::bao("POST", &format!("sys/mounts/fk-k8s-{id}"), serde_json::json!({ "type": "kubernetes" }));
 
     let dir = workdir(&roster(&prefix, users, 2));
-    fs::write(
-        dir.path().join("proxy.kubeconfig"),
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: p, cluster: {{server: \"{}\"}}}}]\nusers: [{{name: u, user: {{token: unused}}}}]\ncontexts: [{{name: p, context: {{cluster: p, user: u}}}}]\ncurrent-context: p\n",
-            proxy.url
-        ),
-    )
-    .unwrap();
+    fs::write(dir.path().join("proxy.kubeconfig"), proxy_kubeconfig(&proxy.url)).unwrap();
     fs::write(
         dir.path().join("tenantry.toml"),
         format!(
@@ -192,25 +224,7 @@ fn an_apiserver_cut_off_mid_apply_fails_its_rest_at_once_while_vault_finishes_an
     assert_eq!(rerun.code, Some(0), "{}", rerun.text);
     let plan = run(dir.path(), &["plan", "--detailed-exitcode"], &env);
     assert_eq!(plan.code, Some(0), "converged: {}", plan.text);
-    let shape = |n: usize| -> Vec<String> {
-        let user = format!("{prefix}{n}");
-        let listing = kubectl_admin(&[
-            "get",
-            "rolebindings,resourcequotas,limitranges,networkpolicies,serviceaccounts",
-            "-n",
-            &user,
-            "-o",
-            "name",
-        ]);
-        let mut names: Vec<String> = listing.lines().map(|l| l.replace(&user, "USER")).collect();
-        names.sort();
-        names
-    };
-    let first = shape(0);
-    assert!(first.iter().any(|n| n.contains("rolebinding")), "{first:?}");
-    for n in 1..users {
-        assert_eq!(shape(n), first, "{prefix}{n} differs from {prefix}0");
-    }
+    assert_every_user_has_the_same_objects(&prefix, users);
 
     // Leave the shared peers as they were: the two users with DNS records
     // leave through offboarding (their records go with them), the others'
@@ -222,10 +236,7 @@ fn an_apiserver_cut_off_mid_apply_fails_its_rest_at_once_while_vault_finishes_an
     for n in 0..2 {
         offboard_and_destroy(dir.path(), &format!("{prefix}{n}"), &env);
     }
-    let namespaces: Vec<String> = (2..users).map(|n| format!("{prefix}{n}")).collect();
-    let mut delete = vec!["delete", "namespace", "--wait=false"];
-    delete.extend(namespaces.iter().map(String::as_str));
-    kubectl_admin(&delete);
+    delete_namespaces(&prefix, 2..users);
 }
 
 /// The apiserver killed mid-apply and started again, as the process dying
@@ -246,14 +257,7 @@ fn an_apiserver_killed_mid_apply_and_restarted_loses_nothing() {
     let wire = runtime.block_on(TcpProxy::start(upstream)).unwrap();
 
     let dir = workdir(&roster(&prefix, users, 0));
-    fs::write(
-        dir.path().join("wire.kubeconfig"),
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: p, cluster: {{server: \"http://{}\"}}}}]\nusers: [{{name: u, user: {{token: unused}}}}]\ncontexts: [{{name: p, context: {{cluster: p, user: u}}}}]\ncurrent-context: p\n",
-            wire.addr
-        ),
-    )
-    .unwrap();
+    fs::write(dir.path().join("wire.kubeconfig"), proxy_kubeconfig(&format!("http://{}", wire.addr))).unwrap();
     fs::write(
         dir.path().join("tenantry.toml"),
         "[kubernetes]\nkubeconfig = \"wire.kubeconfig\"\nrequest_timeout = \"5s\"\n",
@@ -289,30 +293,9 @@ fn an_apiserver_killed_mid_apply_and_restarted_loses_nothing() {
     assert_eq!(rerun.code, Some(0), "{}", rerun.text);
     let plan = run(dir.path(), &["plan", "--detailed-exitcode"], &[]);
     assert_eq!(plan.code, Some(0), "converged: {}", plan.text);
-    let shape = |n: usize| -> Vec<String> {
-        let user = format!("{prefix}{n}");
-        let listing = kubectl_admin(&[
-            "get",
-            "rolebindings,resourcequotas,limitranges,networkpolicies,serviceaccounts,roles",
-            "-n",
-            &user,
-            "-o",
-            "name",
-        ]);
-        let mut names: Vec<String> = listing.lines().map(|l| l.replace(&user, "USER")).collect();
-        names.sort();
-        names
-    };
-    let first = shape(0);
-    assert!(first.iter().any(|n| n.contains("rolebinding")), "{first:?}");
-    for n in 1..users {
-        assert_eq!(shape(n), first, "{prefix}{n} differs from {prefix}0");
-    }
+    assert_every_user_has_the_same_objects(&prefix, users);
 
-    let namespaces: Vec<String> = (0..users).map(|n| format!("{prefix}{n}")).collect();
-    let mut delete = vec!["delete", "namespace", "--wait=false"];
-    delete.extend(namespaces.iter().map(String::as_str));
-    kubectl_admin(&delete);
+    delete_namespaces(&prefix, 0..users);
 }
 
 #[test]
