@@ -393,8 +393,25 @@ pub(crate) fn map_error(context: &str, error: kube::Error) -> TargetError {
                 .with_kind(kind)
                 .retryable(matches!(kind, ErrorKind::Unavailable | ErrorKind::Conflict))
         }
-        other => unavailable(format!("{context}: {other}")),
+        other => unavailable(format!("{context}: {}", with_causes(&other))),
     }
+}
+
+/// An error followed by its causes (`outer: inner: …`): a transport error's
+/// own text is `client error (Connect)`, and what happened — the connection
+/// refused, a certificate not trusted — is only in its causes.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn id_of(info: &KindInfo, object: &Value) -> Option<ResourceId> {
