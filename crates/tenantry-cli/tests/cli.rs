@@ -898,10 +898,7 @@ fn tenantry_with_vault(dir: &Path, args: &[&str]) -> Output {
     tenantry_with_env(dir, args, &[("VAULT_ADDR", &vault.addr), ("VAULT_TOKEN", &vault.token)])
 }
 
-fn run_id() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{:x}{:x}", std::process::id() % 4096, nanos % 65536)
-}
+pub(crate) use tenantry_testenv::run_id;
 
 #[test]
 fn the_roster_can_be_read_from_the_origins_k8s_users_in_vault() {

@@ -23,10 +23,7 @@ use tenantry_engine::{ApplyOptions, ApplyReport, Engine, FixedClock, Prepared, S
 
 const ZONE: &str = "lab.test";
 
-fn run_id() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{:x}", (nanos ^ (u128::from(std::process::id()) << 40)) % 0xff_ffff_ffff)
-}
+use tenantry_testenv::run_id;
 
 fn need<T>(peer: tenantry_testenv::Result<T>) -> T {
     peer.unwrap_or_else(|e| panic!("{e}"))

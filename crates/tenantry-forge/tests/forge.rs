@@ -11,10 +11,7 @@ use tenantry_engine::{ApplyOptions, ApplyReport, Engine, FixedClock, Prepared, S
 use tenantry_forge::{ForgeConfig, ForgeTarget, Provider};
 use tenantry_testenv::Gitea;
 
-fn run_id() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{:x}", (nanos ^ (u128::from(std::process::id()) << 40)) % 0xff_ffff_ffff)
-}
+use tenantry_testenv::run_id;
 
 fn gitea() -> Gitea {
     tenantry_testenv::gitea().unwrap_or_else(|e| panic!("{e}"))

@@ -18,13 +18,7 @@ mod fixture;
 #[path = "idp/keycloak.rs"]
 mod keycloak;
 
-/// A suffix so tests never collide with each other or with earlier runs on the shared peers.
-fn run_id() -> String {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{:x}{:x}{n}", std::process::id() % 4096, nanos % 65536)
-}
+use tenantry_testenv::run_id;
 
 fn roster(text: &str) -> tenantry_model::Roster {
     tenantry_model::load("roster.yaml", text.as_bytes(), &Default::default())

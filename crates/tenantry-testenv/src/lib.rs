@@ -87,6 +87,28 @@ pub enum Error {
 /// Result of this crate's functions.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// A name part unique to this call, for objects a test makes on a shared
+/// peer: unique within the test process (a counter: tests run on parallel
+/// threads and once took the same clock reading) and between processes and
+/// runs (the process id and the start time). Lowercase hex, 9+ characters,
+/// fit for Kubernetes, DNS, Vault, Gitea and Keycloak names.
+pub fn run_id() -> String {
+    static BASE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let base = *BASE.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_nanos())
+            .unwrap_or_default();
+        // The low bits of the clock vary most; the process id tells apart
+        // test binaries started in the same instant.
+        let mixed = nanos ^ (u128::from(std::process::id()) << 17) ^ (nanos >> 32);
+        (mixed % u128::from(u32::MAX)) as u32
+    });
+    let next = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{base:08x}{next:x}")
+}
+
 /// Installs rustls' aws-lc-rs crypto provider as the process default (kube
 /// and reqwest need one). Safe to call more than once.
 pub fn install_crypto_provider() {

@@ -21,13 +21,7 @@ fn peer() -> tenantry_testenv::Vault {
     tenantry_testenv::vault().unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A suffix so tests never collide with each other or with earlier runs on the shared peers.
-fn run_id() -> String {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{:x}{:x}{n}", std::process::id() % 4096, nanos % 65536)
-}
+use tenantry_testenv::run_id;
 
 /// Raw calls to OpenBao with the root token, for setting up and checking.
 async fn bao(method: &str, path: &str, body: Option<Value>) -> (u16, Value) {

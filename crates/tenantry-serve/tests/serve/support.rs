@@ -10,10 +10,9 @@ use tenantry_testenv::kube_proxy::Proxy;
 
 pub const CHILD_ENV: &str = "TENANTRY_SERVE_TEST_CHILD";
 
-/// A short unique id for names on the shared peers.
+/// A run id for this test's objects on the shared peers (`s…`).
 pub fn run_id() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("s{:x}{:x}", std::process::id() % 4096, nanos % 65536)
+    format!("s{}", tenantry_testenv::run_id())
 }
 
 pub fn repo_root() -> PathBuf {
