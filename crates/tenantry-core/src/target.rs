@@ -47,6 +47,24 @@ pub struct TargetError {
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
+/// An error followed by its causes, in one line (`outer: inner: …`).
+/// Client libraries keep what happened in the causes: kube's transport
+/// error says `client error (Connect)`, hickory's `proto error`, and only
+/// a cause says the connection was refused or the certificate untrusted.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 impl TargetError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> TargetError {
         let retryable = kind == ErrorKind::Unavailable;

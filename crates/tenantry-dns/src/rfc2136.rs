@@ -24,6 +24,7 @@ use hickory_proto::xfer::DnsHandle;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tenantry_core::target::error_chain;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -340,7 +341,7 @@ impl Rfc2136 {
             Ok(response) => response.response_code(),
             Err(error) => match refused_answer(&error) {
                 Some(code) => code,
-                None => return Err(self.failure(operation, chain(&error))),
+                None => return Err(self.failure(operation, error_chain(&error))),
             },
         };
         match code {
@@ -367,21 +368,6 @@ enum Transfer {
     NoSoa,
 }
 
-/// An error with its sources: hickory's outer errors say only "proto error".
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        let more = inner.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = inner.source();
-    }
-    text
-}
-
 /// The response code of an error answer the client reported as an error
 /// (REFUSED, NOTAUTH), rather than as a response.
 fn refused(error: &hickory_client::ClientError) -> Option<ResponseCode> {
@@ -404,9 +390,9 @@ fn refused_answer(error: &hickory_proto::ProtoError) -> Option<ResponseCode> {
 /// The text of a client error: its own Display says only "proto error".
 fn client_error(error: &hickory_client::ClientError) -> String {
     match error.kind() {
-        hickory_client::ClientErrorKind::Proto(inner) => chain(inner),
-        hickory_client::ClientErrorKind::DnsSec(inner) => chain(inner),
-        _ => chain(error),
+        hickory_client::ClientErrorKind::Proto(inner) => error_chain(inner),
+        hickory_client::ClientErrorKind::DnsSec(inner) => error_chain(inner),
+        _ => error_chain(error),
     }
 }
 

@@ -157,17 +157,7 @@ async fn client_with(config: &KubernetesConfig, connect: Duration, read: Duratio
 /// A kube client error in words: its chain of causes (a timeout says so),
 /// not only the outermost "client error (SendRequest)".
 pub(crate) fn describe_kube_error(error: &kube::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    tenantry_core::target::error_chain(error)
 }
 
 /// What listing one kind found.
@@ -393,25 +383,8 @@ pub(crate) fn map_error(context: &str, error: kube::Error) -> TargetError {
                 .with_kind(kind)
                 .retryable(matches!(kind, ErrorKind::Unavailable | ErrorKind::Conflict))
         }
-        other => unavailable(format!("{context}: {}", with_causes(&other))),
+        other => unavailable(format!("{context}: {}", describe_kube_error(&other))),
     }
-}
-
-/// An error followed by its causes (`outer: inner: …`): a transport error's
-/// own text is `client error (Connect)`, and what happened — the connection
-/// refused, a certificate not trusted — is only in its causes.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn id_of(info: &KindInfo, object: &Value) -> Option<ResourceId> {

@@ -20,6 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tenantry_core::target::error_chain;
 use tokio::sync::Mutex;
 
 type Client =
@@ -194,16 +195,4 @@ impl Oidc {
 
 fn issuer_error(issuer: &str, detail: String) -> PortalError {
     PortalError::Issuer { issuer: issuer.to_string(), detail }
-}
-
-/// An error and its sources, in one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
