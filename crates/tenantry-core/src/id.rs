@@ -144,25 +144,24 @@ impl ResourceId {
     /// users, and the formatting machinery was a tenth of its cost.
     pub fn push_to(&self, out: &mut String) {
         out.reserve(self.domain.as_str().len() + self.kind.len() + self.scope.len() + self.name.len() + 3);
-        out.push_str(self.domain.as_str());
-        out.push('/');
-        out.push_str(&self.kind);
-        out.push('/');
-        out.push_str(&self.scope);
-        out.push('/');
-        out.push_str(&self.name);
+        // Writing to a String cannot fail.
+        let _ = self.write_parts(out);
+    }
+
+    fn write_parts(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        for (index, part) in [self.domain.as_str(), &self.kind, &self.scope, &self.name].into_iter().enumerate() {
+            if index > 0 {
+                out.write_char('/')?;
+            }
+            out.write_str(part)?;
+        }
+        Ok(())
     }
 }
 
 impl fmt::Display for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.domain.as_str())?;
-        f.write_str("/")?;
-        f.write_str(&self.kind)?;
-        f.write_str("/")?;
-        f.write_str(&self.scope)?;
-        f.write_str("/")?;
-        f.write_str(&self.name)
+        self.write_parts(f)
     }
 }
 

@@ -58,16 +58,7 @@ async fn client(impersonate: Option<&str>) -> kube::Client {
     client
 }
 
-/// A suffix so reruns against the same cluster never collide (namespaces
-/// are never deleted by apply), nor two tests of this run (a counter: two
-/// threads can read the same clock). This crate's tests do not depend on
-/// tenantry-testenv, whose `run_id` is the same idea.
-fn run_id() -> String {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let next = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{:03x}{:04x}{next:x}", std::process::id() % 4096, nanos % 65536)
-}
+use tenantry_testenv::run_id;
 
 fn roster(text: &str) -> tenantry_model::Roster {
     tenantry_model::load("roster.yaml", text.as_bytes(), &Default::default()).unwrap()
