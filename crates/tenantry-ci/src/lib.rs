@@ -129,8 +129,9 @@ impl CiTarget {
     async fn users(&self) -> Result<HashMap<String, Value>> {
         let mut users = HashMap::new();
         for page in 1..=MAX_PAGES {
-            let reply = self.rest.get(&format!("/users?page={page}&perPage={PER_PAGE}")).await.map_err(rest_error)?;
-            let batch = reply.body.as_array().cloned().unwrap_or_default();
+            let request = format!("/users?page={page}&perPage={PER_PAGE}");
+            let reply = self.rest.get(&request).await.map_err(rest_error)?;
+            let batch = reply.into_items(&request).map_err(rest_error)?;
             // The server may cap `perPage` lower than asked: only an empty page ends the list.
             let done = batch.is_empty();
             for user in batch {

@@ -43,21 +43,19 @@ impl Api {
         let join = if path.contains('?') { '&' } else { '?' };
         let mut items = Vec::new();
         for page in 1..=MAX_PAGES {
-            let Some(reply) = self.rest.get_optional(&format!("{path}{join}page={page}&limit={PAGE}")).await? else {
+            let request = format!("{path}{join}page={page}&limit={PAGE}");
+            let Some(reply) = self.rest.get_optional(&request).await? else {
                 return Ok(None);
             };
-            let batch = match reply.body {
-                Value::Array(batch) => batch,
-                Value::Null => Vec::new(),
-                other => other.get("data").and_then(Value::as_array).cloned().unwrap_or_default(),
-            };
+            let total_count = reply.total_count;
+            let batch = reply.into_items(&request)?;
             let short = batch.len() < PAGE;
             let empty = batch.is_empty();
             items.extend(batch);
             // With `X-Total-Count` (Gitea sends it) the count decides, since
             // the server may cap `limit` below what was asked; without it a
             // short page ends the list.
-            let done = match reply.total_count {
+            let done = match total_count {
                 Some(total) => empty || items.len() as u64 >= total,
                 None => short,
             };
@@ -88,12 +86,8 @@ impl Api {
 
     /// The branch protections of a repository; `None` when the repository is absent.
     pub(crate) async fn protections(&self, repo: &str) -> Result<Option<Vec<Value>>, RestError> {
-        Ok(self.rest.get_optional(&format!("{}/branch_protections", repo_path(repo))).await?.map(|reply| {
-            match reply.body {
-                Value::Array(items) => items,
-                _ => Vec::new(),
-            }
-        }))
+        let request = format!("{}/branch_protections", repo_path(repo));
+        self.rest.get_optional(&request).await?.map(|reply| reply.into_items(&request)).transpose()
     }
 
     pub(crate) async fn protection(&self, repo: &str, branch: &str) -> Result<Option<Value>, RestError> {
@@ -126,12 +120,10 @@ impl Api {
         let path = format!("/users/{}/tokens", segment(login));
         let mut items = Vec::new();
         for page in 1..=MAX_PAGES {
-            let reply = self
-                .rest
-                .send(Method::GET, &format!("{path}?page={page}&limit={PAGE}"), None, Some(Basic { user: &self.admin }))
-                .await;
+            let request = format!("{path}?page={page}&limit={PAGE}");
+            let reply = self.rest.send(Method::GET, &request, None, Some(Basic { user: &self.admin })).await;
             let batch = match reply {
-                Ok(reply) => reply.body.as_array().cloned().unwrap_or_default(),
+                Ok(reply) => reply.into_items(&request)?,
                 Err(RestError::Status { status: 404, .. }) => return Ok(None),
                 Err(e) => return Err(e),
             };

@@ -108,6 +108,33 @@ pub struct Reply {
     pub total_count: Option<u64>,
 }
 
+impl Reply {
+    /// The items of a list answer: a JSON array, `null` (Go's empty slice)
+    /// or `{"data": [...]}` (Gitea's searches). Anything else is refused —
+    /// read as an empty page, it would end the list early and the plan would
+    /// create what exists. `request` names the request in the error.
+    pub fn into_items(self, request: &str) -> Result<Vec<Value>, RestError> {
+        match self.body {
+            Value::Array(items) => Ok(items),
+            Value::Null => Ok(Vec::new()),
+            Value::Object(mut fields) => match fields.remove("data") {
+                Some(Value::Array(items)) => Ok(items),
+                Some(Value::Null) => Ok(Vec::new()),
+                _ => Err(not_a_list(request, &Value::Object(fields))),
+            },
+            other => Err(not_a_list(request, &other)),
+        }
+    }
+}
+
+fn not_a_list(request: &str, body: &Value) -> RestError {
+    RestError::Decode {
+        method: Method::GET,
+        path: request.to_string(),
+        message: format!("expected a list, got {}", excerpt(&body.to_string())),
+    }
+}
+
 #[derive(Clone)]
 pub struct RestClient {
     http: reqwest::Client,
@@ -202,10 +229,7 @@ impl RestClient {
             }
             let response = match request.send().await {
                 Ok(response) => response,
-                Err(e) => {
-                    let message = if e.is_timeout() { format!("timed out: {e}") } else { e.to_string() };
-                    return Err(RestError::Unreachable { method, path: path.to_string(), message });
-                }
+                Err(e) => return Err(unreachable(method, path, &e)),
             };
             let status = response.status().as_u16();
             let retry_after = response
@@ -219,7 +243,13 @@ impl RestClient {
                 .get("x-total-count")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok());
-            let text = response.text().await.unwrap_or_default();
+            // A body cut off or timed out is the peer gone mid-answer, not an
+            // empty answer: read as empty, a list would end early and the plan
+            // would create what exists.
+            let text = match response.text().await {
+                Ok(text) => text,
+                Err(e) => return Err(unreachable(method, path, &e)),
+            };
             let retryable = status == 429 || (status >= 500 && idempotent);
             if retryable {
                 let wait = retry_after.unwrap_or(backoff);
@@ -256,6 +286,14 @@ impl RestClient {
             return Ok(Reply { status, body, total_count });
         }
     }
+}
+
+/// A request that got no (whole) answer, with every cause reqwest knows
+/// (`error sending request …: client error (Connect): … Connection refused`).
+fn unreachable(method: Method, path: &str, error: &reqwest::Error) -> RestError {
+    let chain = tenantry_core::target::error_chain(error);
+    let message = if error.is_timeout() { format!("timed out: {chain}") } else { chain };
+    RestError::Unreachable { method, path: path.to_string(), message }
 }
 
 /// The peer's own words: `message` (Gitea, Woodpecker JSON errors), else
@@ -304,5 +342,23 @@ mod tests {
         );
         assert_eq!(error_message("user not found\n"), "user not found");
         assert_eq!(error_message(""), "(empty answer)");
+    }
+
+    fn reply(body: Value) -> Reply {
+        Reply { status: 200, body, total_count: None }
+    }
+
+    #[test]
+    fn list_answers_are_arrays_null_or_data_and_nothing_else() {
+        use serde_json::json;
+        assert_eq!(reply(json!([1, 2])).into_items("/x").unwrap(), vec![json!(1), json!(2)]);
+        assert!(reply(Value::Null).into_items("/x").unwrap().is_empty());
+        assert_eq!(reply(json!({"data": [3], "ok": true})).into_items("/x").unwrap(), vec![json!(3)]);
+        assert!(reply(json!({"data": null})).into_items("/x").unwrap().is_empty());
+        for wrong in [json!({"message": "maintenance"}), json!("busy"), json!({"data": {"a": 1}})] {
+            let error = reply(wrong).into_items("/users?page=1").unwrap_err();
+            assert!(matches!(error, RestError::Decode { .. }), "{error}");
+            assert!(error.to_string().starts_with("GET /users?page=1: unexpected answer: expected a list"), "{error}");
+        }
     }
 }

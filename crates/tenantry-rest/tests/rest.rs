@@ -1,0 +1,61 @@
+//! The REST client against a peer that goes away: a refused connection and
+//! an answer cut off mid-body are errors naming their cause — never an empty
+//! answer, which a list would read as "nothing there".
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+use tenantry_rest::{RestClient, RestError, Retry, Scheme};
+
+fn client(base: &str) -> RestClient {
+    let retry = Retry { attempts: 2, first_backoff: Duration::from_millis(10), max_wait: Duration::from_secs(1) };
+    let token = tenantry_secret::secret(None, &["TOKEN"], "token", "token", &|_| Some("t0ken-never-printed".into()))
+        .expect("token");
+    RestClient::new(base, token, Scheme::Token, Duration::from_secs(5)).expect("client").with_retry(retry)
+}
+
+/// A peer that answers each connection with `head` and `body`, then hangs up.
+fn peer(head: &'static str, body: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body.as_bytes());
+        }
+    });
+    base
+}
+
+#[tokio::test]
+async fn an_answer_cut_off_mid_body_is_unreachable_not_an_empty_list() {
+    // Promises 1,000 bytes of a list, sends 9, hangs up.
+    let base = peer("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", "[{\"id\":1}");
+    let error = client(&base).get("/users?page=1").await.expect_err("a cut-off body is an error");
+    assert!(matches!(error, RestError::Unreachable { .. }), "{error}");
+    let text = error.to_string();
+    assert!(text.starts_with("GET /users?page=1: "), "{text}");
+    assert!(!text.contains("t0ken"), "{text}");
+}
+
+#[tokio::test]
+async fn a_whole_empty_answer_is_still_an_empty_body() {
+    let base = peer("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "");
+    let reply = client(&base).get("/users?page=1").await.expect("an empty answer");
+    assert!(reply.body.is_null());
+    assert!(reply.into_items("/users?page=1").expect("null is an empty list").is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_connection_names_the_refusal() {
+    // Bind then drop: nothing listens on the port any more.
+    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port();
+    let error = client(&format!("http://127.0.0.1:{port}")).get("/version").await.expect_err("refused");
+    assert!(matches!(error, RestError::Unreachable { .. }), "{error}");
+    assert!(error.to_string().to_lowercase().contains("connection refused"), "the cause is named: {error}");
+}
