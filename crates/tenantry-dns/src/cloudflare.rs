@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+use tenantry_core::target::error_chain;
 
 /// Records per listing page (the API's maximum is far above any zone budget).
 const PER_PAGE: usize = 5000;
@@ -94,7 +95,7 @@ impl Cloudflare {
             } else {
                 counters.read();
             }
-            let response = request.send().await.map_err(|e| self.unavailable(operation, e))?;
+            let response = request.send().await.map_err(|e| self.unavailable(operation, error_chain(&e)))?;
             let status = response.status();
             if status.as_u16() == 429 {
                 let wait = response
@@ -113,7 +114,7 @@ impl Cloudflare {
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            let text = response.text().await.map_err(|e| self.unavailable(operation, e))?;
+            let text = response.text().await.map_err(|e| self.unavailable(operation, error_chain(&e)))?;
             let envelope: Value = serde_json::from_str(&text).map_err(|_| {
                 self.unavailable(
                     operation,

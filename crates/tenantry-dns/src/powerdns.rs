@@ -13,6 +13,7 @@ use crate::marks;
 use crate::{Counters, Error, Found, Listing, Result, Wanted};
 use serde_json::{Value, json};
 use std::time::Duration;
+use tenantry_core::target::error_chain;
 
 #[derive(Debug)]
 pub(crate) struct PowerDns {
@@ -52,11 +53,10 @@ impl PowerDns {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, operation: &str) -> Result<reqwest::Response> {
-        let response = request
-            .header("X-API-Key", self.key.expose())
-            .send()
-            .await
-            .map_err(|e| Error::Unavailable { server: self.base.clone(), message: format!("{operation}: {e}") })?;
+        let response = request.header("X-API-Key", self.key.expose()).send().await.map_err(|e| Error::Unavailable {
+            server: self.base.clone(),
+            message: format!("{operation}: {}", error_chain(&e)),
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -98,7 +98,7 @@ impl PowerDns {
         };
         let body: Value = response.json().await.map_err(|e| Error::Unavailable {
             server: self.base.clone(),
-            message: format!("{operation}: unreadable answer: {e}"),
+            message: format!("{operation}: unreadable answer: {}", error_chain(&e)),
         })?;
         Ok(listing_from(&body))
     }
