@@ -46,10 +46,10 @@ impl Authentik {
             let mut full: Vec<(&str, &str)> = query.to_vec();
             full.push(("page", &page_text));
             full.push(("page_size", PAGE_SIZE));
-            let answer = self.http.expect(Method::GET, path, &full, None).await?;
-            out.extend(answer.body["results"].as_array().cloned().unwrap_or_default());
+            let (results, rest) = self.http.expect_list(path, &full, Some("results")).await?;
+            out.extend(results);
             // `next` is the next page's number, 0 on the last page.
-            match answer.body["pagination"]["next"].as_u64() {
+            match rest["pagination"]["next"].as_u64() {
                 Some(next) if next > page => page = next,
                 _ => return Ok(out),
             }

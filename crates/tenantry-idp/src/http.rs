@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tenantry_core::target::error_chain;
 use tenantry_secret::Secret;
 use tokio::sync::Mutex;
 
@@ -130,18 +131,47 @@ impl Http {
             request = request.json(body);
         }
         let response =
-            request.send().await.map_err(|e| Error::Unreachable { url: url.clone(), message: e.to_string() })?;
+            request.send().await.map_err(|e| Error::Unreachable { url: url.clone(), message: error_chain(&e) })?;
         let status = response.status().as_u16();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| Error::Unreachable { url: url.clone(), message: format!("reading the answer: {e}") })?;
+        let text = response.text().await.map_err(|e| Error::Unreachable {
+            url: url.clone(),
+            message: format!("reading the answer: {}", error_chain(&e)),
+        })?;
         let body = if text.trim().is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         Ok(Answer { status, body })
+    }
+
+    /// A GET that must answer a JSON array, or, with `field`, an object
+    /// holding one there (Authentik's `results`). Anything else is refused:
+    /// read as empty, a listing would say "absent" about what exists.
+    pub(crate) async fn expect_list(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        field: Option<&str>,
+    ) -> Result<(Vec<Value>, Value)> {
+        let mut answer = self.expect(Method::GET, path, query, None).await?;
+        let items = match field {
+            Some(field) => answer.body.get_mut(field).map(Value::take),
+            None => Some(answer.body.take()),
+        };
+        match items {
+            Some(Value::Array(items)) => Ok((items, answer.body)),
+            _ => Err(Error::Http {
+                method: "GET".to_string(),
+                path: path.to_string(),
+                status: answer.status,
+                message: format!(
+                    "expected a list{}, got: {}",
+                    field.map(|f| format!(" in `{f}`")).unwrap_or_default(),
+                    message(&answer.body, "(empty answer)")
+                ),
+            }),
+        }
     }
 
     /// A request that must succeed (2xx); the error names the call and the server's words.

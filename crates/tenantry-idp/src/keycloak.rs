@@ -53,21 +53,13 @@ impl Directory for Keycloak {
     }
 
     async fn find_group(&self, name: &str) -> Result<Option<String>> {
-        let answer = self
+        let (groups, _) = self
             .http
-            .expect(
-                Method::GET,
-                "groups",
-                &[("search", name), ("exact", "true"), ("briefRepresentation", "true")],
-                None,
-            )
+            .expect_list("groups", &[("search", name), ("exact", "true"), ("briefRepresentation", "true")], None)
             .await?;
         // `search` also returns parents of matching subgroups: only a top-level group of that name counts.
-        Ok(answer
-            .body
-            .as_array()
-            .into_iter()
-            .flatten()
+        Ok(groups
+            .iter()
             .find(|g| g["name"] == name && g["path"].as_str().is_none_or(|p| p == format!("/{name}")))
             .and_then(|g| g["id"].as_str())
             .map(str::to_string))
@@ -78,16 +70,15 @@ impl Directory for Keycloak {
         loop {
             let first = out.len().to_string();
             let max = PAGE.to_string();
-            let answer = self
+            let (members, _) = self
                 .http
-                .expect(
-                    Method::GET,
+                .expect_list(
                     &format!("groups/{group_id}/members"),
                     &[("first", &first), ("max", &max), ("briefRepresentation", "true")],
                     None,
                 )
                 .await?;
-            let page: Vec<Account> = answer.body.as_array().into_iter().flatten().map(account).collect();
+            let page: Vec<Account> = members.iter().map(account).collect();
             let done = page.len() < PAGE;
             out.extend(page);
             if done {
@@ -97,11 +88,11 @@ impl Directory for Keycloak {
     }
 
     async fn find_account(&self, email: &str) -> Result<Option<Account>> {
-        let answer = self
+        let (users, _) = self
             .http
-            .expect(Method::GET, "users", &[("email", email), ("exact", "true"), ("briefRepresentation", "true")], None)
+            .expect_list("users", &[("email", email), ("exact", "true"), ("briefRepresentation", "true")], None)
             .await?;
-        Ok(answer.body.as_array().into_iter().flatten().map(account).find(|a| a.email.eq_ignore_ascii_case(email)))
+        Ok(users.iter().map(account).find(|a| a.email.eq_ignore_ascii_case(email)))
     }
 
     async fn create_group(&self, name: &str) -> Result<String> {

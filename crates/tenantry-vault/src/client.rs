@@ -103,17 +103,29 @@ impl Client {
         }
         let response = request.send().await.map_err(|e| Error::Unreachable {
             address: self.address().to_string(),
-            // reqwest's message names the URL, never the headers.
-            message: e.to_string(),
+            // reqwest's message names the URL, never the headers; its causes
+            // say why (refused, timed out, a certificate).
+            message: tenantry_core::target::error_chain(&e),
         })?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| Error::Unreachable {
             address: self.address().to_string(),
-            message: format!("reading the answer to {method_name} {path}: {e}"),
+            message: format!("reading the answer to {method_name} {path}: {}", tenantry_core::target::error_chain(&e)),
         })?;
         let json: Option<Value> = if text.trim().is_empty() { None } else { serde_json::from_str(&text).ok() };
         let reads = method_name == "GET" || method_name == "LIST" || method_name == "DELETE";
         match status {
+            // An answer that is not JSON (a proxy's page, a truncated body)
+            // is not "nothing": a list read as None would say all is absent.
+            200..=299 if json.is_none() && !text.trim().is_empty() => Err(Error::Http {
+                method: method_name,
+                path: path.to_string(),
+                status,
+                message: format!(
+                    "the answer is not JSON ({}); is [vault] address a Vault server?",
+                    text.trim().chars().filter(|c| !c.is_control()).take(120).collect::<String>()
+                ),
+            }),
             200..=299 => Ok(json),
             // Absent is an answer for a read or a delete; for a write it means
             // the mount is missing, and the write must not pass as done.

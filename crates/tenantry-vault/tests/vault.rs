@@ -212,6 +212,34 @@ async fn connect_checks_the_token() {
     let token = nowhere.token_from(|_| Some("x".to_string())).unwrap();
     let error = VaultTarget::connect_with_token(&nowhere, token).await.unwrap_err();
     assert!(matches!(error, Error::Unreachable { .. }), "{error}");
+    assert!(error.to_string().to_lowercase().contains("connection refused"), "the cause is named: {error}");
+    // Something that answers 200 with a web page is not a Vault saying "nothing here".
+    let page = web_page_server();
+    let not_vault = VaultConfig::new(&page);
+    let token = not_vault.token_from(|_| Some("x".to_string())).unwrap();
+    let error = VaultTarget::connect_with_token(&not_vault, token).await.unwrap_err().to_string();
+    assert!(error.contains("not JSON") && error.contains("maintenance"), "{error}");
+}
+
+/// A local server answering every request `200 OK` with an HTML page, as a
+/// proxy's maintenance page does.
+fn web_page_server() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.read(&mut [0u8; 4096]);
+            let page = "<html>down for maintenance</html>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    address
 }
 
 // ------------------------------------------------------------ reconcile

@@ -64,6 +64,14 @@ async fn memberships_span_pages_a_noop_lists_each_group_and_the_cut_keeps_others
     assert_eq!(action(&plan, "idp/GroupMember/T3 Users/dave@example.org"), Some(Action::Delete));
     assert_eq!(fixture.members("T3 Users"), ["alice", "bob", "carol", "outsider"]);
     assert_eq!(fixture.user("dave").unwrap()["is_active"], true, "disable_on_cut is off");
+
+    // A list answered without its items is an error, not "no members": read
+    // as empty, the plan would add every member again.
+    fixture.answer_lists_without_results();
+    let prepared = engine.prepare(&without_dave, Policy::default()).await.unwrap();
+    assert!(changes(&prepared).is_empty(), "nothing is planned from a listing that failed");
+    let why = prepared.unavailable.get("idp").map(String::as_str).unwrap_or_default();
+    assert!(why.contains("expected a list in `results`") && why.contains("read-only maintenance"), "{why}");
 }
 
 #[tokio::test]
