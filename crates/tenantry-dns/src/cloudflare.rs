@@ -188,7 +188,12 @@ impl Cloudflare {
             let operation = format!("listing records of {zone} (page {page})");
             let path = format!("/zones/{zone_id}/dns_records?page={page}&per_page={PER_PAGE}");
             let envelope = self.call(reqwest::Method::GET, &path, None, &operation, counters, false).await?;
-            let results = envelope.get("result").and_then(Value::as_array).cloned().unwrap_or_default();
+            // A page without its `result` list is not an empty page, which
+            // would end the listing early and plan existing records anew.
+            let Some(results) = envelope.get("result").and_then(Value::as_array).cloned() else {
+                let excerpt: String = envelope.to_string().chars().take(200).collect();
+                return Err(self.unavailable(&operation, format!("the answer has no `result` list: {excerpt}")));
+            };
             let empty = results.is_empty();
             listing.records.extend(results.iter().filter_map(found));
             let total_pages = envelope.pointer("/result_info/total_pages").and_then(Value::as_u64).unwrap_or(page);

@@ -100,6 +100,15 @@ impl PowerDns {
             server: self.base.clone(),
             message: format!("{operation}: unreadable answer: {}", error_chain(&e)),
         })?;
+        // A zone always has rrsets (its SOA at least): an answer without
+        // them is not "no records", which would plan every record anew.
+        if !body.get("rrsets").is_some_and(Value::is_array) {
+            let excerpt: String = body.to_string().chars().take(200).collect();
+            return Err(Error::Unavailable {
+                server: self.base.clone(),
+                message: format!("{operation}: the answer has no rrsets: {excerpt}"),
+            });
+        }
         Ok(listing_from(&body))
     }
 

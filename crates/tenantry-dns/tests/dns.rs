@@ -596,6 +596,42 @@ async fn powerdns_bad_api_key_is_a_clear_error() {
     assert!(error.contains("PDNS_API_KEY") && error.contains("api_key_file"), "{error}");
 }
 
+/// A 200 answer to the zone listing that holds no rrsets (a proxy's page, an
+/// API change) is an error: read as an empty zone, every record would be
+/// planned anew.
+#[tokio::test]
+async fn powerdns_a_zone_answer_without_rrsets_is_an_error_not_an_empty_zone() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api_url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.read(&mut [0u8; 4096]);
+            let body = r#"{"name":"lab.test.","kind":"Native"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = DnsConfig {
+        provider: Provider::Powerdns,
+        zones: vec![ZONE.to_string()],
+        server: None,
+        tsig_key_file: None,
+        api_url: Some(api_url),
+        api_key_file: Some(secret_file(dir.path(), "key", "some-key")),
+        server_id: None,
+        api_token_file: None,
+    };
+    let target = DnsTarget::connect_with_env(&config, &no_env).await.unwrap();
+    let error = target.observe(&ObserveRequest::default()).await.unwrap_err().to_string();
+    assert!(error.contains("has no rrsets") && error.contains("Native"), "{error}");
+}
+
 // ------------------------------------------------------------------ Cloudflare (fixture)
 
 async fn cloudflare(fixture: &fixture::Cloudflare) -> Arc<DnsTarget> {
@@ -690,6 +726,11 @@ async fn cloudflare_errors_are_quoted_and_rate_limits_are_waited_out() {
     assert_eq!(observed.scope_totals[ZONE], 1);
     assert!(started.elapsed() >= std::time::Duration::from_secs(2), "Retry-After honoured");
     assert_eq!(fixture.log().iter().filter(|(_, path)| path.starts_with("/client/v4/zones?")).count(), 3);
+
+    // A listing page without its records is an error, not an empty zone.
+    fixture.drop_listing_results(1);
+    let error = target.observe(&ObserveRequest::default()).await.unwrap_err().to_string();
+    assert!(error.contains("no `result` list"), "{error}");
 
     // The API's error body is quoted with its code.
     let change = create(&fqdn("y", "busy"), "busyy");

@@ -26,6 +26,8 @@ struct Inner {
     records: Vec<Value>,
     next_id: u64,
     throttle: usize,
+    /// Record listings left to answer `success: true` without `result`.
+    listings_without_result: usize,
     log: Vec<(String, String)>,
 }
 
@@ -90,6 +92,12 @@ impl Cloudflare {
     /// Answer the next `n` requests with 429 and `Retry-After: 1`.
     pub fn throttle(&self, n: usize) {
         self.inner().throttle = n;
+    }
+
+    /// Answer the next `n` record listings with an envelope that says
+    /// success and holds no `result` (a broken proxy, an API change).
+    pub fn drop_listing_results(&self, n: usize) {
+        self.inner().listings_without_result = n;
     }
 }
 
@@ -180,6 +188,10 @@ async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, headers:
                 .filter(|z| query.get("name").is_none_or(|n| z["name"] == n.as_str()))
                 .collect();
             paginate(zones, &query)
+        }
+        (Method::GET, ["zones", _, "dns_records"]) if inner.listings_without_result > 0 => {
+            inner.listings_without_result -= 1;
+            axum::Json(json!({ "success": true, "errors": [], "messages": [] })).into_response()
         }
         (Method::GET, ["zones", _, "dns_records"]) => {
             let matching: Vec<Value> = inner
