@@ -156,9 +156,23 @@ impl Client {
             return Ok((Vec::new(), Default::default()));
         };
         let data = answer.get("data").cloned().unwrap_or(Value::Null);
-        let keys = data["keys"].as_array().map(|k| k.iter().filter_map(Value::as_str).map(String::from).collect());
+        // Vault answers an empty LIST with 404 (handled above); a 200 without
+        // `data.keys` is not an empty list, and read as one the plan would
+        // create what exists.
+        let Some(keys) = data["keys"].as_array() else {
+            return Err(Error::Http {
+                method: "LIST".to_string(),
+                path: path.to_string(),
+                status: 200,
+                message: format!(
+                    "the answer has no data.keys: {}",
+                    answer.to_string().chars().take(120).collect::<String>()
+                ),
+            });
+        };
+        let keys = keys.iter().filter_map(Value::as_str).map(String::from).collect();
         let info = data["key_info"].as_object().cloned().unwrap_or_default();
-        Ok((keys.unwrap_or_default(), info))
+        Ok((keys, info))
     }
 
     pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Option<Value>> {
