@@ -601,21 +601,7 @@ async fn powerdns_bad_api_key_is_a_clear_error() {
 /// planned anew.
 #[tokio::test]
 async fn powerdns_a_zone_answer_without_rrsets_is_an_error_not_an_empty_zone() {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let api_url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(8) {
-            let Ok(mut stream) = stream else { continue };
-            let _ = stream.read(&mut [0u8; 4096]);
-            let body = r#"{"name":"lab.test.","kind":"Native"}"#;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
+    let api_url = tenantry_testenv::fixed_answer::json_ok(r#"{"name":"lab.test.","kind":"Native"}"#).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = DnsConfig {
         provider: Provider::Powerdns,

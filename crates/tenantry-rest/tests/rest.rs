@@ -4,10 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 use tenantry_rest::{RestClient, RestError, Retry, Scheme};
+use tenantry_testenv::fixed_answer::{fixed_answer, ok_head};
 
 fn client(base: &str) -> RestClient {
     let retry = Retry { attempts: 2, first_backoff: Duration::from_millis(10), max_wait: Duration::from_secs(1) };
@@ -16,26 +16,11 @@ fn client(base: &str) -> RestClient {
     RestClient::new(base, token, Scheme::Token, Duration::from_secs(5)).expect("client").with_retry(retry)
 }
 
-/// A peer that answers each connection with `head` and `body`, then hangs up.
-fn peer(head: &'static str, body: &'static str) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(4) {
-            let Ok(mut stream) = stream else { continue };
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request);
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(body.as_bytes());
-        }
-    });
-    base
-}
-
 #[tokio::test]
 async fn an_answer_cut_off_mid_body_is_unreachable_not_an_empty_list() {
     // Promises 1,000 bytes of a list, sends 9, hangs up.
-    let base = peer("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", "[{\"id\":1}");
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+    let base = fixed_answer(head.to_string(), "[{\"id\":1}").unwrap();
     let error = client(&base).get("/users?page=1").await.expect_err("a cut-off body is an error");
     assert!(matches!(error, RestError::Unreachable { .. }), "{error}");
     let text = error.to_string();
@@ -45,7 +30,7 @@ async fn an_answer_cut_off_mid_body_is_unreachable_not_an_empty_list() {
 
 #[tokio::test]
 async fn a_whole_empty_answer_is_still_an_empty_body() {
-    let base = peer("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "");
+    let base = fixed_answer(ok_head("application/json", ""), "").unwrap();
     let reply = client(&base).get("/users?page=1").await.expect("an empty answer");
     assert!(reply.body.is_null());
     assert!(reply.into_items("/users?page=1").expect("null is an empty list").is_empty());

@@ -15,6 +15,7 @@
 //!
 //! Integration tests call [`install_crypto_provider`] first.
 
+pub mod fixed_answer;
 #[cfg(feature = "proxy")]
 pub mod kube_proxy;
 pub mod private_vault;

@@ -214,38 +214,21 @@ async fn connect_checks_the_token() {
     assert!(matches!(error, Error::Unreachable { .. }), "{error}");
     assert!(error.to_string().to_lowercase().contains("connection refused"), "the cause is named: {error}");
     // Something that answers 200 with a web page is not a Vault saying "nothing here".
-    let page = fixed_answer_server("text/html", "<html>down for maintenance</html>");
+    let page = "<html>down for maintenance</html>";
+    let page =
+        tenantry_testenv::fixed_answer::fixed_answer(tenantry_testenv::fixed_answer::ok_head("text/html", page), page)
+            .unwrap();
     let not_vault = VaultConfig::new(&page);
     let token = not_vault.token_from(|_| Some("x".to_string())).unwrap();
     let error = VaultTarget::connect_with_token(&not_vault, token).await.unwrap_err().to_string();
     assert!(error.contains("not JSON") && error.contains("maintenance"), "{error}");
 }
 
-/// A local server answering every request `200 OK` with `body`, as a proxy
-/// in front of Vault might (its maintenance page, an answer of another API).
-fn fixed_answer_server(content_type: &'static str, body: &'static str) -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(16) {
-            let Ok(mut stream) = stream else { continue };
-            let _ = stream.read(&mut [0u8; 4096]);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    address
-}
-
 /// A LIST answered 200 without `data.keys` is an error, not an empty list:
 /// read as one, the plan would create every policy, entity and role again.
 #[tokio::test]
 async fn a_list_answer_without_keys_is_an_error_not_an_empty_list() {
-    let address = fixed_answer_server("application/json", r#"{"data":{"note":"not a list"}}"#);
+    let address = tenantry_testenv::fixed_answer::json_ok(r#"{"data":{"note":"not a list"}}"#).unwrap();
     let config = VaultConfig::new(&address);
     let token = config.token_from(|_| Some("x".to_string())).unwrap();
     let target: Arc<dyn Target> = Arc::new(VaultTarget::connect_with_token(&config, token).await.unwrap());
