@@ -121,10 +121,7 @@ impl Client {
                 method: method_name,
                 path: path.to_string(),
                 status,
-                message: format!(
-                    "the answer is not JSON ({}); is [vault] address a Vault server?",
-                    text.trim().chars().filter(|c| !c.is_control()).take(120).collect::<String>()
-                ),
+                message: format!("the answer is not JSON ({}); is [vault] address a Vault server?", unparsed(&text)),
             }),
             200..=299 => Ok(json),
             // Absent is an answer for a read or a delete; for a write it means
@@ -145,9 +142,14 @@ impl Client {
         self.call(Method::GET, path, None).await
     }
 
-    /// The `data` of a read, or `None` when absent.
+    /// The `data` of a read, or `None` when absent. A found object always
+    /// has `data`: without it, it would read as empty and be overwritten.
     pub(crate) async fn read(&self, path: &str) -> Result<Option<Value>> {
-        Ok(self.get(path).await?.map(|v| v.get("data").cloned().unwrap_or(Value::Null)))
+        let Some(mut answer) = self.get(path).await? else { return Ok(None) };
+        match answer.get_mut("data").map(Value::take) {
+            Some(data) if data.is_object() => Ok(Some(data)),
+            _ => Err(unexpected("GET", path, "no data object", &answer)),
+        }
     }
 
     /// `LIST path`: the keys and, where the endpoint returns it, `key_info`.
@@ -156,19 +158,21 @@ impl Client {
             return Ok((Vec::new(), Default::default()));
         };
         let data = answer.get("data").cloned().unwrap_or(Value::Null);
-        // Vault answers an empty LIST with 404 (handled above); a 200 without
-        // `data.keys` is not an empty list, and read as one the plan would
-        // create what exists.
         let Some(keys) = data["keys"].as_array() else {
-            return Err(Error::Http {
-                method: "LIST".to_string(),
-                path: path.to_string(),
-                status: 200,
-                message: format!(
-                    "the answer has no data.keys: {}",
-                    answer.to_string().chars().take(120).collect::<String>()
-                ),
-            });
+            // Vault answers an empty LIST with 404 (above), or with 200, no
+            // data and the warnings it had to give.
+            let no_data = data.as_object().is_none_or(serde_json::Map::is_empty);
+            if no_data && answer["warnings"].as_array().is_some_and(|w| !w.is_empty()) {
+                return Ok((Vec::new(), Default::default()));
+            }
+            // Anything else is not an empty list: read as one, the plan would
+            // create what exists.
+            let what = if answer.get("wrap_info").is_some_and(|w| !w.is_null()) {
+                "a response-wrapped answer (wrap_info) instead of data.keys; tenantry's token must not be forced to wrap LIST"
+            } else {
+                "no data.keys"
+            };
+            return Err(unexpected("LIST", path, what, &answer));
         };
         let keys = keys.iter().filter_map(Value::as_str).map(String::from).collect();
         let info = data["key_info"].as_object().cloned().unwrap_or_default();
@@ -190,6 +194,34 @@ impl Client {
 }
 
 /// Vault's `errors` array as one line, or the raw text when it sent none.
+/// An answer of the wrong shape, named by its fields only: the values of a
+/// Vault answer may be secrets.
+fn unexpected(method: &str, path: &str, what: &str, answer: &Value) -> Error {
+    let fields =
+        |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default();
+    Error::Http {
+        method: method.to_string(),
+        path: path.to_string(),
+        status: 200,
+        message: format!(
+            "unexpected answer, {what} (fields: {}; data fields: {})",
+            fields(answer),
+            fields(&answer["data"])
+        ),
+    }
+}
+
+/// What a body that is not JSON looked like, without quoting what may be a
+/// garbled secret: text is quoted only when it does not look like JSON.
+fn unparsed(text: &str) -> String {
+    let text = text.trim();
+    if text.starts_with(['{', '[']) {
+        format!("{} bytes of broken JSON", text.len())
+    } else {
+        text.chars().filter(|c| !c.is_control()).take(120).collect()
+    }
+}
+
 fn messages(json: &Option<Value>, text: &str) -> String {
     let joined = json
         .as_ref()
@@ -197,4 +229,41 @@ fn messages(json: &Option<Value>, text: &str) -> String {
         .map(|errors| errors.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
         .unwrap_or_default();
     if joined.is_empty() { text.chars().take(300).collect() } else { joined }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenantry_testenv::fixed_answer::{fixed_answer, json_ok, ok_head};
+
+    fn client(address: &str) -> Client {
+        let config = VaultConfig::new(address);
+        let token = config.token_from(|_| Some("s.not-a-real-token".to_string())).unwrap();
+        Client::new(&config, token).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_empty_list_with_warnings_is_empty_and_other_shapes_are_refused_by_their_fields() {
+        let warned = json_ok(r#"{"data":null,"warnings":["no entries under this prefix"]}"#).unwrap();
+        let (keys, info) = client(&warned).list("identity/entity/id").await.unwrap();
+        assert!(keys.is_empty() && info.is_empty());
+
+        let wrapped = json_ok(r#"{"data":null,"wrap_info":{"token":"hvs.wrapping-token-value"}}"#).unwrap();
+        let error = client(&wrapped).list("identity/entity/id").await.unwrap_err().to_string();
+        assert!(error.contains("wrap_info") && !error.contains("hvs.wrapping"), "{error}");
+
+        // A read without data is not an empty object; its values stay unquoted.
+        let odd = json_ok(r#"{"auth":{"client_token":"hvs.secret-value"}}"#).unwrap();
+        let error = client(&odd).read("sys/policies/acl/x").await.unwrap_err().to_string();
+        assert!(error.contains("no data object") && error.contains("fields: auth"), "{error}");
+        assert!(!error.contains("hvs.secret"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn broken_json_is_described_not_quoted() {
+        let body = r#"{"data":{"value":"s3cret-kv-value""#;
+        let broken = fixed_answer(ok_head("application/json", body), body).unwrap();
+        let error = client(&broken).read("kv/data/app").await.unwrap_err().to_string();
+        assert!(error.contains("bytes of broken JSON") && !error.contains("s3cret"), "{error}");
+    }
 }

@@ -41,7 +41,7 @@ impl VaultTarget {
     /// Auth mount path (without the trailing `/`) → accessor.
     pub(crate) async fn auth_accessors(&self) -> Result<HashMap<String, String>> {
         let answer = self.client.get("sys/auth").await?.unwrap_or(Value::Null);
-        Ok(mount_table(&answer)
+        Ok(mount_table(&answer, "sys/auth", "token")?
             .into_iter()
             .filter_map(|(path, mount)| Some((path, mount.get("accessor")?.as_str()?.to_string())))
             .collect())
@@ -50,7 +50,7 @@ impl VaultTarget {
     /// Secrets engines by path (without the trailing `/`).
     async fn secret_engines(&self) -> Result<HashMap<String, Engine>> {
         let answer = self.client.get("sys/mounts").await?.unwrap_or(Value::Null);
-        Ok(mount_table(&answer)
+        Ok(mount_table(&answer, "sys/mounts", "sys")?
             .into_iter()
             .map(|(path, mount)| {
                 let kind = mount["type"].as_str().unwrap_or_default().to_string();
@@ -277,14 +277,25 @@ impl VaultTarget {
 
 /// A mount table (`sys/auth`, `sys/mounts`) by path without the trailing
 /// `/`. Newer servers put the mounts under `data`, older ones at the top
-/// level too.
-fn mount_table(answer: &Value) -> BTreeMap<String, Value> {
+/// level too. Every table has mounts Vault cannot be without (`always`:
+/// `token` among auth methods, `sys` among engines); a table without it is
+/// not one — read as empty, every alias would be planned anew.
+fn mount_table(answer: &Value, path: &str, always: &str) -> Result<BTreeMap<String, Value>> {
     let mounts = answer.get("data").filter(|d| d.is_object()).unwrap_or(answer);
-    mounts
+    let table: BTreeMap<String, Value> = mounts
         .as_object()
         .into_iter()
         .flatten()
         .filter(|(_, mount)| mount.is_object())
         .map(|(path, mount)| (path.trim_end_matches('/').to_string(), mount.clone()))
-        .collect()
+        .collect();
+    if !table.contains_key(always) {
+        return Err(Error::Http {
+            method: "GET".to_string(),
+            path: path.to_string(),
+            status: 200,
+            message: format!("not a mount table: it has no `{always}/` mount; can the token read {path}?"),
+        });
+    }
+    Ok(table)
 }
