@@ -1,5 +1,6 @@
 //! The Gitea/Forgejo API calls the target makes, one function each.
-//! Lists are paginated (`page`, `limit`) until a short page.
+//! Lists are paginated (`page`, `limit`) until `X-Total-Count` items or a
+//! short page; an answer of the wrong shape is an error, never "empty".
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -33,6 +34,16 @@ pub(crate) struct TokenInfo {
     pub(crate) scopes: Vec<String>,
 }
 
+/// An answer that is not the `what` the call returns, quoted in part.
+fn unexpected(path: &str, what: &str, body: &Value) -> RestError {
+    let excerpt: String = body.to_string().chars().take(200).collect();
+    RestError::Decode {
+        method: Method::GET,
+        path: path.to_string(),
+        message: format!("expected {what}, got {excerpt}"),
+    }
+}
+
 fn logins(items: &[Value]) -> Vec<String> {
     items.iter().filter_map(|u| u.get("login").and_then(Value::as_str)).map(str::to_string).collect()
 }
@@ -40,12 +51,19 @@ fn logins(items: &[Value]) -> Vec<String> {
 impl Api {
     /// Every item of a paginated list; `None` when the list itself is absent (404).
     async fn list_all(&self, path: &str) -> Result<Option<Vec<Value>>, RestError> {
+        self.list_all_as(path, None).await
+    }
+
+    /// [`Api::list_all`], authenticated as `basic` when given (token lists).
+    async fn list_all_as(&self, path: &str, basic: Option<Basic<'_>>) -> Result<Option<Vec<Value>>, RestError> {
         let join = if path.contains('?') { '&' } else { '?' };
         let mut items = Vec::new();
         for page in 1..=MAX_PAGES {
             let request = format!("{path}{join}page={page}&limit={PAGE}");
-            let Some(reply) = self.rest.get_optional(&request).await? else {
-                return Ok(None);
+            let reply = match self.rest.send(Method::GET, &request, None, basic).await {
+                Ok(reply) => reply,
+                Err(RestError::Status { status: 404, .. }) => return Ok(None),
+                Err(e) => return Err(e),
             };
             let total_count = reply.total_count;
             let batch = reply.into_items(&request)?;
@@ -90,9 +108,17 @@ impl Api {
         self.rest.get_optional(&request).await?.map(|reply| reply.into_items(&request)).transpose()
     }
 
+    /// One branch protection; `None` when absent. An answer that is not a
+    /// protection is refused: read as one with empty whitelists, the next
+    /// PATCH would take everyone else's entries away.
     pub(crate) async fn protection(&self, repo: &str, branch: &str) -> Result<Option<Value>, RestError> {
         let path = format!("{}/branch_protections/{}", repo_path(repo), segment(branch));
-        Ok(self.rest.get_optional(&path).await?.map(|reply| reply.body))
+        let Some(reply) = self.rest.get_optional(&path).await? else { return Ok(None) };
+        let named = ["rule_name", "branch_name"].iter().any(|key| reply.body.get(key).is_some_and(Value::is_string));
+        if !named {
+            return Err(unexpected(&path, "a branch protection", &reply.body));
+        }
+        Ok(Some(reply.body))
     }
 
     pub(crate) async fn user_exists(&self, login: &str) -> Result<bool, RestError> {
@@ -118,41 +144,34 @@ impl Api {
     /// A user's tokens; `None` when the user does not exist.
     pub(crate) async fn tokens(&self, login: &str) -> Result<Option<Vec<TokenInfo>>, RestError> {
         let path = format!("/users/{}/tokens", segment(login));
-        let mut items = Vec::new();
-        for page in 1..=MAX_PAGES {
-            let request = format!("{path}?page={page}&limit={PAGE}");
-            let reply = self.rest.send(Method::GET, &request, None, Some(Basic { user: &self.admin })).await;
-            let batch = match reply {
-                Ok(reply) => reply.into_items(&request)?,
-                Err(RestError::Status { status: 404, .. }) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            let short = batch.len() < PAGE;
-            items.extend(batch.iter().filter_map(|t| {
-                Some(TokenInfo {
-                    id: t.get("id")?.as_i64()?,
-                    name: t.get("name")?.as_str()?.to_string(),
-                    scopes: t
-                        .get("scopes")
-                        .and_then(Value::as_array)
-                        .map(|s| s.iter().filter_map(Value::as_str).map(str::to_string).collect())
-                        .unwrap_or_default(),
+        let Some(items) = self.list_all_as(&path, Some(Basic { user: &self.admin })).await? else { return Ok(None) };
+        Ok(Some(
+            items
+                .iter()
+                .filter_map(|t| {
+                    Some(TokenInfo {
+                        id: t.get("id")?.as_i64()?,
+                        name: t.get("name")?.as_str()?.to_string(),
+                        scopes: t
+                            .get("scopes")
+                            .and_then(Value::as_array)
+                            .map(|s| s.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                            .unwrap_or_default(),
+                    })
                 })
-            }));
-            if short {
-                break;
-            }
-        }
-        Ok(Some(items))
+                .collect(),
+        ))
     }
 
     pub(crate) async fn permission(&self, repo: &str, login: &str) -> Result<Option<String>, RestError> {
         let path = format!("{}/collaborators/{}/permission", repo_path(repo), segment(login));
-        Ok(self
-            .rest
-            .get_optional(&path)
-            .await?
-            .and_then(|reply| reply.body.get("permission").and_then(Value::as_str).map(str::to_string)))
+        let Some(reply) = self.rest.get_optional(&path).await? else { return Ok(None) };
+        // Without its `permission` an admin collaborator would read as none
+        // and be set to write.
+        match reply.body.get("permission").and_then(Value::as_str) {
+            Some(permission) => Ok(Some(permission.to_string())),
+            None => Err(unexpected(&path, "a permission", &reply.body)),
+        }
     }
 
     pub(crate) async fn add_collaborator(&self, repo: &str, login: &str) -> Result<(), RestError> {
@@ -215,5 +234,32 @@ fn ignore_absent(result: Result<tenantry_rest::Reply, RestError>) -> Result<(), 
     match result {
         Ok(_) | Err(RestError::Status { status: 404, .. }) => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tenantry_rest::Scheme;
+    use tenantry_testenv::fixed_answer::json_ok;
+
+    fn api(base: &str) -> Api {
+        let token =
+            tenantry_secret::secret(None, &["T"], "token", "token_file", &|_| Some("forge-token".into())).unwrap();
+        let rest = RestClient::new(base, token, Scheme::Token, Duration::from_secs(5)).unwrap();
+        Api { rest, admin: "admin".to_string() }
+    }
+
+    #[tokio::test]
+    async fn a_protection_or_permission_of_the_wrong_shape_is_an_error_not_an_empty_one() {
+        let odd = json_ok(r#"{"message":"maintenance"}"#).unwrap();
+        let error = api(&odd).protection("ops/infra", "main").await.unwrap_err().to_string();
+        assert!(error.contains("expected a branch protection") && error.contains("maintenance"), "{error}");
+        let error = api(&odd).permission("ops/infra", "alice").await.unwrap_err().to_string();
+        assert!(error.contains("expected a permission"), "{error}");
+
+        let rule = json_ok(r#"{"rule_name":"main","push_whitelist_usernames":null}"#).unwrap();
+        assert_eq!(api(&rule).protection("ops/infra", "main").await.unwrap().unwrap()["rule_name"], "main");
     }
 }

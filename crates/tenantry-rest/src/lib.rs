@@ -120,7 +120,12 @@ impl Reply {
             Value::Object(mut fields) => match fields.remove("data") {
                 Some(Value::Array(items)) => Ok(items),
                 Some(Value::Null) => Ok(Vec::new()),
-                _ => Err(not_a_list(request, &Value::Object(fields))),
+                Some(other) => {
+                    // Put back, so the error quotes what came.
+                    fields.insert("data".to_string(), other);
+                    Err(not_a_list(request, &Value::Object(fields)))
+                }
+                None => Err(not_a_list(request, &Value::Object(fields))),
             },
             other => Err(not_a_list(request, &other)),
         }
@@ -280,7 +285,13 @@ impl RestClient {
                 serde_json::from_str(&text).map_err(|e| RestError::Decode {
                     method: method.clone(),
                     path: path.to_string(),
-                    message: format!("{e}: {}", excerpt(&text)),
+                    // Not quoted when it looks like JSON: a garbled answer
+                    // to a token request holds the token.
+                    message: if text.trim_start().starts_with(['{', '[']) {
+                        format!("{e} ({} bytes)", text.len())
+                    } else {
+                        format!("{e}: {}", excerpt(&text))
+                    },
                 })?
             };
             return Ok(Reply { status, body, total_count });
@@ -356,9 +367,10 @@ mod tests {
         assert_eq!(reply(json!({"data": [3], "ok": true})).into_items("/x").unwrap(), vec![json!(3)]);
         assert!(reply(json!({"data": null})).into_items("/x").unwrap().is_empty());
         for wrong in [json!({"message": "maintenance"}), json!("busy"), json!({"data": {"a": 1}})] {
-            let error = reply(wrong).into_items("/users?page=1").unwrap_err();
+            let error = reply(wrong.clone()).into_items("/users?page=1").unwrap_err();
             assert!(matches!(error, RestError::Decode { .. }), "{error}");
             assert!(error.to_string().starts_with("GET /users?page=1: unexpected answer: expected a list"), "{error}");
+            assert!(error.to_string().contains(&wrong.to_string()), "what came is quoted: {error}");
         }
     }
 }
