@@ -94,7 +94,7 @@ impl Http {
                     .form(&form)
                     .send()
                     .await
-                    .map_err(|e| Error::Unreachable { url: token_url.clone(), message: e.to_string() })?;
+                    .map_err(|e| Error::Unreachable { url: token_url.clone(), message: error_chain(&e) })?;
                 let status = response.status().as_u16();
                 let body: Value = response.json().await.unwrap_or(Value::Null);
                 let token = body["access_token"].as_str().filter(|_| status == 200).ok_or_else(|| {
@@ -155,12 +155,16 @@ impl Http {
         field: Option<&str>,
     ) -> Result<(Vec<Value>, Value)> {
         let mut answer = self.expect(Method::GET, path, query, None).await?;
-        let items = match field {
-            Some(field) => answer.body.get_mut(field).map(Value::take),
-            None => Some(answer.body.take()),
+        let list = match field {
+            Some(field) => answer.body.get_mut(field),
+            None => Some(&mut answer.body),
         };
-        match items {
-            Some(Value::Array(items)) => Ok((items, answer.body)),
+        // Taken only once it is a list, so an error quotes what came.
+        match list {
+            Some(Value::Array(items)) => {
+                let items = std::mem::take(items);
+                Ok((items, answer.body))
+            }
             _ => Err(Error::Http {
                 method: "GET".to_string(),
                 path: path.to_string(),
@@ -234,5 +238,30 @@ pub(crate) fn message(body: &Value, fallback: &str) -> String {
         Value::String(text) => text.chars().take(300).collect(),
         Value::Null => fallback.to_string(),
         other => other.to_string().chars().take(300).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenantry_testenv::fixed_answer::json_ok;
+
+    fn http(base: String) -> Http {
+        let token =
+            tenantry_secret::secret(None, &["T"], "token", "token_file", &|_| Some("idp-token".into())).unwrap();
+        Http::new(base, Auth::Static(token), None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_list_of_the_wrong_shape_is_refused_quoting_what_came() {
+        let base = json_ok(r#"{"errorMessage":"realm is being migrated"}"#).unwrap();
+        let error = http(base.clone()).expect_list("users", &[], None).await.unwrap_err().to_string();
+        assert!(error.contains("expected a list, got: realm is being migrated"), "{error}");
+        let error = http(base).expect_list("core/users/", &[], Some("results")).await.unwrap_err().to_string();
+        assert!(error.contains("expected a list in `results`, got: realm is being migrated"), "{error}");
+
+        let page = json_ok(r#"{"pagination":{"next":0},"results":[{"pk":1}]}"#).unwrap();
+        let (items, rest) = http(page).expect_list("core/users/", &[], Some("results")).await.unwrap();
+        assert_eq!((items.len(), rest["pagination"]["next"].as_u64()), (1, Some(0)));
     }
 }
