@@ -70,6 +70,16 @@ impl Cloudflare {
         })
     }
 
+    /// The `result` list of a listing. An answer without one is not an
+    /// empty list, which would end a listing early, make a zone "missing" or
+    /// a record absent — and the plan or a put create what exists.
+    fn results<'a>(&self, envelope: &'a Value, operation: &str) -> Result<&'a Vec<Value>> {
+        envelope.get("result").and_then(Value::as_array).ok_or_else(|| {
+            let excerpt: String = envelope.to_string().chars().take(200).collect();
+            self.unavailable(operation, format!("the answer has no `result` list: {excerpt}"))
+        })
+    }
+
     fn unavailable(&self, operation: &str, message: impl std::fmt::Display) -> Error {
         Error::Unavailable { server: "Cloudflare".to_string(), message: format!("{operation}: {message}") }
     }
@@ -163,11 +173,9 @@ impl Cloudflare {
         let operation = format!("looking up zone {zone}");
         let envelope =
             self.call(reqwest::Method::GET, &format!("/zones?name={zone}"), None, &operation, counters, false).await?;
-        let id = envelope
-            .get("result")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        let id = self
+            .results(&envelope, &operation)?
+            .iter()
             .find(|z| z.get("name").and_then(Value::as_str).map(config::normalize_name).as_deref() == Some(zone))
             .and_then(|z| z.get("id").and_then(Value::as_str))
             .ok_or_else(|| Error::NoZone {
@@ -188,12 +196,7 @@ impl Cloudflare {
             let operation = format!("listing records of {zone} (page {page})");
             let path = format!("/zones/{zone_id}/dns_records?page={page}&per_page={PER_PAGE}");
             let envelope = self.call(reqwest::Method::GET, &path, None, &operation, counters, false).await?;
-            // A page without its `result` list is not an empty page, which
-            // would end the listing early and plan existing records anew.
-            let Some(results) = envelope.get("result").and_then(Value::as_array).cloned() else {
-                let excerpt: String = envelope.to_string().chars().take(200).collect();
-                return Err(self.unavailable(&operation, format!("the answer has no `result` list: {excerpt}")));
-            };
+            let results = self.results(&envelope, &operation)?;
             let empty = results.is_empty();
             listing.records.extend(results.iter().filter_map(found));
             let total_pages = envelope.pointer("/result_info/total_pages").and_then(Value::as_u64).unwrap_or(page);
@@ -233,11 +236,9 @@ impl Cloudflare {
         let operation = format!("looking up {name} {rtype}");
         let path = format!("/zones/{zone_id}/dns_records?name={name}&type={rtype}");
         let envelope = self.call(reqwest::Method::GET, &path, None, &operation, counters, false).await?;
-        Ok(envelope
-            .get("result")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        Ok(self
+            .results(&envelope, &operation)?
+            .iter()
             .filter_map(found)
             .filter(|r| r.name == name && r.rtype == rtype)
             .collect())

@@ -713,10 +713,14 @@ async fn cloudflare_errors_are_quoted_and_rate_limits_are_waited_out() {
     assert!(started.elapsed() >= std::time::Duration::from_secs(2), "Retry-After honoured");
     assert_eq!(fixture.log().iter().filter(|(_, path)| path.starts_with("/client/v4/zones?")).count(), 3);
 
-    // A listing page without its records is an error, not an empty zone.
+    // A listing page without its records is an error, not an empty zone;
+    // a zone lookup without its result is not a missing zone.
     fixture.drop_listing_results(1);
     let error = target.observe(&ObserveRequest::default()).await.unwrap_err().to_string();
-    assert!(error.contains("no `result` list"), "{error}");
+    assert!(error.contains("listing records") && error.contains("no `result` list"), "{error}");
+    fixture.drop_listing_results(1);
+    let error = cloudflare(&fixture).await.observe(&ObserveRequest::default()).await.unwrap_err().to_string();
+    assert!(error.contains("looking up zone") && error.contains("no `result` list"), "{error}");
 
     // The API's error body is quoted with its code.
     let change = create(&fqdn("y", "busy"), "busyy");

@@ -94,8 +94,8 @@ impl Cloudflare {
         self.inner().throttle = n;
     }
 
-    /// Answer the next `n` record listings with an envelope that says
-    /// success and holds no `result` (a broken proxy, an API change).
+    /// Answer the next `n` zone or record listings with an envelope that
+    /// says success and holds no `result` (a broken proxy, an API change).
     pub fn drop_listing_results(&self, n: usize) {
         self.inner().listings_without_result = n;
     }
@@ -182,16 +182,16 @@ async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, headers:
     }
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     match (method, segments.as_slice()) {
+        (Method::GET, ["zones"] | ["zones", _, "dns_records"]) if inner.listings_without_result > 0 => {
+            inner.listings_without_result -= 1;
+            axum::Json(json!({ "success": true, "errors": [], "messages": [] })).into_response()
+        }
         (Method::GET, ["zones"]) => {
             let zones: Vec<Value> = [json!({ "id": ZONE_ID, "name": ZONE, "status": "active" })]
                 .into_iter()
                 .filter(|z| query.get("name").is_none_or(|n| z["name"] == n.as_str()))
                 .collect();
             paginate(zones, &query)
-        }
-        (Method::GET, ["zones", _, "dns_records"]) if inner.listings_without_result > 0 => {
-            inner.listings_without_result -= 1;
-            axum::Json(json!({ "success": true, "errors": [], "messages": [] })).into_response()
         }
         (Method::GET, ["zones", _, "dns_records"]) => {
             let matching: Vec<Value> = inner
