@@ -287,7 +287,7 @@ impl RestClient {
                     path: path.to_string(),
                     // Not quoted when it looks like JSON: a garbled answer
                     // to a token request holds the token.
-                    message: if text.trim_start().starts_with(['{', '[']) {
+                    message: if text.trim_start().trim_start_matches('\u{feff}').starts_with(['{', '[', '"']) {
                         format!("{e} ({} bytes)", text.len())
                     } else {
                         format!("{e}: {}", excerpt(&text))

@@ -25,6 +25,7 @@ async fn an_answer_cut_off_mid_body_is_unreachable_not_an_empty_list() {
     assert!(matches!(error, RestError::Unreachable { .. }), "{error}");
     let text = error.to_string();
     assert!(text.starts_with("GET /users?page=1: "), "{text}");
+    assert!(!text.contains("t0ken"), "the client's token stays out of errors: {text}");
 }
 
 #[tokio::test]

@@ -146,10 +146,10 @@ impl Client {
     /// has `data`: without it, it would read as empty and be overwritten.
     pub(crate) async fn read(&self, path: &str) -> Result<Option<Value>> {
         let Some(mut answer) = self.get(path).await? else { return Ok(None) };
-        match answer.get_mut("data").map(Value::take) {
-            Some(data) if data.is_object() => Ok(Some(data)),
-            _ => Err(unexpected("GET", path, "no data object", &answer)),
+        if !answer.get("data").is_some_and(Value::is_object) {
+            return Err(unexpected("GET", path, "no data object", &answer));
         }
+        Ok(answer.get_mut("data").map(Value::take))
     }
 
     /// `LIST path`: the keys and, where the endpoint returns it, `key_info`.
@@ -157,22 +157,23 @@ impl Client {
         let Some(answer) = self.call(list_method()?, path, None).await? else {
             return Ok((Vec::new(), Default::default()));
         };
+        // A wrapped answer holds the list elsewhere: refused first, whatever
+        // else it carries.
+        if answer.get("wrap_info").is_some_and(|w| !w.is_null()) {
+            let what = "a response-wrapped answer (wrap_info) instead of data.keys; tenantry's token must not be forced to wrap LIST";
+            return Err(unexpected("LIST", path, what, &answer));
+        }
         let data = answer.get("data").cloned().unwrap_or(Value::Null);
         let Some(keys) = data["keys"].as_array() else {
             // Vault answers an empty LIST with 404 (above), or with 200, no
             // data and the warnings it had to give.
-            let no_data = data.as_object().is_none_or(serde_json::Map::is_empty);
+            let no_data = data.is_null() || data.as_object().is_some_and(serde_json::Map::is_empty);
             if no_data && answer["warnings"].as_array().is_some_and(|w| !w.is_empty()) {
                 return Ok((Vec::new(), Default::default()));
             }
             // Anything else is not an empty list: read as one, the plan would
             // create what exists.
-            let what = if answer.get("wrap_info").is_some_and(|w| !w.is_null()) {
-                "a response-wrapped answer (wrap_info) instead of data.keys; tenantry's token must not be forced to wrap LIST"
-            } else {
-                "no data.keys"
-            };
-            return Err(unexpected("LIST", path, what, &answer));
+            return Err(unexpected("LIST", path, "no data.keys", &answer));
         };
         let keys = keys.iter().filter_map(Value::as_str).map(String::from).collect();
         let info = data["key_info"].as_object().cloned().unwrap_or_default();
@@ -193,7 +194,6 @@ impl Client {
     }
 }
 
-/// Vault's `errors` array as one line, or the raw text when it sent none.
 /// An answer of the wrong shape, named by its fields only: the values of a
 /// Vault answer may be secrets.
 fn unexpected(method: &str, path: &str, what: &str, answer: &Value) -> Error {
@@ -214,14 +214,15 @@ fn unexpected(method: &str, path: &str, what: &str, answer: &Value) -> Error {
 /// What a body that is not JSON looked like, without quoting what may be a
 /// garbled secret: text is quoted only when it does not look like JSON.
 fn unparsed(text: &str) -> String {
-    let text = text.trim();
-    if text.starts_with(['{', '[']) {
+    let text = text.trim().trim_start_matches('\u{feff}');
+    if text.starts_with(['{', '[', '"']) {
         format!("{} bytes of broken JSON", text.len())
     } else {
         text.chars().filter(|c| !c.is_control()).take(120).collect()
     }
 }
 
+/// Vault's `errors` array as one line, or the raw text when it sent none.
 fn messages(json: &Option<Value>, text: &str) -> String {
     let joined = json
         .as_ref()
@@ -248,7 +249,8 @@ mod tests {
         let (keys, info) = client(&warned).list("identity/entity/id").await.unwrap();
         assert!(keys.is_empty() && info.is_empty());
 
-        let wrapped = json_ok(r#"{"data":null,"wrap_info":{"token":"hvs.wrapping-token-value"}}"#).unwrap();
+        let wrapped =
+            json_ok(r#"{"data":null,"warnings":["w"],"wrap_info":{"token":"hvs.wrapping-token-value"}}"#).unwrap();
         let error = client(&wrapped).list("identity/entity/id").await.unwrap_err().to_string();
         assert!(error.contains("wrap_info") && !error.contains("hvs.wrapping"), "{error}");
 
@@ -256,6 +258,9 @@ mod tests {
         let odd = json_ok(r#"{"auth":{"client_token":"hvs.secret-value"}}"#).unwrap();
         let error = client(&odd).read("sys/policies/acl/x").await.unwrap_err().to_string();
         assert!(error.contains("no data object") && error.contains("fields: auth"), "{error}");
+        let listed_as_text = json_ok(r#"{"data":"keys: a, b","warnings":["w"]}"#).unwrap();
+        let error = client(&listed_as_text).list("identity/entity/id").await.unwrap_err().to_string();
+        assert!(error.contains("no data.keys"), "{error}");
         assert!(!error.contains("hvs.secret"), "{error}");
     }
 

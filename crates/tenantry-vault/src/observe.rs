@@ -299,3 +299,23 @@ fn mount_table(answer: &Value, path: &str, always: &str) -> Result<BTreeMap<Stri
     }
     Ok(table)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::mount_table;
+    use serde_json::json;
+
+    #[test]
+    fn a_mount_table_must_hold_the_mount_vault_cannot_be_without() {
+        let auth =
+            json!({ "data": { "token/": { "accessor": "auth_token_1" }, "oidc/": { "accessor": "auth_oidc_2" } } });
+        assert_eq!(mount_table(&auth, "sys/auth", "token").unwrap().len(), 2);
+        // Older servers also (or only) put the mounts at the top level.
+        let top = json!({ "token/": { "accessor": "auth_token_1" }, "request_id": "x" });
+        assert!(mount_table(&top, "sys/auth", "token").unwrap().contains_key("token"));
+        for odd in [json!(null), json!({ "data": {} }), json!({ "data": { "oidc/": { "accessor": "a" } } })] {
+            let error = mount_table(&odd, "sys/auth", "token").unwrap_err().to_string();
+            assert!(error.contains("not a mount table") && error.contains("token/"), "{error}");
+        }
+    }
+}
