@@ -85,8 +85,9 @@ impl Client {
         }
     }
 
-    /// One request. `Ok(None)` when the path does not exist (404, or an empty
-    /// 204 answer); the JSON body otherwise.
+    /// One request. `Ok(None)` when the path does not exist (404 to a read or
+    /// a delete) or a write answered without a body (204); the JSON body
+    /// otherwise.
     pub(crate) async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Option<Value>> {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let method_name = method.as_str().to_string();
@@ -122,6 +123,15 @@ impl Client {
                 path: path.to_string(),
                 status,
                 message: format!("the answer is not JSON ({}); is [vault] address a Vault server?", unparsed(&text)),
+            }),
+            // Vault says "absent" to a read with 404; an empty success to a
+            // GET or LIST (a proxy's 204) is not that, and read as absent
+            // the plan would create what exists.
+            200..=299 if json.is_none() && (method_name == "GET" || method_name == "LIST") => Err(Error::Http {
+                method: method_name,
+                path: path.to_string(),
+                status,
+                message: "an empty answer to a read; is [vault] address a Vault server?".to_string(),
             }),
             200..=299 => Ok(json),
             // Absent is an answer for a read or a delete; for a write it means
@@ -262,6 +272,15 @@ mod tests {
         let error = client(&listed_as_text).list("identity/entity/id").await.unwrap_err().to_string();
         assert!(error.contains("no data.keys"), "{error}");
         assert!(!error.contains("hvs.secret"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_empty_success_to_a_read_is_not_absent() {
+        let empty = fixed_answer("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_string(), "").unwrap();
+        let error = client(&empty).read("sys/policies/acl/x").await.unwrap_err().to_string();
+        assert!(error.contains("HTTP 204") && error.contains("empty answer"), "{error}");
+        let error = client(&empty).list("identity/entity/id").await.unwrap_err().to_string();
+        assert!(error.contains("empty answer"), "{error}");
     }
 
     #[tokio::test]
