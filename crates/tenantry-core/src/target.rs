@@ -47,6 +47,19 @@ pub struct TargetError {
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
+/// How an answer that did not parse looked, for an error: its start (up to
+/// `limit` characters, control characters dropped) — unless it looks like
+/// JSON, which is then only measured: a garbled answer to a token or secret
+/// request holds the secret.
+pub fn unparsed_excerpt(text: &str, limit: usize) -> String {
+    let text = text.trim().trim_start_matches('\u{feff}');
+    if text.starts_with(['{', '[', '"']) {
+        format!("{} bytes of broken JSON", text.len())
+    } else {
+        text.chars().filter(|c| !c.is_control()).take(limit).collect()
+    }
+}
+
 /// An error followed by its causes, in one line (`outer: inner: …`).
 /// Client libraries keep what happened in the causes: kube's transport
 /// error says `client error (Connect)`, hickory's `proto error`, and only

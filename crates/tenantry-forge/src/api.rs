@@ -34,16 +34,6 @@ pub(crate) struct TokenInfo {
     pub(crate) scopes: Vec<String>,
 }
 
-/// An answer that is not the `what` the call returns, quoted in part.
-fn unexpected(path: &str, what: &str, body: &Value) -> RestError {
-    let excerpt: String = body.to_string().chars().take(200).collect();
-    RestError::Decode {
-        method: Method::GET,
-        path: path.to_string(),
-        message: format!("expected {what}, got {excerpt}"),
-    }
-}
-
 fn logins(items: &[Value]) -> Vec<String> {
     items.iter().filter_map(|u| u.get("login").and_then(Value::as_str)).map(str::to_string).collect()
 }
@@ -116,7 +106,7 @@ impl Api {
         let Some(reply) = self.rest.get_optional(&path).await? else { return Ok(None) };
         let named = ["rule_name", "branch_name"].iter().any(|key| reply.body.get(key).is_some_and(Value::is_string));
         if !named {
-            return Err(unexpected(&path, "a branch protection", &reply.body));
+            return Err(RestError::unexpected(&path, "a branch protection", &reply.body));
         }
         Ok(Some(reply.body))
     }
@@ -170,7 +160,7 @@ impl Api {
         // and be set to write.
         match reply.body.get("permission").and_then(Value::as_str) {
             Some(permission) => Ok(Some(permission.to_string())),
-            None => Err(unexpected(&path, "a permission", &reply.body)),
+            None => Err(RestError::unexpected(&path, "a permission", &reply.body)),
         }
     }
 

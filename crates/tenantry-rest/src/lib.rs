@@ -11,6 +11,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tenantry_core::target::unparsed_excerpt;
 use tenantry_core::{ErrorKind, TargetError};
 pub use tenantry_secret::Secret;
 
@@ -32,6 +33,16 @@ pub enum RestError {
 }
 
 impl RestError {
+    /// A GET whose answer parsed but is not the `expected` shape, quoted in
+    /// part (read as empty instead, the plan would create what exists).
+    pub fn unexpected(path: &str, expected: &str, body: &Value) -> RestError {
+        RestError::Decode {
+            method: Method::GET,
+            path: path.to_string(),
+            message: format!("expected {expected}, got {}", excerpt(&body.to_string())),
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             RestError::Status { status, .. } | RestError::Exhausted { status, .. } => Some(*status),
@@ -123,20 +134,12 @@ impl Reply {
                 Some(other) => {
                     // Put back, so the error quotes what came.
                     fields.insert("data".to_string(), other);
-                    Err(not_a_list(request, &Value::Object(fields)))
+                    Err(RestError::unexpected(request, "a list", &Value::Object(fields)))
                 }
-                None => Err(not_a_list(request, &Value::Object(fields))),
+                None => Err(RestError::unexpected(request, "a list", &Value::Object(fields))),
             },
-            other => Err(not_a_list(request, &other)),
+            other => Err(RestError::unexpected(request, "a list", &other)),
         }
-    }
-}
-
-fn not_a_list(request: &str, body: &Value) -> RestError {
-    RestError::Decode {
-        method: Method::GET,
-        path: request.to_string(),
-        message: format!("expected a list, got {}", excerpt(&body.to_string())),
     }
 }
 
@@ -285,13 +288,7 @@ impl RestClient {
                 serde_json::from_str(&text).map_err(|e| RestError::Decode {
                     method: method.clone(),
                     path: path.to_string(),
-                    // Not quoted when it looks like JSON: a garbled answer
-                    // to a token request holds the token.
-                    message: if text.trim_start().trim_start_matches('\u{feff}').starts_with(['{', '[', '"']) {
-                        format!("{e} ({} bytes)", text.len())
-                    } else {
-                        format!("{e}: {}", excerpt(&text))
-                    },
+                    message: format!("{e}: {}", unparsed_excerpt(&text, 200)),
                 })?
             };
             return Ok(Reply { status, body, total_count });

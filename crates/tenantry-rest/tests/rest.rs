@@ -36,7 +36,7 @@ async fn broken_json_is_described_by_its_size_not_quoted() {
     let error = client(&base).get("/users/alice/tokens").await.expect_err("broken JSON");
     assert!(matches!(error, RestError::Decode { .. }), "{error}");
     let text = error.to_string();
-    assert!(text.contains(&format!("({} bytes)", body.len())) && !text.contains("9f2c6a1e"), "{text}");
+    assert!(text.contains(&format!("{} bytes of broken JSON", body.len())) && !text.contains("9f2c6a1e"), "{text}");
 }
 
 #[tokio::test]

@@ -122,7 +122,10 @@ impl Client {
                 method: method_name,
                 path: path.to_string(),
                 status,
-                message: format!("the answer is not JSON ({}); is [vault] address a Vault server?", unparsed(&text)),
+                message: format!(
+                    "the answer is not JSON ({}); is [vault] address a Vault server?",
+                    tenantry_core::target::unparsed_excerpt(&text, 120)
+                ),
             }),
             // Vault says "absent" to a read with 404; an empty success to a
             // GET or LIST (a proxy's 204) is not that, and read as absent
@@ -218,17 +221,6 @@ fn unexpected(method: &str, path: &str, what: &str, answer: &Value) -> Error {
             fields(answer),
             fields(&answer["data"])
         ),
-    }
-}
-
-/// What a body that is not JSON looked like, without quoting what may be a
-/// garbled secret: text is quoted only when it does not look like JSON.
-fn unparsed(text: &str) -> String {
-    let text = text.trim().trim_start_matches('\u{feff}');
-    if text.starts_with(['{', '[', '"']) {
-        format!("{} bytes of broken JSON", text.len())
-    } else {
-        text.chars().filter(|c| !c.is_control()).take(120).collect()
     }
 }
 
