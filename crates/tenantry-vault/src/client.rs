@@ -118,23 +118,18 @@ impl Client {
         match status {
             // An answer that is not JSON (a proxy's page, a truncated body)
             // is not "nothing": a list read as None would say all is absent.
-            200..=299 if json.is_none() && !text.trim().is_empty() => Err(Error::Http {
+            200..=299 if json.is_none() && !text.trim().is_empty() => Err(Error::Unexpected {
                 method: method_name,
                 path: path.to_string(),
-                status,
-                message: format!(
-                    "the answer is not JSON ({}); is [vault] address a Vault server?",
-                    tenantry_core::target::unparsed_excerpt(&text, 120)
-                ),
+                message: format!("HTTP {status}, not JSON: {}", tenantry_core::target::unparsed_excerpt(&text, 120)),
             }),
             // Vault says "absent" to a read with 404; an empty success to a
             // GET or LIST (a proxy's 204) is not that, and read as absent
             // the plan would create what exists.
-            200..=299 if json.is_none() && (method_name == "GET" || method_name == "LIST") => Err(Error::Http {
+            200..=299 if json.is_none() && (method_name == "GET" || method_name == "LIST") => Err(Error::Unexpected {
                 method: method_name,
                 path: path.to_string(),
-                status,
-                message: "an empty answer to a read; is [vault] address a Vault server?".to_string(),
+                message: format!("HTTP {status} without a body to a read"),
             }),
             200..=299 => Ok(json),
             // Absent is an answer for a read or a delete; for a write it means
@@ -212,15 +207,10 @@ impl Client {
 fn unexpected(method: &str, path: &str, what: &str, answer: &Value) -> Error {
     let fields =
         |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default();
-    Error::Http {
+    Error::Unexpected {
         method: method.to_string(),
         path: path.to_string(),
-        status: 200,
-        message: format!(
-            "unexpected answer, {what} (fields: {}; data fields: {})",
-            fields(answer),
-            fields(&answer["data"])
-        ),
+        message: format!("{what} (fields: {}; data fields: {})", fields(answer), fields(&answer["data"])),
     }
 }
 
@@ -270,9 +260,9 @@ mod tests {
     async fn an_empty_success_to_a_read_is_not_absent() {
         let empty = fixed_answer("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_string(), "").unwrap();
         let error = client(&empty).read("sys/policies/acl/x").await.unwrap_err().to_string();
-        assert!(error.contains("HTTP 204") && error.contains("empty answer"), "{error}");
+        assert!(error.contains("HTTP 204 without a body"), "{error}");
         let error = client(&empty).list("identity/entity/id").await.unwrap_err().to_string();
-        assert!(error.contains("empty answer"), "{error}");
+        assert!(error.contains("HTTP 204 without a body"), "{error}");
     }
 
     #[tokio::test]

@@ -74,6 +74,10 @@ pub enum Error {
     NoRoute { method: String, path: String, message: String },
     #[error("{method} {path} failed with HTTP {status}: {message}")]
     Http { method: String, path: String, status: u16, message: String },
+    /// A success whose answer is not what the call returns (a proxy's page,
+    /// a wrong shape): never read as "absent" or "empty".
+    #[error("{method} {path}: unexpected answer: {message}; is [vault] address a Vault server?")]
+    Unexpected { method: String, path: String, message: String },
     #[error(
         "no KV v2 secret at {mount}/{path} (read {mount}/data/{path}); check the path, and that `{mount}` is a KV v2 mount"
     )]

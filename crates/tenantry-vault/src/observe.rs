@@ -290,11 +290,10 @@ fn mount_table(answer: &Value, path: &str, always: &str) -> Result<BTreeMap<Stri
         .map(|(path, mount)| (path.trim_end_matches('/').to_string(), mount.clone()))
         .collect();
     if !table.contains_key(always) {
-        return Err(Error::Http {
+        return Err(Error::Unexpected {
             method: "GET".to_string(),
             path: path.to_string(),
-            status: 200,
-            message: format!("not a mount table: it has no `{always}/` mount; can the token read {path}?"),
+            message: format!("not a mount table: it has no `{always}/` mount"),
         });
     }
     Ok(table)
